@@ -1,0 +1,34 @@
+# Thin wrapper around CMake/CTest.  `make` builds build/autoscaler.
+BUILD     ?= build
+ASAN_DIR  ?= build-asan
+JOBS      ?= $(shell nproc)
+
+.PHONY: all deps test-deps test asan run demo fmt clean
+
+all: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/bootstrap.sh
+
+test-deps:
+	@scripts/bootstrap.sh --test
+
+# The whole suite (unit, replay, integration) under AddressSanitizer + UBSan.
+test: test-deps
+	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DAS_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_DIR) -j $(JOBS)
+	@cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+asan: test
+
+# The embedded default: a live autoscaling loop with no outside service.
+demo run: all
+	@$(BUILD)/autoscaler demo
+
+fmt:
+	@clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD) $(ASAN_DIR)

@@ -1,0 +1,417 @@
+#include "core/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+#define AS_INT_MAX_OPT 1000000
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
+
+const struct as_opt as_global_opts[] = {
+    {"log_file", AS_OPT_STR, offsetof(struct as_config, log_file), "autoscaler.log", AS_NO_BOUNDS,
+     0, NULL, "Log file, appended to; every line also goes to stderr. Empty: stderr only."},
+    {"log_level", AS_OPT_ENUM, offsetof(struct as_config, log_level), "info", AS_NO_BOUNDS, 0,
+     log_levels, "Lowest level written."},
+    AS_OPT_END,
+};
+
+const struct as_opt as_group_opts[] = {
+    {"interval", AS_OPT_DURATION, offsetof(struct as_group_cfg, interval_ms), "15s", 100,
+     86400000, 0, NULL, "Time between two measure-decide-scale rounds of this group."},
+    {"min", AS_OPT_INT, offsetof(struct as_group_cfg, min), "1", 0, AS_INT_MAX_OPT, 0, NULL,
+     "Fewest replicas the group is ever scaled to."},
+    {"max", AS_OPT_INT, offsetof(struct as_group_cfg, max), NULL, 1, AS_INT_MAX_OPT,
+     AS_OPT_REQUIRED, NULL, "Most replicas the group is ever scaled to."},
+    {"tolerance", AS_OPT_DOUBLE, offsetof(struct as_group_cfg, tolerance), "0.1", 0, 10, 0, NULL,
+     "Keep the current count while |1 - value/target| <= tolerance (the HPA's 0.1)."},
+    AS_OPT_END,
+};
+
+const struct as_opt as_metric_opts[] = {
+    {"name", AS_OPT_STR, offsetof(struct as_metric_cfg, name), NULL, AS_NO_BOUNDS,
+     AS_OPT_NONEMPTY, NULL,
+     "Name in logs and replay columns; unique in the group. Default: the source type."},
+    {"type", AS_OPT_STR, offsetof(struct as_metric_cfg, type), NULL, AS_NO_BOUNDS,
+     AS_OPT_REQUIRED, NULL, "Source type, e.g. http_json."},
+    {"target", AS_OPT_DOUBLE, offsetof(struct as_metric_cfg, target), NULL, 1e-12, 1e15, 0, NULL,
+     "Target value per replica (utilization form): desired = ceil(current * value / target)."},
+    {"average_value", AS_OPT_DOUBLE, offsetof(struct as_metric_cfg, average_value), NULL, 1e-12,
+     1e15, 0, NULL,
+     "Target share of a total per replica: desired = ceil(value / average_value). "
+     "Exactly one of target and average_value."},
+    {"timeout", AS_OPT_DURATION, offsetof(struct as_metric_cfg, timeout_ms), NULL, 10, 3600000,
+     0, NULL, "Longest a measurement may take; must be below the interval. "
+     "Default: 80% of the interval, at most 10s."},
+    AS_OPT_END,
+};
+
+/* Fields of as_scaler_cfg; `timeout` lives in the backend context. */
+struct scaler_common {
+    char *type;
+    int retries;
+    int64_t backoff_ms, backoff_max_ms, timeout_ms;
+};
+
+const struct as_opt as_scaler_common_opts[] = {
+    {"type", AS_OPT_STR, offsetof(struct scaler_common, type), NULL, AS_NO_BOUNDS, AS_OPT_REQUIRED,
+     NULL, "Scaler type: http, exec or process."},
+    {"retries", AS_OPT_INT, offsetof(struct scaler_common, retries), "3", 0, 100, 0, NULL,
+     "Retries of a failed scale call (5xx, timeout, non-zero exit) before giving up until the "
+     "next round."},
+    {"backoff", AS_OPT_DURATION, offsetof(struct scaler_common, backoff_ms), "1s", 10, 3600000, 0,
+     NULL, "First retry delay; doubles on each retry."},
+    {"timeout", AS_OPT_DURATION, offsetof(struct scaler_common, timeout_ms), NULL, 10, 3600000,
+     0, NULL, "Longest one scale call may take; must be below the interval. "
+     "Default: 80% of the interval, at most 10s."},
+    {"backoff_max", AS_OPT_DURATION, offsetof(struct scaler_common, backoff_max_ms), "30s", 10,
+     86400000, 0, NULL, "Longest retry delay."},
+    AS_OPT_END,
+};
+
+static void metric_free(struct as_metric_cfg *m)
+{
+    if (m->ops != NULL && m->state != NULL)
+        as_opts_free(m->ops->opts, m->state);
+    free(m->state);
+    as_opts_free(as_metric_opts, m);
+}
+
+static void scaler_free(struct as_scaler_cfg *s)
+{
+    if (s->ops != NULL && s->state != NULL)
+        as_opts_free(s->ops->opts, s->state);
+    free(s->state);
+    free(s->type);
+    free(s->fingerprint);
+}
+
+static void group_free(struct as_group_cfg *g)
+{
+    for (size_t i = 0; i < g->nmetrics; i++)
+        metric_free(&g->metrics[i]);
+    free(g->metrics);
+    scaler_free(&g->scaler);
+    as_opts_free(as_group_opts, g);
+}
+
+void as_config_ref(struct as_config *cfg)
+{
+    cfg->refs++;
+}
+
+void as_config_unref(struct as_config *cfg)
+{
+    if (cfg == NULL || --cfg->refs > 0)
+        return;
+    for (size_t i = 0; i < cfg->ngroups; i++)
+        group_free(&cfg->groups[i]);
+    free(cfg->groups);
+    as_opts_free(as_global_opts, cfg);
+    free(cfg->file);
+    free(cfg);
+}
+
+struct as_group_cfg *as_config_group(const struct as_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->ngroups; i++)
+        if (strcmp(cfg->groups[i].name, name) == 0)
+            return &cfg->groups[i];
+    return NULL;
+}
+
+static int expect(const struct as_node *n, enum as_node_kind kind, const char *what,
+                  struct as_err *err)
+{
+    if (n->kind == kind)
+        return 0;
+    return as_err_at(err, n->file, n->line, n->col, "%s must be %s, not %s", what,
+                     as_node_kind_name(kind), as_node_kind_name(n->kind));
+}
+
+static int valid_name(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 63)
+        return 0;
+    for (; *s; s++)
+        if (!(*s == '_' || *s == '-' || *s == '.' || (*s >= '0' && *s <= '9') ||
+              (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+            return 0;
+    return 1;
+}
+
+/* Canonical text of a node tree with resolved values, used to see whether a backend's
+ * options changed across a reload. Never printed. */
+static int fingerprint(const struct as_node *n, struct as_sb *sb)
+{
+    int rc = 0;
+    switch (n->kind) {
+    case AS_NODE_SCALAR:
+        return as_sb_printf(sb, "s%zu:%s", strlen(n->value), n->value);
+    case AS_NODE_NULL:
+        return as_sb_puts(sb, "~");
+    case AS_NODE_SEQ:
+        rc = as_sb_printf(sb, "[%zu", n->n);
+        for (size_t i = 0; rc == 0 && i < n->n; i++)
+            rc = fingerprint(n->items[i], sb);
+        return rc ? rc : as_sb_puts(sb, "]");
+    case AS_NODE_MAP:
+        rc = as_sb_printf(sb, "{%zu", n->n);
+        for (size_t i = 0; rc == 0 && i < n->n; i++) {
+            rc = fingerprint(n->pairs[i].key, sb);
+            if (rc == 0)
+                rc = fingerprint(n->pairs[i].value, sb);
+        }
+        return rc ? rc : as_sb_puts(sb, "}");
+    }
+    return -1;
+}
+
+/* An unset timeout becomes 80% of the interval (at most 10 s); a set one must be below it. */
+static int check_timeout(const struct as_group_cfg *g, struct as_node *n, int64_t *timeout_ms,
+                         const char *what, struct as_err *err)
+{
+    if (*timeout_ms == 0) {
+        *timeout_ms = g->interval_ms * 8 / 10;
+        if (*timeout_ms > 10000)
+            *timeout_ms = 10000;
+        return 0;
+    }
+    if (*timeout_ms < g->interval_ms)
+        return 0;
+    const char *file;
+    int line, col;
+    char a[32], b[32];
+    as_node_pos(n, "timeout", &file, &line, &col);
+    return as_err_at(err, file, line, col, "%s: timeout %s must be below the group interval %s",
+                     what, as_duration_fmt(*timeout_ms, a, sizeof(a)),
+                     as_duration_fmt(g->interval_ms, b, sizeof(b)));
+}
+
+static int parse_metric(struct as_group_cfg *g, struct as_metric_cfg *m, struct as_node *n,
+                        struct as_err *err)
+{
+    char what[160];
+    snprintf(what, sizeof(what), "group '%s' metric", g->name);
+    if (expect(n, AS_NODE_MAP, what, err) < 0 ||
+        as_opts_parse(as_metric_opts, m, n, what, err) < 0)
+        return -1;
+    m->ops = as_source_find(m->type);
+    if (m->ops == NULL) {
+        struct as_node *t = as_node_get(n, "type");
+        return as_err_at(err, t->file, t->line, t->col, "%s: unknown source type '%s'", what,
+                         m->type);
+    }
+    if (m->name == NULL && (m->name = strdup(m->type)) == NULL)
+        return as_err_set(err, "out of memory");
+    snprintf(what, sizeof(what), "group '%s' metric '%s'", g->name, m->name);
+    const char *file;
+    int line, col;
+    if ((m->target > 0) == (m->average_value > 0)) {
+        as_node_pos(n, m->target > 0 ? "average_value" : "type", &file, &line, &col);
+        return as_err_at(err, file, line, col, "%s: set exactly one of 'target' and "
+                         "'average_value'", what);
+    }
+    if (check_timeout(g, n, &m->timeout_ms, what, err) < 0)
+        return -1;
+    m->state = calloc(1, m->ops->state_size ? m->ops->state_size : 1);
+    if (m->state == NULL)
+        return as_err_set(err, "out of memory");
+    if (as_opts_parse(m->ops->opts, m->state, n, what, err) < 0)
+        return -1;
+    if (m->ops->validate && m->ops->validate(m->state, n, err) < 0) {
+        if (err->file[0] == '\0')
+            as_err_at(err, n->file, n->line, n->col, "%s: %s", what, err->msg);
+        return -1;
+    }
+    return as_node_check_unused(n, what, err);
+}
+
+static int parse_metrics(struct as_group_cfg *g, struct as_node *list, struct as_err *err)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "group '%s': 'metrics'", g->name);
+    if (expect(list, AS_NODE_SEQ, what, err) < 0)
+        return -1;
+    if (list->n == 0)
+        return as_err_at(err, list->file, list->line, list->col, "%s needs at least one metric",
+                         what);
+    g->metrics = calloc(list->n, sizeof(*g->metrics));
+    if (g->metrics == NULL)
+        return as_err_set(err, "out of memory");
+    for (size_t i = 0; i < list->n; i++) {
+        g->nmetrics = i + 1;
+        if (parse_metric(g, &g->metrics[i], list->items[i], err) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(g->metrics[j].name, g->metrics[i].name) == 0) {
+                const char *file;
+                int line, col;
+                as_node_pos(list->items[i], "name", &file, &line, &col);
+                return as_err_at(err, file, line, col,
+                                 "group '%s': two metrics are named '%s'; give each a 'name'",
+                                 g->name, g->metrics[i].name);
+            }
+    }
+    return 0;
+}
+
+static int parse_scaler(struct as_group_cfg *g, struct as_node *n, struct as_err *err)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "group '%s' scaler", g->name);
+    struct scaler_common c = {0};
+    struct as_scaler_cfg *s = &g->scaler;
+    if (expect(n, AS_NODE_MAP, what, err) < 0)
+        return -1;
+    int rc = as_opts_parse(as_scaler_common_opts, &c, n, what, err);
+    s->type = c.type;
+    if (rc < 0)
+        return -1;
+    s->retries = c.retries;
+    s->backoff_ms = c.backoff_ms;
+    s->backoff_max_ms = c.backoff_max_ms;
+    if (check_timeout(g, n, &c.timeout_ms, what, err) < 0)
+        return -1;
+    s->timeout_ms = c.timeout_ms;
+    s->ops = as_scaler_find(s->type);
+    if (s->ops == NULL) {
+        struct as_node *t = as_node_get(n, "type");
+        return as_err_at(err, t->file, t->line, t->col, "%s: unknown scaler type '%s'", what,
+                         s->type);
+    }
+    s->state = calloc(1, s->ops->state_size ? s->ops->state_size : 1);
+    if (s->state == NULL)
+        return as_err_set(err, "out of memory");
+    if (as_opts_parse(s->ops->opts, s->state, n, what, err) < 0)
+        return -1;
+    if (s->ops->validate && s->ops->validate(s->state, n, err) < 0) {
+        if (err->file[0] == '\0')
+            as_err_at(err, n->file, n->line, n->col, "%s: %s", what, err->msg);
+        return -1;
+    }
+    struct as_sb fp = {0};
+    if (fingerprint(n, &fp) < 0)
+        return as_err_set(err, "out of memory");
+    s->fingerprint = fp.buf;
+    return as_node_check_unused(n, what, err);
+}
+
+static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_node *n,
+                       struct as_err *err)
+{
+    g->line = key->line;
+    if ((g->name = strdup(key->value)) == NULL)
+        return as_err_set(err, "out of memory");
+    if (!valid_name(g->name))
+        return as_err_at(err, key->file, key->line, key->col,
+                         "group name '%s' must be 1-63 characters of A-Z a-z 0-9 _ . -", g->name);
+    char what[96];
+    snprintf(what, sizeof(what), "group '%s'", g->name);
+    if (expect(n, AS_NODE_MAP, what, err) < 0 || as_opts_parse(as_group_opts, g, n, what, err) < 0)
+        return -1;
+    const char *file;
+    int line, col;
+    if (g->min > g->max) {
+        as_node_pos(n, "min", &file, &line, &col);
+        return as_err_at(err, file, line, col, "%s: min (%d) is greater than max (%d)", what,
+                         g->min, g->max);
+    }
+    struct as_node *metrics = as_node_get(n, "metrics");
+    struct as_node *scaler = as_node_get(n, "scaler");
+    if (metrics == NULL || scaler == NULL)
+        return as_err_at(err, n->file, n->line, n->col, "%s: missing required key '%s'", what,
+                         metrics == NULL ? "metrics" : "scaler");
+    if (parse_metrics(g, metrics, err) < 0 || parse_scaler(g, scaler, err) < 0)
+        return -1;
+    return as_node_check_unused(n, what, err);
+}
+
+static int parse_root(struct as_config *cfg, struct as_node *root, struct as_err *err)
+{
+    if (expect(root, AS_NODE_MAP, "the configuration", err) < 0 ||
+        as_opts_parse(as_global_opts, cfg, root, "configuration", err) < 0)
+        return -1;
+    struct as_node *groups = as_node_get(root, "groups");
+    if (groups == NULL)
+        return as_err_at(err, root->file, root->line, root->col,
+                         "missing required key 'groups'");
+    if (expect(groups, AS_NODE_MAP, "'groups'", err) < 0)
+        return -1;
+    if (groups->n == 0)
+        return as_err_at(err, groups->file, groups->line, groups->col,
+                         "'groups' needs at least one group");
+    cfg->groups = calloc(groups->n, sizeof(*cfg->groups));
+    if (cfg->groups == NULL)
+        return as_err_set(err, "out of memory");
+    for (size_t i = 0; i < groups->n; i++) {
+        groups->pairs[i].used = 1;
+        cfg->ngroups = i + 1;
+        if (parse_group(&cfg->groups[i], groups->pairs[i].key, groups->pairs[i].value, err) < 0)
+            return -1;
+    }
+    return as_node_check_unused(root, "the configuration", err);
+}
+
+static struct as_config *build(struct as_doc *doc, struct as_err *err)
+{
+    if (doc == NULL)
+        return NULL;
+    struct as_config *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL || (cfg->file = strdup(doc->file)) == NULL) {
+        free(cfg);
+        as_doc_free(doc);
+        as_err_set(err, "out of memory");
+        return NULL;
+    }
+    cfg->refs = 1;
+    int rc = parse_root(cfg, doc->root, err);
+    as_doc_free(doc);
+    if (rc < 0) {
+        as_config_unref(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct as_config *as_config_load(const char *path, struct as_err *err)
+{
+    return build(as_doc_load(path, err), err);
+}
+
+struct as_config *as_config_parse(const char *name, const char *text, struct as_err *err)
+{
+    return build(as_doc_parse(name, text, strlen(text), err), err);
+}
+
+static int section(struct as_sb *sb, const char *title, const char *intro, const struct as_opt *o)
+{
+    if (as_sb_printf(sb, "### %s\n\n%s\n\n", title, intro) < 0 || as_opts_markdown(o, sb) < 0)
+        return -1;
+    return as_sb_puts(sb, "\n");
+}
+
+int as_config_reference(struct as_sb *sb)
+{
+    int rc = section(sb, "Top level", "Keys at the top of the file, beside `groups`.",
+                     as_global_opts);
+    rc |= section(sb, "Group", "Each entry of `groups:` (the key is the group's name), beside "
+                  "`metrics` (a list) and `scaler` (a mapping).", as_group_opts);
+    rc |= section(sb, "Metric (every source)", "Keys every entry of `metrics:` takes.",
+                  as_metric_opts);
+    rc |= section(sb, "Scaler (every type)", "Keys every `scaler:` takes.", as_scaler_common_opts);
+    for (size_t i = 0; rc == 0 && as_sources[i]; i++) {
+        char title[96];
+        snprintf(title, sizeof(title), "Source `%s`", as_sources[i]->name);
+        rc |= section(sb, title, as_sources[i]->summary, as_sources[i]->opts);
+    }
+    for (size_t i = 0; rc == 0 && as_scalers[i]; i++) {
+        char title[96];
+        snprintf(title, sizeof(title), "Scaler `%s`", as_scalers[i]->name);
+        rc |= section(sb, title, as_scalers[i]->summary, as_scalers[i]->opts);
+    }
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,75 @@
+/* The whole configuration: global settings and named groups, parsed and validated as one.
+ * Nothing runs until every key of every group has been checked. */
+#ifndef AS_CONFIG_H
+#define AS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/plugin.h"
+
+struct as_metric_cfg {
+    char *name;
+    char *type;
+    double target;        /* value form: ratio = value / target; 0 when unset */
+    double average_value; /* total form: desired = ceil(value / average_value); 0 when unset */
+    int64_t timeout_ms;
+    const struct as_source_ops *ops;
+    void *state; /* ops->state_size bytes, options parsed in */
+};
+
+struct as_scaler_cfg {
+    char *type;
+    int retries;             /* attempts after the first on a transient failure */
+    int64_t backoff_ms;      /* first retry delay */
+    int64_t backoff_max_ms;  /* cap */
+    int64_t timeout_ms;      /* one call */
+    const struct as_scaler_ops *ops;
+    void *state;
+    char *fingerprint;       /* canonical text of the options: equal => same scaler */
+};
+
+struct as_group_cfg {
+    char *name;
+    int64_t interval_ms;
+    int min, max;
+    double tolerance;
+    size_t nmetrics;
+    struct as_metric_cfg *metrics;
+    struct as_scaler_cfg scaler;
+    int line; /* where the group is defined */
+};
+
+struct as_config {
+    char *file;
+    char *log_file;
+    int log_level;
+    size_t ngroups;
+    struct as_group_cfg *groups;
+    int refs; /* owners: as_config_unref frees at zero */
+};
+
+/* Loads and validates path. Returns a config with one reference, or NULL with err at the
+ * exact file:line:column of the first problem. */
+struct as_config *as_config_load(const char *path, struct as_err *err);
+
+/* Same from text (tests); name is used in error positions. */
+struct as_config *as_config_parse(const char *name, const char *text, struct as_err *err);
+
+void as_config_ref(struct as_config *cfg);
+void as_config_unref(struct as_config *cfg);
+
+/* Finds a group by name, NULL if absent. */
+struct as_group_cfg *as_config_group(const struct as_config *cfg, const char *name);
+
+/* Option tables, for `autoscaler options` and the docs. */
+extern const struct as_opt as_global_opts[];
+extern const struct as_opt as_group_opts[];
+extern const struct as_opt as_metric_opts[];
+extern const struct as_opt as_scaler_common_opts[];
+
+/* Writes the full generated option reference (Markdown) to sb. Returns 0 or -1. */
+int as_config_reference(struct as_sb *sb);
+
+#endif

@@ -1,0 +1,46 @@
+/* The engine: every group's measure -> decide -> scale -> notify round on the event loop.
+ * A group never waits for another; each has its own timer, and all I/O is asynchronous. */
+#ifndef AS_ENGINE_H
+#define AS_ENGINE_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+
+struct as_loop;
+struct as_http;
+struct as_engine;
+
+struct as_engine_opts {
+    int dry_run; /* decide and log, never call a scaler's set */
+    int once;    /* one round per group, then call the idle callback */
+    int64_t stop_after_ms; /* the daemon stops by itself after this long; 0: never */
+};
+
+typedef void (*as_engine_cb)(void *arg);
+
+/* Creates an engine for cfg (takes a reference). NULL on ENOMEM. */
+struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http,
+                                struct as_config *cfg, const struct as_engine_opts *opts);
+
+/* Starts every group's backends and timers. On failure (a backend cannot start) returns -1
+ * with err; groups already started keep running until shutdown. */
+int as_engine_start(struct as_engine *eng, struct as_err *err);
+
+/* Replaces the configuration (takes a reference to cfg). Groups keep their state; a scaler
+ * whose options did not change keeps running (a process pool keeps its workers); a group in
+ * the middle of a scale call switches when the call ends. Returns 0 or -1 with err. */
+int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err *err);
+
+/* With opts.once: done runs when every group has finished one round. */
+void as_engine_on_rounds_done(struct as_engine *eng, as_engine_cb done, void *arg);
+
+/* Stops cleanly: no new rounds; measurements are cancelled; a scale call in flight is let
+ * finish (and logged) but not retried; then every backend is stopped (process pools are
+ * terminated and reaped). done runs once everything has stopped. */
+void as_engine_shutdown(struct as_engine *eng, as_engine_cb done, void *arg);
+
+/* Frees an engine that has shut down (or never started). */
+void as_engine_free(struct as_engine *eng);
+
+#endif

@@ -1,0 +1,106 @@
+/* Backend interfaces. Each source and scaler is one file exporting one const ops table,
+ * listed once in registry.c. Callers go through the engine, never ops-> directly. */
+#ifndef AS_PLUGIN_H
+#define AS_PLUGIN_H
+
+#include <stddef.h>
+
+#include "core/cfg.h"
+#include "core/err.h"
+#include "core/opt.h"
+
+struct as_loop;
+struct as_http;
+
+/* What a backend gets when it starts: borrowed for the backend's lifetime. */
+struct as_ctx {
+    struct as_loop *loop;
+    struct as_http *http;
+    const char *group; /* group name, for log prefixes */
+    const char *name;  /* metric name (sources) or scaler type (scalers) */
+    int64_t timeout_ms; /* for each measurement or scale call */
+};
+
+#define AS_MSG_MAX 256
+
+/* ---- sources ---- */
+
+struct as_measurement {
+    int ok;           /* 0: the measurement failed and `error` says why */
+    double value;     /* finite, >= 0 when ok */
+    int replicas;     /* current replica count reported with the value, -1 if none */
+    char error[AS_MSG_MAX];
+};
+
+typedef void (*as_measure_cb)(const struct as_measurement *m, void *arg);
+
+struct as_source_ops {
+    const char *name;          /* `type:` in the config */
+    const struct as_opt *opts; /* parsed into a zeroed block of state_size bytes */
+    size_t state_size;
+    const char *summary;       /* one line for --help and docs */
+    /* Optional: cross-field checks after opts are parsed; map is the metric's mapping. */
+    int (*validate)(void *state, struct as_node *map, struct as_err *err);
+    /* Optional: acquire runtime resources. Returns 0 or -1 with err. */
+    int (*start)(void *state, const struct as_ctx *ctx, struct as_err *err);
+    /* Starts one measurement; done runs exactly once, from the loop (never re-entrantly),
+     * unless cancel() is called first. Timeout comes from the source's options. */
+    void (*measure)(void *state, as_measure_cb done, void *arg);
+    /* Aborts a measurement in flight without calling done. */
+    void (*cancel)(void *state);
+    /* Optional: releases what start() acquired; tolerates a half-started state. */
+    void (*stop)(void *state);
+};
+
+/* ---- scalers ---- */
+
+struct as_scale_result {
+    int ok;
+    int permanent; /* failure that retrying cannot fix (HTTP 4xx, bad command) */
+    int replicas;  /* get: the current count; set: the count now in effect, or -1 */
+    char error[AS_MSG_MAX];
+};
+
+typedef void (*as_scale_cb)(const struct as_scale_result *r, void *arg);
+typedef void (*as_stopped_cb)(void *arg);
+
+struct as_scaler_ops {
+    const char *name;
+    const struct as_opt *opts;
+    size_t state_size;
+    const char *summary;
+    int (*validate)(void *state, struct as_node *map, struct as_err *err);
+    int (*start)(void *state, const struct as_ctx *ctx, struct as_err *err);
+    /* Optional: reads the current replica count. done runs once, from the loop. */
+    void (*get)(void *state, as_scale_cb done, void *arg);
+    /* Optional: whether get works with these options (NULL: it does when get is set). */
+    int (*can_get)(const void *state);
+    /* Sets the replica count. done runs once, from the loop. */
+    void (*set)(void *state, int want, as_scale_cb done, void *arg);
+    /* Optional: aborts a get/set in flight without calling done (shutdown only). */
+    void (*cancel)(void *state);
+    /* Optional: stops everything (e.g. the process pool); done may run synchronously. */
+    void (*stop)(void *state, as_stopped_cb done, void *arg);
+};
+
+/* The registries (registry.c). NULL-terminated. */
+extern const struct as_source_ops *const as_sources[];
+extern const struct as_scaler_ops *const as_scalers[];
+
+const struct as_source_ops *as_source_find(const char *name);
+const struct as_scaler_ops *as_scaler_find(const char *name);
+
+struct as_timer;
+
+/* Delivers a result from the loop on its next iteration (never re-entrantly): for backends
+ * whose answer is known at once. Copies *m / *r. Returns a handle for as_defer_cancel, valid
+ * until the callback runs, or NULL on ENOMEM (the callback will not run). */
+struct as_timer *as_defer_measurement(struct as_loop *loop, as_measure_cb cb,
+                                      const struct as_measurement *m, void *arg);
+struct as_timer *as_defer_scale(struct as_loop *loop, as_scale_cb cb,
+                                const struct as_scale_result *r, void *arg);
+
+/* Drops a deferred result before it is delivered. NULL is a no-op. */
+void as_defer_cancel(struct as_loop *loop, struct as_timer *t);
+
+#endif

@@ -1,0 +1,95 @@
+/* The one list of backends. Adding one: its file, one line here, its tests, its doc page. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/loop.h"
+#include "core/plugin.h"
+
+extern const struct as_source_ops as_source_http_json;
+extern const struct as_scaler_ops as_scaler_http;
+extern const struct as_scaler_ops as_scaler_exec;
+extern const struct as_scaler_ops as_scaler_process;
+
+const struct as_source_ops *const as_sources[] = {
+    &as_source_http_json,
+    NULL,
+};
+
+const struct as_scaler_ops *const as_scalers[] = {
+    &as_scaler_http,
+    &as_scaler_exec,
+    &as_scaler_process,
+    NULL,
+};
+
+const struct as_source_ops *as_source_find(const char *name)
+{
+    for (size_t i = 0; as_sources[i]; i++)
+        if (strcmp(as_sources[i]->name, name) == 0)
+            return as_sources[i];
+    return NULL;
+}
+
+const struct as_scaler_ops *as_scaler_find(const char *name)
+{
+    for (size_t i = 0; as_scalers[i]; i++)
+        if (strcmp(as_scalers[i]->name, name) == 0)
+            return as_scalers[i];
+    return NULL;
+}
+
+struct deferred {
+    as_measure_cb mcb;
+    as_scale_cb scb;
+    struct as_measurement m;
+    struct as_scale_result r;
+    void *arg;
+};
+
+static int64_t fire(struct as_loop *loop, void *arg)
+{
+    (void)loop;
+    struct deferred *d = arg;
+    if (d->mcb)
+        d->mcb(&d->m, d->arg);
+    else
+        d->scb(&d->r, d->arg);
+    free(d);
+    return AS_TIMER_STOP;
+}
+
+static struct as_timer *defer(struct as_loop *loop, struct deferred *d)
+{
+    struct as_timer *t = as_loop_add_timer(loop, 0, fire, d);
+    if (t == NULL)
+        free(d);
+    return t;
+}
+
+void as_defer_cancel(struct as_loop *loop, struct as_timer *t)
+{
+    if (t == NULL)
+        return;
+    free(as_loop_timer_arg(t));
+    as_loop_cancel_timer(loop, t);
+}
+
+struct as_timer *as_defer_measurement(struct as_loop *loop, as_measure_cb cb,
+                                      const struct as_measurement *m, void *arg)
+{
+    struct deferred *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    *d = (struct deferred){.mcb = cb, .m = *m, .arg = arg};
+    return defer(loop, d);
+}
+
+struct as_timer *as_defer_scale(struct as_loop *loop, as_scale_cb cb,
+                                const struct as_scale_result *r, void *arg)
+{
+    struct deferred *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    *d = (struct deferred){.scb = cb, .r = *r, .arg = arg};
+    return defer(loop, d);
+}

@@ -1,0 +1,46 @@
+/* Small helpers shared by every module: durations, numbers, strings, time. */
+#ifndef AS_UTIL_H
+#define AS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Parses "250ms", "15s", "5m", "1h", "1h30m", or a bare number of seconds, into milliseconds.
+ * Returns 0, or -1 when the text is not a duration or overflows. */
+int as_duration_parse(const char *s, int64_t *out_ms);
+
+/* Formats a duration as the shortest exact form ("1500ms", "15s", "5m"). Returns buf. */
+const char *as_duration_fmt(int64_t ms, char *buf, size_t len);
+
+/* Strict whole-string number parsing. Return 0 or -1. */
+int as_parse_long(const char *s, long *out);
+int as_parse_double(const char *s, double *out);
+
+/* Milliseconds on CLOCK_MONOTONIC and CLOCK_REALTIME. */
+int64_t as_mono_ms(void);
+int64_t as_wall_ms(void);
+
+/* strdup that returns NULL on NULL input. Caller frees. */
+char *as_strdup(const char *s);
+
+/* Growable string. Zero-initialise; as_sb_free releases. Appends return 0 or -1 on ENOMEM. */
+struct as_sb {
+    char *buf;
+    size_t len, cap;
+};
+int as_sb_append(struct as_sb *sb, const char *s, size_t n);
+int as_sb_puts(struct as_sb *sb, const char *s);
+int as_sb_printf(struct as_sb *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void as_sb_free(struct as_sb *sb);
+
+/* Replaces every "{{name}}" in tmpl with the value of the matching key (keys/values: n pairs).
+ * Unknown placeholders are left as they are. Caller frees the result; NULL on ENOMEM. */
+char *as_template(const char *tmpl, const char *const *keys, const char *const *values, size_t n);
+
+/* Copies at most len-1 bytes of s into buf, replacing control bytes with '.', for logging
+ * untrusted text (response bodies, stderr). Returns buf. */
+const char *as_printable(const char *s, size_t n, char *buf, size_t len);
+
+#endif

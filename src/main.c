@@ -1,0 +1,344 @@
+/* autoscaler: command-line entry point. Exit codes: 0 success, 1 runtime failure,
+ * 2 usage or configuration error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/daemon.h"
+#include "core/replay.h"
+#include "core/starter.h"
+#include "demo/demo.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+static const char usage_main[] =
+    "usage: autoscaler <command> [options]\n"
+    "\n"
+    "Keeps every configured group of replicas at the right size:\n"
+    "measure -> decide -> scale -> log, once per interval per group.\n"
+    "\n"
+    "commands:\n"
+    "  run -c FILE [--once] [--dry-run]     run the daemon\n"
+    "  check -c FILE                        validate a configuration and exit\n"
+    "  init [FILE] [--force]                write a commented starter configuration\n"
+    "  replay -c FILE --metrics IN [--out OUT] [--group NAME]\n"
+    "                                       decisions for recorded metrics (CSV)\n"
+    "  demo [--duration SECONDS]            a live autoscaling loop with no outside service\n"
+    "  options                              the configuration reference (Markdown)\n"
+    "\n"
+    "  --version                            print the version\n"
+    "  --help                               this text; `autoscaler COMMAND --help` for one command\n"
+    "\n"
+    "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n"
+    "docs: docs/README.md\n";
+
+static const char usage_run[] =
+    "usage: autoscaler run -c FILE [--once] [--dry-run]\n"
+    "\n"
+    "Runs every group in FILE: each interval it measures the group's metrics, decides the\n"
+    "replica count (Kubernetes HPA target tracking), scales through the group's scaler and\n"
+    "logs the decision and any change to stderr and the log file.\n"
+    "\n"
+    "  -c, --config FILE   the YAML configuration (required)\n"
+    "  --once              one round per group, then stop (exit 0)\n"
+    "  --dry-run           decide and log, but never change a replica count\n"
+    "\n"
+    "signals: SIGINT/SIGTERM stop cleanly (a scale call in flight is finished and logged,\n"
+    "process pools are stopped and reaped); SIGHUP reloads FILE and its ${env:}/${file:}\n"
+    "references atomically: a bad file is logged and the running configuration kept.\n"
+    "exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error\n";
+
+static const char usage_check[] =
+    "usage: autoscaler check -c FILE\n"
+    "\n"
+    "Validates FILE as `run` would (every key, type, range, reference) without starting\n"
+    "anything. Prints the first error as FILE:LINE:COLUMN: message.\n"
+    "exit codes: 0 valid, 2 invalid or usage error\n";
+
+static const char usage_init[] =
+    "usage: autoscaler init [FILE] [--force]\n"
+    "\n"
+    "Writes a commented starter configuration to FILE (default autoscaler.yaml, or - for\n"
+    "stdout). Refuses to overwrite an existing file unless --force is given.\n"
+    "exit codes: 0 written, 1 cannot write, 2 usage error or file exists\n";
+
+static const char usage_replay[] =
+    "usage: autoscaler replay -c FILE --metrics IN [--out OUT] [--group NAME]\n"
+    "\n"
+    "Feeds recorded observations through the same decision code as `run`, on a virtual clock,\n"
+    "and writes one row per observation: t,current,desired,reason.\n"
+    "\n"
+    "  -c, --config FILE   configuration holding the group\n"
+    "  --metrics IN        CSV with a header t,replicas,<metric name>...; t in seconds; an empty\n"
+    "                      cell is a failed measurement; without a replicas value the previous\n"
+    "                      decision is the current count. - reads stdin.\n"
+    "  --out OUT           output file (default stdout)\n"
+    "  --group NAME        the group to replay (needed when FILE has several)\n"
+    "exit codes: 0 success, 1 cannot read or write, 2 usage, configuration or input error\n";
+
+static const char usage_demo[] =
+    "usage: autoscaler demo [--duration SECONDS] [--port PORT]\n"
+    "\n"
+    "Runs a real autoscaling loop on this machine with no outside service: a local demo app\n"
+    "whose load steps up and down, and a `process` pool of worker processes that the daemon\n"
+    "grows and shrinks to hold the app's CPU at 0.80. Logs to stderr and demo-autoscaler.log.\n"
+    "Stops cleanly on Ctrl-C (or after --duration seconds).\n";
+
+static const char usage_options[] =
+    "usage: autoscaler options\n"
+    "\n"
+    "Prints the configuration reference generated from the option tables (Markdown):\n"
+    "every key of every section, source and scaler with its type, default and meaning.\n";
+
+struct args {
+    const char *config, *metrics, *out, *group, *file;
+    int once, dry_run, force, help;
+};
+
+/* Parses argv after the command. Returns 0, or -1 after printing the problem. */
+static int parse_args(int argc, char **argv, const char *allowed, struct args *a)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        const char **val = NULL;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0)
+            a->help = 1;
+        else if ((strcmp(s, "-c") == 0 || strcmp(s, "--config") == 0) && strchr(allowed, 'c'))
+            val = &a->config;
+        else if (strcmp(s, "--metrics") == 0 && strchr(allowed, 'm'))
+            val = &a->metrics;
+        else if (strcmp(s, "--out") == 0 && strchr(allowed, 'o'))
+            val = &a->out;
+        else if (strcmp(s, "--group") == 0 && strchr(allowed, 'g'))
+            val = &a->group;
+        else if (strcmp(s, "--once") == 0 && strchr(allowed, '1'))
+            a->once = 1;
+        else if (strcmp(s, "--dry-run") == 0 && strchr(allowed, 'd'))
+            a->dry_run = 1;
+        else if (strcmp(s, "--force") == 0 && strchr(allowed, 'f'))
+            a->force = 1;
+        else if ((s[0] != '-' || strcmp(s, "-") == 0) && strchr(allowed, 'F') && !a->file)
+            a->file = s;
+        else {
+            fprintf(stderr, "autoscaler: unknown argument '%s' (see --help)\n", s);
+            return -1;
+        }
+        if (val != NULL) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "autoscaler: %s needs a value\n", s);
+                return -1;
+            }
+            *val = argv[++i];
+        }
+    }
+    return 0;
+}
+
+static struct as_config *load_or_report(const char *path)
+{
+    struct as_err err;
+    as_err_clear(&err);
+    struct as_config *cfg = as_config_load(path, &err);
+    if (cfg == NULL) {
+        char buf[AS_ERR_MAX + 300];
+        fprintf(stderr, "%s\n", as_err_str(&err, buf, sizeof(buf)));
+    }
+    return cfg;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct args a = {0};
+    if (parse_args(argc, argv, "c1d", &a) < 0)
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(usage_run, stdout);
+        return 0;
+    }
+    if (a.config == NULL) {
+        fprintf(stderr, "autoscaler run: -c FILE is required\n%s", usage_run);
+        return EXIT_USAGE;
+    }
+    struct as_config *cfg = load_or_report(a.config);
+    if (cfg == NULL)
+        return EXIT_USAGE;
+    struct as_engine_opts opts = {.dry_run = a.dry_run, .once = a.once};
+    int rc = as_daemon_run(cfg, a.config, &opts);
+    as_config_unref(cfg);
+    return rc;
+}
+
+/* ---- check, init, options ---- */
+
+static int cmd_check(int argc, char **argv)
+{
+    struct args a = {0};
+    if (parse_args(argc, argv, "c", &a) < 0)
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(usage_check, stdout);
+        return 0;
+    }
+    if (a.config == NULL) {
+        fprintf(stderr, "autoscaler check: -c FILE is required\n");
+        return EXIT_USAGE;
+    }
+    struct as_config *cfg = load_or_report(a.config);
+    if (cfg == NULL)
+        return EXIT_USAGE;
+    printf("%s: ok (%zu group%s)\n", a.config, cfg->ngroups, cfg->ngroups == 1 ? "" : "s");
+    as_config_unref(cfg);
+    return 0;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+    struct args a = {0};
+    if (parse_args(argc, argv, "Ff", &a) < 0)
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(usage_init, stdout);
+        return 0;
+    }
+    const char *path = a.file ? a.file : "autoscaler.yaml";
+    if (strcmp(path, "-") == 0) {
+        fputs(as_starter_config, stdout);
+        return 0;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | (a.force ? O_TRUNC : O_EXCL), 0644);
+    if (fd < 0 && errno == EEXIST) {
+        fprintf(stderr, "autoscaler init: %s exists; use --force to overwrite\n", path);
+        return EXIT_USAGE;
+    }
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL || fputs(as_starter_config, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "autoscaler init: cannot write %s: %s\n", path, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    printf("wrote %s; check it with: autoscaler check -c %s\n", path, path);
+    return 0;
+}
+
+static int cmd_options(int argc, char **argv)
+{
+    struct args a = {0};
+    if (parse_args(argc, argv, "", &a) < 0)
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(usage_options, stdout);
+        return 0;
+    }
+    struct as_sb sb = {0};
+    if (as_config_reference(&sb) < 0) {
+        as_sb_free(&sb);
+        return EXIT_RUNTIME;
+    }
+    fputs(sb.buf, stdout);
+    as_sb_free(&sb);
+    return 0;
+}
+
+/* ---- replay ---- */
+
+static const struct as_group_cfg *pick_group(const struct as_config *cfg, const char *name)
+{
+    if (name != NULL) {
+        const struct as_group_cfg *g = as_config_group(cfg, name);
+        if (g == NULL)
+            fprintf(stderr, "autoscaler replay: no group '%s' in %s\n", name, cfg->file);
+        return g;
+    }
+    if (cfg->ngroups == 1)
+        return &cfg->groups[0];
+    fprintf(stderr, "autoscaler replay: %s has %zu groups; choose one with --group\n", cfg->file,
+            cfg->ngroups);
+    return NULL;
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+    struct args a = {0};
+    if (parse_args(argc, argv, "cmog", &a) < 0)
+        return EXIT_USAGE;
+    if (a.help) {
+        fputs(usage_replay, stdout);
+        return 0;
+    }
+    if (a.config == NULL || a.metrics == NULL) {
+        fprintf(stderr, "autoscaler replay: -c FILE and --metrics IN are required\n");
+        return EXIT_USAGE;
+    }
+    struct as_config *cfg = load_or_report(a.config);
+    if (cfg == NULL)
+        return EXIT_USAGE;
+    int rc = EXIT_USAGE;
+    FILE *in = NULL, *out = NULL;
+    const struct as_group_cfg *g = pick_group(cfg, a.group);
+    if (g == NULL)
+        goto out;
+    rc = EXIT_RUNTIME;
+    in = strcmp(a.metrics, "-") == 0 ? stdin : fopen(a.metrics, "r");
+    out = a.out ? fopen(a.out, "w") : stdout;
+    if (in == NULL || out == NULL) {
+        fprintf(stderr, "autoscaler replay: cannot open %s: %s\n",
+                in == NULL ? a.metrics : a.out, strerror(errno));
+        goto out;
+    }
+    struct as_err err;
+    as_err_clear(&err);
+    if (as_replay_csv(g, in, a.metrics, out, &err) < 0) {
+        char buf[AS_ERR_MAX + 300];
+        fprintf(stderr, "%s\n", as_err_str(&err, buf, sizeof(buf)));
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    rc = 0;
+out:
+    if (in != NULL && in != stdin)
+        fclose(in);
+    if (out != NULL && out != stdout && fclose(out) != 0 && rc == 0) {
+        fprintf(stderr, "autoscaler replay: cannot write %s: %s\n", a.out, strerror(errno));
+        rc = EXIT_RUNTIME;
+    }
+    as_config_unref(cfg);
+    return rc;
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_demo, stdout);
+            return 0;
+        }
+    return as_demo_main(argc, argv);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"run", cmd_run},       {"check", cmd_check},     {"init", cmd_init},
+                {"replay", cmd_replay}, {"options", cmd_options}, {"demo", cmd_demo},
+                {"demo-app", as_demo_app_main}, {"demo-worker", as_demo_worker_main}};
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage_main, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("autoscaler %s\n", AS_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (strcmp(argv[1], cmds[i].name) == 0)
+            return cmds[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "autoscaler: unknown command '%s'\n\n%s", argv[1], usage_main);
+    return EXIT_USAGE;
+}

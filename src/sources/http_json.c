@@ -1,0 +1,211 @@
+/* Source `http_json`: one number from an HTTP endpoint's JSON body, found by an RFC 6901
+ * pointer; optionally the current replica count from a second pointer.
+ * Failed measurement: transport error, timeout, non-2xx, non-JSON, missing pointer,
+ * non-numeric, non-finite or negative value. Never read as zero. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/http.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/plugin.h"
+
+struct http_json {
+    char *url, *method, *body, *pointer, *replicas_pointer, *ca_file;
+    char **headers;
+    int insecure;
+    /* runtime */
+    struct as_ctx ctx;
+    char **req_headers; /* headers plus Accept */
+    struct as_http_call *call;
+    struct as_timer *deferred;
+    as_measure_cb done;
+    void *arg;
+};
+
+static const char *const methods[] = {"GET", "POST", NULL};
+
+static const struct as_opt opts[] = {
+    {"url", AS_OPT_STR, offsetof(struct http_json, url), NULL, AS_NO_BOUNDS,
+     AS_OPT_REQUIRED | AS_OPT_NONEMPTY, NULL, "Endpoint, http:// or https://."},
+    {"method", AS_OPT_STR, offsetof(struct http_json, method), "GET", AS_NO_BOUNDS, 0, NULL,
+     "GET or POST."},
+    {"headers", AS_OPT_HEADERS, offsetof(struct http_json, headers), NULL, AS_NO_BOUNDS, 0, NULL,
+     "Extra request headers (name: value). Put tokens in via ${env:...} or ${file:...}."},
+    {"body", AS_OPT_STR, offsetof(struct http_json, body), NULL, AS_NO_BOUNDS, 0, NULL,
+     "Request body for POST."},
+    {"pointer", AS_OPT_STR, offsetof(struct http_json, pointer), NULL, AS_NO_BOUNDS,
+     AS_OPT_REQUIRED, NULL, "RFC 6901 JSON pointer to the number, e.g. /cpu/highPriority."},
+    {"replicas_pointer", AS_OPT_STR, offsetof(struct http_json, replicas_pointer), NULL,
+     AS_NO_BOUNDS, 0, NULL, "JSON pointer to the current replica count, e.g. /replicas."},
+    {"insecure_skip_verify", AS_OPT_BOOL, offsetof(struct http_json, insecure), "false",
+     AS_NO_BOUNDS, 0, NULL, "Skip TLS certificate verification (off: verification is on)."},
+    {"ca_file", AS_OPT_STR, offsetof(struct http_json, ca_file), NULL, AS_NO_BOUNDS, 0, NULL,
+     "CA bundle for TLS verification."},
+    AS_OPT_END,
+};
+
+static int check_url(const char *url, struct as_err *err)
+{
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return as_err_set(err, "'url' must start with http:// or https://");
+    return 0;
+}
+
+static int validate(void *state, struct as_node *map, struct as_err *err)
+{
+    struct http_json *s = state;
+    const char *file;
+    int line, col;
+    const char *bad_key = NULL;
+    if (check_url(s->url, err) < 0)
+        bad_key = "url";
+    else if (as_json_pointer_check(s->pointer, err) < 0)
+        bad_key = "pointer";
+    else if (s->replicas_pointer && as_json_pointer_check(s->replicas_pointer, err) < 0)
+        bad_key = "replicas_pointer";
+    else if (strcmp(s->method, methods[0]) != 0 && strcmp(s->method, methods[1]) != 0) {
+        as_err_set(err, "'method' must be GET or POST");
+        bad_key = "method";
+    }
+    if (bad_key == NULL)
+        return 0;
+    as_node_pos(map, bad_key, &file, &line, &col);
+    char msg[AS_ERR_MAX];
+    snprintf(msg, sizeof(msg), "%s", err->msg);
+    return as_err_at(err, file, line, col, "%s", msg);
+}
+
+static int start(void *state, const struct as_ctx *ctx, struct as_err *err)
+{
+    struct http_json *s = state;
+    s->ctx = *ctx;
+    size_t n = 0;
+    while (s->headers && s->headers[n])
+        n++;
+    s->req_headers = calloc(n + 2, sizeof(char *));
+    if (s->req_headers == NULL)
+        return as_err_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        s->req_headers[i] = s->headers[i];
+    s->req_headers[n] = "Accept: application/json";
+    return 0;
+}
+
+static void fail(struct http_json *s, struct as_measurement *m)
+{
+    char url[256];
+    AS_LOG(AS_ERROR, "source/http_json[%s/%s]: %s: %s", s->ctx.group, s->ctx.name,
+           as_log_url(s->url, url, sizeof(url)), m->error);
+    s->done(m, s->arg);
+}
+
+static void on_response(const struct as_http_resp *r, void *arg)
+{
+    struct http_json *s = arg;
+    struct as_measurement m = {.ok = 0, .replicas = -1};
+    struct as_err err;
+    s->call = NULL;
+    if (!r->ok) {
+        if (r->timed_out)
+            snprintf(m.error, sizeof(m.error), "timeout after %lld ms", (long long)r->elapsed_ms);
+        else
+            snprintf(m.error, sizeof(m.error), "%s", r->error);
+        return fail(s, &m);
+    }
+    if (r->status < 200 || r->status > 299) {
+        char snippet[81];
+        snprintf(m.error, sizeof(m.error), "HTTP %ld: %s", r->status,
+                 as_printable(r->body, r->len, snippet, sizeof(snippet)));
+        return fail(s, &m);
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(r->body, r->len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        snprintf(m.error, sizeof(m.error), "response is not JSON (line %d column %d: %s)",
+                 jerr.line, jerr.column, jerr.text);
+        return fail(s, &m);
+    }
+    as_err_clear(&err);
+    if (as_json_number_at(doc, s->pointer, &m.value, &err) < 0) {
+        snprintf(m.error, sizeof(m.error), "%s", err.msg);
+    } else if (m.value < 0) {
+        snprintf(m.error, sizeof(m.error), "value at %s is negative (%g)", s->pointer, m.value);
+    } else {
+        m.ok = 1;
+        double rep;
+        if (s->replicas_pointer &&
+            as_json_number_at(doc, s->replicas_pointer, &rep, &err) == 0 && rep >= 0 &&
+            rep <= 1e9 && rep == floor(rep))
+            m.replicas = (int)rep;
+        else if (s->replicas_pointer)
+            AS_LOG(AS_WARN, "source/http_json[%s/%s]: no replica count at %s", s->ctx.group,
+                   s->ctx.name, s->replicas_pointer);
+    }
+    json_decref(doc);
+    if (!m.ok)
+        return fail(s, &m);
+    s->done(&m, s->arg);
+}
+
+static void on_deferred(const struct as_measurement *m, void *arg)
+{
+    struct http_json *s = arg;
+    s->deferred = NULL;
+    s->done(m, s->arg);
+}
+
+static void measure(void *state, as_measure_cb done, void *arg)
+{
+    struct http_json *s = state;
+    struct as_http_req req = {
+        .method = s->method,
+        .url = s->url,
+        .headers = (const char *const *)s->req_headers,
+        .body = s->body,
+        .timeout_ms = s->ctx.timeout_ms,
+        .insecure = s->insecure,
+        .ca_file = s->ca_file,
+    };
+    s->done = done;
+    s->arg = arg;
+    s->call = as_http_start(s->ctx.http, &req, on_response, s);
+    if (s->call == NULL) {
+        struct as_measurement m = {.ok = 0, .replicas = -1};
+        snprintf(m.error, sizeof(m.error), "cannot start the request");
+        s->deferred = as_defer_measurement(s->ctx.loop, on_deferred, &m, s);
+        if (s->deferred == NULL)
+            AS_LOG(AS_ERROR, "source/http_json[%s/%s]: out of memory", s->ctx.group, s->ctx.name);
+    }
+}
+
+static void cancel(void *state)
+{
+    struct http_json *s = state;
+    as_http_cancel(s->call);
+    s->call = NULL;
+    as_defer_cancel(s->ctx.loop, s->deferred);
+    s->deferred = NULL;
+}
+
+static void stop(void *state)
+{
+    struct http_json *s = state;
+    cancel(s);
+    free(s->req_headers);
+    s->req_headers = NULL;
+}
+
+const struct as_source_ops as_source_http_json = {
+    .name = "http_json",
+    .opts = opts,
+    .state_size = sizeof(struct http_json),
+    .summary = "A number in an HTTP endpoint's JSON response, found by an RFC 6901 pointer.",
+    .validate = validate,
+    .start = start,
+    .measure = measure,
+    .cancel = cancel,
+    .stop = stop,
+};
