@@ -96,6 +96,7 @@ static void group_free(struct as_group_cfg *g)
     free(g->metrics);
     scaler_free(&g->scaler);
     as_opts_free(as_group_opts, g);
+    free(g->name);
 }
 
 void as_config_ref(struct as_config *cfg)

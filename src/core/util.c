@@ -20,14 +20,17 @@ int as_duration_parse(const char *s, int64_t *out_ms)
     if (*p == '\0')
         return -1;
     while (*p) {
-        if (!isdigit((unsigned char)*p))
+        size_t span = strspn(p, "0123456789.");
+        char num[32];
+        if (span == 0 || span >= sizeof(num) || !isdigit((unsigned char)*p))
             return -1;
-        errno = 0;
+        memcpy(num, p, span);
+        num[span] = '\0';
         char *end;
-        double v = strtod(p, &end);
-        if (errno != 0 || end == p || !isfinite(v))
+        double v = strtod(num, &end);
+        if (*end != '\0' || !isfinite(v))
             return -1;
-        p = end;
+        p += span;
         int64_t mult = 1000; /* bare number: seconds, only as the whole string */
         if (*p == '\0') {
             if (total != 0 || p == s)
