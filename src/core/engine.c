@@ -50,6 +50,7 @@ struct as_engine {
     struct as_engine_opts opts;
     struct group_rt *groups;
     int stopping;
+    int walking; /* inside a walk of the group list: defer freeing groups */
     size_t retiring; /* scalers whose stop is still running */
     as_engine_cb rounds_cb, stop_cb;
     void *rounds_arg, *stop_arg;
@@ -437,6 +438,8 @@ static void group_free(struct group_rt *rt)
 
 static void maybe_all_stopped(struct as_engine *eng)
 {
+    if (eng->walking)
+        return;
     struct group_rt **pp = &eng->groups;
     while (*pp) {
         struct group_rt *rt = *pp;
@@ -593,6 +596,7 @@ static struct group_rt *find_group(struct as_engine *eng, const char *name)
 int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err *err)
 {
     int rc = 0;
+    eng->walking++;
     for (struct group_rt *rt = eng->groups; rt; rt = rt->next)
         if (rt->phase != STOPPING && rt->phase != STOPPED && !as_config_group(cfg, rt->name)) {
             AS_LOG(AS_INFO, "engine[%s]: removed from the configuration", rt->name);
@@ -615,6 +619,7 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
             rc = -1;
         }
     }
+    eng->walking--;
     as_config_unref(eng->cfg);
     eng->cfg = cfg;
     as_config_ref(cfg);
@@ -633,6 +638,7 @@ void as_engine_shutdown(struct as_engine *eng, as_engine_cb done, void *arg)
     eng->stopping = 1;
     eng->stop_cb = done;
     eng->stop_arg = arg;
+    eng->walking++;
     for (struct group_rt *rt = eng->groups; rt; rt = rt->next) {
         if (rt->phase == SCALING) {
             AS_LOG(AS_INFO, "engine[%s]: waiting for the scale call %d->%d to finish", rt->name,
@@ -642,6 +648,7 @@ void as_engine_shutdown(struct as_engine *eng, as_engine_cb done, void *arg)
         if (rt->phase != STOPPING && rt->phase != STOPPED)
             group_stop(rt);
     }
+    eng->walking--;
     maybe_all_stopped(eng);
 }
 

@@ -63,10 +63,9 @@ static void check_done(struct as_http *http)
                   : c->errbuf[0] ? c->errbuf
                                  : curl_easy_strerror(code);
         r.elapsed_ms = as_loop_now(http->loop) - c->started;
-        as_http_cb cb = c->cb;
-        void *arg = c->arg;
+        curl_multi_remove_handle(http->multi, c->easy);
+        c->cb(&r, c->arg); /* r borrows c's buffers: free afterwards */
         call_free(c);
-        cb(&r, arg);
     }
 }
 
