@@ -64,11 +64,11 @@ const struct as_opt as_scaler_common_opts[] = {
      "next round."},
     {"backoff", AS_OPT_DURATION, offsetof(struct scaler_common, backoff_ms), "1s", 10, 3600000, 0,
      NULL, "First retry delay; doubles on each retry."},
+    {"backoff_max", AS_OPT_DURATION, offsetof(struct scaler_common, backoff_max_ms), "30s", 10,
+     86400000, 0, NULL, "Longest retry delay."},
     {"timeout", AS_OPT_DURATION, offsetof(struct scaler_common, timeout_ms), NULL, 10, 3600000,
      0, NULL, "Longest one scale call may take; must be below the interval. "
      "Default: 80% of the interval, at most 10s."},
-    {"backoff_max", AS_OPT_DURATION, offsetof(struct scaler_common, backoff_max_ms), "30s", 10,
-     86400000, 0, NULL, "Longest retry delay."},
     AS_OPT_END,
 };
 

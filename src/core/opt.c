@@ -206,9 +206,13 @@ int as_opts_markdown(const struct as_opt *opts, struct as_sb *sb)
             as_sb_free(&e);
         }
         const char *def = (o->flags & AS_OPT_REQUIRED) ? "**required**" : o->def ? o->def : "–";
-        rc = as_sb_printf(sb, "| `%s` | %s | %s%s%s | %s%s |\n", o->name, type,
-                          o->def ? "`" : "", def, o->def ? "`" : "", o->help,
-                          (o->flags & AS_OPT_SECRET) ? " Secret: give it as a reference." : "");
+        rc = as_sb_printf(sb, "| `%s` | %s | %s%s%s | ", o->name, type, o->def ? "`" : "", def,
+                          o->def ? "`" : "");
+        for (const char *h = o->help; rc == 0 && *h; h++) /* a '|' would end the cell */
+            rc = *h == '|' ? as_sb_puts(sb, "\\|") : as_sb_append(sb, h, 1);
+        if (rc == 0)
+            rc = as_sb_puts(sb, (o->flags & AS_OPT_SECRET) ? " Secret: give it as a reference. |\n"
+                                                           : " |\n");
     }
     return rc;
 }
