@@ -541,13 +541,15 @@ static struct group_rt *group_new(struct as_engine *eng, struct as_config *cfg,
     return rt;
 }
 
-static int group_start(struct group_rt *rt, struct as_err *err)
+/* First round after delay_ms: the engine staggers groups so thousands of them do not all
+ * measure in the same millisecond. */
+static int group_start(struct group_rt *rt, int64_t delay_ms, struct as_err *err)
 {
     struct as_scaler_cfg *s = &rt->g->scaler;
     struct as_ctx ctx = ctx_for(rt, s->ops->name, s->timeout_ms);
     if (sources_start(rt, err) < 0 || (s->ops->start && s->ops->start(s->state, &ctx, err) < 0))
         return -1;
-    rt->tick = as_loop_add_timer(rt->eng->loop, 0, on_tick, rt);
+    rt->tick = as_loop_add_timer(rt->eng->loop, delay_ms, on_tick, rt);
     if (rt->tick == NULL)
         return as_err_set(err, "out of memory");
     AS_LOG(AS_INFO, "engine[%s]: started: every %lldms, %zu metric(s), scaler %s, replicas "
@@ -576,12 +578,16 @@ int as_engine_start(struct as_engine *eng, struct as_err *err)
     for (size_t i = eng->cfg->ngroups; i-- > 0;)
         if (group_new(eng, eng->cfg, &eng->cfg->groups[i]) == NULL)
             return as_err_set(err, "out of memory");
-    for (struct group_rt *rt = eng->groups; rt; rt = rt->next)
-        if (group_start(rt, err) < 0) {
+    /* About 1 ms of stagger per group, never more than a group's interval. */
+    size_t n = eng->cfg->ngroups, i = 0;
+    for (struct group_rt *rt = eng->groups; rt; rt = rt->next, i++) {
+        int64_t spread = (int64_t)n < rt->g->interval_ms ? (int64_t)n : rt->g->interval_ms;
+        if (group_start(rt, (int64_t)i * spread / (int64_t)n, err) < 0) {
             char msg[AS_ERR_MAX];
             snprintf(msg, sizeof(msg), "%s", err->msg);
             return as_err_set(err, "group '%s': %s", rt->name, msg);
         }
+    }
     return 0;
 }
 
@@ -615,7 +621,7 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
         } else if (rt != NULL) {
             if (group_switch(rt, cfg, g, err) < 0)
                 rc = -1;
-        } else if ((rt = group_new(eng, cfg, g)) == NULL || group_start(rt, err) < 0) {
+        } else if ((rt = group_new(eng, cfg, g)) == NULL || group_start(rt, 0, err) < 0) {
             rc = -1;
         }
     }

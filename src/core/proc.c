@@ -1,0 +1,539 @@
+/* posix_spawn_file_actions_addchdir_np and _addclosefrom_np (glibc 2.34) are GNU extensions:
+ * they let the child change directory and drop inherited descriptors without a fork. */
+#define _GNU_SOURCE
+
+#include "core/proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/loop.h"
+#include "core/util.h"
+
+extern char **environ;
+
+#define READS_PER_WAKEUP 16 /* a chatty child cannot starve the loop */
+
+struct stream {
+    int fd;    /* our read end, -1 once closed */
+    int which; /* AS_PROC_STDOUT or AS_PROC_STDERR */
+    enum as_proc_output mode;
+    char *buf; /* capture, or the partial line; NUL-terminated when handed out */
+    size_t len, cap, max;
+    int truncated;
+};
+
+struct as_proc {
+    struct as_loop *loop;
+    pid_t pid;
+    int reaped, status;
+    int timed_out, terminating;
+    int64_t started_ms, ended_ms, timeout_ms, grace_ms;
+    struct stream io[2];
+    struct as_timer *timeout, *kill_timer, *drain;
+    as_proc_cb done;
+    as_proc_line_fn on_line;
+    void *arg;
+    int busy;      /* inside on_line: as_proc_abandon leaves the free to the reader */
+    int abandoned; /* as_proc_abandon was called */
+    int finishing; /* inside done */
+};
+
+/* ---- teardown ---- */
+
+static void close_stream(struct as_proc *p, struct stream *s)
+{
+    if (s->fd < 0)
+        return;
+    as_loop_watch_fd(p->loop, s->fd, 0, NULL, NULL);
+    close(s->fd);
+    s->fd = -1;
+}
+
+static void cancel_timers(struct as_proc *p)
+{
+    as_loop_cancel_timer(p->loop, p->timeout);
+    as_loop_cancel_timer(p->loop, p->kill_timer);
+    as_loop_cancel_timer(p->loop, p->drain);
+    p->timeout = p->kill_timer = p->drain = NULL;
+}
+
+static void free_proc(struct as_proc *p)
+{
+    if (p == NULL)
+        return;
+    cancel_timers(p);
+    for (int i = 0; i < 2; i++) {
+        close_stream(p, &p->io[i]);
+        free(p->io[i].buf);
+    }
+    free(p);
+}
+
+/* ---- completion ---- */
+
+static void fill_result(const struct as_proc *p, struct as_proc_result *r)
+{
+    *r = (struct as_proc_result){.pid = p->pid,
+                                 .exit_code = -1,
+                                 .timed_out = p->timed_out,
+                                 .timeout_ms = p->timeout_ms,
+                                 .elapsed_ms = p->ended_ms - p->started_ms,
+                                 .out = "",
+                                 .err = ""};
+    if (WIFEXITED(p->status))
+        r->exit_code = WEXITSTATUS(p->status);
+    else if (WIFSIGNALED(p->status))
+        r->signo = WTERMSIG(p->status);
+    const struct stream *o = &p->io[0], *e = &p->io[1];
+    if (o->mode == AS_PROC_CAPTURE && o->buf != NULL)
+        r->out = o->buf, r->out_len = o->len, r->out_truncated = o->truncated;
+    if (e->mode == AS_PROC_CAPTURE && e->buf != NULL)
+        r->err = e->buf, r->err_len = e->len, r->err_truncated = e->truncated;
+}
+
+/* Runs done once the child is reaped and both pipes are closed; frees p. */
+static void maybe_finish(struct as_proc *p)
+{
+    if (!p->reaped || p->io[0].fd >= 0 || p->io[1].fd >= 0)
+        return;
+    cancel_timers(p);
+    struct as_proc_result r;
+    fill_result(p, &r);
+    p->finishing = 1;
+    p->done(&r, p->arg);
+    free_proc(p);
+}
+
+static int64_t on_drain(struct as_loop *loop, void *arg)
+{
+    (void)loop;
+    struct as_proc *p = arg;
+    p->drain = NULL;
+    /* Whatever still holds the pipes was asked to go away with the rest of the group. */
+    if (p->terminating)
+        kill(-p->pid, SIGKILL);
+    close_stream(p, &p->io[0]);
+    close_stream(p, &p->io[1]);
+    maybe_finish(p);
+    return AS_TIMER_STOP;
+}
+
+static void on_child_exit(struct as_loop *loop, pid_t pid, int status, void *arg)
+{
+    (void)pid;
+    struct as_proc *p = arg;
+    p->reaped = 1;
+    p->status = status;
+    p->ended_ms = as_loop_now(loop);
+    as_loop_cancel_timer(loop, p->timeout);
+    p->timeout = NULL;
+    if (p->io[0].fd >= 0 || p->io[1].fd >= 0) {
+        /* A grandchild may keep the pipes open long after the child is gone. */
+        p->drain = as_loop_add_timer(loop, AS_PROC_DRAIN_MS, on_drain, p);
+        if (p->drain != NULL)
+            return;
+        close_stream(p, &p->io[0]);
+        close_stream(p, &p->io[1]);
+    }
+    maybe_finish(p);
+}
+
+/* ---- output ---- */
+
+static void take_capture(struct stream *s, const char *data, size_t n)
+{
+    size_t room = s->max - s->len;
+    if (n > room) {
+        s->truncated = 1;
+        n = room;
+    }
+    if (n == 0)
+        return;
+    if (s->len + n > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + n)
+            cap *= 2;
+        cap = cap < s->max ? cap : s->max;
+        char *buf = realloc(s->buf, cap + 1);
+        if (buf == NULL) {
+            s->truncated = 1;
+            return;
+        }
+        s->buf = buf;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
+    s->buf[s->len] = '\0';
+}
+
+static void emit_line(struct as_proc *p, struct stream *s)
+{
+    size_t len = s->len;
+    s->buf[len] = '\0';
+    s->len = 0;
+    p->on_line(s->which, s->buf, len, p->arg);
+}
+
+static void take_lines(struct as_proc *p, struct stream *s, const char *data, size_t n)
+{
+    for (size_t i = 0; i < n && !p->abandoned; i++) {
+        if (data[i] != '\n')
+            s->buf[s->len++] = data[i];
+        if (data[i] == '\n' || s->len == AS_PROC_LINE_MAX)
+            emit_line(p, s);
+    }
+}
+
+static void on_readable(struct as_loop *loop, int fd, int events, void *arg)
+{
+    (void)loop;
+    (void)events;
+    struct as_proc *p = arg;
+    struct stream *s = p->io[0].fd == fd ? &p->io[0] : &p->io[1];
+    char chunk[4096];
+    p->busy++;
+    for (int i = 0; i < READS_PER_WAKEUP && !p->abandoned; i++) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n > 0 && s->mode == AS_PROC_LINES)
+            take_lines(p, s, chunk, (size_t)n);
+        else if (n > 0)
+            take_capture(s, chunk, (size_t)n);
+        if (n > 0)
+            continue;
+        if (s->mode == AS_PROC_LINES && s->len > 0)
+            emit_line(p, s);
+        close_stream(p, s);
+        break;
+    }
+    p->busy--;
+    if (p->abandoned) {
+        if (p->busy == 0)
+            free_proc(p);
+        return;
+    }
+    if (s->fd < 0)
+        maybe_finish(p);
+}
+
+/* ---- signals ---- */
+
+/* The loop's clock is cached per iteration and may lag behind by what ran since: a child
+ * gets at least the full delay from now. */
+static struct as_timer *add_timer(struct as_proc *p, int64_t delay_ms, as_timer_fn fn)
+{
+    int64_t lag = as_mono_ms() - as_loop_now(p->loop);
+    return as_loop_add_timer(p->loop, delay_ms + (lag > 0 ? lag : 0), fn, p);
+}
+
+static int64_t on_kill(struct as_loop *loop, void *arg)
+{
+    (void)loop;
+    struct as_proc *p = arg;
+    p->kill_timer = NULL;
+    kill(-p->pid, SIGKILL);
+    return AS_TIMER_STOP;
+}
+
+static int64_t on_timeout(struct as_loop *loop, void *arg)
+{
+    (void)loop;
+    struct as_proc *p = arg;
+    p->timeout = NULL;
+    p->timed_out = 1;
+    as_proc_terminate(p, p->grace_ms);
+    return AS_TIMER_STOP;
+}
+
+pid_t as_proc_pid(const struct as_proc *p)
+{
+    return p->pid;
+}
+
+int as_proc_kill(struct as_proc *p, int signo)
+{
+    return kill(-p->pid, signo);
+}
+
+int as_proc_terminate(struct as_proc *p, int64_t grace_ms)
+{
+    int rc = kill(-p->pid, SIGTERM);
+    if (p->terminating)
+        return rc;
+    p->terminating = 1;
+    p->kill_timer = add_timer(p, grace_ms > 0 ? grace_ms : AS_PROC_GRACE_MS, on_kill);
+    /* Without a timer there would be no SIGKILL later: better now than never. */
+    if (p->kill_timer == NULL)
+        kill(-p->pid, SIGKILL);
+    return rc;
+}
+
+void as_proc_abandon(struct as_proc *p)
+{
+    if (p == NULL || p->finishing || p->abandoned)
+        return;
+    kill(-p->pid, SIGKILL);
+    if (!p->reaped)
+        as_loop_unwatch_child(p->loop, p->pid);
+    cancel_timers(p);
+    close_stream(p, &p->io[0]);
+    close_stream(p, &p->io[1]);
+    p->abandoned = 1;
+    if (p->busy == 0)
+        free_proc(p);
+}
+
+const char *as_proc_describe(const struct as_proc_result *r, char *buf, size_t len)
+{
+    if (r->timed_out)
+        snprintf(buf, len, "timeout after %lld ms", (long long)r->timeout_ms);
+    else if (r->signo != 0)
+        snprintf(buf, len, "killed by signal %d (%s)", r->signo, strsignal(r->signo));
+    else
+        snprintf(buf, len, "exit %d", r->exit_code);
+    return buf;
+}
+
+/* ---- spawning ---- */
+
+/* Returns 0 or an errno value with err set. */
+static int check_opts(const struct as_proc_opts *o, struct as_err *err)
+{
+    if (o->argv == NULL || o->argv[0] == NULL || o->argv[0][0] == '\0') {
+        as_err_set(err, "no program to run");
+        return EINVAL;
+    }
+    for (size_t i = 0; o->env && o->env[i]; i++)
+        if (o->env[i][0] == '=' || strchr(o->env[i], '=') == NULL) {
+            /* The entry itself is not shown: it may hold a secret. */
+            as_err_set(err, "cannot run %s: environment entry %zu is not NAME=value", o->argv[0],
+                       i + 1);
+            return EINVAL;
+        }
+    if ((o->out == AS_PROC_LINES || o->err == AS_PROC_LINES) && o->on_line == NULL) {
+        as_err_set(err, "cannot run %s: line output without a line callback", o->argv[0]);
+        return EINVAL;
+    }
+    struct stat st;
+    if (o->cwd == NULL)
+        return 0;
+    int rc = stat(o->cwd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (rc != 0)
+        as_err_set(err, "cannot run %s: working directory %s: %s", o->argv[0], o->cwd,
+                   strerror(rc));
+    return rc;
+}
+
+static int overridden(const char *entry, const char *const *extra)
+{
+    size_t n = strcspn(entry, "=");
+    for (size_t i = 0; extra && extra[i]; i++)
+        if (strncmp(entry, extra[i], n) == 0 && extra[i][n] == '=')
+            return 1;
+    return 0;
+}
+
+/* The daemon's environment with the extra entries added; the strings are borrowed. */
+static char **build_env(const char *const *extra)
+{
+    size_t n = 0, m = 0, k = 0;
+    while (environ && environ[n])
+        n++;
+    while (extra && extra[m])
+        m++;
+    char **env = calloc(n + m + 1, sizeof(char *));
+    if (env == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!overridden(environ[i], extra))
+            env[k++] = environ[i];
+    for (size_t i = 0; i < m; i++)
+        env[k++] = (char *)extra[i];
+    return env;
+}
+
+/* Opens the pipe for one captured stream: our end non-blocking, both close-on-exec (the
+ * child's end is dup2'ed onto 1 or 2, which clears the flag there). Returns 0 or errno. */
+static int open_pipe(struct stream *s, int *child_end)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return errno;
+    if (fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0) {
+        int rc = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return rc;
+    }
+    s->fd = fds[0];
+    *child_end = fds[1];
+    if (s->mode == AS_PROC_LINES) {
+        s->buf = malloc(AS_PROC_LINE_MAX + 1);
+        if (s->buf == NULL)
+            return ENOMEM;
+    }
+    return 0;
+}
+
+static int file_actions(posix_spawn_file_actions_t *fa, const struct as_proc_opts *o,
+                        const int child_end[2])
+{
+    const enum as_proc_output modes[2] = {o->out, o->err};
+    int rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (modes[i] == AS_PROC_CAPTURE || modes[i] == AS_PROC_LINES)
+            rc = posix_spawn_file_actions_adddup2(fa, child_end[i], i + 1);
+        else if (modes[i] == AS_PROC_NULL)
+            rc = posix_spawn_file_actions_addopen(fa, i + 1, "/dev/null", O_WRONLY, 0);
+    }
+    if (rc == 0 && o->cwd != NULL)
+        rc = posix_spawn_file_actions_addchdir_np(fa, o->cwd);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+    return rc;
+}
+
+static int spawn_attrs(posix_spawnattr_t *at)
+{
+    sigset_t mask, def;
+    as_loop_child_sigmask(&mask);
+    /* SIGPIPE is ignored in the daemon; the child wants every default. (glibc keeps its two
+     * internal signals ignored whatever we ask; the child's libc sets its own handlers.) */
+    sigfillset(&def);
+    int rc = posix_spawnattr_setsigmask(at, &mask);
+    if (rc == 0)
+        rc = posix_spawnattr_setsigdefault(at, &def);
+    if (rc == 0)
+        rc = posix_spawnattr_setpgroup(at, 0);
+    if (rc == 0)
+        rc = posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                              POSIX_SPAWN_SETPGROUP);
+    return rc;
+}
+
+static int run(struct as_proc *p, const struct as_proc_opts *o, const int child_end[2],
+               struct as_err *err)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    char **env = build_env(o->env);
+    if (env == NULL) {
+        as_err_set(err, "out of memory");
+        return ENOMEM;
+    }
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc == 0) {
+        rc = posix_spawnattr_init(&at);
+        if (rc != 0)
+            posix_spawn_file_actions_destroy(&fa);
+    }
+    if (rc != 0) {
+        free(env);
+        as_err_set(err, "cannot run %s: %s", o->argv[0], strerror(rc));
+        return rc;
+    }
+    rc = file_actions(&fa, o, child_end);
+    if (rc == 0)
+        rc = spawn_attrs(&at);
+    if (rc == 0)
+        rc = posix_spawnp(&p->pid, o->argv[0], &fa, &at, (char *const *)o->argv, env);
+    if (rc != 0)
+        as_err_set(err, "cannot run %s: %s", o->argv[0], strerror(rc));
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+    return rc;
+}
+
+/* Registers the child, its pipes and its timeout with the loop. Returns 0 or ENOMEM, in
+ * which case the child has been killed (the loop reaps it). */
+static int arm(struct as_proc *p, struct as_err *err)
+{
+    int rc = as_loop_watch_child(p->loop, p->pid, on_child_exit, p);
+    if (rc == 0) {
+        for (int i = 0; i < 2 && rc == 0; i++)
+            if (p->io[i].fd >= 0)
+                rc = as_loop_watch_fd(p->loop, p->io[i].fd, AS_READ, on_readable, p);
+        if (rc == 0 && p->timeout_ms > 0) {
+            p->timeout = add_timer(p, p->timeout_ms, on_timeout);
+            rc = p->timeout == NULL ? -1 : 0;
+        }
+        if (rc != 0)
+            as_loop_unwatch_child(p->loop, p->pid);
+    }
+    if (rc == 0)
+        return 0;
+    kill(-p->pid, SIGKILL);
+    as_err_set(err, "out of memory watching pid %ld", (long)p->pid);
+    return ENOMEM;
+}
+
+static struct as_proc *proc_new(struct as_loop *loop, const struct as_proc_opts *o, as_proc_cb done,
+                                void *arg)
+{
+    struct as_proc *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->loop = loop;
+    p->done = done;
+    p->on_line = o->on_line;
+    p->arg = arg;
+    p->started_ms = as_mono_ms();
+    p->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 0;
+    p->grace_ms = o->grace_ms > 0 ? o->grace_ms : AS_PROC_GRACE_MS;
+    const enum as_proc_output modes[2] = {o->out, o->err};
+    for (int i = 0; i < 2; i++)
+        p->io[i] = (struct stream){.fd = -1,
+                                   .which = i + 1,
+                                   .mode = modes[i],
+                                   .max = o->capture_max ? o->capture_max : AS_PROC_CAPTURE_MAX};
+    return p;
+}
+
+struct as_proc *as_proc_spawn(struct as_loop *loop, const struct as_proc_opts *o, as_proc_cb done,
+                              void *arg, struct as_err *err)
+{
+    int child_end[2] = {-1, -1};
+    struct as_proc *p = NULL;
+    int rc = check_opts(o, err);
+    if (rc != 0)
+        goto out;
+    p = proc_new(loop, o, done, arg);
+    if (p == NULL) {
+        rc = ENOMEM;
+        as_err_set(err, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < 2 && rc == 0; i++)
+        if (p->io[i].mode == AS_PROC_CAPTURE || p->io[i].mode == AS_PROC_LINES)
+            rc = open_pipe(&p->io[i], &child_end[i]);
+    if (rc != 0) {
+        as_err_set(err, "cannot run %s: cannot create a pipe: %s", o->argv[0], strerror(rc));
+        goto out;
+    }
+    rc = run(p, o, child_end, err);
+    if (rc == 0)
+        rc = arm(p, err);
+out:
+    for (int i = 0; i < 2; i++)
+        if (child_end[i] >= 0)
+            close(child_end[i]);
+    if (rc == 0)
+        return p;
+    free_proc(p);
+    errno = rc;
+    return NULL;
+}

@@ -1,0 +1,455 @@
+/* core/proc: real children on a real loop. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/loop.h"
+#include "core/proc.h"
+#include "core/util.h"
+
+struct outcome {
+    int calls;
+    struct as_proc_result r;
+    char out[128 * 1024], err[4096];
+    char lines[16][64];
+    int nlines;
+    int64_t done_at;
+};
+
+static void on_done(const struct as_proc_result *r, void *arg)
+{
+    struct outcome *o = arg;
+    o->calls++;
+    o->r = *r;
+    snprintf(o->out, sizeof(o->out), "%s", r->out);
+    snprintf(o->err, sizeof(o->err), "%s", r->err);
+    o->r.out = o->out;
+    o->r.err = o->err;
+    o->done_at = as_mono_ms();
+}
+
+static void on_line(int stream, const char *line, size_t len, void *arg)
+{
+    struct outcome *o = arg;
+    assert_int_equal(strlen(line), len);
+    if (o->nlines < 16)
+        snprintf(o->lines[o->nlines++], sizeof(o->lines[0]), "%d:%s", stream, line);
+}
+
+/* Runs the loop until o->calls becomes non-zero or max_ms pass. */
+static void run_until_done(struct as_loop *loop, struct outcome *o, int64_t max_ms)
+{
+    int64_t end = as_mono_ms() + max_ms;
+    while (o->calls == 0 && as_mono_ms() < end)
+        as_loop_once(loop, 20);
+}
+
+static void run_for(struct as_loop *loop, int64_t ms)
+{
+    int64_t end = as_mono_ms() + ms;
+    while (as_mono_ms() < end)
+        as_loop_once(loop, 10);
+}
+
+/* A pid is gone when it does not exist or is a zombie left to an init that does not reap. */
+static int gone(pid_t pid)
+{
+    char path[64], buf[256];
+    if (kill(pid, 0) < 0)
+        return errno == ESRCH;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren != NULL && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+static int wait_gone(struct as_loop *loop, pid_t pid, int64_t max_ms)
+{
+    int64_t end = as_mono_ms() + max_ms;
+    while (!gone(pid) && as_mono_ms() < end)
+        as_loop_once(loop, 10);
+    return gone(pid);
+}
+
+static struct as_proc *spawn(struct as_loop *loop, const struct as_proc_opts *o,
+                             struct outcome *out)
+{
+    struct as_err err;
+    as_err_clear(&err);
+    struct as_proc *p = as_proc_spawn(loop, o, on_done, out, &err);
+    if (p == NULL)
+        fail_msg("spawn failed: %s", err.msg);
+    return p;
+}
+
+static void test_exit_code_and_capture(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    const char *argv[] = {"sh", "-c", "echo out; echo err >&2; exit 3", NULL};
+    struct as_proc_opts opts = {.argv = argv};
+    spawn(loop, &opts, &o);
+    assert_int_equal(o.calls, 0); /* never from inside spawn */
+    run_until_done(loop, &o, 5000);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.r.exit_code, 3);
+    assert_int_equal(o.r.signo, 0);
+    assert_false(o.r.timed_out);
+    assert_string_equal(o.out, "out\n");
+    assert_string_equal(o.err, "err\n");
+    assert_int_equal(o.r.out_len, 4);
+    assert_false(o.r.out_truncated);
+    char how[64];
+    assert_string_equal(as_proc_describe(&o.r, how, sizeof(how)), "exit 3");
+    run_for(loop, 50);
+    assert_int_equal(o.calls, 1);
+    as_loop_free(loop);
+}
+
+static void test_truncation(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    /* 200 KB on stdout: the child must not block on a full pipe once the buffer is full. */
+    const char *argv[] = {"sh", "-c", "head -c 200000 /dev/zero | tr '\\0' a; echo e >&2", NULL};
+    struct as_proc_opts opts = {.argv = argv};
+    spawn(loop, &opts, &o);
+    run_until_done(loop, &o, 5000);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.r.exit_code, 0);
+    assert_int_equal(o.r.out_len, AS_PROC_CAPTURE_MAX);
+    assert_true(o.r.out_truncated);
+    assert_int_equal(strlen(o.out), AS_PROC_CAPTURE_MAX);
+    assert_int_equal(o.out[0], 'a');
+    assert_string_equal(o.err, "e\n");
+    assert_false(o.r.err_truncated);
+
+    memset(&o, 0, sizeof(o));
+    const char *argv2[] = {"sh", "-c", "echo 0123456789abcdef >&2", NULL};
+    struct as_proc_opts small = {.argv = argv2, .capture_max = 10};
+    spawn(loop, &small, &o);
+    run_until_done(loop, &o, 5000);
+    assert_int_equal(o.calls, 1);
+    assert_string_equal(o.err, "0123456789");
+    assert_true(o.r.err_truncated);
+    as_loop_free(loop);
+}
+
+static void test_missing_program(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    struct outcome o = {0};
+    struct as_err err;
+    as_err_clear(&err);
+    const char *argv[] = {"as-no-such-program-xyz", "x", NULL};
+    struct as_proc_opts opts = {.argv = argv};
+    errno = 0;
+    assert_null(as_proc_spawn(loop, &opts, on_done, &o, &err));
+    assert_int_equal(errno, ENOENT);
+    assert_string_equal(err.msg, "cannot run as-no-such-program-xyz: No such file or directory");
+
+    const char *abs[] = {"/nonexistent/prog", NULL};
+    opts.argv = abs;
+    assert_null(as_proc_spawn(loop, &opts, on_done, &o, &err));
+    assert_int_equal(errno, ENOENT);
+
+    char path[] = "/tmp/as-test-proc-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "#!/bin/sh\n", 10), 10);
+    close(fd);
+    chmod(path, 0644);
+    const char *noexec[] = {path, NULL};
+    opts.argv = noexec;
+    assert_null(as_proc_spawn(loop, &opts, on_done, &o, &err));
+    assert_int_equal(errno, EACCES);
+    assert_non_null(strstr(err.msg, "Permission denied"));
+    unlink(path);
+
+    const char *ok[] = {"true", NULL};
+    struct as_proc_opts badcwd = {.argv = ok, .cwd = "/nonexistent-dir"};
+    assert_null(as_proc_spawn(loop, &badcwd, on_done, &o, &err));
+    assert_non_null(strstr(err.msg, "/nonexistent-dir"));
+
+    const char *env[] = {"NOEQUALS", NULL};
+    struct as_proc_opts badenv = {.argv = ok, .env = env};
+    assert_null(as_proc_spawn(loop, &badenv, on_done, &o, &err));
+    assert_int_equal(errno, EINVAL);
+
+    run_for(loop, 50);
+    assert_int_equal(o.calls, 0);
+    as_loop_free(loop);
+}
+
+static void test_timeout_terminates(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    const char *argv[] = {"sleep", "10", NULL};
+    struct as_proc_opts opts = {.argv = argv, .timeout_ms = 100};
+    int64_t t0 = as_mono_ms();
+    spawn(loop, &opts, &o);
+    run_until_done(loop, &o, 5000);
+    assert_int_equal(o.calls, 1);
+    assert_true(o.r.timed_out);
+    assert_int_equal(o.r.signo, SIGTERM);
+    assert_int_equal(o.r.exit_code, -1);
+    assert_true(o.done_at - t0 >= 100);
+    assert_true(o.done_at - t0 < 2000);
+    char how[64];
+    assert_string_equal(as_proc_describe(&o.r, how, sizeof(how)), "timeout after 100 ms");
+    as_loop_free(loop);
+}
+
+static void test_timeout_kills_when_term_ignored(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    const char *argv[] = {"sh", "-c", "trap '' TERM; echo ready; sleep 10", NULL};
+    struct as_proc_opts opts = {.argv = argv, .timeout_ms = 300, .grace_ms = 300};
+    int64_t t0 = as_mono_ms();
+    spawn(loop, &opts, &o);
+    run_until_done(loop, &o, 5000);
+    assert_int_equal(o.calls, 1);
+    assert_string_equal(o.out, "ready\n");
+    assert_true(o.r.timed_out);
+    assert_int_equal(o.r.signo, SIGKILL);
+    assert_true(o.done_at - t0 >= 600);
+    assert_true(o.done_at - t0 < 3000);
+    as_loop_free(loop);
+}
+
+static void test_grandchildren_killed(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    const char *argv[] = {"sh", "-c", "sleep 30 & echo $!; wait", NULL};
+    struct as_proc_opts opts = {.argv = argv, .timeout_ms = 300};
+    struct as_proc *p = spawn(loop, &opts, &o);
+    assert_int_equal(getpgid(as_proc_pid(p)), as_proc_pid(p));
+    run_until_done(loop, &o, 5000);
+    assert_int_equal(o.calls, 1);
+    assert_true(o.r.timed_out);
+    long grandchild = 0;
+    assert_int_equal(as_parse_long(strtok(o.out, "\n"), &grandchild), 0);
+    assert_true(grandchild > 1);
+    assert_true(wait_gone(loop, (pid_t)grandchild, 2000));
+    assert_true(gone(o.r.pid));
+    as_loop_free(loop);
+}
+
+static void test_drain_bound(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    /* The grandchild keeps stdout open after the child exits. */
+    const char *argv[] = {"sh", "-c", "sleep 5 & echo $!; exit 4", NULL};
+    struct as_proc_opts opts = {.argv = argv};
+    int64_t t0 = as_mono_ms();
+    spawn(loop, &opts, &o);
+    run_until_done(loop, &o, 4000);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.r.exit_code, 4);
+    assert_true(o.done_at - t0 >= AS_PROC_DRAIN_MS);
+    assert_true(o.done_at - t0 < 3000);
+    long grandchild = 0;
+    assert_int_equal(as_parse_long(strtok(o.out, "\n"), &grandchild), 0);
+    assert_int_equal(kill((pid_t)grandchild, SIGKILL), 0);
+    as_loop_free(loop);
+}
+
+static void test_kill_and_abandon(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    const char *argv[] = {"sleep", "10", NULL};
+    struct as_proc_opts opts = {.argv = argv, .out = AS_PROC_NULL, .err = AS_PROC_INHERIT};
+    struct as_proc *p = spawn(loop, &opts, &o);
+    assert_int_equal(as_proc_kill(p, SIGKILL), 0);
+    run_until_done(loop, &o, 5000);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.r.signo, SIGKILL);
+    assert_false(o.r.timed_out);
+    assert_string_equal(o.out, "");
+
+    memset(&o, 0, sizeof(o));
+    p = spawn(loop, &opts, &o);
+    pid_t pid = as_proc_pid(p);
+    as_proc_abandon(p);
+    as_proc_abandon(NULL);
+    assert_true(wait_gone(loop, pid, 2000)); /* killed and reaped by the loop */
+    run_for(loop, 50);
+    assert_int_equal(o.calls, 0);
+    as_loop_free(loop);
+}
+
+static void test_terminate_grace(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    const char *argv[] = {"sh", "-c", "trap 'echo bye; exit 7' TERM; echo up; sleep 10 & wait",
+                          NULL};
+    struct as_proc_opts opts = {.argv = argv, .out = AS_PROC_LINES, .on_line = on_line};
+    struct as_proc *p = spawn(loop, &opts, &o);
+    int64_t end = as_mono_ms() + 3000;
+    while (o.nlines == 0 && as_mono_ms() < end)
+        as_loop_once(loop, 20);
+    assert_int_equal(o.nlines, 1);
+    assert_int_equal(as_proc_terminate(p, 5000), 0);
+    run_until_done(loop, &o, 3000);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.r.exit_code, 7);
+    assert_false(o.r.timed_out);
+    assert_int_equal(o.nlines, 2);
+    assert_string_equal(o.lines[0], "1:up");
+    assert_string_equal(o.lines[1], "1:bye");
+    as_loop_free(loop);
+}
+
+static void test_lines(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    const char *argv[] = {"sh", "-c", "printf 'a\\nbb\\n'; printf 'x\\n\\ny' >&2", NULL};
+    struct as_proc_opts opts = {
+        .argv = argv, .out = AS_PROC_LINES, .err = AS_PROC_LINES, .on_line = on_line};
+    spawn(loop, &opts, &o);
+    run_until_done(loop, &o, 5000);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.nlines, 5);
+    int out = 0, err = 0;
+    for (int i = 0; i < o.nlines; i++) {
+        out += o.lines[i][0] == '1';
+        err += o.lines[i][0] == '2';
+    }
+    assert_int_equal(out, 2);
+    assert_int_equal(err, 3);
+    assert_string_equal(o.out, "");
+    as_loop_free(loop);
+}
+
+static void test_env_cwd_and_clean_child(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    setenv("AS_TEST_OLD", "old", 1);
+    setenv("AS_TEST_KEEP", "kept", 1);
+    const char *env[] = {"AS_TEST_OLD=new", "AS_TEST_NEW=x=y", NULL};
+    const char *argv[] = {"sh", "-c", "echo \"$AS_TEST_OLD $AS_TEST_NEW $AS_TEST_KEEP $(pwd)\"",
+                          NULL};
+    struct as_proc_opts opts = {.argv = argv, .env = env, .cwd = "/tmp"};
+    spawn(loop, &opts, &o);
+    run_until_done(loop, &o, 5000);
+    assert_int_equal(o.calls, 1);
+    assert_string_equal(o.out, "new x=y kept /tmp\n");
+
+    /* Empty signal mask, nothing ignored (the daemon ignores SIGPIPE), no stray descriptor. */
+    memset(&o, 0, sizeof(o));
+    const char *status[] = {"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status", NULL};
+    opts = (struct as_proc_opts){.argv = status};
+    spawn(loop, &opts, &o);
+    run_until_done(loop, &o, 5000);
+    assert_int_equal(o.calls, 1);
+    assert_non_null(strstr(o.out, "SigBlk:\t0000000000000000\n"));
+    /* Signals 1-31 at their defaults. glibc's posix_spawn leaves its internal signals 32 and
+     * 33 ignored, which exec preserves; a child's libc installs its own handlers for them. */
+    const char *ign = strstr(o.out, "SigIgn:\t");
+    assert_non_null(ign);
+    unsigned long long mask = strtoull(ign + 8, NULL, 16);
+    assert_int_equal(mask & 0x7fffffffULL, 0);
+
+    memset(&o, 0, sizeof(o));
+    int stray = dup2(2, 57);
+    assert_int_equal(stray, 57);
+    const char *fds[] = {"ls", "/proc/self/fd", NULL};
+    opts = (struct as_proc_opts){.argv = fds};
+    spawn(loop, &opts, &o);
+    run_until_done(loop, &o, 5000);
+    close(stray);
+    assert_int_equal(o.calls, 1);
+    assert_string_equal(o.out, "0\n1\n2\n3\n"); /* 3 is ls reading the directory */
+    as_loop_free(loop);
+}
+
+static void test_many_concurrent(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o[8];
+    memset(o, 0, sizeof(o));
+    char code[8][32];
+    for (int i = 0; i < 8; i++) {
+        snprintf(code[i], sizeof(code[i]), "echo %d; exit %d", i, i);
+        const char *argv[] = {"sh", "-c", code[i], NULL};
+        struct as_proc_opts opts = {.argv = argv};
+        spawn(loop, &opts, &o[i]);
+    }
+    int64_t end = as_mono_ms() + 5000;
+    for (int i = 0; i < 8; i++)
+        while (o[i].calls == 0 && as_mono_ms() < end)
+            as_loop_once(loop, 20);
+    for (int i = 0; i < 8; i++) {
+        char want[8];
+        snprintf(want, sizeof(want), "%d\n", i);
+        assert_int_equal(o[i].calls, 1);
+        assert_int_equal(o[i].r.exit_code, i);
+        assert_string_equal(o[i].out, want);
+    }
+    as_loop_free(loop);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exit_code_and_capture),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_missing_program),
+        cmocka_unit_test(test_timeout_terminates),
+        cmocka_unit_test(test_timeout_kills_when_term_ignored),
+        cmocka_unit_test(test_grandchildren_killed),
+        cmocka_unit_test(test_drain_bound),
+        cmocka_unit_test(test_kill_and_abandon),
+        cmocka_unit_test(test_terminate_grace),
+        cmocka_unit_test(test_lines),
+        cmocka_unit_test(test_env_cwd_and_clean_child),
+        cmocka_unit_test(test_many_concurrent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
