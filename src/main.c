@@ -28,7 +28,7 @@ static const char usage_main[] =
     "  init [FILE] [--force]                write a commented starter configuration\n"
     "  replay -c FILE --metrics IN [--out OUT] [--group NAME]\n"
     "                                       decisions for recorded metrics (CSV)\n"
-    "  demo [--duration SECONDS]            a live autoscaling loop with no outside service\n"
+    "  demo [--duration S] [--speed N]      a live autoscaling loop with no outside service\n"
     "  options                              the configuration reference (Markdown)\n"
     "\n"
     "  --version                            print the version\n"
@@ -82,12 +82,16 @@ static const char usage_replay[] =
     "exit codes: 0 success, 1 cannot read or write, 2 usage, configuration or input error\n";
 
 static const char usage_demo[] =
-    "usage: autoscaler demo [--duration SECONDS] [--port PORT]\n"
+    "usage: autoscaler demo [--duration SECONDS] [--port PORT] [--speed N]\n"
     "\n"
     "Runs a real autoscaling loop on this machine with no outside service: a local demo app\n"
-    "whose load steps up and down, and a `process` pool of worker processes that the daemon\n"
-    "grows and shrinks to hold the app's CPU at 0.80. Logs to stderr and demo-autoscaler.log.\n"
-    "Stops cleanly on Ctrl-C (or after --duration seconds).\n";
+    "(127.0.0.1) whose load steps 1.5 -> 6.0 -> 2.5 at 40 s, 90 s and 150 s, and a `process`\n"
+    "pool of worker processes that the daemon grows and shrinks every 2 s to hold the app's\n"
+    "CPU (load / live workers) at 0.80. Logs to stderr and autoscaler.log.\n"
+    "\n"
+    "  --duration SECONDS   stop by itself after this long (default: run until Ctrl-C)\n"
+    "  --port PORT          the demo app's port (default: a free one)\n"
+    "  --speed N            run the load profile N times faster (default 1)\n";
 
 static const char usage_options[] =
     "usage: autoscaler options\n"

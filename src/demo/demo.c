@@ -46,6 +46,7 @@ double as_demo_load(int64_t elapsed_ms)
 struct app {
     pthread_mutex_t mu;
     int64_t started;
+    long speed; /* the load profile runs this many times faster */
     int64_t heartbeat[DEMO_MAX_WORKERS];
     double last_load;
 };
@@ -89,7 +90,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int64_t now = as_mono_ms();
     char body[256];
     pthread_mutex_lock(&a->mu);
-    double load = as_demo_load(now - a->started);
+    double load = as_demo_load((now - a->started) * a->speed);
     int workers = alive_workers(a, now);
     if (strcmp(url, "/app/heartbeat") == 0 && strcmp(method, "POST") == 0) {
         const char *id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "worker");
@@ -129,24 +130,27 @@ static void install_term_handler(void)
     sigaction(SIGINT, &sa, NULL);
 }
 
-static long port_arg(int argc, char **argv)
+/* The value of "--name N" in argv, def if absent, -1 if not a number in [lo, hi]. */
+static long long_arg(int argc, char **argv, const char *name, long def, long lo, long hi)
 {
-    long port = 0;
+    long v = def;
     for (int i = 0; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--port") == 0 && as_parse_long(argv[i + 1], &port) < 0)
+        if (strcmp(argv[i], name) == 0 && as_parse_long(argv[i + 1], &v) < 0)
             return -1;
-    return port > 0 && port < 65536 ? port : -1;
+    return v >= lo && v <= hi ? v : -1;
 }
 
 int as_demo_app_main(int argc, char **argv)
 {
-    long port = port_arg(argc, argv);
-    if (port < 0) {
-        fprintf(stderr, "usage: autoscaler demo-app --port PORT\n");
+    long port = long_arg(argc, argv, "--port", -1, 1, 65535);
+    long speed = long_arg(argc, argv, "--speed", 1, 1, 1000);
+    if (port < 0 || speed < 0) {
+        fprintf(stderr, "usage: autoscaler demo-app --port PORT [--speed N]\n");
         return 2;
     }
     static struct app a = {.mu = PTHREAD_MUTEX_INITIALIZER};
     a.started = as_mono_ms();
+    a.speed = speed;
     a.last_load = as_demo_load(0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -261,14 +265,15 @@ static int wait_listening(int port, int64_t timeout_ms)
     return -1;
 }
 
-static pid_t spawn_app(const char *self, int port)
+static pid_t spawn_app(const char *self, int port, long speed)
 {
-    char portbuf[16];
+    char portbuf[16], speedbuf[16];
     snprintf(portbuf, sizeof(portbuf), "%d", port);
+    snprintf(speedbuf, sizeof(speedbuf), "%ld", speed);
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0); /* the demo stops it itself, after the daemon has stopped */
-        execl(self, self, "demo-app", "--port", portbuf, (char *)NULL);
+        execl(self, self, "demo-app", "--port", portbuf, "--speed", speedbuf, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -276,18 +281,19 @@ static pid_t spawn_app(const char *self, int port)
 
 int as_demo_main(int argc, char **argv)
 {
-    long duration = 0, port = 0;
+    long duration = 0, port = 0, speed = 1;
     for (int i = 0; i + 1 < argc; i += 2) {
         long *dst = strcmp(argv[i], "--duration") == 0 ? &duration
                     : strcmp(argv[i], "--port") == 0   ? &port
+                    : strcmp(argv[i], "--speed") == 0  ? &speed
                                                        : NULL;
         if (dst == NULL || as_parse_long(argv[i + 1], dst) < 0 || *dst < 0) {
-            fprintf(stderr, "usage: autoscaler demo [--duration SECONDS] [--port PORT]\n");
-            return 2;
+            argc = 1; /* print the usage below */
+            break;
         }
     }
-    if (argc % 2 != 0) {
-        fprintf(stderr, "usage: autoscaler demo [--duration SECONDS] [--port PORT]\n");
+    if (argc % 2 != 0 || port > 65535 || speed < 1 || speed > 1000) {
+        fprintf(stderr, "usage: autoscaler demo [--duration SECONDS] [--port PORT] [--speed N]\n");
         return 2;
     }
     char self[4096];
@@ -298,16 +304,16 @@ int as_demo_main(int argc, char **argv)
         return 1;
     }
     self[n] = '\0';
-    pid_t app = spawn_app(self, p);
+    pid_t app = spawn_app(self, p, speed);
     if (app < 0 || wait_listening(p, 5000) < 0) {
         fprintf(stderr, "autoscaler demo: the demo app did not start on 127.0.0.1:%d\n", p);
         if (app > 0)
             kill(app, SIGKILL), waitpid(app, NULL, 0);
         return 1;
     }
-    fprintf(stderr, "autoscaler demo: app on 127.0.0.1:%d; the load steps 1.5 -> 6.0 -> 2.5 "
-            "every 40-60 s; workers are real processes (autoscaler demo-worker). Ctrl-C stops.\n",
-            p);
+    fprintf(stderr, "autoscaler demo: app on 127.0.0.1:%d; its load steps 1.5 -> 6.0 -> 2.5 at "
+            "%lds, %lds and %lds, then repeats; the workers are real processes (autoscaler "
+            "demo-worker). Ctrl-C stops.\n", p, 40 / speed, 90 / speed, 150 / speed);
     char text[sizeof(demo_config) + 4200];
     snprintf(text, sizeof(text), demo_config, p, self, p);
     struct as_err err;
