@@ -93,14 +93,15 @@ const struct as_scaler_ops *as_scaler_find(const char *name);
 struct as_timer;
 
 /* Delivers a result from the loop on its next iteration (never re-entrantly): for backends
- * whose answer is known at once. Copies *m / *r. Returns a handle for as_defer_cancel, valid
- * until the callback runs, or NULL on ENOMEM (the callback will not run). */
-struct as_timer *as_defer_measurement(struct as_loop *loop, as_measure_cb cb,
-                                      const struct as_measurement *m, void *arg);
-struct as_timer *as_defer_scale(struct as_loop *loop, as_scale_cb cb,
-                                const struct as_scale_result *r, void *arg);
+ * whose answer is known at once. Copies *m / *r. *slot holds the pending delivery and is
+ * cleared just before cb runs, so `*slot != NULL` means "a result is on its way".
+ * Returns 0, or -1 on ENOMEM (cb will not run, *slot is NULL). */
+int as_defer_measurement(struct as_loop *loop, struct as_timer **slot, as_measure_cb cb,
+                         const struct as_measurement *m, void *arg);
+int as_defer_scale(struct as_loop *loop, struct as_timer **slot, as_scale_cb cb,
+                   const struct as_scale_result *r, void *arg);
 
-/* Drops a deferred result before it is delivered. NULL is a no-op. */
-void as_defer_cancel(struct as_loop *loop, struct as_timer *t);
+/* Drops a pending delivery (cb will not run) and clears *slot. No-op when *slot is NULL. */
+void as_defer_cancel(struct as_loop *loop, struct as_timer **slot);
 
 #endif

@@ -39,6 +39,7 @@ const struct as_scaler_ops *as_scaler_find(const char *name)
 }
 
 struct deferred {
+    struct as_timer **slot;
     as_measure_cb mcb;
     as_scale_cb scb;
     struct as_measurement m;
@@ -50,6 +51,7 @@ static int64_t fire(struct as_loop *loop, void *arg)
 {
     (void)loop;
     struct deferred *d = arg;
+    *d->slot = NULL; /* the callback may start the next call */
     if (d->mcb)
         d->mcb(&d->m, d->arg);
     else
@@ -58,38 +60,40 @@ static int64_t fire(struct as_loop *loop, void *arg)
     return AS_TIMER_STOP;
 }
 
-static struct as_timer *defer(struct as_loop *loop, struct deferred *d)
+static int defer(struct as_loop *loop, struct deferred *d)
 {
-    struct as_timer *t = as_loop_add_timer(loop, 0, fire, d);
-    if (t == NULL)
-        free(d);
-    return t;
+    *d->slot = as_loop_add_timer(loop, 0, fire, d);
+    if (*d->slot != NULL)
+        return 0;
+    free(d);
+    return -1;
 }
 
-void as_defer_cancel(struct as_loop *loop, struct as_timer *t)
+void as_defer_cancel(struct as_loop *loop, struct as_timer **slot)
 {
-    if (t == NULL)
+    if (*slot == NULL)
         return;
-    free(as_loop_timer_arg(t));
-    as_loop_cancel_timer(loop, t);
+    free(as_loop_timer_arg(*slot));
+    as_loop_cancel_timer(loop, *slot);
+    *slot = NULL;
 }
 
-struct as_timer *as_defer_measurement(struct as_loop *loop, as_measure_cb cb,
-                                      const struct as_measurement *m, void *arg)
+int as_defer_measurement(struct as_loop *loop, struct as_timer **slot, as_measure_cb cb,
+                         const struct as_measurement *m, void *arg)
 {
     struct deferred *d = calloc(1, sizeof(*d));
     if (d == NULL)
-        return NULL;
-    *d = (struct deferred){.mcb = cb, .m = *m, .arg = arg};
+        return -1;
+    *d = (struct deferred){.slot = slot, .mcb = cb, .m = *m, .arg = arg};
     return defer(loop, d);
 }
 
-struct as_timer *as_defer_scale(struct as_loop *loop, as_scale_cb cb,
-                                const struct as_scale_result *r, void *arg)
+int as_defer_scale(struct as_loop *loop, struct as_timer **slot, as_scale_cb cb,
+                   const struct as_scale_result *r, void *arg)
 {
     struct deferred *d = calloc(1, sizeof(*d));
     if (d == NULL)
-        return NULL;
-    *d = (struct deferred){.scb = cb, .r = *r, .arg = arg};
+        return -1;
+    *d = (struct deferred){.slot = slot, .scb = cb, .r = *r, .arg = arg};
     return defer(loop, d);
 }

@@ -145,19 +145,11 @@ static void finish(struct exec_scaler *s, const struct as_scale_result *r)
     done(r, s->arg);
 }
 
-static void on_deferred(const struct as_scale_result *r, void *arg)
-{
-    struct exec_scaler *s = arg;
-    s->deferred = NULL;
-    finish(s, r);
-}
-
 static void defer_failure(struct exec_scaler *s, const char *msg, int permanent)
 {
     struct as_scale_result r = {.ok = 0, .permanent = permanent, .replicas = -1};
     snprintf(r.error, sizeof(r.error), "%s", msg);
-    s->deferred = as_defer_scale(s->ctx.loop, on_deferred, &r, s);
-    if (s->deferred == NULL)
+    if (as_defer_scale(s->ctx.loop, &s->deferred, s->done, &r, s->arg) < 0)
         AS_LOG(AS_ERROR, "scaler/exec[%s]: out of memory reporting: %s", s->ctx.group, msg);
 }
 
@@ -308,8 +300,7 @@ static void cancel(void *state)
     struct exec_scaler *s = state;
     as_proc_abandon(s->proc);
     s->proc = NULL;
-    as_defer_cancel(s->ctx.loop, s->deferred);
-    s->deferred = NULL;
+    as_defer_cancel(s->ctx.loop, &s->deferred);
     s->done = NULL;
 }
 

@@ -167,15 +167,6 @@ static void on_get(const struct as_http_resp *resp, void *arg)
     finish(s, &r);
 }
 
-static void on_deferred(const struct as_scale_result *r, void *arg)
-{
-    struct http_scaler *s = arg;
-    s->deferred = NULL;
-    as_scale_cb done = s->done;
-    s->done = NULL;
-    done(r, s->arg);
-}
-
 static void start_call(struct http_scaler *s, const struct as_http_req *req, as_http_cb cb,
                        as_scale_cb done, void *arg)
 {
@@ -186,7 +177,8 @@ static void start_call(struct http_scaler *s, const struct as_http_req *req, as_
         return;
     struct as_scale_result r = {.ok = 0, .replicas = -1};
     snprintf(r.error, sizeof(r.error), "cannot start the request (out of memory)");
-    s->deferred = as_defer_scale(s->ctx.loop, on_deferred, &r, s);
+    if (as_defer_scale(s->ctx.loop, &s->deferred, done, &r, arg) < 0)
+        AS_LOG(AS_ERROR, "scaler/http[%s]: out of memory reporting a failure", s->ctx.group);
 }
 
 static void get(void *state, as_scale_cb done, void *arg)
@@ -227,8 +219,7 @@ static void cancel(void *state)
     struct http_scaler *s = state;
     as_http_cancel(s->call);
     s->call = NULL;
-    as_defer_cancel(s->ctx.loop, s->deferred);
-    s->deferred = NULL;
+    as_defer_cancel(s->ctx.loop, &s->deferred);
     s->done = NULL;
 }
 

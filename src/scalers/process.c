@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backoff.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/plugin.h"
@@ -53,8 +54,6 @@ struct process_scaler {
     int size; /* slots 0..size-1 are wanted */
     int live; /* children not yet reaped */
     struct as_timer *deferred;
-    as_scale_cb done;
-    void *arg;
     int stopping;
     struct as_timer *stop_timer;
     as_stopped_cb stop_done;
@@ -191,12 +190,13 @@ static int spawn_worker(struct worker *w, int replicas, struct as_err *err)
 
 /* ---- restarts ---- */
 
+/* restart_backoff doubled per consecutive crash, capped: no jitter, a crash loop of one
+ * local worker needs no spreading. */
 static int64_t backoff_delay(const struct worker *w)
 {
-    int64_t d = w->s->backoff;
-    for (unsigned i = 0; i < w->crashes && d < w->s->backoff_max; i++)
-        d *= 2;
-    return d < w->s->backoff_max ? d : w->s->backoff_max;
+    struct as_backoff b;
+    as_backoff_init(&b, w->s->backoff, w->s->backoff_max, 0);
+    return as_backoff_ceiling(&b, w->crashes);
 }
 
 static int64_t on_restart(struct as_loop *loop, void *arg);
@@ -286,23 +286,11 @@ static void on_exit_worker(const struct as_proc_result *r, void *arg)
 
 /* ---- set / get ---- */
 
-static void on_deferred(const struct as_scale_result *r, void *arg)
-{
-    struct process_scaler *s = arg;
-    s->deferred = NULL;
-    as_scale_cb done = s->done;
-    s->done = NULL;
-    done(r, s->arg);
-}
-
 static void reply(struct process_scaler *s, const struct as_scale_result *r, as_scale_cb done,
                   void *arg)
 {
     assert(s->deferred == NULL); /* one call at a time, as the engine guarantees */
-    s->done = done;
-    s->arg = arg;
-    s->deferred = as_defer_scale(s->ctx.loop, on_deferred, r, s);
-    if (s->deferred == NULL)
+    if (as_defer_scale(s->ctx.loop, &s->deferred, done, r, arg) < 0)
         AS_LOG(AS_ERROR, "scaler/process[%s]: out of memory reporting a result", s->ctx.group);
 }
 
@@ -389,9 +377,7 @@ static void get(void *state, as_scale_cb done, void *arg)
 static void cancel(void *state)
 {
     struct process_scaler *s = state;
-    as_defer_cancel(s->ctx.loop, s->deferred);
-    s->deferred = NULL;
-    s->done = NULL;
+    as_defer_cancel(s->ctx.loop, &s->deferred);
 }
 
 static void stop(void *state, as_stopped_cb done, void *arg)

@@ -150,13 +150,6 @@ static void on_response(const struct as_http_resp *r, void *arg)
     s->done(&m, s->arg);
 }
 
-static void on_deferred(const struct as_measurement *m, void *arg)
-{
-    struct http_json *s = arg;
-    s->deferred = NULL;
-    s->done(m, s->arg);
-}
-
 static void measure(void *state, as_measure_cb done, void *arg)
 {
     struct http_json *s = state;
@@ -175,8 +168,7 @@ static void measure(void *state, as_measure_cb done, void *arg)
     if (s->call == NULL) {
         struct as_measurement m = {.ok = 0, .replicas = -1};
         snprintf(m.error, sizeof(m.error), "cannot start the request");
-        s->deferred = as_defer_measurement(s->ctx.loop, on_deferred, &m, s);
-        if (s->deferred == NULL)
+        if (as_defer_measurement(s->ctx.loop, &s->deferred, done, &m, arg) < 0)
             AS_LOG(AS_ERROR, "source/http_json[%s/%s]: out of memory", s->ctx.group, s->ctx.name);
     }
 }
@@ -186,8 +178,7 @@ static void cancel(void *state)
     struct http_json *s = state;
     as_http_cancel(s->call);
     s->call = NULL;
-    as_defer_cancel(s->ctx.loop, s->deferred);
-    s->deferred = NULL;
+    as_defer_cancel(s->ctx.loop, &s->deferred);
 }
 
 static void stop(void *state)

@@ -22,7 +22,7 @@ SET = """#!/bin/sh
 # Called as: set.sh REPLICAS GROUP; records every call, fails or hangs on demand.
 echo "argv=$1 group=$2 env_replicas=$AUTOSCALER_REPLICAS env_group=$AUTOSCALER_GROUP" >> calls.log
 if [ -f fail-next ]; then rm -f fail-next; echo "error: quota exceeded for $2" >&2; exit 3; fi
-if [ -f hang-next ]; then rm -f hang-next; sleep 30; fi
+if [ -f hang-next ]; then rm -f hang-next; sleep 31; fi
 exec curl -fsS -X PUT -H 'Content-Type: application/json' -d "{\\"replicas\\":$1}" "$APP/app/replicas"
 """
 
@@ -101,8 +101,8 @@ def test_exec_hang_killed_at_timeout(ctx):
     app.set_load(4.0)
     d.wait_until(lambda: app.replicas == 5, 10, "5 replicas after a hung attempt")
     assert d.grep(r"scale 2->5 via exec failed \(attempt 1/3\): timeout after 300 ms")
-    # The hung script (and its `sleep 30`) was killed: nothing of it is left.
-    out = os.popen(f"pgrep -f 'sleep 30' -P {d.pid}").read()
+    # The hung script (and its `sleep 31`, a grandchild) was killed: nothing of it is left.
+    out = os.popen("pgrep -x -f 'sleep 31'").read()
     assert not out.strip(), out
     d.stop(signal.SIGTERM)
 
