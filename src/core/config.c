@@ -20,8 +20,8 @@ const struct as_opt as_global_opts[] = {
 };
 
 const struct as_opt as_group_opts[] = {
-    {"interval", AS_OPT_DURATION, offsetof(struct as_group_cfg, interval_ms), "15s", 100,
-     86400000, 0, NULL, "Time between two measure-decide-scale rounds of this group."},
+    {"interval", AS_OPT_DURATION, offsetof(struct as_group_cfg, interval_ms), "15s", 100, 86400000,
+     0, NULL, "Time between two measure-decide-scale rounds of this group."},
     {"min", AS_OPT_INT, offsetof(struct as_group_cfg, min), "1", 0, AS_INT_MAX_OPT, 0, NULL,
      "Fewest replicas the group is ever scaled to."},
     {"max", AS_OPT_INT, offsetof(struct as_group_cfg, max), NULL, 1, AS_INT_MAX_OPT,
@@ -32,19 +32,19 @@ const struct as_opt as_group_opts[] = {
 };
 
 const struct as_opt as_metric_opts[] = {
-    {"name", AS_OPT_STR, offsetof(struct as_metric_cfg, name), NULL, AS_NO_BOUNDS,
-     AS_OPT_NONEMPTY, NULL,
-     "Name in logs and replay columns; unique in the group. Default: the source type."},
-    {"type", AS_OPT_STR, offsetof(struct as_metric_cfg, type), NULL, AS_NO_BOUNDS,
-     AS_OPT_REQUIRED, NULL, "Source type, e.g. http_json."},
+    {"name", AS_OPT_STR, offsetof(struct as_metric_cfg, name), NULL, AS_NO_BOUNDS, AS_OPT_NONEMPTY,
+     NULL, "Name in logs and replay columns; unique in the group. Default: the source type."},
+    {"type", AS_OPT_STR, offsetof(struct as_metric_cfg, type), NULL, AS_NO_BOUNDS, AS_OPT_REQUIRED,
+     NULL, "Source type, e.g. http_json."},
     {"target", AS_OPT_DOUBLE, offsetof(struct as_metric_cfg, target), NULL, 1e-12, 1e15, 0, NULL,
      "Target value per replica (utilization form): desired = ceil(current * value / target)."},
     {"average_value", AS_OPT_DOUBLE, offsetof(struct as_metric_cfg, average_value), NULL, 1e-12,
      1e15, 0, NULL,
      "Target share of a total per replica: desired = ceil(value / average_value). "
      "Exactly one of target and average_value."},
-    {"timeout", AS_OPT_DURATION, offsetof(struct as_metric_cfg, timeout_ms), NULL, 10, 3600000,
-     0, NULL, "Longest a measurement may take; must be below the interval. "
+    {"timeout", AS_OPT_DURATION, offsetof(struct as_metric_cfg, timeout_ms), NULL, 10, 3600000, 0,
+     NULL,
+     "Longest a measurement may take; must be below the interval. "
      "Default: 80% of the interval, at most 10s."},
     AS_OPT_END,
 };
@@ -66,8 +66,9 @@ const struct as_opt as_scaler_common_opts[] = {
      NULL, "First retry delay; doubles on each retry."},
     {"backoff_max", AS_OPT_DURATION, offsetof(struct scaler_common, backoff_max_ms), "30s", 10,
      86400000, 0, NULL, "Longest retry delay."},
-    {"timeout", AS_OPT_DURATION, offsetof(struct scaler_common, timeout_ms), NULL, 10, 3600000,
-     0, NULL, "Longest one scale call may take; must be below the interval. "
+    {"timeout", AS_OPT_DURATION, offsetof(struct scaler_common, timeout_ms), NULL, 10, 3600000, 0,
+     NULL,
+     "Longest one scale call may take; must be below the interval. "
      "Default: 80% of the interval, at most 10s."},
     AS_OPT_END,
 };
@@ -145,8 +146,9 @@ static int valid_name(const char *s)
 }
 
 /* Canonical text of a node tree with resolved values, used to see whether a backend's
- * options changed across a reload. Never printed. */
-static int fingerprint(const struct as_node *n, struct as_sb *sb)
+ * options changed across a reload. Never printed. Top-level keys listed in `skip` are left
+ * out (the engine reads them afresh each round). */
+static int fingerprint(const struct as_node *n, const char *const *skip, struct as_sb *sb)
 {
     int rc = 0;
     switch (n->kind) {
@@ -157,14 +159,19 @@ static int fingerprint(const struct as_node *n, struct as_sb *sb)
     case AS_NODE_SEQ:
         rc = as_sb_printf(sb, "[%zu", n->n);
         for (size_t i = 0; rc == 0 && i < n->n; i++)
-            rc = fingerprint(n->items[i], sb);
+            rc = fingerprint(n->items[i], NULL, sb);
         return rc ? rc : as_sb_puts(sb, "]");
     case AS_NODE_MAP:
         rc = as_sb_printf(sb, "{%zu", n->n);
         for (size_t i = 0; rc == 0 && i < n->n; i++) {
-            rc = fingerprint(n->pairs[i].key, sb);
+            int skipped = 0;
+            for (size_t k = 0; skip && skip[k]; k++)
+                skipped |= strcmp(n->pairs[i].key->value, skip[k]) == 0;
+            if (skipped)
+                continue;
+            rc = fingerprint(n->pairs[i].key, NULL, sb);
             if (rc == 0)
-                rc = fingerprint(n->pairs[i].value, sb);
+                rc = fingerprint(n->pairs[i].value, NULL, sb);
         }
         return rc ? rc : as_sb_puts(sb, "}");
     }
@@ -197,8 +204,7 @@ static int parse_metric(struct as_group_cfg *g, struct as_metric_cfg *m, struct 
 {
     char what[160];
     snprintf(what, sizeof(what), "group '%s' metric", g->name);
-    if (expect(n, AS_NODE_MAP, what, err) < 0 ||
-        as_opts_parse(as_metric_opts, m, n, what, err) < 0)
+    if (expect(n, AS_NODE_MAP, what, err) < 0 || as_opts_parse(as_metric_opts, m, n, what, err) < 0)
         return -1;
     m->ops = as_source_find(m->type);
     if (m->ops == NULL) {
@@ -213,8 +219,10 @@ static int parse_metric(struct as_group_cfg *g, struct as_metric_cfg *m, struct 
     int line, col;
     if ((m->target > 0) == (m->average_value > 0)) {
         as_node_pos(n, m->target > 0 ? "average_value" : "type", &file, &line, &col);
-        return as_err_at(err, file, line, col, "%s: set exactly one of 'target' and "
-                         "'average_value'", what);
+        return as_err_at(err, file, line, col,
+                         "%s: set exactly one of 'target' and "
+                         "'average_value'",
+                         what);
     }
     if (check_timeout(g, n, &m->timeout_ms, what, err) < 0)
         return -1;
@@ -294,8 +302,11 @@ static int parse_scaler(struct as_group_cfg *g, struct as_node *n, struct as_err
             as_err_at(err, n->file, n->line, n->col, "%s: %s", what, err->msg);
         return -1;
     }
+    /* Retry settings are read per call; the timeout counts as its effective value. */
+    static const char *const engine_keys[] = {"retries", "backoff", "backoff_max", "timeout", NULL};
     struct as_sb fp = {0};
-    if (fingerprint(n, &fp) < 0)
+    if (fingerprint(n, engine_keys, &fp) < 0 ||
+        as_sb_printf(&fp, "t%lld", (long long)s->timeout_ms) < 0)
         return as_err_set(err, "out of memory");
     s->fingerprint = fp.buf;
     return as_node_check_unused(n, what, err);
@@ -338,8 +349,7 @@ static int parse_root(struct as_config *cfg, struct as_node *root, struct as_err
         return -1;
     struct as_node *groups = as_node_get(root, "groups");
     if (groups == NULL)
-        return as_err_at(err, root->file, root->line, root->col,
-                         "missing required key 'groups'");
+        return as_err_at(err, root->file, root->line, root->col, "missing required key 'groups'");
     if (expect(groups, AS_NODE_MAP, "'groups'", err) < 0)
         return -1;
     if (groups->n == 0)
@@ -397,10 +407,12 @@ static int section(struct as_sb *sb, const char *title, const char *intro, const
 
 int as_config_reference(struct as_sb *sb)
 {
-    int rc = section(sb, "Top level", "Keys at the top of the file, beside `groups`.",
-                     as_global_opts);
-    rc |= section(sb, "Group", "Each entry of `groups:` (the key is the group's name), beside "
-                  "`metrics` (a list) and `scaler` (a mapping).", as_group_opts);
+    int rc =
+        section(sb, "Top level", "Keys at the top of the file, beside `groups`.", as_global_opts);
+    rc |= section(sb, "Group",
+                  "Each entry of `groups:` (the key is the group's name), beside "
+                  "`metrics` (a list) and `scaler` (a mapping).",
+                  as_group_opts);
     rc |= section(sb, "Metric (every source)", "Keys every entry of `metrics:` takes.",
                   as_metric_opts);
     rc |= section(sb, "Scaler (every type)", "Keys every `scaler:` takes.", as_scaler_common_opts);

@@ -186,7 +186,9 @@ static void test_fingerprint(void **state)
     struct as_err err;
     const char *a = HEAD "    max: 3\n" METRIC SCALER;
     const char *b = HEAD "    max: 5\n" METRIC SCALER;
-    const char *c = HEAD "    max: 3\n" METRIC SCALER "      retries: 1\n";
+    const char *c = HEAD "    max: 3\n" METRIC SCALER "      method: POST\n";
+    const char *d = HEAD "    max: 3\n" METRIC SCALER "      retries: 1\n";
+    const char *e = HEAD "    max: 3\n    interval: 5s\n" METRIC SCALER;
     struct as_config *ca = as_config_parse("a", a, &err), *cb = as_config_parse("b", b, &err),
                      *cc = as_config_parse("c", c, &err);
     assert_non_null(ca);
@@ -194,6 +196,14 @@ static void test_fingerprint(void **state)
     assert_non_null(cc);
     assert_string_equal(ca->groups[0].scaler.fingerprint, cb->groups[0].scaler.fingerprint);
     assert_string_not_equal(ca->groups[0].scaler.fingerprint, cc->groups[0].scaler.fingerprint);
+    /* Retry settings do not restart a scaler; a changed (effective) timeout does. */
+    struct as_config *cd = as_config_parse("d", d, &err), *ce = as_config_parse("e", e, &err);
+    assert_non_null(cd);
+    assert_non_null(ce);
+    assert_string_equal(ca->groups[0].scaler.fingerprint, cd->groups[0].scaler.fingerprint);
+    assert_string_not_equal(ca->groups[0].scaler.fingerprint, ce->groups[0].scaler.fingerprint);
+    as_config_unref(cd);
+    as_config_unref(ce);
     as_config_unref(ca);
     as_config_unref(cb);
     as_config_unref(cc);
