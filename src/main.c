@@ -32,7 +32,8 @@ static const char usage_main[] =
     "  options                              the configuration reference (Markdown)\n"
     "\n"
     "  --version                            print the version\n"
-    "  --help                               this text; `autoscaler COMMAND --help` for one command\n"
+    "  --help                               this text; `autoscaler COMMAND --help` for one "
+    "command\n"
     "\n"
     "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n"
     "docs: docs/README.md\n";
@@ -289,8 +290,8 @@ static int cmd_replay(int argc, char **argv)
     in = strcmp(a.metrics, "-") == 0 ? stdin : fopen(a.metrics, "r");
     out = a.out ? fopen(a.out, "w") : stdout;
     if (in == NULL || out == NULL) {
-        fprintf(stderr, "autoscaler replay: cannot open %s: %s\n",
-                in == NULL ? a.metrics : a.out, strerror(errno));
+        fprintf(stderr, "autoscaler replay: cannot open %s: %s\n", in == NULL ? a.metrics : a.out,
+                strerror(errno));
         goto out;
     }
     struct as_err err;
@@ -328,9 +329,14 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"run", cmd_run},       {"check", cmd_check},     {"init", cmd_init},
-                {"replay", cmd_replay}, {"options", cmd_options}, {"demo", cmd_demo},
-                {"demo-app", as_demo_app_main}, {"demo-worker", as_demo_worker_main}};
+    } cmds[] = {{"run", cmd_run},
+                {"check", cmd_check},
+                {"init", cmd_init},
+                {"replay", cmd_replay},
+                {"options", cmd_options},
+                {"demo", cmd_demo},
+                {"demo-app", as_demo_app_main},
+                {"demo-worker", as_demo_worker_main}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage_main, argc < 2 ? stderr : stdout);

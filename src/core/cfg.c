@@ -351,7 +351,8 @@ static int resolve_one(const char *kind, const char *arg, const char *base_dir, 
         return as_sb_puts(out, v);
     }
     if (strcmp(kind, "file") != 0)
-        return as_err_set(err, "unknown reference ${%s:...}; use ${env:NAME} or ${file:PATH}", kind);
+        return as_err_set(err, "unknown reference ${%s:...}; use ${env:NAME} or ${file:PATH}",
+                          kind);
     char path[4096];
     int n = arg[0] == '/' ? snprintf(path, sizeof(path), "%s", arg)
                           : snprintf(path, sizeof(path), "%s/%s", base_dir, arg);

@@ -162,7 +162,7 @@ static int fingerprint(const struct as_node *n, const char *const *skip, struct 
             rc = fingerprint(n->items[i], NULL, sb);
         return rc ? rc : as_sb_puts(sb, "]");
     case AS_NODE_MAP:
-        rc = as_sb_printf(sb, "{%zu", n->n);
+        rc = as_sb_puts(sb, "{"); /* keys are length-prefixed: no count needed */
         for (size_t i = 0; rc == 0 && i < n->n; i++) {
             int skipped = 0;
             for (size_t k = 0; skip && skip[k]; k++)

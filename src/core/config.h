@@ -21,13 +21,13 @@ struct as_metric_cfg {
 
 struct as_scaler_cfg {
     char *type;
-    int retries;             /* attempts after the first on a transient failure */
-    int64_t backoff_ms;      /* first retry delay */
-    int64_t backoff_max_ms;  /* cap */
-    int64_t timeout_ms;      /* one call */
+    int retries;            /* attempts after the first on a transient failure */
+    int64_t backoff_ms;     /* first retry delay */
+    int64_t backoff_max_ms; /* cap */
+    int64_t timeout_ms;     /* one call */
     const struct as_scaler_ops *ops;
     void *state;
-    char *fingerprint;       /* canonical text of the options: equal => same scaler */
+    char *fingerprint; /* canonical text of the options: equal => same scaler */
 };
 
 struct as_group_cfg {

@@ -10,7 +10,6 @@
 #include "core/log.h"
 #include "core/loop.h"
 
-
 struct daemon {
     struct as_loop *loop;
     struct as_engine *eng;
@@ -29,8 +28,10 @@ static void on_stopped(void *arg)
 static void begin_stop(struct daemon *d, const char *why)
 {
     if (d->stopping) {
-        AS_LOG(AS_WARN, "main: %s again while stopping; still waiting for scale calls and "
-               "workers to finish", why);
+        AS_LOG(AS_WARN,
+               "main: %s again while stopping; still waiting for scale calls and "
+               "workers to finish",
+               why);
         return;
     }
     d->stopping = 1;

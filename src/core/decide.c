@@ -40,8 +40,8 @@ void as_decide(const struct as_group_cfg *g, struct as_group_state *st, const st
     snprintf(out->reason, sizeof(out->reason), "%s", rec.reason);
     if (rec.valid == 0) {
         out->desired = obs->current;
-        snprintf(out->reason, sizeof(out->reason), "no valid metric (failed: %s): hold %d",
-                 failed, obs->current);
+        snprintf(out->reason, sizeof(out->reason), "no valid metric (failed: %s): hold %d", failed,
+                 obs->current);
     } else if (nfailed > 0 && rec.desired < obs->current) {
         /* The HPA's rule: a metric we could not read might have wanted more replicas. */
         out->desired = obs->current;

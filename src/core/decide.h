@@ -27,7 +27,7 @@ struct as_obs {
 /* A policy's raw recommendation, before the safety rules and bounds. */
 struct as_rec {
     int desired;
-    int valid;   /* metrics that contributed */
+    int valid; /* metrics that contributed */
     char reason[AS_REASON_MAX];
 };
 

@@ -50,7 +50,7 @@ struct as_engine {
     struct as_engine_opts opts;
     struct group_rt *groups;
     int stopping;
-    int walking; /* inside a walk of the group list: defer freeing groups */
+    int walking;     /* inside a walk of the group list: defer freeing groups */
     size_t retiring; /* scalers whose stop is still running */
     as_engine_cb rounds_cb, stop_cb;
     void *rounds_arg, *stop_arg;
@@ -235,8 +235,8 @@ static void log_decision(const struct group_rt *rt, int current, const struct as
             break;
         o += (size_t)n;
     }
-    AS_LOG(AS_INFO, "engine[%s]: decision current=%d desired=%d%s reason=\"%s\"", rt->name,
-           current, d->desired, values, d->reason);
+    AS_LOG(AS_INFO, "engine[%s]: decision current=%d desired=%d%s reason=\"%s\"", rt->name, current,
+           d->desired, values, d->reason);
 }
 
 static void decide_and_act(struct group_rt *rt)
@@ -244,18 +244,18 @@ static void decide_and_act(struct group_rt *rt)
     const char *from;
     int current = current_replicas(rt, &from);
     if (current < 0) {
-        AS_LOG(AS_ERROR, "engine[%s]: current replica count unknown (no scaler get, no "
-               "replicas_pointer, nothing set yet): no decision", rt->name);
+        AS_LOG(AS_ERROR,
+               "engine[%s]: current replica count unknown (no scaler get, no "
+               "replicas_pointer, nothing set yet): no decision",
+               rt->name);
         round_end(rt);
         return;
     }
     struct as_metric_obs obs[rt->g->nmetrics];
     for (size_t i = 0; i < rt->g->nmetrics; i++)
         obs[i] = rt->slots[i].obs;
-    struct as_obs o = {.now_ms = as_loop_now(rt->eng->loop),
-                       .current = current,
-                       .n = rt->g->nmetrics,
-                       .m = obs};
+    struct as_obs o = {
+        .now_ms = as_loop_now(rt->eng->loop), .current = current, .n = rt->g->nmetrics, .m = obs};
     struct as_decision d;
     as_decide(rt->g, &rt->st, &o, &d);
     log_decision(rt, current, &d);
@@ -306,8 +306,8 @@ static void on_reread(const struct as_scale_result *r, void *arg)
 {
     struct group_rt *rt = arg;
     if (r->ok && r->replicas == rt->want) {
-        AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s (the earlier attempt landed)",
-               rt->name, rt->from, rt->want, rt->g->scaler.type);
+        AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s (the earlier attempt landed)", rt->name,
+               rt->from, rt->want, rt->g->scaler.type);
         rt->last_set = rt->want;
         round_end(rt);
         return;
@@ -330,8 +330,8 @@ static void on_scaled(const struct as_scale_result *r, void *arg)
     int64_t ms = as_loop_now(rt->eng->loop) - rt->scale_started;
     int total = rt->g->scaler.retries + 1;
     if (r->ok) {
-        AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s in %lldms", rt->name, rt->from,
-               rt->want, rt->g->scaler.type, (long long)ms);
+        AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s in %lldms", rt->name, rt->from, rt->want,
+               rt->g->scaler.type, (long long)ms);
         rt->last_set = rt->want;
         round_end(rt);
         return;
@@ -341,8 +341,8 @@ static void on_scaled(const struct as_scale_result *r, void *arg)
            r->permanent ? ", permanent" : "", r->error);
     if (r->permanent || rt->attempt >= total || rt->eng->stopping) {
         if (!r->permanent && rt->attempt < total)
-            AS_LOG(AS_WARN, "engine[%s]: shutting down: not retrying %d->%d", rt->name,
-                   rt->from, rt->want);
+            AS_LOG(AS_WARN, "engine[%s]: shutting down: not retrying %d->%d", rt->name, rt->from,
+                   rt->want);
         else
             AS_LOG(AS_ERROR, "engine[%s]: giving up on %d->%d until the next round", rt->name,
                    rt->from, rt->want);
@@ -384,8 +384,7 @@ static void round_end(struct group_rt *rt)
         rt->next_cfg = NULL;
         as_err_clear(&err);
         if (group_switch(rt, cfg, as_config_group(cfg, rt->name), &err) < 0)
-            AS_LOG(AS_ERROR, "engine[%s]: applying the new configuration: %s", rt->name,
-                   err.msg);
+            AS_LOG(AS_ERROR, "engine[%s]: applying the new configuration: %s", rt->name, err.msg);
         as_config_unref(cfg);
     }
     if (eng->stopping || rt->remove_after) {
@@ -499,8 +498,7 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
         as_loop_cancel_timer(rt->eng->loop, rt->tick);
         rt->tick = as_loop_add_timer(rt->eng->loop, g->interval_ms, on_tick, rt);
     }
-    AS_LOG(AS_INFO, "engine[%s]: configuration applied%s", rt->name,
-           keep ? "" : " (new scaler)");
+    AS_LOG(AS_INFO, "engine[%s]: configuration applied%s", rt->name, keep ? "" : " (new scaler)");
     return rc;
 }
 
@@ -552,14 +550,16 @@ static int group_start(struct group_rt *rt, int64_t delay_ms, struct as_err *err
     rt->tick = as_loop_add_timer(rt->eng->loop, delay_ms, on_tick, rt);
     if (rt->tick == NULL)
         return as_err_set(err, "out of memory");
-    AS_LOG(AS_INFO, "engine[%s]: started: every %lldms, %zu metric(s), scaler %s, replicas "
-           "%d..%d%s", rt->name, (long long)rt->g->interval_ms, rt->g->nmetrics, s->type,
-           rt->g->min, rt->g->max, rt->eng->opts.dry_run ? " (dry run)" : "");
+    AS_LOG(AS_INFO,
+           "engine[%s]: started: every %lldms, %zu metric(s), scaler %s, replicas "
+           "%d..%d%s",
+           rt->name, (long long)rt->g->interval_ms, rt->g->nmetrics, s->type, rt->g->min,
+           rt->g->max, rt->eng->opts.dry_run ? " (dry run)" : "");
     return 0;
 }
 
-struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http,
-                                struct as_config *cfg, const struct as_engine_opts *opts)
+struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http, struct as_config *cfg,
+                                const struct as_engine_opts *opts)
 {
     struct as_engine *eng = calloc(1, sizeof(*eng));
     if (eng == NULL)

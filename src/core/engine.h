@@ -12,16 +12,16 @@ struct as_http;
 struct as_engine;
 
 struct as_engine_opts {
-    int dry_run; /* decide and log, never call a scaler's set */
-    int once;    /* one round per group, then call the idle callback */
+    int dry_run;           /* decide and log, never call a scaler's set */
+    int once;              /* one round per group, then call the idle callback */
     int64_t stop_after_ms; /* the daemon stops by itself after this long; 0: never */
 };
 
 typedef void (*as_engine_cb)(void *arg);
 
 /* Creates an engine for cfg (takes a reference). NULL on ENOMEM. */
-struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http,
-                                struct as_config *cfg, const struct as_engine_opts *opts);
+struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http, struct as_config *cfg,
+                                const struct as_engine_opts *opts);
 
 /* Starts every group's backends and timers. On failure (a backend cannot start) returns -1
  * with err; groups already started keep running until shutdown. */

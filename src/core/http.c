@@ -59,7 +59,7 @@ static void check_done(struct as_http *http)
         r.len = c->resp.len;
         r.truncated = c->truncated;
         r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
-        r.error = c->truncated ? "response body larger than the limit"
+        r.error = c->truncated   ? "response body larger than the limit"
                   : c->errbuf[0] ? c->errbuf
                                  : curl_easy_strerror(code);
         r.elapsed_ms = as_loop_now(http->loop) - c->started;
@@ -73,7 +73,8 @@ static void on_fd(struct as_loop *loop, int fd, int events, void *arg)
 {
     (void)loop;
     struct as_http *http = arg;
-    int flags = ((events & AS_READ) ? CURL_CSELECT_IN : 0) | ((events & AS_WRITE) ? CURL_CSELECT_OUT : 0);
+    int flags =
+        ((events & AS_READ) ? CURL_CSELECT_IN : 0) | ((events & AS_WRITE) ? CURL_CSELECT_OUT : 0);
     int running;
     curl_multi_socket_action(http->multi, fd, flags, &running);
     check_done(http);

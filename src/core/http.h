@@ -13,24 +13,24 @@ struct as_http_call;
 #define AS_HTTP_BODY_MAX (1024 * 1024)
 
 struct as_http_req {
-    const char *method;              /* "GET" if NULL */
+    const char *method; /* "GET" if NULL */
     const char *url;
-    const char *const *headers;      /* NULL-terminated "Name: value" list, may be NULL */
-    const char *body;                /* may be NULL */
-    int64_t timeout_ms;              /* whole transfer; required > 0 */
-    int insecure;                    /* 1 disables TLS verification (default: verify) */
-    const char *ca_file;             /* extra CA bundle, may be NULL */
-    size_t max_body;                 /* 0 means AS_HTTP_BODY_MAX */
+    const char *const *headers; /* NULL-terminated "Name: value" list, may be NULL */
+    const char *body;           /* may be NULL */
+    int64_t timeout_ms;         /* whole transfer; required > 0 */
+    int insecure;               /* 1 disables TLS verification (default: verify) */
+    const char *ca_file;        /* extra CA bundle, may be NULL */
+    size_t max_body;            /* 0 means AS_HTTP_BODY_MAX */
 };
 
 struct as_http_resp {
-    int ok;             /* transfer completed and a status line arrived */
-    long status;        /* HTTP status, 0 when !ok */
-    const char *body;   /* NUL-terminated, borrowed for the callback only */
+    int ok;           /* transfer completed and a status line arrived */
+    long status;      /* HTTP status, 0 when !ok */
+    const char *body; /* NUL-terminated, borrowed for the callback only */
     size_t len;
-    int truncated;      /* body exceeded max_body: treat as failed */
+    int truncated; /* body exceeded max_body: treat as failed */
     int timed_out;
-    const char *error;  /* transport error text when !ok, borrowed */
+    const char *error; /* transport error text when !ok, borrowed */
     int64_t elapsed_ms;
 };
 

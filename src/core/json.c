@@ -92,10 +92,10 @@ int as_json_number_at(json_t *doc, const char *ptr, double *out, struct as_err *
         d = json_number_value(v);
     else if (!json_is_string(v) || as_parse_double(json_string_value(v), &d) < 0)
         return as_err_set(err, "value at %s is %s, not a number", ptr,
-                          json_is_null(v)     ? "null"
-                          : json_is_string(v) ? "a non-numeric string"
+                          json_is_null(v)      ? "null"
+                          : json_is_string(v)  ? "a non-numeric string"
                           : json_is_boolean(v) ? "a boolean"
-                                              : "a container");
+                                               : "a container");
     if (!isfinite(d))
         return as_err_set(err, "value at %s is not finite", ptr);
     *out = d;

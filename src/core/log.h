@@ -26,8 +26,10 @@ void as_log_stderr(int on);
 /* Parses "debug|info|warn|error|off"; returns -1 if unknown. */
 int as_log_level_parse(const char *s);
 
-/* Writes one line "2026-11-22T23:59:01.123Z LEVEL message". Newlines in the message become spaces. */
-void as_log_write(enum as_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes one line "2026-11-22T23:59:01.123Z LEVEL message". Newlines in the message become spaces.
+ */
+void as_log_write(enum as_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Copies url into buf without userinfo and with query values masked, for logging. */
 const char *as_log_url(const char *url, char *buf, unsigned len);

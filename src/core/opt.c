@@ -9,8 +9,8 @@
 
 static const char *type_name(const struct as_opt *o)
 {
-    static const char *const names[] = {"string", "integer", "number", "boolean", "duration",
-                                        "enum",   "list of strings", "map of strings"};
+    static const char *const names[] = {"string",   "integer", "number",          "boolean",
+                                        "duration", "enum",    "list of strings", "map of strings"};
     return names[o->type];
 }
 
@@ -37,13 +37,13 @@ static int check_bounds(const struct as_opt *o, double v, const struct as_node *
                      o->name, lo, hi);
 }
 
-static int parse_list(const struct as_opt *o, void *base, const struct as_node *n,
-                      const char *what, struct as_err *err)
+static int parse_list(const struct as_opt *o, void *base, const struct as_node *n, const char *what,
+                      struct as_err *err)
 {
     int headers = o->type == AS_OPT_HEADERS;
     if (n->kind != (headers ? AS_NODE_MAP : AS_NODE_SEQ))
-        return bad(n, what, o, err, headers ? "must be a mapping of names to strings"
-                                            : "must be a list of strings");
+        return bad(n, what, o, err,
+                   headers ? "must be a mapping of names to strings" : "must be a list of strings");
     char **list = calloc(n->n + 1, sizeof(char *));
     if (list == NULL)
         return as_err_set(err, "out of memory");
@@ -217,8 +217,7 @@ int as_opts_markdown(const struct as_opt *opts, struct as_sb *sb)
     return rc;
 }
 
-void as_node_pos(const struct as_node *map, const char *key, const char **file, int *line,
-                 int *col)
+void as_node_pos(const struct as_node *map, const char *key, const char **file, int *line, int *col)
 {
     *file = map->file;
     *line = map->line;

@@ -35,7 +35,10 @@ struct as_opt {
     const char *help;         /* one sentence for docs and `autoscaler options` */
 };
 
-#define AS_OPT_END {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL}
+#define AS_OPT_END                                                                                 \
+    {                                                                                              \
+        NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL                                                      \
+    }
 #define AS_NO_BOUNDS 1, 0
 
 /* Parses every option of `opts` from map into the struct at base (absent keys get their

@@ -16,8 +16,8 @@ struct as_http;
 struct as_ctx {
     struct as_loop *loop;
     struct as_http *http;
-    const char *group; /* group name, for log prefixes */
-    const char *name;  /* metric name (sources) or scaler type (scalers) */
+    const char *group;  /* group name, for log prefixes */
+    const char *name;   /* metric name (sources) or scaler type (scalers) */
     int64_t timeout_ms; /* for each measurement or scale call */
 };
 
@@ -26,9 +26,9 @@ struct as_ctx {
 /* ---- sources ---- */
 
 struct as_measurement {
-    int ok;           /* 0: the measurement failed and `error` says why */
-    double value;     /* finite, >= 0 when ok */
-    int replicas;     /* current replica count reported with the value, -1 if none */
+    int ok;       /* 0: the measurement failed and `error` says why */
+    double value; /* finite, >= 0 when ok */
+    int replicas; /* current replica count reported with the value, -1 if none */
     char error[AS_MSG_MAX];
 };
 
@@ -38,7 +38,7 @@ struct as_source_ops {
     const char *name;          /* `type:` in the config */
     const struct as_opt *opts; /* parsed into a zeroed block of state_size bytes */
     size_t state_size;
-    const char *summary;       /* one line for --help and docs */
+    const char *summary; /* one line for --help and docs */
     /* Optional: cross-field checks after opts are parsed; map is the metric's mapping. */
     int (*validate)(void *state, struct as_node *map, struct as_err *err);
     /* Optional: acquire runtime resources. Returns 0 or -1 with err. */

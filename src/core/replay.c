@@ -41,8 +41,8 @@ struct columns {
     size_t ncells;
 };
 
-static int map_header(const struct as_group_cfg *g, char *line, const char *name,
-                      struct columns *c, struct as_err *err)
+static int map_header(const struct as_group_cfg *g, char *line, const char *name, struct columns *c,
+                      struct as_err *err)
 {
     char *cells[AS_REPLAY_COLS];
     size_t n = split(line, cells, AS_REPLAY_COLS);
@@ -81,8 +81,8 @@ static void csv_quote(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static int parse_row(const struct as_group_cfg *g, const struct columns *c, char **cells,
-                     size_t n, struct as_metric_obs *obs, int *replicas, double *t)
+static int parse_row(const struct as_group_cfg *g, const struct columns *c, char **cells, size_t n,
+                     struct as_metric_obs *obs, int *replicas, double *t)
 {
     if (n != c->ncells || as_parse_double(cells[c->t], t) < 0)
         return -1;
@@ -129,7 +129,8 @@ int as_replay_csv(const struct as_group_cfg *g, FILE *in, const char *name, FILE
         int replicas;
         double t;
         if (parse_row(g, &c, cells, n, obs, &replicas, &t) < 0)
-            return as_err_at(err, name, lineno, 1, "bad row: expected %zu cells: t (seconds), "
+            return as_err_at(err, name, lineno, 1,
+                             "bad row: expected %zu cells: t (seconds), "
                              "replicas (whole number or empty), metric values (number or empty)",
                              c.ncells);
         struct as_obs o = {.now_ms = (int64_t)llround(t * 1000.0),

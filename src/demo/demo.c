@@ -101,8 +101,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply(c, 204, "");
     }
     if (load != a->last_load)
-        fprintf(stderr, "demo-app: load is now %.1f (was %.1f): watch the workers follow\n",
-                load, a->last_load);
+        fprintf(stderr, "demo-app: load is now %.1f (was %.1f): watch the workers follow\n", load,
+                a->last_load);
     a->last_load = load;
     pthread_mutex_unlock(&a->mu);
     if (strcmp(url, "/app/status") != 0 || strcmp(method, "GET") != 0)
@@ -155,9 +155,9 @@ int as_demo_app_main(int argc, char **argv)
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     install_term_handler();
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-                                            (uint16_t)port, NULL, NULL, on_request, &a,
-                                            MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
+                         NULL, on_request, &a, MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "demo-app: cannot listen on 127.0.0.1:%ld\n", port);
         return 1;
@@ -311,9 +311,11 @@ int as_demo_main(int argc, char **argv)
             kill(app, SIGKILL), waitpid(app, NULL, 0);
         return 1;
     }
-    fprintf(stderr, "autoscaler demo: app on 127.0.0.1:%d; its load steps 1.5 -> 6.0 -> 2.5 at "
+    fprintf(stderr,
+            "autoscaler demo: app on 127.0.0.1:%d; its load steps 1.5 -> 6.0 -> 2.5 at "
             "%lds, %lds and %lds, then repeats; the workers are real processes (autoscaler "
-            "demo-worker). Ctrl-C stops.\n", p, 40 / speed, 90 / speed, 150 / speed);
+            "demo-worker). Ctrl-C stops.\n",
+            p, 40 / speed, 90 / speed, 150 / speed);
     char text[sizeof(demo_config) + 4200];
     snprintf(text, sizeof(text), demo_config, p, self, p);
     struct as_err err;

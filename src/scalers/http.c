@@ -115,8 +115,7 @@ static void finish(struct http_scaler *s, struct as_scale_result *r)
 static void transport_error(const struct as_http_resp *resp, struct as_scale_result *r)
 {
     if (resp->timed_out)
-        snprintf(r->error, sizeof(r->error), "timeout after %lld ms",
-                 (long long)resp->elapsed_ms);
+        snprintf(r->error, sizeof(r->error), "timeout after %lld ms", (long long)resp->elapsed_ms);
     else
         snprintf(r->error, sizeof(r->error), "%s", resp->error);
 }

@@ -136,9 +136,8 @@ static void on_response(const struct as_http_resp *r, void *arg)
     } else {
         m.ok = 1;
         double rep;
-        if (s->replicas_pointer &&
-            as_json_number_at(doc, s->replicas_pointer, &rep, &err) == 0 && rep >= 0 &&
-            rep <= 1e9 && rep == floor(rep))
+        if (s->replicas_pointer && as_json_number_at(doc, s->replicas_pointer, &rep, &err) == 0 &&
+            rep >= 0 && rep <= 1e9 && rep == floor(rep))
             m.replicas = (int)rep;
         else if (s->replicas_pointer)
             AS_LOG(AS_WARN, "source/http_json[%s/%s]: no replica count at %s", s->ctx.group,

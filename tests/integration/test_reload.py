@@ -101,7 +101,8 @@ def children(pid):
 
 @test
 def test_reload_keeps_process_pool(ctx):
-    pool = {"type": "process", "command": ["/bin/sleep", "300"], "grace": "1s"}
+    # An explicit timeout: the default (80% of the interval) would change with the interval.
+    pool = {"type": "process", "command": ["/bin/sleep", "300"], "grace": "1s", "timeout": "200ms"}
 
     def cfg(app, interval="300ms", scaler=pool):
         return config(ctx.tmp, app, 4, scaler=scaler, interval=interval)

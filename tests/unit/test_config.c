@@ -37,8 +37,7 @@ static void test_good(void **state)
     struct as_config *cfg = as_config_parse("good.yaml",
                                             "log_file: ''\n"
                                             "log_level: debug\n" HEAD "    interval: 1m30s\n"
-                                            "    max: 12\n" METRIC SCALER
-                                            "  workers:\n"
+                                            "    max: 12\n" METRIC SCALER "  workers:\n"
                                             "    max: 3\n"
                                             "    min: 0\n"
                                             "    tolerance: 0\n" METRIC SCALER,
@@ -88,7 +87,8 @@ static const struct bad_case bad_cases[] = {
     {HEAD "    max: 3\n    max: 4\n" METRIC SCALER, 4, 5, "duplicate key 'max'"},
     {HEAD "    max: ${env:AS_TEST_SURELY_UNSET}\n" METRIC SCALER, 3, 10,
      "environment variable AS_TEST_SURELY_UNSET is not set"},
-    {HEAD "    max: ${file:/nonexistent/max}\n" METRIC SCALER, 3, 10, "cannot open /nonexistent/max"},
+    {HEAD "    max: ${file:/nonexistent/max}\n" METRIC SCALER, 3, 10,
+     "cannot open /nonexistent/max"},
     {HEAD "    max: ${vault:x}\n" METRIC SCALER, 3, 10, "unknown reference"},
     {HEAD "    max: [3\n", 4, 1, "YAML syntax error"},
     {HEAD "    max: 3\n    interval: 1s\n" METRIC "        timeout: 1s\n" SCALER, 11, 18,
@@ -155,9 +155,10 @@ static void test_file_references(void **state)
     snprintf(yaml, sizeof(yaml), "%s/autoscaler.yaml", dir);
     FILE *f = fopen(yaml, "w");
     assert_non_null(f);
-    fprintf(f, HEAD "    min: ${file:%s/min}\n    max: ${file:max}\n"
-               "    metrics:\n      - type: http_json\n        url: http://x\n"
-               "        pointer: /cpu\n        target: ${file:target}\n" SCALER,
+    fprintf(f,
+            HEAD "    min: ${file:%s/min}\n    max: ${file:max}\n"
+                 "    metrics:\n      - type: http_json\n        url: http://x\n"
+                 "        pointer: /cpu\n        target: ${file:target}\n" SCALER,
             dir);
     fclose(f);
     struct as_err err;

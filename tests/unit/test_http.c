@@ -91,9 +91,8 @@ static int setup(void **state)
     (void)state;
     struct sockaddr_in sin = {.sin_family = AF_INET};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-                           NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sin,
-                           MHD_OPTION_END);
+    mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
+                           NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_END);
     if (mhd == NULL)
         return -1;
     port = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_BIND_PORT)->port;
@@ -301,9 +300,10 @@ static void test_http_scaler(void **state)
         int permanent;
         const char *error;
     } fails[] = {
-        {503, 0, 0, "HTTP 503"}, {500, 0, 0, "HTTP 500"}, {429, 0, 0, "HTTP 429"},
-        {400, 0, 1, "HTTP 400: invalid replica count"}, {404, 0, 1, "HTTP 404"},
-        {301, 0, 1, "HTTP 301"}, {204, 1000, 0, "timeout after"},
+        {503, 0, 0, "HTTP 503"},         {500, 0, 0, "HTTP 500"},
+        {429, 0, 0, "HTTP 429"},         {400, 0, 1, "HTTP 400: invalid replica count"},
+        {404, 0, 1, "HTTP 404"},         {301, 0, 1, "HTTP 301"},
+        {204, 1000, 0, "timeout after"},
     };
     for (size_t i = 0; i < sizeof(fails) / sizeof(fails[0]); i++) {
         serve(fails[i].status, "invalid replica count", fails[i].delay);

@@ -26,19 +26,19 @@ static void test_pointers(void **state)
     int rc;
     assert_true(num("/cpu/highPriority", &rc) == 0.68 && rc == 0);
     assert_true(num("/replicas", &rc) == 10 && rc == 0);
-    assert_true(num("/a~1b", &rc) == 1 && rc == 0);    /* ~1 is '/' */
-    assert_true(num("/m~0n", &rc) == 2 && rc == 0);    /* ~0 is '~' */
+    assert_true(num("/a~1b", &rc) == 1 && rc == 0); /* ~1 is '/' */
+    assert_true(num("/m~0n", &rc) == 2 && rc == 0); /* ~0 is '~' */
     assert_true(num("/list/0", &rc) == 5 && rc == 0);
     assert_true(num("/list/1/x", &rc) == 7.5 && rc == 0); /* numeric strings, as Prometheus */
-    assert_true(num("/", &rc) == 3 && rc == 0);        /* the empty key */
-    assert_true(num("/neg", &rc) == -1 && rc == 0);    /* sign is the caller's business */
+    assert_true(num("/", &rc) == 3 && rc == 0);           /* the empty key */
+    assert_true(num("/neg", &rc) == -1 && rc == 0);       /* sign is the caller's business */
 }
 
 static void test_failures(void **state)
 {
     (void)state;
-    const char *bad[] = {"/cpu/low", "/list/2", "/list/01", "/list/-", "/s", "/n", "/t",
-                         "/cpu", "", "cpu", "/a~2b", "/list/x"};
+    const char *bad[] = {"/cpu/low", "/list/2", "/list/01", "/list/-", "/s",    "/n",
+                         "/t",       "/cpu",    "",         "cpu",     "/a~2b", "/list/x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct as_err err;
         double v;

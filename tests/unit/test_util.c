@@ -18,16 +18,16 @@ static void test_durations(void **state)
     struct {
         const char *s;
         int64_t ms;
-    } good[] = {{"15s", 15000}, {"5m", 300000},  {"1h", 3600000}, {"250ms", 250},
-                {"1h30m", 5400000}, {"1.5s", 1500}, {"30", 30000},  {"0s", 0},
-                {"2d", 172800000}, {"1m1s1ms", 61001}};
+    } good[] = {{"15s", 15000},     {"5m", 300000},    {"1h", 3600000}, {"250ms", 250},
+                {"1h30m", 5400000}, {"1.5s", 1500},    {"30", 30000},   {"0s", 0},
+                {"2d", 172800000},  {"1m1s1ms", 61001}};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         int64_t ms = -1;
         assert_int_equal(as_duration_parse(good[i].s, &ms), 0);
         assert_int_equal(ms, good[i].ms);
     }
-    const char *bad[] = {"", "s", "15 s", "-5s", "5x", "1.5ms", "5sec", "1e99h", "3 ", "m5",
-                         "0x10s", "5s5"};
+    const char *bad[] = {"",     "s",     "15 s", "-5s", "5x",    "1.5ms",
+                         "5sec", "1e99h", "3 ",   "m5",  "0x10s", "5s5"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t ms;
         if (as_duration_parse(bad[i], &ms) == 0) {
