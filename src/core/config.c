@@ -4,18 +4,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/decide.h"
 #include "core/log.h"
 #include "core/util.h"
 
 #define AS_INT_MAX_OPT 1000000
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
+static const char *const on_errors[] = {"hpa", "ignore", "fail", NULL};
 
 const struct as_opt as_global_opts[] = {
     {"log_file", AS_OPT_STR, offsetof(struct as_config, log_file), "autoscaler.log", AS_NO_BOUNDS,
      0, NULL, "Log file, appended to; every line also goes to stderr. Empty: stderr only."},
     {"log_level", AS_OPT_ENUM, offsetof(struct as_config, log_level), "info", AS_NO_BOUNDS, 0,
      log_levels, "Lowest level written."},
+    {"state_dir", AS_OPT_STR, offsetof(struct as_config, state_dir), "autoscaler-state",
+     AS_NO_BOUNDS, 0, NULL,
+     "Directory where each group's state (windows, scale events, counters) is kept across "
+     "restarts, one file per group, written atomically. Empty: not kept."},
     AS_OPT_END,
 };
 
@@ -28,6 +34,32 @@ const struct as_opt as_group_opts[] = {
      AS_OPT_REQUIRED, NULL, "Most replicas the group is ever scaled to."},
     {"tolerance", AS_OPT_DOUBLE, offsetof(struct as_group_cfg, tolerance), "0.1", 0, 10, 0, NULL,
      "Keep the current count while |1 - value/target| <= tolerance (the HPA's 0.1)."},
+    {"cooldown", AS_OPT_DURATION, offsetof(struct as_group_cfg, cooldown_ms), "0s", 0, 86400000,
+     0, NULL, "After a scale, hold for this long before the next one (AWS cooldown)."},
+    {"on_error", AS_OPT_ENUM, offsetof(struct as_group_cfg, on_error), "hpa", AS_NO_BOUNDS, 0,
+     on_errors,
+     "When some metrics fail: hpa (scale up on the valid ones, never down), ignore (decide on "
+     "the valid ones, as Nomad's on_error: ignore), fail (hold, as Nomad's on_error: fail)."},
+    {"paused", AS_OPT_BOOL, offsetof(struct as_group_cfg, paused), "false", AS_NO_BOUNDS, 0, NULL,
+     "Measure, decide and log, but hold the replica count."},
+    {"override", AS_OPT_INT, offsetof(struct as_group_cfg, override), "-1", -1, AS_INT_MAX_OPT, 0,
+     NULL, "A manual replica count that wins over every decision (-1: none)."},
+    AS_OPT_END,
+};
+
+static const struct as_opt fallback_opts[] = {
+    {"after", AS_OPT_INT, offsetof(struct as_fallback, after), NULL, 1, 1000000, AS_OPT_REQUIRED,
+     NULL, "Consecutive rounds without any valid metric before the fallback applies."},
+    {"replicas", AS_OPT_INT, offsetof(struct as_fallback, replicas), "-1", -1, AS_INT_MAX_OPT, 0,
+     NULL, "The count to go to (within min and max); -1 holds the current count."},
+    AS_OPT_END,
+};
+
+static const struct as_opt too_rapid_opts[] = {
+    {"scales", AS_OPT_INT, offsetof(struct as_too_rapid, scales), NULL, 1, 32, AS_OPT_REQUIRED,
+     NULL, "More than this many scale events ..."},
+    {"within", AS_OPT_DURATION, offsetof(struct as_too_rapid, within_ms), NULL, 1000, 86400000,
+     AS_OPT_REQUIRED, NULL, "... within this long is reported as too rapid scaling."},
     AS_OPT_END,
 };
 
@@ -92,6 +124,9 @@ static void scaler_free(struct as_scaler_cfg *s)
 
 static void group_free(struct as_group_cfg *g)
 {
+    if (g->policy != NULL && g->policy_cfg != NULL)
+        as_opts_free(g->policy->opts, g->policy_cfg);
+    free(g->policy_cfg);
     for (size_t i = 0; i < g->nmetrics; i++)
         metric_free(&g->metrics[i]);
     free(g->metrics);
@@ -215,14 +250,13 @@ static int parse_metric(struct as_group_cfg *g, struct as_metric_cfg *m, struct 
     if (m->name == NULL && (m->name = strdup(m->type)) == NULL)
         return as_err_set(err, "out of memory");
     snprintf(what, sizeof(what), "group '%s' metric '%s'", g->name, m->name);
-    const char *file;
-    int line, col;
-    if ((m->target > 0) == (m->average_value > 0)) {
+    if (g->policy->metric_targets && (m->target > 0) == (m->average_value > 0)) {
+        const char *file;
+        int line, col;
         as_node_pos(n, m->target > 0 ? "average_value" : "type", &file, &line, &col);
         return as_err_at(err, file, line, col,
-                         "%s: set exactly one of 'target' and "
-                         "'average_value'",
-                         what);
+                         "%s: set exactly one of 'target' and 'average_value' (policy %s)", what,
+                         g->policy->name);
     }
     if (check_timeout(g, n, &m->timeout_ms, what, err) < 0)
         return -1;
@@ -312,6 +346,64 @@ static int parse_scaler(struct as_group_cfg *g, struct as_node *n, struct as_err
     return as_node_check_unused(n, what, err);
 }
 
+/* The policy's type from `policy: {type: ...}` (absent: target), before the metrics are
+ * parsed: whether they need targets depends on it. */
+static int policy_type(struct as_group_cfg *g, struct as_node *n, struct as_err *err)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "group '%s' policy", g->name);
+    const char *type = "target";
+    struct as_node *t = NULL;
+    if (n != NULL) {
+        if (expect(n, AS_NODE_MAP, what, err) < 0)
+            return -1;
+        t = as_node_get(n, "type");
+        if (t == NULL || t->kind != AS_NODE_SCALAR)
+            return as_err_at(err, n->file, n->line, n->col, "%s: missing required key 'type'",
+                             what);
+        type = t->value;
+    }
+    g->policy = as_policy_find(type);
+    if (g->policy == NULL)
+        return as_err_at(err, t->file, t->line, t->col, "%s: unknown policy '%s'", what, type);
+    return 0;
+}
+
+/* The policy's own keys sit beside `type` in the mapping. */
+static int parse_policy(struct as_group_cfg *g, struct as_node *n, struct as_node *group,
+                        struct as_err *err)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "group '%s' policy", g->name);
+    g->policy_cfg = calloc(1, g->policy->cfg_size ? g->policy->cfg_size : 1);
+    if (g->policy_cfg == NULL)
+        return as_err_set(err, "out of memory");
+    struct as_node empty = {.kind = AS_NODE_MAP, .file = group->file, .line = group->line,
+                            .col = group->col};
+    struct as_node *map = n ? n : &empty;
+    if (as_opts_parse(g->policy->opts, g->policy_cfg, map, what, err) < 0)
+        return -1;
+    if (g->policy->validate && g->policy->validate(g->policy_cfg, g, map, err) < 0) {
+        if (err->file[0] == '\0')
+            as_err_at(err, map->file, map->line, map->col, "%s: %s", what, err->msg);
+        return -1;
+    }
+    return n ? as_node_check_unused(n, what, err) : 0;
+}
+
+/* An optional nested mapping parsed by its own option table; absent = zeroed. */
+static int parse_sub(const struct as_opt *opts, void *dst, struct as_node *n, const char *what,
+                     const char *key, struct as_err *err)
+{
+    char sub[128];
+    if (n == NULL || n->kind == AS_NODE_NULL)
+        return 0;
+    snprintf(sub, sizeof(sub), "%s '%s'", what, key);
+    if (expect(n, AS_NODE_MAP, sub, err) < 0 || as_opts_parse(opts, dst, n, sub, err) < 0)
+        return -1;
+    return as_node_check_unused(n, sub, err);
+}
+
 static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_node *n,
                        struct as_err *err)
 {
@@ -337,7 +429,14 @@ static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_no
     if (metrics == NULL || scaler == NULL)
         return as_err_at(err, n->file, n->line, n->col, "%s: missing required key '%s'", what,
                          metrics == NULL ? "metrics" : "scaler");
-    if (parse_metrics(g, metrics, err) < 0 || parse_scaler(g, scaler, err) < 0)
+    if (policy_type(g, as_node_get(n, "policy"), err) < 0 || parse_metrics(g, metrics, err) < 0 ||
+        parse_scaler(g, scaler, err) < 0 ||
+        parse_policy(g, as_node_get(n, "policy"), n, err) < 0 ||
+        as_behavior_parse(&g->behavior, as_node_get(n, "behavior"), what, err) < 0 ||
+        parse_sub(fallback_opts, &g->fallback, as_node_get(n, "fallback"), what, "fallback",
+                  err) < 0 ||
+        parse_sub(too_rapid_opts, &g->too_rapid, as_node_get(n, "too_rapid"), what, "too_rapid",
+                  err) < 0)
         return -1;
     return as_node_check_unused(n, what, err);
 }

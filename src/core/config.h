@@ -8,6 +8,9 @@
 
 #include "core/err.h"
 #include "core/plugin.h"
+#include "policies/behavior.h"
+
+struct as_policy_ops;
 
 struct as_metric_cfg {
     char *name;
@@ -30,6 +33,18 @@ struct as_scaler_cfg {
     char *fingerprint; /* canonical text of the options: equal => same scaler */
 };
 
+enum as_on_error { AS_ON_ERROR_HPA = 0, AS_ON_ERROR_IGNORE, AS_ON_ERROR_FAIL };
+
+struct as_fallback {
+    int after;    /* consecutive rounds with no valid metric before the fallback; 0 = never */
+    int replicas; /* the count to go to; -1 = hold */
+};
+
+struct as_too_rapid {
+    int scales;         /* more than this many scale events ... 0 = off */
+    int64_t within_ms;  /* ... within this long is reported */
+};
+
 struct as_group_cfg {
     char *name;
     int64_t interval_ms;
@@ -38,13 +53,23 @@ struct as_group_cfg {
     size_t nmetrics;
     struct as_metric_cfg *metrics;
     struct as_scaler_cfg scaler;
-    int line; /* where the group is defined */
+    const struct as_policy_ops *policy; /* never NULL after parsing (default: target) */
+    void *policy_cfg;                   /* policy->cfg_size bytes */
+    struct as_behavior behavior;
+    int64_t cooldown_ms;
+    int on_error;   /* enum as_on_error */
+    struct as_fallback fallback;
+    struct as_too_rapid too_rapid;
+    int paused;     /* decide and log, hold the count */
+    int override;   /* a manual count that wins over every decision; -1 = none */
+    int line;       /* where the group is defined */
 };
 
 struct as_config {
     char *file;
     char *log_file;
     int log_level;
+    char *state_dir; /* where group state is persisted; "" = not persisted */
     size_t ngroups;
     struct as_group_cfg *groups;
     int refs; /* owners: as_config_unref frees at zero */

@@ -1,9 +1,15 @@
 /* The decision core: pure, deterministic, shared by `run` and `replay`.
  * (group config, observations, state, now) -> (desired replicas, reason, new state).
- * No I/O, no clock, no globals, no randomness. */
+ * No I/O, no clock, no globals, no randomness.
+ *
+ * One round: policy (raw recommendation) -> safety (a failed metric never scales down)
+ * -> behavior (HPA stabilization windows and rate policies) -> bounds. The scale itself is
+ * recorded separately (as_decide_scaled) once it has happened, as the HPA stores its events
+ * only after a successful scale. */
 #ifndef AS_DECIDE_H
 #define AS_DECIDE_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,43 +17,113 @@
 
 #define AS_REASON_MAX 384
 
+/* One replica's share of a per-replica metric. */
+struct as_replica_obs {
+    int ok;         /* 0: this replica has no sample (a "missing" pod) */
+    double value;
+    int ready;      /* 0: not ready (left out on a scale-down, counted as 0 on a scale-up) */
+    int64_t age_ms; /* time since the replica started, -1 unknown (for `warmup`) */
+    int64_t idle_ms; /* time the replica has been idle, 0 busy, -1 unknown (for `queue`) */
+};
+
 /* One metric's measurement in this round; index i matches group->metrics[i]. */
 struct as_metric_obs {
-    int ok; /* 0: failed (unknown), never read as zero */
-    double value;
+    int ok;       /* 0: failed (unknown), never read as zero */
+    double value; /* the metric's value; with per-replica data, the source's aggregate */
+    size_t nreplicas;                      /* 0: no per-replica data */
+    const struct as_replica_obs *replicas; /* borrowed for the call */
 };
 
 struct as_obs {
-    int64_t now_ms;
-    int current; /* replicas now, >= 0 */
+    int64_t now_ms; /* wall clock (run) or virtual clock (replay), milliseconds */
+    int current;    /* replicas now, >= 0 */
     size_t n;
     const struct as_metric_obs *m;
 };
 
-/* A policy's raw recommendation, before the safety rules and bounds. */
+/* A policy's raw recommendation, before the safety rules, behavior and bounds. */
 struct as_rec {
     int desired;
-    int valid; /* metrics that contributed */
+    int valid;          /* metrics that contributed; 0 = nothing usable (hold) */
+    int no_scale_down;  /* the policy forbids lowering the count now (e.g. KPA panic) */
     char reason[AS_REASON_MAX];
 };
 
 struct as_decision {
     int desired;
+    int too_rapid; /* this round saw more scale events than `too_rapid` allows */
     char reason[AS_REASON_MAX];
 };
 
-/* State that carries from one round to the next (grows with the behavior stage). */
-struct as_group_state {
-    int64_t rounds;
+/* A stored stabilization recommendation or scale event. */
+struct as_stamp {
+    int64_t t;
+    int value;   /* recommendation, or replica change (> 0) for events */
+    int outdated; /* events only: older than the longest policy period, free for reuse */
 };
 
-/* Decides the replica count for one round. Always produces a decision: when nothing can be
- * known the decision is "hold current" with the reason why. */
+struct as_stamps {
+    struct as_stamp *v;
+    size_t n, cap;
+};
+
+#define AS_POLICY_STATE_MAX 4096
+
+/* Everything that carries from one round to the next; persisted by state.c.
+ * Zero-initialise, then as_group_state_free when done. */
+struct as_group_state {
+    int64_t rounds;
+    int seeded;                   /* the recommendation log was seeded with the first count */
+    struct as_stamps recs;        /* stabilization log (HPA `recommendations`) */
+    struct as_stamps up, down;    /* scale events (HPA `scaleUpEvents`/`scaleDownEvents`) */
+    int64_t last_scale_ms;        /* 0: never */
+    int failures;                 /* consecutive rounds with no valid metric */
+    int64_t idle_since_ms;        /* scale to zero: below activation since, 0 = not idle */
+    int64_t scales[32];           /* times of the last scale events (too-rapid detection) */
+    int nscales;
+    unsigned char policy[AS_POLICY_STATE_MAX]; /* the policy's own state, policy-defined */
+};
+
+void as_group_state_free(struct as_group_state *st);
+
+/* ---- policies ---- */
+
+struct as_policy_ops {
+    const char *name;          /* `policy: {type: NAME}` */
+    const struct as_opt *opts; /* parsed into a zeroed block of cfg_size bytes */
+    size_t cfg_size;
+    const char *summary;
+    int metric_targets; /* every metric needs exactly one of `target` and `average_value` */
+    /* Optional: cross-field checks; g is complete except for the policy. */
+    int (*validate)(void *cfg, const struct as_group_cfg *g, struct as_node *map,
+                    struct as_err *err);
+    /* The raw recommendation. state points at st->policy (zeroed at first; at most
+     * AS_POLICY_STATE_MAX bytes of the policy's own struct). Pure. */
+    void (*recommend)(const void *cfg, const struct as_group_cfg *g, const struct as_obs *obs,
+                      void *state, struct as_rec *out);
+    /* Optional: the policy's state to/from JSON (for restarts). load gets what save wrote;
+     * it returns -1 if the object is unusable (the state then starts fresh). */
+    int (*save)(const void *cfg, const void *state, json_t *obj);
+    int (*load)(const void *cfg, void *state, const json_t *obj);
+};
+
+extern const struct as_policy_ops *const as_policies[];
+const struct as_policy_ops *as_policy_find(const char *name);
+
+/* ---- the decision ---- */
+
+/* Decides the replica count for one round and updates st (recommendation log, counters,
+ * the policy's state). Always produces a decision: when nothing can be known it is "hold
+ * current" with the reason why. */
 void as_decide(const struct as_group_cfg *g, struct as_group_state *st, const struct as_obs *obs,
                struct as_decision *out);
 
-/* The HPA target-tracking policy (src/policies/target.c). Fills rec; rec->valid == 0 when
- * no metric was usable. */
+/* Records that the group was scaled from `from` to `to` at now_ms (a scale event for the rate
+ * policies, the time for `cooldown`). Call it after the change succeeded. */
+void as_decide_scaled(const struct as_group_cfg *g, struct as_group_state *st, int64_t now_ms,
+                      int from, int to);
+
+/* The HPA target-tracking policy (src/policies/target.c), also used directly by tests. */
 void as_policy_target(const struct as_group_cfg *g, const struct as_obs *obs, struct as_rec *rec);
 
 #endif

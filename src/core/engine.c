@@ -254,8 +254,8 @@ static void decide_and_act(struct group_rt *rt)
     struct as_metric_obs obs[rt->g->nmetrics];
     for (size_t i = 0; i < rt->g->nmetrics; i++)
         obs[i] = rt->slots[i].obs;
-    struct as_obs o = {
-        .now_ms = as_loop_now(rt->eng->loop), .current = current, .n = rt->g->nmetrics, .m = obs};
+    /* Decisions use the wall clock: their state (windows, events) outlives the process. */
+    struct as_obs o = {.now_ms = as_wall_ms(), .current = current, .n = rt->g->nmetrics, .m = obs};
     struct as_decision d;
     as_decide(rt->g, &rt->st, &o, &d);
     log_decision(rt, current, &d);
@@ -308,6 +308,7 @@ static void on_reread(const struct as_scale_result *r, void *arg)
     if (r->ok && r->replicas == rt->want) {
         AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s (the earlier attempt landed)", rt->name,
                rt->from, rt->want, rt->g->scaler.type);
+        as_decide_scaled(rt->g, &rt->st, as_wall_ms(), rt->from, rt->want);
         rt->last_set = rt->want;
         round_end(rt);
         return;
@@ -332,6 +333,7 @@ static void on_scaled(const struct as_scale_result *r, void *arg)
     if (r->ok) {
         AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s in %lldms", rt->name, rt->from, rt->want,
                rt->g->scaler.type, (long long)ms);
+        as_decide_scaled(rt->g, &rt->st, as_wall_ms(), rt->from, rt->want);
         rt->last_set = rt->want;
         round_end(rt);
         return;
@@ -428,6 +430,7 @@ static void group_stop(struct group_rt *rt)
 
 static void group_free(struct group_rt *rt)
 {
+    as_group_state_free(&rt->st);
     as_config_unref(rt->next_cfg);
     as_config_unref(rt->cfg);
     free(rt->slots);

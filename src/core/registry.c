@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/decide.h"
 #include "core/loop.h"
 #include "core/plugin.h"
 
@@ -9,6 +10,21 @@ extern const struct as_source_ops as_source_http_json;
 extern const struct as_scaler_ops as_scaler_http;
 extern const struct as_scaler_ops as_scaler_exec;
 extern const struct as_scaler_ops as_scaler_process;
+
+extern const struct as_policy_ops as_policy_target_ops;
+
+const struct as_policy_ops *const as_policies[] = {
+    &as_policy_target_ops,
+    NULL,
+};
+
+const struct as_policy_ops *as_policy_find(const char *name)
+{
+    for (size_t i = 0; as_policies[i]; i++)
+        if (strcmp(as_policies[i]->name, name) == 0)
+            return as_policies[i];
+    return NULL;
+}
 
 const struct as_source_ops *const as_sources[] = {
     &as_source_http_json,

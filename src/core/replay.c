@@ -96,8 +96,7 @@ static int parse_row(const struct as_group_cfg *g, const struct columns *c, char
     for (size_t i = 0; i < g->nmetrics; i++) {
         const char *v = cells[c->metric[i]];
         double d;
-        obs[i].ok = 0;
-        obs[i].value = 0;
+        obs[i] = (struct as_metric_obs){0};
         if (v[0] == '\0' || strcmp(v, "null") == 0 || strcasecmp(v, "nan") == 0)
             continue; /* failed measurement */
         if (as_parse_double(v, &d) < 0)
@@ -128,11 +127,13 @@ int as_replay_csv(const struct as_group_cfg *g, FILE *in, const char *name, FILE
         size_t n = split(line, cells, AS_REPLAY_COLS);
         int replicas;
         double t;
-        if (parse_row(g, &c, cells, n, obs, &replicas, &t) < 0)
+        if (parse_row(g, &c, cells, n, obs, &replicas, &t) < 0) {
+            as_group_state_free(&st);
             return as_err_at(err, name, lineno, 1,
                              "bad row: expected %zu cells: t (seconds), "
                              "replicas (whole number or empty), metric values (number or empty)",
                              c.ncells);
+        }
         struct as_obs o = {.now_ms = (int64_t)llround(t * 1000.0),
                            .current = replicas >= 0 ? replicas : previous,
                            .n = g->nmetrics,
@@ -142,8 +143,10 @@ int as_replay_csv(const struct as_group_cfg *g, FILE *in, const char *name, FILE
         fprintf(out, "%s,%d,%d,", cells[c.t], o.current, d.desired);
         csv_quote(out, d.reason);
         fputc('\n', out);
+        as_decide_scaled(g, &st, o.now_ms, o.current, d.desired); /* replay: every scale lands */
         previous = d.desired;
     }
+    as_group_state_free(&st);
     if (ferror(in))
         return as_err_set(err, "%s: read error", name);
     return 0;

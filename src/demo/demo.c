@@ -220,6 +220,11 @@ static const char demo_config[] =
     "    interval: 2s\n"
     "    min: 1\n"
     "    max: 12\n"
+    "    behavior:                 # the HPA's defaults, with shorter periods for the demo\n"
+    "      scale_up:\n"
+    "        policies: [{replicas: 4, period: %ldms}, {percent: 100, period: %ldms}]\n"
+    "      scale_down:\n"
+    "        stabilization: %ldms\n"
     "    metrics:\n"
     "      - name: cpu\n"
     "        type: http_json\n"
@@ -317,7 +322,9 @@ int as_demo_main(int argc, char **argv)
             "demo-worker). Ctrl-C stops.\n",
             p, 40 / speed, 90 / speed, 150 / speed);
     char text[sizeof(demo_config) + 4200];
-    snprintf(text, sizeof(text), demo_config, p, self, p);
+    long period = 15000 / speed > 1000 ? 15000 / speed : 1000;  /* the HPA's 15 s */
+    long window = 30000 / speed > 2000 ? 30000 / speed : 2000; /* the HPA's is 5 min */
+    snprintf(text, sizeof(text), demo_config, period, period, window, p, self, p);
     struct as_err err;
     as_err_clear(&err);
     struct as_config *cfg = as_config_parse("(demo configuration)", text, &err);

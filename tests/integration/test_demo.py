@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The README's first command: `autoscaler demo` runs a real loop with no outside service.
-At --speed 10 the load steps 1.5 -> 6.0 at 4 s and 6.0 -> 2.5 at 9 s; the pool of real
+At --speed 10 the load steps 1.5 -> 6.0 at 4 s and 6.0 -> 2.5 at 9 s (a 3 s scale-down window at that speed); the pool of real
 worker processes must follow both steps, and the demo must stop cleanly, leaving no process.
 
     python3 tests/integration/test_demo.py --bin build/autoscaler
@@ -17,7 +17,7 @@ from harness import decisions_of, main, run_cli, test  # noqa: E402
 
 @test
 def test_demo_follows_load_and_stops_cleanly(ctx):
-    r = run_cli(ctx.bin, ["demo", "--speed", "10", "--duration", "14"], timeout=40, cwd=ctx.tmp)
+    r = run_cli(ctx.bin, ["demo", "--speed", "10", "--duration", "20"], timeout=40, cwd=ctx.tmp)
     assert r.returncode == 0, r.stderr[-3000:]
     ds = decisions_of(r.stderr)
     assert len(ds) >= 5, r.stderr[-3000:]

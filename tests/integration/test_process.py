@@ -51,7 +51,7 @@ def setup(ctx, load):
     cfg = {
         "log_file": os.path.join(ctx.tmp, "autoscaler.log"),
         "groups": {"workers": {
-            "interval": "300ms", "min": 1, "max": 6,
+            "interval": "300ms", "min": 1, "max": 6, "behavior": "off",
             "metrics": [{"name": "queue", "type": "http_json", "url": app.url("/app/status"),
                          "pointer": "/cpu/highPriority", "timeout": "200ms",
                          "average_value": 10}],

@@ -24,6 +24,7 @@ def config(tmp, app, max_replicas, scaler=None, interval="300ms"):
             "interval": interval,
             "min": 1,
             "max": max_replicas,
+            "behavior": "off",   # reload is under test, not the rate limits
             "metrics": [{"name": "cpu", "type": "http_json", "url": app.url("/app/status"),
                          "pointer": "/cpu/highPriority", "timeout": "200ms", "target": 0.8}],
             "scaler": scaler or {"type": "http", "url": app.url("/app/replicas"),

@@ -102,6 +102,9 @@ def scaleit_config(tmp: str, app: ScaleitApp, metric_extra=None, scaler_extra=No
                 "min": MIN,
                 "max": MAX,
                 "tolerance": TOLERANCE,
+                # The target policy alone, as this test's model computes it: no HPA
+                # stabilization window or rate limit (those have their own tests).
+                "behavior": "off",
                 "metrics": [metric],
                 "scaler": scaler,
             }

@@ -140,7 +140,7 @@ static const struct row rows[] = {
      6,
      {F},
      4,
-     "capped at max 4 (from 6)"},
+     "current 6 is above max 4: set to 4"},
     {"all failed, current below min: up to min",
      2,
      4,
@@ -151,7 +151,7 @@ static const struct row rows[] = {
      1,
      {F},
      2,
-     "raised to min 2 (from 1)"},
+     "current 1 is below min 2: set to 2"},
     {"from zero: ceil(ratio), no tolerance",
      0,
      6,
@@ -209,7 +209,11 @@ static void run_row(const struct row *r)
         obs[i].ok = !isnan(r->value[i]);
         obs[i].value = obs[i].ok ? r->value[i] : 0;
     }
+    extern const struct as_policy_ops as_policy_target_ops;
     struct as_group_cfg g = {.name = "t",
+                             .policy = &as_policy_target_ops,
+                             .behavior = {.off = 1},
+                             .override = -1,
                              .min = r->min,
                              .max = r->max,
                              .tolerance = r->tolerance,
@@ -219,6 +223,7 @@ static void run_row(const struct row *r)
     struct as_obs o = {.now_ms = 0, .current = r->current, .n = (size_t)r->n, .m = obs};
     struct as_decision d;
     as_decide(&g, &st, &o, &d);
+    as_group_state_free(&st);
     if (d.desired != r->want || strstr(d.reason, r->reason) == NULL) {
         print_error("%s: got %d (%s), want %d (reason containing '%s')\n", r->name, d.desired,
                     d.reason, r->want, r->reason);

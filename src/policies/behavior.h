@@ -1,0 +1,69 @@
+/* The behavior stage, exactly as the Kubernetes HPA applies `spec.behavior`
+ * (pkg/controller/podautoscaler/horizontal.go: stabilizeRecommendationWithBehaviors,
+ * convertDesiredReplicasWithBehaviorRate, storeScaleEvent). Pure: every function takes `now`. */
+#ifndef AS_BEHAVIOR_H
+#define AS_BEHAVIOR_H
+
+#include <stdint.h>
+
+#include "core/cfg.h"
+#include "core/err.h"
+
+struct as_stamps;
+
+#define AS_RATE_POLICIES_MAX 8
+
+enum as_select { AS_SELECT_MAX = 0, AS_SELECT_MIN, AS_SELECT_DISABLED };
+
+struct as_rate_policy {
+    int percent;       /* 0: `replicas: N` (HPA Pods), 1: `percent: P` (HPA Percent) */
+    int value;
+    int64_t period_ms;
+};
+
+struct as_rules {
+    int64_t stabilization_ms;
+    enum as_select select;
+    int npolicies;
+    struct as_rate_policy policies[AS_RATE_POLICIES_MAX];
+};
+
+struct as_behavior {
+    int off; /* `behavior: off`: no stabilization, no rate limits */
+    struct as_rules up, down;
+};
+
+/* The HPA defaults: up {0 s; max of 4 replicas / 15 s and 100 % / 15 s}; down {300 s;
+ * 100 % / 15 s}. */
+void as_behavior_defaults(struct as_behavior *b);
+
+/* Parses `behavior:` (a mapping with scale_up / scale_down, or the scalar `off`) over the
+ * defaults; a given `policies` list replaces the default list, as in the HPA. node may be
+ * NULL (defaults). Returns 0 or -1 with err at the offending key. */
+int as_behavior_parse(struct as_behavior *b, struct as_node *node, const char *what,
+                      struct as_err *err);
+
+/* Stabilization: the result is current clamped into [min of recommendations inside the up
+ * window (and desired), max inside the down window (and desired)]; desired is then stored,
+ * overwriting the last entry outside both windows. A window holds entries with
+ * t > now - window (strict, as Go's After). */
+int as_behavior_stabilize(const struct as_behavior *b, struct as_stamps *recs, int64_t now,
+                          int current, int desired, int *limited);
+
+/* Rate limits and bounds: on a scale-up the result is at most min(max, limit of the up
+ * policies), on a scale-down at least max(min, limit of the down policies). reason gets
+ * "DesiredWithinRange", "ScaleUpLimit", "TooManyReplicas", "ScaleDownLimit" or
+ * "TooFewReplicas" (the HPA's condition reasons). */
+int as_behavior_rate_limit(const struct as_behavior *b, const struct as_stamps *up,
+                           const struct as_stamps *down, int64_t now, int current, int desired,
+                           int min, int max, const char **reason);
+
+/* Stores a scale event (from -> to) in up or down, reusing the last entry older than the
+ * longest policy period of that direction. */
+int as_behavior_store_event(const struct as_behavior *b, struct as_stamps *up,
+                            struct as_stamps *down, int64_t now, int from, int to);
+
+/* The sum of event changes within period_ms before now (strict). */
+int as_behavior_changes(const struct as_stamps *events, int64_t now, int64_t period_ms);
+
+#endif
