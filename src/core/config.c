@@ -47,7 +47,7 @@ const struct as_opt as_group_opts[] = {
     AS_OPT_END,
 };
 
-static const struct as_opt fallback_opts[] = {
+const struct as_opt as_fallback_opts[] = {
     {"after", AS_OPT_INT, offsetof(struct as_fallback, after), NULL, 1, 1000000, AS_OPT_REQUIRED,
      NULL, "Consecutive rounds without any valid metric before the fallback applies."},
     {"replicas", AS_OPT_INT, offsetof(struct as_fallback, replicas), "-1", -1, AS_INT_MAX_OPT, 0,
@@ -55,7 +55,7 @@ static const struct as_opt fallback_opts[] = {
     AS_OPT_END,
 };
 
-static const struct as_opt too_rapid_opts[] = {
+const struct as_opt as_too_rapid_opts[] = {
     {"scales", AS_OPT_INT, offsetof(struct as_too_rapid, scales), NULL, 1, 32, AS_OPT_REQUIRED,
      NULL, "More than this many scale events ..."},
     {"within", AS_OPT_DURATION, offsetof(struct as_too_rapid, within_ms), NULL, 1000, 86400000,
@@ -433,9 +433,9 @@ static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_no
         parse_scaler(g, scaler, err) < 0 ||
         parse_policy(g, as_node_get(n, "policy"), n, err) < 0 ||
         as_behavior_parse(&g->behavior, as_node_get(n, "behavior"), what, err) < 0 ||
-        parse_sub(fallback_opts, &g->fallback, as_node_get(n, "fallback"), what, "fallback",
+        parse_sub(as_fallback_opts, &g->fallback, as_node_get(n, "fallback"), what, "fallback",
                   err) < 0 ||
-        parse_sub(too_rapid_opts, &g->too_rapid, as_node_get(n, "too_rapid"), what, "too_rapid",
+        parse_sub(as_too_rapid_opts, &g->too_rapid, as_node_get(n, "too_rapid"), what, "too_rapid",
                   err) < 0)
         return -1;
     return as_node_check_unused(n, what, err);
@@ -512,6 +512,29 @@ int as_config_reference(struct as_sb *sb)
                   "Each entry of `groups:` (the key is the group's name), beside "
                   "`metrics` (a list) and `scaler` (a mapping).",
                   as_group_opts);
+    rc |= section(sb, "Group `fallback`",
+                  "`fallback: {after: N, replicas: R}`: after N rounds in a row without any "
+                  "valid metric, go to R (KEDA's fallback), or hold with R = -1.",
+                  as_fallback_opts);
+    rc |= section(sb, "Group `too_rapid`",
+                  "`too_rapid: {scales: N, within: T}`: a decision that makes more than N scale "
+                  "events within T is reported as too rapid scaling.",
+                  as_too_rapid_opts);
+    rc |= section(sb, "Group `behavior`: `scale_up` and `scale_down`",
+                  "The HPA's `spec.behavior`, applied after the policy: `behavior: off`, or a "
+                  "mapping with `scale_up` and `scale_down`, each taking these keys and a "
+                  "`policies` list (see below; a given list replaces the default one). Defaults: "
+                  "up 0s, max of {4 replicas, 100 %} per 15s; down 5m, 100 % per 15s.",
+                  as_behavior_rules_opts);
+    rc |= section(sb, "Group `behavior`: each entry of `policies`",
+                  "A rate limit: exactly one of `replicas` and `percent`, and a `period`.",
+                  as_behavior_rate_opts);
+    as_policy_find(""); /* fills the policy registry */
+    for (size_t i = 0; rc == 0 && as_policies[i]; i++) {
+        char title[96];
+        snprintf(title, sizeof(title), "Policy `%s`", as_policies[i]->name);
+        rc |= section(sb, title, as_policies[i]->summary, as_policies[i]->opts);
+    }
     rc |= section(sb, "Metric (every source)", "Keys every entry of `metrics:` takes.",
                   as_metric_opts);
     rc |= section(sb, "Scaler (every type)", "Keys every `scaler:` takes.", as_scaler_common_opts);

@@ -93,6 +93,8 @@ extern const struct as_opt as_global_opts[];
 extern const struct as_opt as_group_opts[];
 extern const struct as_opt as_metric_opts[];
 extern const struct as_opt as_scaler_common_opts[];
+extern const struct as_opt as_fallback_opts[];
+extern const struct as_opt as_too_rapid_opts[];
 
 /* Writes the full generated option reference (Markdown) to sb. Returns 0 or -1. */
 int as_config_reference(struct as_sb *sb);

@@ -194,6 +194,8 @@ const struct as_opt *as_opt_find(const struct as_opt *opts, const char *name)
 
 int as_opts_markdown(const struct as_opt *opts, struct as_sb *sb)
 {
+    if (opts[0].name == NULL)
+        return as_sb_puts(sb, "No keys of its own.\n");
     int rc = as_sb_puts(sb, "| key | type | default | description |\n|---|---|---|---|\n");
     for (const struct as_opt *o = opts; rc == 0 && o->name; o++) {
         char type[160];

@@ -5,21 +5,53 @@
 #include "core/decide.h"
 #include "core/loop.h"
 #include "core/plugin.h"
+#include "core/util.h"
 
 extern const struct as_source_ops as_source_http_json;
 extern const struct as_scaler_ops as_scaler_http;
 extern const struct as_scaler_ops as_scaler_exec;
 extern const struct as_scaler_ops as_scaler_process;
 
+/* Policies being written in parallel are declared weak until they all exist: a missing one
+ * is simply not registered (its address is NULL and as_policy_find skips it). */
+#define AS_POLICY(name) extern const struct as_policy_ops name __attribute__((weak));
+AS_POLICY(as_policy_threshold_consecutive_ops)
+AS_POLICY(as_policy_threshold_average_ops)
+AS_POLICY(as_policy_decay_ops)
+AS_POLICY(as_policy_queue_ops)
+AS_POLICY(as_policy_step_ops)
+AS_POLICY(as_policy_panic_ops)
+AS_POLICY(as_policy_passthrough_ops)
+AS_POLICY(as_policy_formula_ops)
 extern const struct as_policy_ops as_policy_target_ops;
 
-const struct as_policy_ops *const as_policies[] = {
+static const struct as_policy_ops *const all_policies[] = {
     &as_policy_target_ops,
-    NULL,
+    &as_policy_threshold_consecutive_ops,
+    &as_policy_threshold_average_ops,
+    &as_policy_decay_ops,
+    &as_policy_queue_ops,
+    &as_policy_step_ops,
+    &as_policy_panic_ops,
+    &as_policy_passthrough_ops,
+    &as_policy_formula_ops,
 };
+
+const struct as_policy_ops *as_policies[AS_ARRAY_LEN(all_policies) + 1];
+
+static void policies_init(void)
+{
+    if (as_policies[0] != NULL)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < AS_ARRAY_LEN(all_policies); i++)
+        if (all_policies[i] != NULL)
+            as_policies[n++] = all_policies[i];
+}
 
 const struct as_policy_ops *as_policy_find(const char *name)
 {
+    policies_init();
     for (size_t i = 0; as_policies[i]; i++)
         if (strcmp(as_policies[i]->name, name) == 0)
             return as_policies[i];

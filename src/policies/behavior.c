@@ -33,7 +33,7 @@ struct rules_opts {
 
 static const char *const selects[] = {"max", "min", "disabled", NULL};
 
-static const struct as_opt rules_opts[] = {
+const struct as_opt as_behavior_rules_opts[] = {
     {"stabilization", AS_OPT_DURATION, offsetof(struct rules_opts, stabilization_ms), NULL, 0,
      3600000, 0, NULL,
      "Window of past recommendations: up uses their minimum, down their maximum. "
@@ -49,7 +49,7 @@ struct rate_opts {
     int64_t period_ms;
 };
 
-static const struct as_opt rate_opts[] = {
+const struct as_opt as_behavior_rate_opts[] = {
     {"replicas", AS_OPT_INT, offsetof(struct rate_opts, replicas), NULL, 1, 1000000, 0, NULL,
      "At most this many replicas added (removed) per period."},
     {"percent", AS_OPT_INT, offsetof(struct rate_opts, percent), NULL, 1, 100000, 0, NULL,
@@ -66,7 +66,7 @@ static int parse_rate(struct as_rate_policy *p, struct as_node *n, const char *w
     if (n->kind != AS_NODE_MAP)
         return as_err_at(err, n->file, n->line, n->col, "%s: each policy must be a mapping",
                          what);
-    if (as_opts_parse(rate_opts, &o, n, what, err) < 0)
+    if (as_opts_parse(as_behavior_rate_opts, &o, n, what, err) < 0)
         return -1;
     if ((o.replicas > 0) == (o.percent > 0))
         return as_err_at(err, n->file, n->line, n->col,
@@ -83,7 +83,7 @@ static int parse_rules(struct as_rules *r, struct as_node *n, const char *what,
     if (n->kind != AS_NODE_MAP)
         return as_err_at(err, n->file, n->line, n->col, "%s must be a mapping", what);
     int64_t def = r->stabilization_ms;
-    if (as_opts_parse(rules_opts, &o, n, what, err) < 0)
+    if (as_opts_parse(as_behavior_rules_opts, &o, n, what, err) < 0)
         return -1;
     r->stabilization_ms = as_node_get(n, "stabilization") ? o.stabilization_ms : def;
     r->select = (enum as_select)o.select;

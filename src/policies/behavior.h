@@ -8,6 +8,7 @@
 
 #include "core/cfg.h"
 #include "core/err.h"
+#include "core/opt.h"
 
 struct as_stamps;
 
@@ -32,6 +33,10 @@ struct as_behavior {
     int off; /* `behavior: off`: no stabilization, no rate limits */
     struct as_rules up, down;
 };
+
+/* Option tables of `scale_up`/`scale_down` and of each entry of their `policies` (docs). */
+extern const struct as_opt as_behavior_rules_opts[];
+extern const struct as_opt as_behavior_rate_opts[];
 
 /* The HPA defaults: up {0 s; max of 4 replicas / 15 s and 100 % / 15 s}; down {300 s;
  * 100 % / 15 s}. */
