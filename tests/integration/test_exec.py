@@ -45,7 +45,7 @@ def setup(ctx, command=None):
     cfg = {
         "log_file": os.path.join(ctx.tmp, "autoscaler.log"),
         "groups": {"web": {
-            "interval": "400ms", "min": 1, "max": 10,
+            "interval": "1s", "min": 1, "max": 10,
             "metrics": [{"name": "cpu", "type": "http_json", "url": app.url("/app/status"),
                          "pointer": "/cpu/highPriority", "timeout": "300ms", "target": 0.8}],
             "scaler": {"type": "exec",
@@ -54,7 +54,7 @@ def setup(ctx, command=None):
                        "get": [script(ctx.tmp, "get.sh", GET)],
                        "env": {"APP": app.url("")},
                        "working_dir": ctx.tmp,
-                       "timeout": "300ms", "grace": "100ms", "retries": 2,
+                       "timeout": "800ms", "grace": "100ms", "retries": 2,
                        "backoff": "50ms", "backoff_max": "100ms"},
         }},
     }
@@ -100,7 +100,7 @@ def test_exec_hang_killed_at_timeout(ctx):
     open(os.path.join(ctx.tmp, "hang-next"), "w").close()
     app.set_load(4.0)
     d.wait_until(lambda: app.replicas == 5, 10, "5 replicas after a hung attempt")
-    assert d.grep(r"scale 2->5 via exec failed \(attempt 1/3\): timeout after 300 ms")
+    assert d.grep(r"scale 2->5 via exec failed \(attempt 1/3\): timeout after 800 ms")
     # The hung script (and its `sleep 31`, a grandchild) was killed: nothing of it is left.
     out = os.popen("pgrep -x -f 'sleep 31'").read()
     assert not out.strip(), out
