@@ -9,6 +9,7 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/state.h"
 
 struct daemon {
     struct as_loop *loop;
@@ -111,6 +112,10 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
         as_engine_on_rounds_done(d.eng, on_rounds_done, &d);
     if (opts->stop_after_ms > 0 && !as_loop_add_timer(d.loop, opts->stop_after_ms, on_deadline, &d))
         goto out;
+    if (cfg->state_dir[0] != '\0' && as_state_dir_init(cfg->state_dir, &err) < 0) {
+        AS_LOG(AS_ERROR, "main: %s", err.msg);
+        goto out;
+    }
     AS_LOG(AS_INFO, "main: autoscaler %s running %s: %zu group(s), pid %d", AS_VERSION,
            path ? path : "(embedded configuration)", cfg->ngroups, (int)getpid());
     rc = 0;

@@ -8,6 +8,7 @@
 #include "core/decide.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/state.h"
 #include "core/util.h"
 
 enum phase { IDLE, MEASURING, SCALING, RETRY_WAIT, STOPPING, STOPPED };
@@ -38,6 +39,7 @@ struct group_rt {
     int64_t scale_started;
     struct as_backoff backoff;
     int rounds;
+    int64_t saved_ms; /* when the state was last written (wall clock) */
     struct as_config *next_cfg; /* switch when the scale call ends */
     int remove_after;
     struct group_rt *next;
@@ -58,6 +60,40 @@ struct as_engine {
 
 static void round_begin(struct group_rt *rt);
 static void group_stop(struct group_rt *rt);
+
+#define AS_STATE_SAVE_MS 10000 /* between two writes of an unchanged-scale state */
+
+/* Persists the group's state: always after a scale or at stop (force), else at most every
+ * AS_STATE_SAVE_MS, so thousands of groups do not fsync every round. */
+static void state_save(struct group_rt *rt, int force)
+{
+    const char *dir = rt->cfg->state_dir;
+    int64_t now = as_wall_ms();
+    if (dir == NULL || dir[0] == '\0' || (!force && now - rt->saved_ms < AS_STATE_SAVE_MS))
+        return;
+    struct as_err err;
+    as_err_clear(&err);
+    if (as_state_save(dir, rt->g, &rt->st, &err) < 0)
+        AS_LOG(AS_ERROR, "engine[%s]: saving state: %s", rt->name, err.msg);
+    rt->saved_ms = now;
+}
+
+static void state_restore(struct group_rt *rt)
+{
+    const char *dir = rt->cfg->state_dir;
+    struct as_err err;
+    as_err_clear(&err);
+    if (dir == NULL || dir[0] == '\0')
+        return;
+    int rc = as_state_load(dir, rt->g, &rt->st, &err);
+    if (rc < 0)
+        AS_LOG(AS_ERROR, "engine[%s]: state file ignored, starting fresh: %s", rt->name, err.msg);
+    else if (rc > 0)
+        AS_LOG(AS_INFO, "engine[%s]: state restored: %zu recommendation(s), %zu scale event(s), "
+               "last scale %llds ago", rt->name, rt->st.recs.n, rt->st.up.n + rt->st.down.n,
+               rt->st.last_scale_ms ? (long long)(as_wall_ms() - rt->st.last_scale_ms) / 1000
+                                    : -1LL);
+}
 static void maybe_all_stopped(struct as_engine *eng);
 
 /* ---- backends ---- */
@@ -259,6 +295,11 @@ static void decide_and_act(struct group_rt *rt)
     struct as_decision d;
     as_decide(rt->g, &rt->st, &o, &d);
     log_decision(rt, current, &d);
+    if (d.too_rapid)
+        AS_LOG(AS_WARN, "engine[%s]: too rapid scaling: %d->%d would exceed %d scale events in "
+               "%llds", rt->name, current, d.desired, rt->g->too_rapid.scales,
+               (long long)rt->g->too_rapid.within_ms / 1000);
+    state_save(rt, 0);
     if (d.desired == current) {
         round_end(rt);
         return;
@@ -309,6 +350,7 @@ static void on_reread(const struct as_scale_result *r, void *arg)
         AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s (the earlier attempt landed)", rt->name,
                rt->from, rt->want, rt->g->scaler.type);
         as_decide_scaled(rt->g, &rt->st, as_wall_ms(), rt->from, rt->want);
+        state_save(rt, 1);
         rt->last_set = rt->want;
         round_end(rt);
         return;
@@ -334,6 +376,7 @@ static void on_scaled(const struct as_scale_result *r, void *arg)
         AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s in %lldms", rt->name, rt->from, rt->want,
                rt->g->scaler.type, (long long)ms);
         as_decide_scaled(rt->g, &rt->st, as_wall_ms(), rt->from, rt->want);
+        state_save(rt, 1);
         rt->last_set = rt->want;
         round_end(rt);
         return;
@@ -406,6 +449,7 @@ static void on_scaler_stopped(void *arg)
 /* Stops the group's backends; the group is unlinked and freed once everything stopped. */
 static void group_stop(struct group_rt *rt)
 {
+    state_save(rt, 1);
     as_loop_cancel_timer(rt->eng->loop, rt->tick);
     as_loop_cancel_timer(rt->eng->loop, rt->retry_timer);
     rt->tick = rt->retry_timer = NULL;
@@ -484,6 +528,8 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
     } else {
         scaler_retire(rt->eng, rt->cfg, old);
     }
+    if (rt->g->policy != g->policy) /* another policy's state means nothing to this one */
+        memset(rt->st.policy, 0, sizeof(rt->st.policy));
     as_config_ref(cfg);
     as_config_unref(rt->cfg);
     free(rt->slots);
@@ -537,6 +583,7 @@ static struct group_rt *group_new(struct as_engine *eng, struct as_config *cfg,
     rt->scaler_current = -1;
     as_backoff_init(&rt->backoff, g->scaler.backoff_ms, g->scaler.backoff_max_ms,
                     name_seed(g->name));
+    state_restore(rt);
     rt->next = eng->groups;
     eng->groups = rt;
     return rt;
