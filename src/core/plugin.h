@@ -62,6 +62,13 @@ struct as_scale_result {
 };
 
 typedef void (*as_scale_cb)(const struct as_scale_result *r, void *arg);
+
+/* What a scaler knows of one replica (a process pool: each worker). */
+struct as_worker_info {
+    long pid;        /* 0 when not applicable */
+    int64_t age_ms;  /* since it started */
+    int64_t idle_ms; /* how long it has used no CPU; 0 = busy at the last sample; -1 unknown */
+};
 typedef void (*as_stopped_cb)(void *arg);
 
 struct as_scaler_ops {
@@ -79,6 +86,9 @@ struct as_scaler_ops {
     void (*set)(void *state, int want, as_scale_cb done, void *arg);
     /* Optional: aborts a get/set in flight without calling done (shutdown only). */
     void (*cancel)(void *state);
+    /* Optional: per-replica facts, sampled now (once per round); fills at most max entries
+     * and returns how many. */
+    size_t (*workers)(void *state, struct as_worker_info *out, size_t max);
     /* Optional: stops everything (e.g. the process pool); done may run synchronously. */
     void (*stop)(void *state, as_stopped_cb done, void *arg);
 };

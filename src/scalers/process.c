@@ -37,6 +37,8 @@ struct worker {
     struct as_proc *proc; /* NULL when not running */
     pid_t pid;
     int64_t started_ms;
+    unsigned long long cpu_ticks; /* utime + stime at the last sample */
+    int64_t busy_ms;              /* last sample that saw CPU used (or the start) */
     int stopping;     /* SIGTERM sent: the exit is expected */
     unsigned crashes; /* consecutive exits of a wanted worker that ran briefly */
     struct as_timer *restart;
@@ -181,6 +183,8 @@ static int spawn_worker(struct worker *w, int replicas, struct as_err *err)
     }
     w->pid = as_proc_pid(w->proc);
     w->started_ms = as_loop_now(s->ctx.loop);
+    w->busy_ms = w->started_ms;
+    w->cpu_ticks = 0;
     w->stopping = 0;
     s->live++;
     AS_LOG(AS_DEBUG, "scaler/process[%s]: worker %d started (pid %ld)", s->ctx.group, w->slot,
@@ -367,6 +371,45 @@ static void set(void *state, int want, as_scale_cb done, void *arg)
     reply(s, &r, done, arg);
 }
 
+/* utime + stime of pid from /proc (the worker process itself, not its children); 0 when
+ * it cannot be read. */
+static unsigned long long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long utime = 0, stime = 0;
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                            &utime, &stime) != 2)
+        return 0;
+    return utime + stime;
+}
+
+/* Each running, wanted worker: its age, and how long it has used no CPU (a worker waiting
+ * on an empty queue sleeps; one with a job burns CPU), for the queue policy and warmup. */
+static size_t workers(void *state, struct as_worker_info *out, size_t max)
+{
+    struct process_scaler *s = state;
+    int64_t now = as_loop_now(s->ctx.loop);
+    size_t n = 0;
+    for (int i = 0; i < s->nslots && n < max; i++) {
+        struct worker *w = s->slots[i];
+        if (w == NULL || w->proc == NULL || !wanted(w))
+            continue;
+        unsigned long long ticks = cpu_ticks(w->pid);
+        if (ticks != w->cpu_ticks)
+            w->busy_ms = now;
+        w->cpu_ticks = ticks;
+        out[n++] = (struct as_worker_info){(long)w->pid, now - w->started_ms, now - w->busy_ms};
+    }
+    return n;
+}
+
 static void get(void *state, as_scale_cb done, void *arg)
 {
     struct process_scaler *s = state;
@@ -410,6 +453,7 @@ const struct as_scaler_ops as_scaler_process = {
     .validate = validate,
     .start = start,
     .get = get,
+    .workers = workers,
     .set = set,
     .cancel = cancel,
     .stop = stop,

@@ -390,9 +390,36 @@ static void test_bad_options(void **state)
     }
 }
 
+/* workers(): each worker's age, and idle time from its CPU use between two samples. Worker 0
+ * burns CPU for a while, worker 1 sleeps. */
+static void test_workers_idle_and_age(void **state)
+{
+    struct fixture *f = *state;
+    configure(f, "command: [/bin/sh, -c, 'if [ \"$AUTOSCALER_WORKER\" = 0 ]; then "
+                 "end=$(($(date +%s) + 3)); while [ $(date +%s) -lt $end ]; do :; done; fi; "
+                 "exec sleep 30']\n"
+                 "grace: 200ms\n");
+    set(f, 2);
+    struct as_worker_info w[4];
+    int64_t end = as_mono_ms() + 300;
+    while (as_mono_ms() < end)
+        as_loop_once(f->loop, 20);
+    assert_int_equal(ops->workers(f->state, w, 4), 2); /* first sample */
+    end = as_mono_ms() + 600;
+    while (as_mono_ms() < end)
+        as_loop_once(f->loop, 20);
+    assert_int_equal(ops->workers(f->state, w, 4), 2);
+    assert_true(w[0].pid > 0 && w[1].pid > 0);
+    assert_true(w[0].age_ms >= 800 && w[1].age_ms >= 800);
+    assert_int_equal(w[0].idle_ms, 0);   /* burning CPU: busy */
+    assert_true(w[1].idle_ms >= 500);    /* asleep since the first sample */
+    assert_int_equal(ops->workers(f->state, w, 1), 1); /* bounded by max */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_workers_idle_and_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grow_and_shrink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_reaps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grace_then_kill_on_shrink, setup, teardown),
