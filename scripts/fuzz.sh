@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing with libFuzzer (needs clang and libclang-rt-14-dev):
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+# Builds every tests/fuzz/fuzz_*.c with -fsanitize=fuzzer,address,undefined and runs each on
+# a copy of its corpus for the given time (default 60 s). Crashes land in build-fuzz/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}; shift || true
+command -v clang >/dev/null || { echo "fuzz.sh: needs clang: apt-get install -y clang libclang-rt-14-dev" >&2; exit 1; }
+out=build-fuzz
+mkdir -p "$out"
+flags="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DAS_VERSION=\"fuzz\" -g -O1 -Isrc
+       -fsanitize=fuzzer,address,undefined $(pkg-config --cflags libcurl jansson yaml-0.1 libmicrohttpd)"
+libs="$(pkg-config --libs libcurl jansson yaml-0.1 libmicrohttpd) -lm"
+srcs=$(ls src/core/*.c src/sources/*.c src/policies/*.c src/scalers/*.c src/demo/*.c)
+targets=${*:-$(ls tests/fuzz/fuzz_*.c | xargs -n1 basename | sed 's/\.c$//')}
+for t in $targets; do
+    # shellcheck disable=SC2086
+    clang $flags -o "$out/$t" "tests/fuzz/$t.c" $srcs $libs
+    corpus="$out/corpus-${t#fuzz_}"
+    rm -rf "$corpus" && cp -r "tests/fuzz/corpus/${t#fuzz_}" "$corpus"
+    (cd "$out" && "./$t" -max_total_time="$secs" -print_final_stats=1 "corpus-${t#fuzz_}")
+done

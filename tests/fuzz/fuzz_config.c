@@ -1,0 +1,21 @@
+/* The configuration loader on arbitrary bytes: errors, never crashes or leaks. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *text = malloc(size + 1);
+    if (text == NULL)
+        return 0;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    struct as_err err;
+    as_err_clear(&err);
+    struct as_config *cfg = as_config_parse("fuzz.yaml", text, &err);
+    as_config_unref(cfg);
+    free(text);
+    return 0;
+}
