@@ -3,7 +3,7 @@ BUILD     ?= build
 ASAN_DIR  ?= build-asan
 JOBS      ?= $(shell nproc)
 
-.PHONY: all deps test-deps test asan run demo fmt clean
+.PHONY: all deps test-deps test asan run demo fmt fuzz clean
 
 all: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -26,6 +26,11 @@ asan: test
 # The embedded default: a live autoscaling loop with no outside service.
 demo run: all
 	@$(BUILD)/autoscaler demo
+
+# Coverage-guided fuzzing with libFuzzer (clang): FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
 fmt:
 	@clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c
