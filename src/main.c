@@ -26,8 +26,8 @@ static const char usage_main[] =
     "  run -c FILE [--once] [--dry-run]     run the daemon\n"
     "  check -c FILE                        validate a configuration and exit\n"
     "  init [FILE] [--force]                write a commented starter configuration\n"
-    "  replay -c FILE --metrics IN [--out OUT] [--group NAME]\n"
-    "                                       decisions for recorded metrics (CSV)\n"
+    "  replay -c FILE --metrics IN [--out OUT] [--group NAME] [--start T] [--format F]\n"
+    "                                       decisions for recorded metrics (CSV, JSON Lines)\n"
     "  demo [--duration S] [--speed N]      a live autoscaling loop with no outside service\n"
     "  options                              the configuration reference (Markdown)\n"
     "\n"
@@ -70,16 +70,26 @@ static const char usage_init[] =
 
 static const char usage_replay[] =
     "usage: autoscaler replay -c FILE --metrics IN [--out OUT] [--group NAME]\n"
+    "                         [--start TIME] [--format csv|jsonl]\n"
     "\n"
     "Feeds recorded observations through the same decision code as `run`, on a virtual clock,\n"
     "and writes one row per observation: t,current,desired,reason.\n"
     "\n"
     "  -c, --config FILE   configuration holding the group\n"
-    "  --metrics IN        CSV with a header t,replicas,<metric name>...; t in seconds; an empty\n"
-    "                      cell is a failed measurement; without a replicas value the previous\n"
-    "                      decision is the current count. - reads stdin.\n"
+    "  --metrics IN        recorded observations; - reads stdin. CSV: a header\n"
+    "                      t,replicas,<metric name>...; an empty cell is a failed measurement.\n"
+    "                      JSON Lines: one object a line, {\"t\": 30, \"replicas\": 4,\n"
+    "                      \"metrics\": {\"cpu\": 0.91, \"lat\": null, \"per\": {\"replicas\":\n"
+    "                      [0.7, null, {\"value\": 0.95, \"ready\": false}]}}}; null is a failed\n"
+    "                      measurement (a missing replica in a list). t in seconds; without a\n"
+    "                      replicas value the previous decision is the current count.\n"
     "  --out OUT           output file (default stdout)\n"
     "  --group NAME        the group to replay (needed when FILE has several)\n"
+    "  --start TIME        wall-clock time of t=0, epoch seconds or RFC 3339\n"
+    "                      (2024-03-01T08:00:00Z): now = TIME + t (default: now = t)\n"
+    "  --format F          csv or jsonl (default: by the name, .jsonl/.ndjson/.csv, else by\n"
+    "                      the first character: { is JSON Lines)\n"
+    "docs: docs/replay.md\n"
     "exit codes: 0 success, 1 cannot read or write, 2 usage, configuration or input error\n";
 
 static const char usage_demo[] =
@@ -101,7 +111,7 @@ static const char usage_options[] =
     "every key of every section, source and scaler with its type, default and meaning.\n";
 
 struct args {
-    const char *config, *metrics, *out, *group, *file;
+    const char *config, *metrics, *out, *group, *file, *start, *format;
     int once, dry_run, force, help;
 };
 
@@ -121,6 +131,10 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
             val = &a->out;
         else if (strcmp(s, "--group") == 0 && strchr(allowed, 'g'))
             val = &a->group;
+        else if (strcmp(s, "--start") == 0 && strchr(allowed, 's'))
+            val = &a->start;
+        else if (strcmp(s, "--format") == 0 && strchr(allowed, 't'))
+            val = &a->format;
         else if (strcmp(s, "--once") == 0 && strchr(allowed, '1'))
             a->once = 1;
         else if (strcmp(s, "--dry-run") == 0 && strchr(allowed, 'd'))
@@ -268,7 +282,7 @@ static const struct as_group_cfg *pick_group(const struct as_config *cfg, const 
 static int cmd_replay(int argc, char **argv)
 {
     struct args a = {0};
-    if (parse_args(argc, argv, "cmog", &a) < 0)
+    if (parse_args(argc, argv, "cmogst", &a) < 0)
         return EXIT_USAGE;
     if (a.help) {
         fputs(usage_replay, stdout);
@@ -276,6 +290,14 @@ static int cmd_replay(int argc, char **argv)
     }
     if (a.config == NULL || a.metrics == NULL) {
         fprintf(stderr, "autoscaler replay: -c FILE and --metrics IN are required\n");
+        return EXIT_USAGE;
+    }
+    struct as_replay_opts ro = {AS_REPLAY_AUTO, 0};
+    struct as_err err;
+    as_err_clear(&err);
+    if ((a.start != NULL && as_replay_start_parse(a.start, &ro.start_ms, &err) < 0) ||
+        (a.format != NULL && as_replay_format_parse(a.format, &ro.format, &err) < 0)) {
+        fprintf(stderr, "autoscaler replay: %s\n", err.msg);
         return EXIT_USAGE;
     }
     struct as_config *cfg = load_or_report(a.config);
@@ -294,9 +316,7 @@ static int cmd_replay(int argc, char **argv)
                 strerror(errno));
         goto out;
     }
-    struct as_err err;
-    as_err_clear(&err);
-    if (as_replay_csv(g, in, a.metrics, out, &err) < 0) {
+    if (as_replay(g, in, a.metrics, &ro, out, &err) < 0) {
         char buf[AS_ERR_MAX + 300];
         fprintf(stderr, "%s\n", as_err_str(&err, buf, sizeof(buf)));
         rc = EXIT_USAGE;

@@ -29,13 +29,15 @@ const struct as_opt as_group_opts[] = {
     {"interval", AS_OPT_DURATION, offsetof(struct as_group_cfg, interval_ms), "15s", 100, 86400000,
      0, NULL, "Time between two measure-decide-scale rounds of this group."},
     {"min", AS_OPT_INT, offsetof(struct as_group_cfg, min), "1", 0, AS_INT_MAX_OPT, 0, NULL,
-     "Fewest replicas the group is ever scaled to."},
+     "Fewest replicas the group is ever scaled to; or a time-of-day schedule "
+     "{\"00:00\": 1, \"08:00\": 3} in `timezone`. 0 allows scale to zero (see activation)."},
     {"max", AS_OPT_INT, offsetof(struct as_group_cfg, max), NULL, 1, AS_INT_MAX_OPT,
-     AS_OPT_REQUIRED, NULL, "Most replicas the group is ever scaled to."},
+     AS_OPT_REQUIRED, NULL,
+     "Most replicas the group is ever scaled to; or a time-of-day schedule like min's."},
     {"tolerance", AS_OPT_DOUBLE, offsetof(struct as_group_cfg, tolerance), "0.1", 0, 10, 0, NULL,
      "Keep the current count while |1 - value/target| <= tolerance (the HPA's 0.1)."},
-    {"cooldown", AS_OPT_DURATION, offsetof(struct as_group_cfg, cooldown_ms), "0s", 0, 86400000,
-     0, NULL, "After a scale, hold for this long before the next one (AWS cooldown)."},
+    {"cooldown", AS_OPT_DURATION, offsetof(struct as_group_cfg, cooldown_ms), "0s", 0, 86400000, 0,
+     NULL, "After a scale, hold for this long before the next one (AWS cooldown)."},
     {"on_error", AS_OPT_ENUM, offsetof(struct as_group_cfg, on_error), "hpa", AS_NO_BOUNDS, 0,
      on_errors,
      "When some metrics fail: hpa (scale up on the valid ones, never down), ignore (decide on "
@@ -44,6 +46,40 @@ const struct as_opt as_group_opts[] = {
      "Measure, decide and log, but hold the replica count."},
     {"override", AS_OPT_INT, offsetof(struct as_group_cfg, override), "-1", -1, AS_INT_MAX_OPT, 0,
      NULL, "A manual replica count that wins over every decision (-1: none)."},
+    {"timezone", AS_OPT_STR, offsetof(struct as_group_cfg, timezone), "UTC", AS_NO_BOUNDS,
+     AS_OPT_NONEMPTY, NULL,
+     "IANA time zone of the min/max time-of-day schedules and of `schedules`, e.g. "
+     "Europe/Berlin."},
+    {"warmup", AS_OPT_DURATION, offsetof(struct as_group_cfg, warmup_ms), "0s", 0, 86400000, 0,
+     NULL,
+     "No scale-down while a replica is younger than this (or, without replica ages, while the "
+     "last scale-up is this recent)."},
+    {"idle_period", AS_OPT_DURATION, offsetof(struct as_group_cfg, idle_period_ms), "5m", 0,
+     604800000, 0, NULL,
+     "With min 0: every metric at or below its activation for this long before going to zero "
+     "(KEDA's cooldownPeriod)."},
+    {"history", AS_OPT_INT, offsetof(struct as_group_cfg, history), "100", 0, 10000, 0, NULL,
+     "Scale events (time, from, to, reason) kept per group, newest first; older ones are "
+     "dropped."},
+    AS_OPT_END,
+};
+
+const struct as_opt as_schedule_opts[] = {
+    {"cron", AS_OPT_STR, offsetof(struct as_sched, cron), NULL, AS_NO_BOUNDS, AS_OPT_REQUIRED, NULL,
+     "When the window starts: `minute hour day-of-month month day-of-week`, local time."},
+    {"duration", AS_OPT_DURATION, offsetof(struct as_sched, duration_ms), NULL, 60000,
+     35LL * 86400000, 0, NULL, "How long the window lasts. Exactly one of duration and end."},
+    {"end", AS_OPT_STR, offsetof(struct as_sched, end), NULL, AS_NO_BOUNDS, 0, NULL,
+     "When the window ends, a cron expression (KEDA's cron scaler `end`)."},
+    {"timezone", AS_OPT_STR, offsetof(struct as_sched, timezone), NULL, AS_NO_BOUNDS,
+     AS_OPT_NONEMPTY, NULL, "IANA time zone of the cron expressions. Default: the group's."},
+    {"min", AS_OPT_INT, offsetof(struct as_sched, min), "-1", -1, AS_INT_MAX_OPT, 0, NULL,
+     "min during the window (-1: unchanged)."},
+    {"max", AS_OPT_INT, offsetof(struct as_sched, max), "-1", -1, AS_INT_MAX_OPT, 0, NULL,
+     "max during the window (-1: unchanged); 0 shuts the group down."},
+    {"replicas", AS_OPT_INT, offsetof(struct as_sched, replicas), "-1", -1, AS_INT_MAX_OPT, 0, NULL,
+     "Desired capacity during the window: the decision is at least this, through behavior "
+     "(KEDA's desiredReplicas; -1: none)."},
     AS_OPT_END,
 };
 
@@ -78,6 +114,12 @@ const struct as_opt as_metric_opts[] = {
      NULL,
      "Longest a measurement may take; must be below the interval. "
      "Default: 80% of the interval, at most 10s."},
+    {"activation", AS_OPT_DOUBLE, offsetof(struct as_metric_cfg, activation), NULL, 0, 1e15, 0,
+     NULL,
+     "Scale to zero (with min 0): the group leaves zero only when value > activation and goes "
+     "to zero after idle_period at or below it (KEDA's activationThreshold; 0 is KEDA's "
+     "default). Unset: this metric takes no part; with no metric taking part, min 0 is a plain "
+     "bound."},
     AS_OPT_END,
 };
 
@@ -130,6 +172,14 @@ static void group_free(struct as_group_cfg *g)
     for (size_t i = 0; i < g->nmetrics; i++)
         metric_free(&g->metrics[i]);
     free(g->metrics);
+    for (size_t i = 0; i < g->nschedules; i++) {
+        as_opts_free(as_schedule_opts, &g->schedules[i]);
+        as_tz_free(g->schedules[i].tz);
+    }
+    free(g->schedules);
+    free(g->min_tod);
+    free(g->max_tod);
+    as_tz_free(g->tz);
     scaler_free(&g->scaler);
     as_opts_free(as_group_opts, g);
     free(g->name);
@@ -260,6 +310,8 @@ static int parse_metric(struct as_group_cfg *g, struct as_metric_cfg *m, struct 
     }
     if (check_timeout(g, n, &m->timeout_ms, what, err) < 0)
         return -1;
+    struct as_node *act = as_node_get(n, "activation");
+    m->has_activation = act != NULL && act->kind != AS_NODE_NULL;
     m->state = calloc(1, m->ops->state_size ? m->ops->state_size : 1);
     if (m->state == NULL)
         return as_err_set(err, "out of memory");
@@ -378,8 +430,8 @@ static int parse_policy(struct as_group_cfg *g, struct as_node *n, struct as_nod
     g->policy_cfg = calloc(1, g->policy->cfg_size ? g->policy->cfg_size : 1);
     if (g->policy_cfg == NULL)
         return as_err_set(err, "out of memory");
-    struct as_node empty = {.kind = AS_NODE_MAP, .file = group->file, .line = group->line,
-                            .col = group->col};
+    struct as_node empty = {
+        .kind = AS_NODE_MAP, .file = group->file, .line = group->line, .col = group->col};
     struct as_node *map = n ? n : &empty;
     if (as_opts_parse(g->policy->opts, g->policy_cfg, map, what, err) < 0)
         return -1;
@@ -404,6 +456,225 @@ static int parse_sub(const struct as_opt *opts, void *dst, struct as_node *n, co
     return as_node_check_unused(n, sub, err);
 }
 
+/* ---- bounds in time: min/max schedules, timezone, scheduled capacity ---- */
+
+/* The group's own keys; `min` and `max` given as mappings are left to parse_tod. */
+static int parse_group_keys(struct as_group_cfg *g, struct as_node *n, const char *what,
+                            struct as_err *err)
+{
+    struct as_opt opts[AS_ARRAY_LEN(as_group_opts)];
+    size_t k = 0;
+    for (const struct as_opt *o = as_group_opts; o->name; o++) {
+        int is_bound = strcmp(o->name, "min") == 0 || strcmp(o->name, "max") == 0;
+        struct as_node *v = is_bound ? as_node_get(n, o->name) : NULL;
+        if (v == NULL || v->kind != AS_NODE_MAP)
+            opts[k++] = *o;
+    }
+    memset(&opts[k], 0, sizeof(opts[k]));
+    return as_opts_parse(opts, g, n, what, err);
+}
+
+/* `min: {"00:00": 1, "08:00": 3}`: times strictly increasing, counts in [lo, hi]. */
+static int parse_tod(struct as_node *map, struct as_tod **out, int lo, int hi, const char *what,
+                     const char *key, struct as_err *err)
+{
+    if (map->n == 0 || map->n > AS_TOD_MAX)
+        return as_err_at(err, map->file, map->line, map->col,
+                         "%s: '%s' schedule needs 1 to %d \"HH:MM\": count entries", what, key,
+                         AS_TOD_MAX);
+    struct as_tod *tod = calloc(1, sizeof(*tod));
+    if (tod == NULL)
+        return as_err_set(err, "out of memory");
+    *out = tod;
+    for (size_t i = 0; i < map->n; i++) {
+        const struct as_node *k = map->pairs[i].key, *v = map->pairs[i].value;
+        map->pairs[i].used = 1;
+        int m;
+        long c;
+        if (as_tod_parse_time(k->value, &m) < 0)
+            return as_err_at(err, k->file, k->line, k->col,
+                             "%s: '%s' schedule: '%s' is not a time of day HH:MM (00:00-23:59)",
+                             what, key, k->value);
+        if (i > 0 && m <= tod->minute[i - 1])
+            return as_err_at(err, k->file, k->line, k->col,
+                             "%s: '%s' schedule: %s %s; list times in increasing order", what, key,
+                             k->value, m == tod->minute[i - 1] ? "is repeated" : "is out of order");
+        if (v->kind != AS_NODE_SCALAR || as_parse_long(v->value, &c) < 0 || c < lo || c > hi)
+            return as_err_at(err, v->file, v->line, v->col,
+                             "%s: '%s' schedule: the count at %s must be an integer between %d "
+                             "and %d",
+                             what, key, k->value, lo, hi);
+        tod->minute[i] = m;
+        tod->count[i] = (int)c;
+        tod->n = (int)i + 1;
+    }
+    return 0;
+}
+
+static void tod_range(const struct as_tod *tod, int *lowest, int *highest)
+{
+    *lowest = *highest = tod->count[0];
+    for (int i = 1; i < tod->n; i++) {
+        *lowest = tod->count[i] < *lowest ? tod->count[i] : *lowest;
+        *highest = tod->count[i] > *highest ? tod->count[i] : *highest;
+    }
+}
+
+/* Position of the entry of a schedule that is in effect at minute m. */
+static const struct as_node *tod_node(const struct as_node *map, const struct as_tod *tod, int m)
+{
+    int idx = tod->n - 1;
+    for (int i = 0; i < tod->n && tod->minute[i] <= m; i++)
+        idx = i;
+    return map->pairs[idx].value;
+}
+
+/* min <= max at every time of day: both are steps, so checking each change point suffices. */
+static int check_tods(struct as_group_cfg *g, struct as_node *n, const char *what,
+                      struct as_err *err)
+{
+    struct as_tod cmin = {1, {0}, {g->min}}, cmax = {1, {0}, {g->max}};
+    const struct as_tod *tmin = g->min_tod ? g->min_tod : &cmin;
+    const struct as_tod *tmax = g->max_tod ? g->max_tod : &cmax;
+    for (int pass = 0; pass < 2; pass++) {
+        const struct as_tod *t = pass ? tmax : tmin;
+        for (int i = 0; i < t->n; i++) {
+            int m = t->minute[i], lo = as_tod_at_minute(tmin, m), hi = as_tod_at_minute(tmax, m);
+            if (lo <= hi)
+                continue;
+            const char *key = pass ? "max" : "min";
+            struct as_node *map = as_node_get(n, key);
+            const struct as_node *at =
+                map->kind == AS_NODE_MAP ? tod_node(map, pass ? tmax : tmin, m) : map;
+            return as_err_at(err, at->file, at->line, at->col,
+                             "%s: at %02d:%02d min (%d) is greater than max (%d)", what, m / 60,
+                             m % 60, lo, hi);
+        }
+    }
+    return 0;
+}
+
+static int load_zone(const char *name, struct as_node *map, const char *key, struct as_tz **tz,
+                     const char *what, struct as_err *err)
+{
+    *tz = NULL;
+    if (name == NULL || strcmp(name, "UTC") == 0)
+        return 0;
+    struct as_err e;
+    as_err_clear(&e);
+    if (as_tz_load(name, tz, &e) == 0)
+        return 0;
+    const char *file;
+    int line, col;
+    as_node_pos(map, key, &file, &line, &col);
+    return as_err_at(err, file, line, col, "%s: %s", what, e.msg);
+}
+
+static int parse_bounds(struct as_group_cfg *g, struct as_node *n, const char *what,
+                        struct as_err *err)
+{
+    struct as_node *min = as_node_get(n, "min"), *max = as_node_get(n, "max");
+    if (min != NULL && min->kind == AS_NODE_MAP) {
+        if (parse_tod(min, &g->min_tod, 0, AS_INT_MAX_OPT, what, "min", err) < 0)
+            return -1;
+        int hi;
+        tod_range(g->min_tod, &g->min, &hi);
+    }
+    if (max != NULL && max->kind == AS_NODE_MAP) {
+        if (parse_tod(max, &g->max_tod, 1, AS_INT_MAX_OPT, what, "max", err) < 0)
+            return -1;
+        int lo;
+        tod_range(g->max_tod, &lo, &g->max);
+    }
+    if (load_zone(g->timezone, n, "timezone", &g->tz, what, err) < 0)
+        return -1;
+    if (g->min_tod == NULL && g->max_tod == NULL && g->min > g->max) {
+        const char *file;
+        int line, col;
+        as_node_pos(n, "min", &file, &line, &col);
+        return as_err_at(err, file, line, col, "%s: min (%d) is greater than max (%d)", what,
+                         g->min, g->max);
+    }
+    return check_tods(g, n, what, err);
+}
+
+static int parse_cron_at(struct as_node *map, const char *key, const char *text, struct as_cron *c,
+                         const char *what, struct as_err *err)
+{
+    char msg[160];
+    int pos = 0;
+    if (as_cron_parse(text, c, &pos, msg, sizeof(msg)) == 0)
+        return 0;
+    struct as_node *v = as_node_get(map, key);
+    int col = v->col + pos + (v->quoted ? 1 : 0);
+    if (v->from_ref)
+        col = v->col;
+    return as_err_at(err, v->file, v->line, col, "%s: '%s' \"%s\": %s", what, key,
+                     v->from_ref ? "(from a reference)" : text, msg);
+}
+
+static int check_schedule(struct as_sched *s, struct as_node *n, const char *what,
+                          struct as_err *err)
+{
+    const char *file;
+    int line, col;
+    if ((s->end != NULL) == (s->duration_ms > 0)) {
+        as_node_pos(n, s->end ? "duration" : "cron", &file, &line, &col);
+        return as_err_at(err, file, line, col, "%s: set exactly one of 'duration' and 'end'", what);
+    }
+    if (s->min < 0 && s->max < 0 && s->replicas < 0)
+        return as_err_at(err, n->file, n->line, n->col,
+                         "%s: set at least one of 'min', 'max' and 'replicas'", what);
+    if (s->min >= 0 && s->max >= 0 && s->min > s->max) {
+        as_node_pos(n, "min", &file, &line, &col);
+        return as_err_at(err, file, line, col, "%s: min (%d) is greater than max (%d)", what,
+                         s->min, s->max);
+    }
+    if (s->replicas >= 0 && s->max >= 0 && s->replicas > s->max) {
+        as_node_pos(n, "replicas", &file, &line, &col);
+        return as_err_at(err, file, line, col, "%s: replicas (%d) is greater than max (%d)", what,
+                         s->replicas, s->max);
+    }
+    return 0;
+}
+
+static int parse_schedule(struct as_group_cfg *g, size_t i, struct as_node *n, struct as_err *err)
+{
+    char what[128];
+    snprintf(what, sizeof(what), "group '%s' schedules[%zu]", g->name, i);
+    struct as_sched *s = &g->schedules[i];
+    if (expect(n, AS_NODE_MAP, what, err) < 0 ||
+        as_opts_parse(as_schedule_opts, s, n, what, err) < 0)
+        return -1;
+    if (parse_cron_at(n, "cron", s->cron, &s->start_c, what, err) < 0 ||
+        (s->end && parse_cron_at(n, "end", s->end, &s->end_c, what, err) < 0) ||
+        check_schedule(s, n, what, err) < 0 ||
+        load_zone(s->timezone, n, "timezone", &s->tz, what, err) < 0)
+        return -1;
+    return as_node_check_unused(n, what, err);
+}
+
+static int parse_schedules(struct as_group_cfg *g, struct as_node *list, struct as_err *err)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "group '%s': 'schedules'", g->name);
+    if (list == NULL || list->kind == AS_NODE_NULL)
+        return 0;
+    if (expect(list, AS_NODE_SEQ, what, err) < 0)
+        return -1;
+    if (list->n == 0)
+        return 0;
+    g->schedules = calloc(list->n, sizeof(*g->schedules));
+    if (g->schedules == NULL)
+        return as_err_set(err, "out of memory");
+    for (size_t i = 0; i < list->n; i++) {
+        g->nschedules = i + 1;
+        if (parse_schedule(g, i, list->items[i], err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_node *n,
                        struct as_err *err)
 {
@@ -415,23 +686,17 @@ static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_no
                          "group name '%s' must be 1-63 characters of A-Z a-z 0-9 _ . -", g->name);
     char what[96];
     snprintf(what, sizeof(what), "group '%s'", g->name);
-    if (expect(n, AS_NODE_MAP, what, err) < 0 || as_opts_parse(as_group_opts, g, n, what, err) < 0)
+    if (expect(n, AS_NODE_MAP, what, err) < 0 || parse_group_keys(g, n, what, err) < 0 ||
+        parse_bounds(g, n, what, err) < 0 ||
+        parse_schedules(g, as_node_get(n, "schedules"), err) < 0)
         return -1;
-    const char *file;
-    int line, col;
-    if (g->min > g->max) {
-        as_node_pos(n, "min", &file, &line, &col);
-        return as_err_at(err, file, line, col, "%s: min (%d) is greater than max (%d)", what,
-                         g->min, g->max);
-    }
     struct as_node *metrics = as_node_get(n, "metrics");
     struct as_node *scaler = as_node_get(n, "scaler");
     if (metrics == NULL || scaler == NULL)
         return as_err_at(err, n->file, n->line, n->col, "%s: missing required key '%s'", what,
                          metrics == NULL ? "metrics" : "scaler");
     if (policy_type(g, as_node_get(n, "policy"), err) < 0 || parse_metrics(g, metrics, err) < 0 ||
-        parse_scaler(g, scaler, err) < 0 ||
-        parse_policy(g, as_node_get(n, "policy"), n, err) < 0 ||
+        parse_scaler(g, scaler, err) < 0 || parse_policy(g, as_node_get(n, "policy"), n, err) < 0 ||
         as_behavior_parse(&g->behavior, as_node_get(n, "behavior"), what, err) < 0 ||
         parse_sub(as_fallback_opts, &g->fallback, as_node_get(n, "fallback"), what, "fallback",
                   err) < 0 ||
@@ -520,6 +785,11 @@ int as_config_reference(struct as_sb *sb)
                   "`too_rapid: {scales: N, within: T}`: a decision that makes more than N scale "
                   "events within T is reported as too rapid scaling.",
                   as_too_rapid_opts);
+    rc |= section(sb, "Group `schedules`: each entry",
+                  "Scheduled capacity (AWS scheduled actions, KEDA's cron scaler): during a "
+                  "window that starts at each `cron` time and lasts `duration` (or until the "
+                  "next `end` time), set min, max and/or a desired count. See docs/bounds.md.",
+                  as_schedule_opts);
     rc |= section(sb, "Group `behavior`: `scale_up` and `scale_down`",
                   "The HPA's `spec.behavior`, applied after the policy: `behavior: off`, or a "
                   "mapping with `scale_up` and `scale_down`, each taking these keys and a "

@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "core/plugin.h"
+#include "core/schedule.h"
 #include "policies/behavior.h"
 
 struct as_policy_ops;
@@ -19,7 +20,9 @@ struct as_metric_cfg {
     double average_value; /* total form: desired = ceil(value / average_value); 0 when unset */
     int64_t timeout_ms;
     const struct as_source_ops *ops;
-    void *state; /* ops->state_size bytes, options parsed in */
+    void *state;        /* ops->state_size bytes, options parsed in */
+    double activation;  /* scale to zero: the group is active while value > activation */
+    int has_activation; /* `activation` was given: the metric takes part in scale to zero */
 };
 
 struct as_scaler_cfg {
@@ -41,8 +44,8 @@ struct as_fallback {
 };
 
 struct as_too_rapid {
-    int scales;         /* more than this many scale events ... 0 = off */
-    int64_t within_ms;  /* ... within this long is reported */
+    int scales;        /* more than this many scale events ... 0 = off */
+    int64_t within_ms; /* ... within this long is reported */
 };
 
 struct as_group_cfg {
@@ -57,12 +60,22 @@ struct as_group_cfg {
     void *policy_cfg;                   /* policy->cfg_size bytes */
     struct as_behavior behavior;
     int64_t cooldown_ms;
-    int on_error;   /* enum as_on_error */
+    int on_error; /* enum as_on_error */
     struct as_fallback fallback;
     struct as_too_rapid too_rapid;
-    int paused;     /* decide and log, hold the count */
-    int override;   /* a manual count that wins over every decision; -1 = none */
-    int line;       /* where the group is defined */
+    int paused;   /* decide and log, hold the count */
+    int override; /* a manual count that wins over every decision; -1 = none */
+    int line;     /* where the group is defined */
+    /* Bounds in time (docs/bounds.md). With a time-of-day schedule, `min` above holds its
+     * lowest value and `max` its highest; the bounds in effect come from as_bounds_at. */
+    struct as_tod *min_tod, *max_tod; /* NULL: the constant min / max */
+    char *timezone;                   /* of min_tod, max_tod and schedules; default "UTC" */
+    struct as_tz *tz;                 /* loaded zone; NULL = UTC */
+    size_t nschedules;
+    struct as_sched *schedules; /* scheduled capacity */
+    int64_t warmup_ms;          /* younger replicas (or a scale-up this recent) block scale-down */
+    int64_t idle_period_ms;     /* min 0: at or below activation this long before going to zero */
+    int history;                /* scale events kept in the group's history */
 };
 
 struct as_config {
@@ -95,6 +108,7 @@ extern const struct as_opt as_metric_opts[];
 extern const struct as_opt as_scaler_common_opts[];
 extern const struct as_opt as_fallback_opts[];
 extern const struct as_opt as_too_rapid_opts[];
+extern const struct as_opt as_schedule_opts[];
 
 /* Writes the full generated option reference (Markdown) to sb. Returns 0 or -1. */
 int as_config_reference(struct as_sb *sb);

@@ -1,10 +1,20 @@
 #include "core/decide.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "policies/behavior.h"
+
+static void history_clear(struct as_history *h)
+{
+    for (size_t i = 0; i < h->cap; i++)
+        free(h->v[i].reason);
+    free(h->v);
+    *h = (struct as_history){0};
+}
 
 void as_group_state_free(struct as_group_state *st)
 {
@@ -12,6 +22,94 @@ void as_group_state_free(struct as_group_state *st)
     free(st->up.v);
     free(st->down.v);
     st->recs = st->up = st->down = (struct as_stamps){0};
+    history_clear(&st->history);
+}
+
+const struct as_event *as_history_get(const struct as_group_state *st, size_t i)
+{
+    const struct as_history *h = &st->history;
+    if (i >= h->n)
+        return NULL;
+    return &h->v[(h->head + h->cap - i) % h->cap];
+}
+
+/* Keeps the newest min(n, cap) events when `history` changed (a reload). Returns 0 or -1. */
+static int history_resize(struct as_history *h, size_t cap)
+{
+    if (h->cap == cap)
+        return 0;
+    if (cap == 0) {
+        history_clear(h);
+        return 0;
+    }
+    struct as_event *v = calloc(cap, sizeof(*v));
+    if (v == NULL)
+        return -1;
+    size_t keep = h->n < cap ? h->n : cap;
+    for (size_t i = 0; i < h->n; i++) { /* newest at keep - 1, oldest kept at 0 */
+        struct as_event *e = &h->v[(h->head + h->cap - i) % h->cap];
+        if (i < keep)
+            v[keep - 1 - i] = *e;
+        else
+            free(e->reason);
+    }
+    free(h->v);
+    *h = (struct as_history){.v = v, .cap = cap, .n = keep, .head = keep ? keep - 1 : 0};
+    return 0;
+}
+
+static void history_add(const struct as_group_cfg *g, struct as_group_state *st, int64_t now_ms,
+                        int from, int to)
+{
+    struct as_history *h = &st->history;
+    if (history_resize(h, g->history > 0 ? (size_t)g->history : 0) < 0 || h->cap == 0)
+        return;
+    h->head = (h->head + 1) % h->cap;
+    if (h->n == 0)
+        h->head = 0;
+    struct as_event *e = &h->v[h->head];
+    free(e->reason);
+    *e = (struct as_event){.t = now_ms, .from = from, .to = to, .reason = strdup(st->last_reason)};
+    if (h->n < h->cap)
+        h->n++;
+}
+
+/* ---- bounds in time ---- */
+
+void as_bounds_get(const struct as_group_cfg *g, int64_t now_ms, struct as_bounds *b)
+{
+    b->min = g->min_tod ? as_tod_at(g->min_tod, g->tz, now_ms) : g->min;
+    b->max = g->max_tod ? as_tod_at(g->max_tod, g->tz, now_ms) : g->max;
+    b->replicas = b->schedule = -1;
+    int smin = -1, smax = -1;
+    for (size_t i = 0; i < g->nschedules; i++) {
+        const struct as_sched *s = &g->schedules[i];
+        if (!as_sched_active(s, g->tz, now_ms))
+            continue;
+        if (b->schedule < 0)
+            b->schedule = (int)i;
+        smin = s->min > smin ? s->min : smin;
+        smax = s->max > smax ? s->max : smax;
+        b->replicas = s->replicas > b->replicas ? s->replicas : b->replicas;
+    }
+    if (smax >= 0) {
+        b->max = smax;
+        b->min = b->min < b->max ? b->min : b->max;
+    }
+    if (smin >= 0) {
+        b->min = smin;
+        b->max = b->max > b->min ? b->max : b->min;
+    }
+    if (b->replicas > b->max)
+        b->replicas = b->max;
+}
+
+void as_bounds_at(const struct as_group_cfg *g, int64_t now_ms, int *min, int *max)
+{
+    struct as_bounds b;
+    as_bounds_get(g, now_ms, &b);
+    *min = b.min;
+    *max = b.max;
 }
 
 /* Appends to a reason; truncation is acceptable for a human-readable reason. */
@@ -19,6 +117,18 @@ static void note(struct as_decision *out, const char *fmt, int a, int b)
 {
     size_t len = strlen(out->reason);
     snprintf(out->reason + len, sizeof(out->reason) - len, fmt, a, b);
+}
+
+static void addf(struct as_decision *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void addf(struct as_decision *out, const char *fmt, ...)
+{
+    size_t len = strlen(out->reason);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->reason + len, sizeof(out->reason) - len, fmt, ap);
+    va_end(ap);
 }
 
 static size_t failed_names(const struct as_group_cfg *g, const struct as_obs *obs, char *buf,
@@ -45,15 +155,16 @@ static int clamp(int v, int lo, int hi)
 
 /* Rounds with no valid metric: hold, or after `fallback.after` of them, the fallback count. */
 static void no_metric(const struct as_group_cfg *g, struct as_group_state *st,
-                      const struct as_obs *obs, const char *failed, struct as_decision *out)
+                      const struct as_bounds *b, const struct as_obs *obs, const char *failed,
+                      struct as_decision *out)
 {
     st->failures++;
     const struct as_fallback *f = &g->fallback;
     if (f->after > 0 && st->failures >= f->after && f->replicas >= 0) {
-        out->desired = clamp(f->replicas, g->min, g->max);
+        out->desired = clamp(f->replicas, b->min, b->max);
         snprintf(out->reason, sizeof(out->reason),
-                 "no valid metric for %d rounds (failed: %s): fallback to %d", st->failures,
-                 failed, out->desired);
+                 "no valid metric for %d rounds (failed: %s): fallback to %d", st->failures, failed,
+                 out->desired);
         return;
     }
     out->desired = obs->current;
@@ -63,12 +174,12 @@ static void no_metric(const struct as_group_cfg *g, struct as_group_state *st,
 
 /* The policy's recommendation with the failure rules applied. Returns 0 when out is final. */
 static int recommend(const struct as_group_cfg *g, struct as_group_state *st,
-                     const struct as_obs *obs, struct as_decision *out)
+                     const struct as_bounds *b, const struct as_obs *obs, struct as_decision *out)
 {
     char failed[128];
     size_t nfailed = failed_names(g, obs, failed, sizeof(failed));
     if (nfailed == obs->n && obs->n > 0) {
-        no_metric(g, st, obs, failed, out);
+        no_metric(g, st, b, obs, failed, out);
         return 0;
     }
     st->failures = 0;
@@ -103,7 +214,7 @@ static int recommend(const struct as_group_cfg *g, struct as_group_state *st,
 
 /* Stabilization windows, rate policies and bounds, as the HPA's normalization. */
 static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
-                      const struct as_obs *obs, struct as_decision *out)
+                      const struct as_obs *obs, int lo, int hi, struct as_decision *out)
 {
     const struct as_behavior *b = &g->behavior;
     int current = obs->current, raw = out->desired;
@@ -121,8 +232,8 @@ static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
     }
     const char *why;
     int want = out->desired;
-    out->desired = as_behavior_rate_limit(b, &st->up, &st->down, obs->now_ms, current, want,
-                                          g->min, g->max, &why);
+    out->desired =
+        as_behavior_rate_limit(b, &st->up, &st->down, obs->now_ms, current, want, lo, hi, &why);
     if (out->desired == want)
         return;
     if (strcmp(why, "TooManyReplicas") == 0)
@@ -168,6 +279,133 @@ static void finish(const struct as_group_cfg *g, struct as_group_state *st,
     }
 }
 
+/* Scale to zero (KEDA's rules) is on with min 0 in effect and a metric with an activation. */
+static int zero_rules(const struct as_group_cfg *g, const struct as_bounds *b)
+{
+    for (size_t i = 0; b->min == 0 && b->max > 0 && i < g->nmetrics; i++)
+        if (g->metrics[i].has_activation)
+            return 1;
+    return 0;
+}
+
+/* Whether the group is active (a metric above its activation, or a scheduled desired count),
+ * and the idle clock. *quiet: every metric with an activation valid and at or below it. */
+static int track_idle(const struct as_group_cfg *g, struct as_group_state *st,
+                      const struct as_bounds *b, const struct as_obs *obs, int *quiet)
+{
+    int active = b->replicas > 0, all_ok = 0;
+    for (size_t i = 0; i < obs->n && i < g->nmetrics; i++) {
+        if (!g->metrics[i].has_activation)
+            continue;
+        if (!obs->m[i].ok) {
+            all_ok = -1;
+            continue;
+        }
+        all_ok += all_ok >= 0;
+        if (obs->m[i].value > g->metrics[i].activation)
+            active = 1;
+    }
+    *quiet = !active && all_ok > 0;
+    if (active) {
+        st->idle = 0;
+        st->idle_since_ms = 0;
+    } else if (*quiet && !st->idle) {
+        st->idle = 1;
+        st->idle_since_ms = obs->now_ms;
+    }
+    return active;
+}
+
+/* A count outside the bounds in effect is brought inside first, as the HPA does. */
+static void outside(const struct as_bounds *b, const struct as_obs *obs, struct as_decision *out)
+{
+    int above = obs->current > b->max;
+    out->desired = clamp(obs->current, b->min, b->max);
+    snprintf(out->reason, sizeof(out->reason), "current %d is %s %s %d: set to %d", obs->current,
+             above ? "above" : "below", above ? "max" : "min", above ? b->max : b->min,
+             out->desired);
+    if (b->schedule >= 0)
+        addf(out, " (schedules[%d] in effect)", b->schedule);
+}
+
+/* A scheduled desired count raises the recommendation (KEDA's cron trigger). Returns 1 if
+ * it did. */
+static int scheduled_floor(const struct as_bounds *b, struct as_decision *out)
+{
+    if (b->replicas < 0 || out->desired >= b->replicas)
+        return 0;
+    addf(out, "; schedules[%d]: scheduled capacity %d (from %d)", b->schedule, b->replicas,
+         out->desired);
+    out->desired = b->replicas;
+    return 1;
+}
+
+/* A replica younger than warmup (or, with no replica ages, a scale-up that recent). */
+static int warming(const struct as_group_cfg *g, const struct as_group_state *st,
+                   const struct as_obs *obs, int64_t *age)
+{
+    int known = 0;
+    for (size_t i = 0; i < obs->n; i++)
+        for (size_t r = 0; obs->m[i].replicas != NULL && r < obs->m[i].nreplicas; r++) {
+            int64_t a = obs->m[i].replicas[r].age_ms;
+            if (a < 0)
+                continue;
+            known = 1;
+            if (a < g->warmup_ms) {
+                *age = a;
+                return 1;
+            }
+        }
+    *age = obs->now_ms - st->last_up_ms;
+    return !known && st->scaled_up && *age < g->warmup_ms;
+}
+
+/* After the policy and the bounds: scale to zero once idle long enough and the policy needs
+ * at most one replica, and no scale-down while warming up. */
+static void idle_and_warmup(const struct as_group_cfg *g, const struct as_group_state *st,
+                            const struct as_obs *obs, int zero, int quiet, int proposal,
+                            struct as_decision *out)
+{
+    char x[32], y[32];
+    int64_t idle = obs->now_ms - st->idle_since_ms;
+    if (zero && obs->current > 0 && st->idle && idle >= g->idle_period_ms && proposal <= 1 &&
+        quiet) {
+        snprintf(out->reason, sizeof(out->reason),
+                 "every metric at or below its activation for %s (idle_period %s): scale to 0",
+                 as_duration_fmt(idle, x, sizeof(x)),
+                 as_duration_fmt(g->idle_period_ms, y, sizeof(y)));
+        out->desired = 0;
+    } else if (zero && obs->current > 0 && out->desired == 1 && st->idle && quiet) {
+        addf(out, "; idle for %s of idle_period %s", as_duration_fmt(idle, x, sizeof(x)),
+             as_duration_fmt(g->idle_period_ms, y, sizeof(y)));
+    }
+    int64_t age;
+    if (g->warmup_ms > 0 && out->desired < obs->current && warming(g, st, obs, &age)) {
+        addf(out, "; warmup: a replica is %s old (warmup %s): no scale-down, hold %d",
+             as_duration_fmt(age, x, sizeof(x)), as_duration_fmt(g->warmup_ms, y, sizeof(y)),
+             obs->current);
+        out->desired = obs->current;
+    }
+}
+
+/* The policy path: recommendation, scheduled capacity, behavior, bounds, idle and warmup. */
+static void decide_policy(const struct as_group_cfg *g, struct as_group_state *st,
+                          const struct as_bounds *b, const struct as_obs *obs, int zero, int quiet,
+                          struct as_decision *out)
+{
+    /* Under the zero rules a policy never goes below 1: only idle_period reaches zero. */
+    int lo = zero ? 1 : b->min;
+    int more = recommend(g, st, b, obs, out);
+    more |= scheduled_floor(b, out);
+    int proposal = out->desired;
+    if (more)
+        normalize(g, st, obs, lo, b->max, out);
+    out->desired = clamp(out->desired, lo, b->max);
+    if (zero && obs->current == 0)
+        addf(out, "; activated from zero");
+    idle_and_warmup(g, st, obs, zero, quiet, proposal, out);
+}
+
 void as_decide(const struct as_group_cfg *g, struct as_group_state *st, const struct as_obs *obs,
                struct as_decision *out)
 {
@@ -177,20 +415,23 @@ void as_decide(const struct as_group_cfg *g, struct as_group_state *st, const st
     if (g->override >= 0) {
         out->desired = g->override;
         snprintf(out->reason, sizeof(out->reason), "manual override: %d", g->override);
-        return;
+        goto out;
     }
-    if (obs->current > g->max || obs->current < g->min) {
-        /* The HPA clamps a count outside the bounds before it looks at any metric. */
-        out->desired = clamp(obs->current, g->min, g->max);
-        snprintf(out->reason, sizeof(out->reason), "current %d is %s %s %d: set to %d",
-                 obs->current, obs->current > g->max ? "above" : "below",
-                 obs->current > g->max ? "max" : "min", obs->current > g->max ? g->max : g->min,
-                 out->desired);
-    } else if (recommend(g, st, obs, out)) {
-        normalize(g, st, obs, out);
+    struct as_bounds b;
+    as_bounds_get(g, obs->now_ms, &b);
+    int quiet, active = track_idle(g, st, &b, obs, &quiet), zero = zero_rules(g, &b);
+    if (obs->current > b.max || obs->current < b.min) {
+        outside(&b, obs, out);
+    } else if (zero && obs->current == 0 && !active) {
+        out->desired = 0;
+        snprintf(out->reason, sizeof(out->reason), "at zero: %s: hold 0",
+                 quiet ? "no metric above its activation" : "a metric with an activation failed");
+    } else {
+        decide_policy(g, st, &b, obs, zero, quiet, out);
     }
-    out->desired = clamp(out->desired, g->min, g->max);
     finish(g, st, obs, out);
+out:
+    snprintf(st->last_reason, sizeof(st->last_reason), "%s", out->reason);
 }
 
 void as_decide_scaled(const struct as_group_cfg *g, struct as_group_state *st, int64_t now_ms,
@@ -199,9 +440,14 @@ void as_decide_scaled(const struct as_group_cfg *g, struct as_group_state *st, i
     if (from == to)
         return;
     st->last_scale_ms = now_ms;
+    if (to > from) {
+        st->last_up_ms = now_ms;
+        st->scaled_up = 1;
+    }
     memmove(st->scales + 1, st->scales, sizeof(st->scales) - sizeof(st->scales[0]));
     st->scales[0] = now_ms;
     if (st->nscales < 32)
         st->nscales++;
     as_behavior_store_event(&g->behavior, &st->up, &st->down, now_ms, from, to);
+    history_add(g, st, now_ms, from, to);
 }

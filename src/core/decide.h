@@ -19,18 +19,18 @@
 
 /* One replica's share of a per-replica metric. */
 struct as_replica_obs {
-    int ok;         /* 0: this replica has no sample (a "missing" pod) */
+    int ok; /* 0: this replica has no sample (a "missing" pod) */
     double value;
-    int ready;      /* 0: not ready (left out on a scale-down, counted as 0 on a scale-up) */
-    int64_t age_ms; /* time since the replica started, -1 unknown (for `warmup`) */
+    int ready;       /* 0: not ready (left out on a scale-down, counted as 0 on a scale-up) */
+    int64_t age_ms;  /* time since the replica started, -1 unknown (for `warmup`) */
     int64_t idle_ms; /* time the replica has been idle, 0 busy, -1 unknown (for `queue`) */
 };
 
 /* One metric's measurement in this round; index i matches group->metrics[i]. */
 struct as_metric_obs {
-    int ok;       /* 0: failed (unknown), never read as zero */
-    double value; /* the metric's value; with per-replica data, the source's aggregate */
-    size_t nreplicas;                      /* 0: no per-replica data */
+    int ok;           /* 0: failed (unknown), never read as zero */
+    double value;     /* the metric's value; with per-replica data, the source's aggregate */
+    size_t nreplicas; /* 0: no per-replica data */
     const struct as_replica_obs *replicas; /* borrowed for the call */
 };
 
@@ -44,8 +44,8 @@ struct as_obs {
 /* A policy's raw recommendation, before the safety rules, behavior and bounds. */
 struct as_rec {
     int desired;
-    int valid;          /* metrics that contributed; 0 = nothing usable (hold) */
-    int no_scale_down;  /* the policy forbids lowering the count now (e.g. KPA panic) */
+    int valid;         /* metrics that contributed; 0 = nothing usable (hold) */
+    int no_scale_down; /* the policy forbids lowering the count now (e.g. KPA panic) */
     char reason[AS_REASON_MAX];
 };
 
@@ -58,7 +58,7 @@ struct as_decision {
 /* A stored stabilization recommendation or scale event. */
 struct as_stamp {
     int64_t t;
-    int value;   /* recommendation, or replica change (> 0) for events */
+    int value;    /* recommendation, or replica change (> 0) for events */
     int outdated; /* events only: older than the longest policy period, free for reuse */
 };
 
@@ -69,19 +69,38 @@ struct as_stamps {
 
 #define AS_POLICY_STATE_MAX 4096
 
+/* One scale event of a group's history (`history` of them are kept). */
+struct as_event {
+    int64_t t; /* when the scale landed (as_decide_scaled's now_ms) */
+    int from, to;
+    char *reason; /* the reason of the decision that asked for it; owned; NULL on ENOMEM */
+};
+
+/* A ring of the newest events; read it with as_history_get. */
+struct as_history {
+    struct as_event *v;
+    size_t cap, n, head; /* head: index of the newest */
+};
+
 /* Everything that carries from one round to the next; persisted by state.c.
  * Zero-initialise, then as_group_state_free when done. */
 struct as_group_state {
     int64_t rounds;
-    int seeded;                   /* the recommendation log was seeded with the first count */
-    struct as_stamps recs;        /* stabilization log (HPA `recommendations`) */
-    struct as_stamps up, down;    /* scale events (HPA `scaleUpEvents`/`scaleDownEvents`) */
-    int64_t last_scale_ms;        /* 0: never */
-    int failures;                 /* consecutive rounds with no valid metric */
-    int64_t idle_since_ms;        /* scale to zero: below activation since, 0 = not idle */
-    int64_t scales[32];           /* times of the last scale events (too-rapid detection) */
+    int seeded;                /* the recommendation log was seeded with the first count */
+    struct as_stamps recs;     /* stabilization log (HPA `recommendations`) */
+    struct as_stamps up, down; /* scale events (HPA `scaleUpEvents`/`scaleDownEvents`) */
+    int64_t last_scale_ms;     /* 0: never */
+    int failures;              /* consecutive rounds with no valid metric */
+    int64_t idle_since_ms;     /* scale to zero: below activation since, 0 = not idle */
+    int64_t scales[32];        /* times of the last scale events (too-rapid detection) */
     int nscales;
-    unsigned char policy[AS_POLICY_STATE_MAX]; /* the policy's own state, policy-defined */
+    /* the policy's own state, policy-defined; aligned for any type a policy keeps there */
+    _Alignas(max_align_t) unsigned char policy[AS_POLICY_STATE_MAX];
+    int idle;                        /* idle_since_ms is set (it may legitimately be 0 in replay) */
+    int64_t last_up_ms;              /* time of the last scale-up (warmup without replica ages) */
+    int scaled_up;                   /* last_up_ms is set */
+    struct as_history history;       /* the newest `history` scale events */
+    char last_reason[AS_REASON_MAX]; /* the last decision's reason, for the history */
 };
 
 void as_group_state_free(struct as_group_state *st);
@@ -110,6 +129,26 @@ struct as_policy_ops {
 /* The registered policies (NULL-terminated; filled by the first as_policy_find). */
 extern const struct as_policy_ops *as_policies[];
 const struct as_policy_ops *as_policy_find(const char *name);
+
+/* ---- bounds in time (docs/bounds.md) ---- */
+
+struct as_bounds {
+    int min, max; /* in effect */
+    int replicas; /* desired capacity of the active schedules, -1 none */
+    int schedule; /* index of the first active schedule entry, -1 none */
+};
+
+/* The bounds in effect at now_ms (UTC milliseconds): the time-of-day min/max in the group's
+ * zone, then the active `schedules` entries over them (a scheduled max, then a scheduled min;
+ * if they cross, min wins). Pure. */
+void as_bounds_get(const struct as_group_cfg *g, int64_t now_ms, struct as_bounds *b);
+
+/* Same, only min and max. */
+void as_bounds_at(const struct as_group_cfg *g, int64_t now_ms, int *min, int *max);
+
+/* The i-th newest event of the history (0 = newest), or NULL past the end. Borrowed until the
+ * next as_decide_scaled or as_group_state_free. */
+const struct as_event *as_history_get(const struct as_group_state *st, size_t i);
 
 /* ---- the decision ---- */
 

@@ -63,8 +63,9 @@ static void group_stop(struct group_rt *rt);
 
 #define AS_STATE_SAVE_MS 10000 /* between two writes of an unchanged-scale state */
 
-/* Persists the group's state: always after a scale or at stop (force), else at most every
- * AS_STATE_SAVE_MS, so thousands of groups do not fsync every round. */
+/* Persists the group's state: durably (fsync) after a scale or at stop (force); otherwise at
+ * most every AS_STATE_SAVE_MS and without fsync (a whole file, safe against a crash of the
+ * daemon), so thousands of groups cost no fsync storm on the loop. */
 static void state_save(struct group_rt *rt, int force)
 {
     const char *dir = rt->cfg->state_dir;
@@ -73,7 +74,7 @@ static void state_save(struct group_rt *rt, int force)
         return;
     struct as_err err;
     as_err_clear(&err);
-    if (as_state_save(dir, rt->g, &rt->st, &err) < 0)
+    if (as_state_save(dir, rt->g, &rt->st, force, &err) < 0)
         AS_LOG(AS_ERROR, "engine[%s]: saving state: %s", rt->name, err.msg);
     rt->saved_ms = now;
 }
@@ -584,6 +585,7 @@ static struct group_rt *group_new(struct as_engine *eng, struct as_config *cfg,
     as_backoff_init(&rt->backoff, g->scaler.backoff_ms, g->scaler.backoff_max_ms,
                     name_seed(g->name));
     state_restore(rt);
+    rt->saved_ms = as_wall_ms(); /* the first periodic save comes one period after start */
     rt->next = eng->groups;
     eng->groups = rt;
     return rt;

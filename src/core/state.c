@@ -147,7 +147,7 @@ static int write_all(int fd, const char *s, size_t n)
 }
 
 int as_state_save(const char *dir, const struct as_group_cfg *g, const struct as_group_state *st,
-                  struct as_err *err)
+                  int durable, struct as_err *err)
 {
     char tmp[4096], path[4096];
     int rc = -1, fd = -1;
@@ -164,7 +164,7 @@ int as_state_save(const char *dir, const struct as_group_cfg *g, const struct as
     }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 ||
-        fsync(fd) < 0 || close(fd) < 0) {
+        (durable && fsync(fd) < 0) || close(fd) < 0) {
         as_err_set(err, "cannot write %s: %s", tmp, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -176,8 +176,8 @@ int as_state_save(const char *dir, const struct as_group_cfg *g, const struct as
         unlink(tmp);
         goto out;
     }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* make the rename durable */
-    if (dfd >= 0) {
+    int dfd = durable ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (dfd >= 0) { /* make the rename itself durable */
         fsync(dfd);
         close(dfd);
     }

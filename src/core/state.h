@@ -9,9 +9,12 @@
 /* Creates dir (and its parents) if missing. Returns 0 or -1 with err. */
 int as_state_dir_init(const char *dir, struct as_err *err);
 
-/* Writes st as dir/<group>.json. Returns 0 or -1 with err (nothing is replaced then). */
+/* Writes st as dir/<group>.json through a temporary file and rename, so the file is always
+ * whole. With durable, the data and the rename are also fsync'd (survives a power loss, not
+ * only a crash of the process); without, the page cache holds them. Returns 0 or -1 with err
+ * (nothing is replaced then). */
 int as_state_save(const char *dir, const struct as_group_cfg *g, const struct as_group_state *st,
-                  struct as_err *err);
+                  int durable, struct as_err *err);
 
 /* Reads dir/<group>.json into st (which must be fresh: zeroed). Returns 1 when restored,
  * 0 when there is no file, -1 with err when the file is unreadable or corrupt (st is left

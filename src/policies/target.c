@@ -33,8 +33,9 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
         else
             sum += r->value, ready++;
     }
-    if (ready == 0 && missing == 0 && unready == 0) {
-        snprintf(buf, len, "%s: no replicas reported: keep %d", m->name, current);
+    if (ready == 0) { /* the HPA errors out here ("did not receive metrics"): hold */
+        snprintf(buf, len, "%s: no ready replica with a sample (%d missing, %d not ready): "
+                 "keep %d", m->name, missing, unready, current);
         return current;
     }
     double ratio = ready ? sum / ready / m->target : 0;

@@ -82,7 +82,7 @@ static void test_round_trip(void **unused)
     struct as_group_state st = {0}, back = {0};
     struct as_err err;
     fill(&g, &st);
-    assert_int_equal(as_state_save(dir, &g, &st, &err), 0);
+    assert_int_equal(as_state_save(dir, &g, &st, 1, &err), 0);
     assert_int_equal(as_state_load(dir, &g, &back, &err), 1);
     assert_int_equal(back.recs.n, 5);
     for (size_t i = 0; i < 5; i++) {
@@ -170,14 +170,14 @@ static void test_failed_write_keeps_old(void **unused)
     struct as_group_state st = {0}, back = {0};
     struct as_err err;
     fill(&g, &st);
-    assert_int_equal(as_state_save(dir, &g, &st, &err), 0);
+    assert_int_equal(as_state_save(dir, &g, &st, 1, &err), 0);
     /* The temporary file cannot be created (a directory is in its way, which stops root as
      * well as anyone): the save fails and the old file stays whole. */
     char tmp[128];
     snprintf(tmp, sizeof(tmp), "%s/web.json.tmp", dir);
     assert_int_equal(mkdir(tmp, 0700), 0);
     st.failures = 9;
-    assert_int_equal(as_state_save(dir, &g, &st, &err), -1);
+    assert_int_equal(as_state_save(dir, &g, &st, 1, &err), -1);
     assert_non_null(strstr(err.msg, "cannot write"));
     rmdir(tmp);
     assert_int_equal(as_state_load(dir, &g, &back, &err), 1);
