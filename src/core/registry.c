@@ -12,17 +12,14 @@ extern const struct as_scaler_ops as_scaler_http;
 extern const struct as_scaler_ops as_scaler_exec;
 extern const struct as_scaler_ops as_scaler_process;
 
-/* Policies being written in parallel are declared weak until they all exist: a missing one
- * is simply not registered (its address is NULL and as_policy_find skips it). */
-#define AS_POLICY(name) extern const struct as_policy_ops name __attribute__((weak));
-AS_POLICY(as_policy_threshold_consecutive_ops)
-AS_POLICY(as_policy_threshold_average_ops)
-AS_POLICY(as_policy_decay_ops)
-AS_POLICY(as_policy_queue_ops)
-AS_POLICY(as_policy_step_ops)
-AS_POLICY(as_policy_panic_ops)
-AS_POLICY(as_policy_passthrough_ops)
-AS_POLICY(as_policy_formula_ops)
+extern const struct as_policy_ops as_policy_threshold_consecutive_ops;
+extern const struct as_policy_ops as_policy_threshold_average_ops;
+extern const struct as_policy_ops as_policy_decay_ops;
+extern const struct as_policy_ops as_policy_queue_ops;
+extern const struct as_policy_ops as_policy_step_ops;
+extern const struct as_policy_ops as_policy_panic_ops;
+extern const struct as_policy_ops as_policy_passthrough_ops;
+extern const struct as_policy_ops as_policy_formula_ops;
 extern const struct as_policy_ops as_policy_target_ops;
 
 static const struct as_policy_ops *const all_policies[] = {
