@@ -74,6 +74,13 @@ static void history_add(const struct as_group_cfg *g, struct as_group_state *st,
         h->n++;
 }
 
+void as_history_append(const struct as_group_cfg *g, struct as_group_state *st, int64_t t,
+                       int from, int to, const char *reason)
+{
+    snprintf(st->last_reason, sizeof(st->last_reason), "%s", reason ? reason : "");
+    history_add(g, st, t, from, to);
+}
+
 /* ---- bounds in time ---- */
 
 void as_bounds_get(const struct as_group_cfg *g, int64_t now_ms, struct as_bounds *b)

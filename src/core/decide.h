@@ -150,6 +150,10 @@ void as_bounds_at(const struct as_group_cfg *g, int64_t now_ms, int *min, int *m
  * next as_decide_scaled or as_group_state_free. */
 const struct as_event *as_history_get(const struct as_group_state *st, size_t i);
 
+/* Appends an event to the history (restoring it from a state file); keeps g->history. */
+void as_history_append(const struct as_group_cfg *g, struct as_group_state *st, int64_t t,
+                       int from, int to, const char *reason);
+
 /* ---- the decision ---- */
 
 /* Decides the replica count for one round and updates st (recommendation log, counters,

@@ -41,6 +41,19 @@ json_t *as_state_to_json(const struct as_group_cfg *g, const struct as_group_sta
                             (json_int_t)st->last_scale_ms, "failures", st->failures,
                             "idle_since_ms", (json_int_t)st->idle_since_ms, "scales", scales,
                             "policy_type", g->policy->name);
+    json_t *history = json_array(); /* oldest first */
+    for (size_t i = st->history.n; history && i-- > 0;) {
+        const struct as_event *e = as_history_get(st, i);
+        json_array_append_new(history, json_pack("[I,i,i,s]", (json_int_t)e->t, e->from, e->to,
+                                                  e->reason ? e->reason : ""));
+    }
+    if (doc != NULL && history != NULL) {
+        json_object_set_new(doc, "history", history);
+        json_object_set_new(doc, "idle", json_boolean(st->idle));
+        json_object_set_new(doc, "last_up_ms", json_integer(st->scaled_up ? st->last_up_ms : -1));
+    } else {
+        json_decref(history);
+    }
     if (doc != NULL && policy != NULL && g->policy->save &&
         g->policy->save(g->policy_cfg, st->policy, policy) == 0)
         json_object_set(doc, "policy", policy);
@@ -96,6 +109,21 @@ int as_state_from_json(const struct as_group_cfg *g, const json_t *doc, struct a
     st->idle_since_ms = idle;
     for (size_t i = 0; i < json_array_size(scales) && i < 32; i++)
         st->scales[st->nscales++] = json_integer_value(json_array_get(scales, i));
+    st->idle = json_is_true(json_object_get(doc, "idle"));
+    json_t *last_up = json_object_get(doc, "last_up_ms");
+    if (json_is_integer(last_up) && json_integer_value(last_up) >= 0) {
+        st->scaled_up = 1;
+        st->last_up_ms = json_integer_value(last_up);
+    }
+    json_t *history = json_object_get(doc, "history");
+    for (size_t i = 0; json_is_array(history) && i < json_array_size(history); i++) {
+        json_int_t t;
+        int from, to;
+        const char *reason;
+        if (json_unpack(json_array_get(history, i), "[I,i,i,s]", &t, &from, &to, &reason) == 0)
+            as_history_append(g, st, t, from, to, reason);
+    }
+    st->last_reason[0] = '\0';
     /* The policy's own state only if the same policy wrote it, and only if it reads back. */
     const json_t *policy = json_object_get(doc, "policy");
     const json_t *type = json_object_get(doc, "policy_type");

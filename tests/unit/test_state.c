@@ -40,7 +40,8 @@ static const struct as_policy_ops counting = {.name = "counting", .opts = no_opt
 
 static struct as_group_cfg group(const struct as_policy_ops *p)
 {
-    struct as_group_cfg g = {.name = "web", .min = 1, .max = 10, .policy = p, .override = -1};
+    struct as_group_cfg g = {.name = "web", .min = 1, .max = 10, .policy = p, .override = -1,
+                             .history = 10};
     as_behavior_defaults(&g.behavior);
     return g;
 }
@@ -70,6 +71,7 @@ static void fill(const struct as_group_cfg *g, struct as_group_state *st)
     as_decide_scaled(g, st, 1030000, 4, 6);
     as_decide_scaled(g, st, 1060000, 6, 3);
     st->seeded = 1;
+    st->idle = 1;
     st->failures = 2;
     st->idle_since_ms = 999;
     ((struct counter *)st->policy)->runs = 7;
@@ -100,6 +102,13 @@ static void test_round_trip(void **unused)
     assert_int_equal(back.idle_since_ms, 999);
     assert_true(back.seeded);
     assert_int_equal(((struct counter *)back.policy)->runs, 7);
+    assert_true(back.idle);
+    assert_true(back.scaled_up);
+    assert_int_equal(back.last_up_ms, 1030000);
+    assert_int_equal(back.history.n, 2); /* the two scales, newest first */
+    assert_int_equal(as_history_get(&back, 0)->to, 3);
+    assert_int_equal(as_history_get(&back, 1)->to, 6);
+    assert_int_equal(as_history_get(&back, 1)->t, 1030000);
     char tmp[128];
     snprintf(tmp, sizeof(tmp), "%s/web.json.tmp", dir);
     assert_int_equal(access(tmp, F_OK), -1); /* renamed into place */
