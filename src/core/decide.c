@@ -363,6 +363,16 @@ static int warming(const struct as_group_cfg *g, const struct as_group_state *st
                 return 1;
             }
         }
+    for (size_t w = 0; w < obs->nworkers; w++) { /* ages the scaler knows */
+        int64_t a = obs->workers[w].age_ms;
+        if (a < 0)
+            continue;
+        known = 1;
+        if (a < g->warmup_ms) {
+            *age = a;
+            return 1;
+        }
+    }
     *age = obs->now_ms - st->last_up_ms;
     return !known && st->scaled_up && *age < g->warmup_ms;
 }

@@ -39,6 +39,10 @@ struct as_obs {
     int current;    /* replicas now, >= 0 */
     size_t n;
     const struct as_metric_obs *m;
+    /* The replicas as the scaler knows them (a process pool: each worker's age and idle
+     * time; value unused); nworkers 0 when the scaler reports nothing. */
+    size_t nworkers;
+    const struct as_replica_obs *workers;
 };
 
 /* A policy's raw recommendation, before the safety rules, behavior and bounds. */

@@ -257,6 +257,22 @@ static int current_replicas(const struct group_rt *rt, const char **from)
 static void round_end(struct group_rt *rt);
 static void scale_start(struct group_rt *rt);
 
+#define AS_WORKERS_MAX 1024
+
+/* What the scaler knows of each replica (age, idle time), for warmup and the queue policy. */
+static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, size_t max)
+{
+    const struct as_scaler_cfg *s = &rt->g->scaler;
+    struct as_worker_info info[AS_WORKERS_MAX];
+    if (s->ops->workers == NULL)
+        return 0;
+    size_t n = s->ops->workers(s->state, info, max < AS_WORKERS_MAX ? max : AS_WORKERS_MAX);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct as_replica_obs){.ok = 1, .ready = 1, .age_ms = info[i].age_ms,
+                                         .idle_ms = info[i].idle_ms};
+    return n;
+}
+
 static void log_decision(const struct group_rt *rt, int current, const struct as_decision *d)
 {
     char values[512];
@@ -293,6 +309,9 @@ static void decide_and_act(struct group_rt *rt)
         obs[i] = rt->slots[i].obs;
     /* Decisions use the wall clock: their state (windows, events) outlives the process. */
     struct as_obs o = {.now_ms = as_wall_ms(), .current = current, .n = rt->g->nmetrics, .m = obs};
+    struct as_replica_obs workers[AS_WORKERS_MAX];
+    o.workers = workers;
+    o.nworkers = scaler_workers(rt, workers, AS_WORKERS_MAX);
     struct as_decision d;
     as_decide(rt->g, &rt->st, &o, &d);
     log_decision(rt, current, &d);

@@ -84,12 +84,20 @@ static int validate(void *cfg, const struct as_group_cfg *g, struct as_node *map
 /* Workers idle at least max_idle_time; -1 when there is no idle data to judge by. */
 static int idle_workers(const struct queue_cfg *c, const struct as_obs *obs)
 {
-    if (c->wi >= obs->n || !obs->m[c->wi].ok || obs->m[c->wi].nreplicas == 0)
+    const struct as_replica_obs *reps;
+    size_t n;
+    if (c->wi < obs->n && obs->m[c->wi].ok && obs->m[c->wi].nreplicas > 0) {
+        reps = obs->m[c->wi].replicas; /* the source knows its workers */
+        n = obs->m[c->wi].nreplicas;
+    } else if (obs->nworkers > 0) {
+        reps = obs->workers; /* else the scaler does (a process pool samples their CPU) */
+        n = obs->nworkers;
+    } else {
         return -1;
-    const struct as_metric_obs *w = &obs->m[c->wi];
+    }
     int idle = 0;
-    for (size_t k = 0; k < w->nreplicas; k++) {
-        const struct as_replica_obs *r = &w->replicas[k];
+    for (size_t k = 0; k < n; k++) {
+        const struct as_replica_obs *r = &reps[k];
         /* idle_ms 0 is busy and -1 unknown: neither is ever released */
         if (r->ok && r->idle_ms > 0 && r->idle_ms >= c->max_idle_ms)
             idle++;

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Policies and the behavior stage in `run`, against real processes, as `replay` proves them
+on recorded inputs: the queue policy with a real process pool whose idle workers (no CPU used)
+are released, threshold_consecutive against the scaleit app, and the HPA's default
+stabilization window holding a scale-down.
+
+    python3 tests/integration/test_policies.py --bin build/autoscaler
+"""
+
+import os
+import signal
+import stat
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import main, test, write_config  # noqa: E402
+from scaleit_app import ScaleitApp  # noqa: E402
+
+# A worker that is busy (burns CPU) while the file `busy` exists, and sleeps otherwise.
+WORKER = """#!/bin/sh
+while :; do
+    if [ -f busy ]; then i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); done; else sleep 0.1; fi
+done
+"""
+
+
+def metric(app, name="m", **extra):
+    return dict({"name": name, "type": "http_json", "url": app.url("/app/status"),
+                 "pointer": "/cpu/highPriority", "timeout": "150ms"}, **extra)
+
+
+def live_children(pid):
+    out = os.popen(f"pgrep -P {pid}").read().split()
+    return [int(p) for p in out]
+
+
+@test
+def test_queue_with_a_process_pool(ctx):
+    # replicas fixed at 1, no cap: the app's value is its load, used as the queue length.
+    app = ScaleitApp(load=40, replicas=1, cap=None).start()
+    ctx.defer(app.stop)
+    worker = os.path.join(ctx.tmp, "worker.sh")
+    with open(worker, "w") as f:
+        f.write(WORKER)
+    os.chmod(worker, os.stat(worker).st_mode | stat.S_IXUSR)
+    open(os.path.join(ctx.tmp, "busy"), "w").close()
+    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+           "groups": {"workers": {
+               "interval": "300ms", "min": 0, "max": 8, "behavior": "off",
+               "metrics": [metric(app, "queue")],
+               "policy": {"type": "queue", "min_workers": 1, "max_workers": 6,
+                          "max_queue_size": 10, "scale_up_step": 2, "max_idle_time": "1s"},
+               "scaler": {"type": "process", "command": [worker], "working_dir": ctx.tmp,
+                          "grace": "500ms"}}}}
+    d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
+    d.wait_until(lambda: len(live_children(d.pid)) == 6, 15, "grown by steps of 2 to 6")
+    assert d.grep(r"decision current=1 desired=3 .*> max_queue_size 10: 1\+2=3"), d.tail()
+    # The queue drains; the workers are still busy: nobody is released.
+    app.set_load(0)
+    d.wait_decisions(6, timeout=10, since=d.mark())
+    assert len(live_children(d.pid)) == 6, "released busy workers"
+    # The work ends: the workers sleep, use no CPU, and after 1 s idle are released to 1.
+    os.unlink(os.path.join(ctx.tmp, "busy"))
+    d.wait_until(lambda: len(live_children(d.pid)) == 1, 15, "idle workers released to 1")
+    d.stop(signal.SIGTERM)
+    d.assert_no_sanitizer_report()
+
+
+@test
+def test_threshold_consecutive_in_run(ctx):
+    app = ScaleitApp(load=2.0, replicas=2, cap=None).start()   # 1.0 per replica: above 0.8
+    ctx.defer(app.stop)
+    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+           "groups": {"web": {
+               "interval": "200ms", "min": 1, "max": 10, "behavior": "off",
+               "metrics": [metric(app, "cpu")],
+               "policy": {"type": "threshold_consecutive", "min": 0.3, "max": 0.8,
+                          "up_after": 3, "down_after": 5},
+               "scaler": {"type": "http", "url": app.url("/app/replicas"),
+                          "get_url": app.url("/app/replicas"), "timeout": "150ms"}}}}
+    d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
+    d.wait_until(lambda: app.replicas == 3, 10, "one step up after 3 rounds above 0.8")
+    ds = d.decisions()
+    first_up = next(i for i, x in enumerate(ds) if x.desired > x.current)
+    assert first_up >= 2, f"scaled up before 3 consecutive rounds: {[x.desired for x in ds]}"
+    d.stop(signal.SIGTERM)
+
+
+@test
+def test_default_behavior_holds_a_scale_down(ctx):
+    app = ScaleitApp(load=4.0, replicas=5, cap=None).start()
+    ctx.defer(app.stop)
+    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+           "groups": {"web": {
+               "interval": "200ms", "min": 1, "max": 10,
+               "metrics": [metric(app, "cpu", target=0.8)],
+               "scaler": {"type": "http", "url": app.url("/app/replicas"),
+                          "get_url": app.url("/app/replicas"), "timeout": "150ms"}}}}
+    d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
+    d.wait_decisions(2, timeout=10)
+    app.set_load(0.8)       # wants 1 replica; the 5-minute window remembers 5
+    mark = d.mark()
+    d.wait_decisions(8, timeout=10, since=mark)
+    assert app.replicas == 5, "scaled down inside the HPA's stabilization window"
+    assert any("stabilized to 5" in x.line.text for x in d.decisions(since=mark)), d.tail()
+    d.stop(signal.SIGTERM)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
