@@ -202,6 +202,32 @@ void as_config_unref(struct as_config *cfg)
     free(cfg);
 }
 
+long as_group_metric_index(const struct as_group_cfg *g, const char *name)
+{
+    for (size_t i = 0; i < g->nmetrics; i++)
+        if (strcmp(g->metrics[i].name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+int as_group_metric(const struct as_group_cfg *g, struct as_node *map, const char *key,
+                    const char *name, size_t def, size_t *out, struct as_err *err)
+{
+    *out = def;
+    if (name == NULL)
+        return 0;
+    long i = as_group_metric_index(g, name);
+    if (i >= 0) {
+        *out = (size_t)i;
+        return 0;
+    }
+    const char *file;
+    int line, col;
+    as_node_pos(map, key, &file, &line, &col);
+    return as_err_at(err, file, line, col, "group '%s' policy: '%s': no metric named '%s'", g->name,
+                     key, name);
+}
+
 struct as_group_cfg *as_config_group(const struct as_config *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->ngroups; i++)

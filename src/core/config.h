@@ -98,6 +98,15 @@ struct as_config *as_config_parse(const char *name, const char *text, struct as_
 void as_config_ref(struct as_config *cfg);
 void as_config_unref(struct as_config *cfg);
 
+/* The index of the group's metric of that name, or -1. */
+long as_group_metric_index(const struct as_group_cfg *g, const char *name);
+
+/* Resolves a policy key that names one of the group's metrics: name NULL gives def; an
+ * unknown name is an error at the key's position in map ("... 'key': no metric named 'x'").
+ * Returns 0 or -1 with err. */
+int as_group_metric(const struct as_group_cfg *g, struct as_node *map, const char *key,
+                    const char *name, size_t def, size_t *out, struct as_err *err);
+
 /* Finds a group by name, NULL if absent. */
 struct as_group_cfg *as_config_group(const struct as_config *cfg, const char *name);
 

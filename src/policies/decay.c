@@ -51,20 +51,12 @@ static const struct as_opt opts[] = {
     AS_OPT_END,
 };
 
-static long metric_index(const struct as_group_cfg *g, const char *name)
-{
-    for (size_t i = 0; i < g->nmetrics; i++)
-        if (strcmp(g->metrics[i].name, name) == 0)
-            return (long)i;
-    return -1;
-}
-
 /* Resolves one `name: limit` pair of the targets mapping into slot k. */
 static int parse_target(struct decay_cfg *c, const struct as_group_cfg *g, const struct as_pair *p,
                         size_t k, struct as_err *err)
 {
     const struct as_node *key = p->key, *val = p->value;
-    long i = metric_index(g, key->value);
+    long i = as_group_metric_index(g, key->value);
     if (i < 0)
         return as_err_at(err, key->file, key->line, key->col,
                          "group '%s' policy: 'targets': no metric named '%s'", g->name, key->value);

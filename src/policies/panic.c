@@ -367,11 +367,10 @@ static int fail_at(const struct as_group_cfg *g, struct as_node *map, const char
 static int metric_index(const struct as_group_cfg *g, struct as_node *map, const char *key,
                         const char *name, int *idx, struct as_err *err)
 {
-    for (size_t i = 0; i < g->nmetrics; i++) {
-        if (strcmp(g->metrics[i].name, name) == 0) {
-            *idx = (int)i;
-            return 0;
-        }
+    long i = as_group_metric_index(g, name);
+    if (i >= 0) {
+        *idx = (int)i;
+        return 0;
     }
     return fail_at(g, map, key, err, "'%s': the group has no metric named '%s'", key, name);
 }

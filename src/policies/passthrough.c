@@ -42,16 +42,11 @@ static int validate(void *cfg, const struct as_group_cfg *g, struct as_node *map
     c->only = 0;
     if (c->metric == NULL)
         return 0;
-    for (size_t i = 0; i < g->nmetrics; i++)
-        if (strcmp(g->metrics[i].name, c->metric) == 0) {
-            c->only = i + 1;
-            return 0;
-        }
-    const char *file;
-    int line, col;
-    as_node_pos(map, "metric", &file, &line, &col);
-    return as_err_at(err, file, line, col, "group '%s' policy: no metric named '%s'", g->name,
-                     c->metric);
+    size_t i;
+    if (as_group_metric(g, map, "metric", c->metric, 0, &i, err) < 0)
+        return -1;
+    c->only = i + 1;
+    return 0;
 }
 
 static int to_count(int rounding, double v)

@@ -46,24 +46,6 @@ static const struct as_opt opts[] = {
 };
 
 /* Resolves a metric option to its index; an absent option means `def`. */
-static int resolve(const struct as_group_cfg *g, struct as_node *map, const char *key,
-                   const char *name, size_t def, size_t *out, struct as_err *err)
-{
-    *out = def;
-    if (name == NULL)
-        return 0;
-    for (size_t i = 0; i < g->nmetrics; i++)
-        if (strcmp(g->metrics[i].name, name) == 0) {
-            *out = i;
-            return 0;
-        }
-    const char *file;
-    int line, col;
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "group '%s' policy: '%s': no metric named '%s'", g->name,
-                     key, name);
-}
-
 static int validate(void *cfg, const struct as_group_cfg *g, struct as_node *map,
                     struct as_err *err)
 {
@@ -76,9 +58,9 @@ static int validate(void *cfg, const struct as_group_cfg *g, struct as_node *map
                          "group '%s' policy: min_workers (%d) is greater than max_workers (%d)",
                          g->name, c->min_workers, c->max_workers);
     }
-    if (resolve(g, map, "metric", c->metric, 0, &c->qi, err) < 0)
+    if (as_group_metric(g, map, "metric", c->metric, 0, &c->qi, err) < 0)
         return -1;
-    return resolve(g, map, "workers_metric", c->workers_metric, c->qi, &c->wi, err);
+    return as_group_metric(g, map, "workers_metric", c->workers_metric, c->qi, &c->wi, err);
 }
 
 /* Workers idle at least max_idle_time; -1 when there is no idle data to judge by. */

@@ -80,13 +80,7 @@ static int find_metric(struct step_cfg *c, const struct as_group_cfg *g, struct 
                          "group '%s' policy: the group has %zu metrics: set 'metric'", g->name,
                          g->nmetrics);
     }
-    for (size_t i = 0; i < g->nmetrics; i++)
-        if (strcmp(g->metrics[i].name, c->metric) == 0) {
-            c->metric_index = i;
-            return 0;
-        }
-    return as_err_at(err, file, line, col, "group '%s' policy: no metric named '%s'", g->name,
-                     c->metric);
+    return as_group_metric(g, map, "metric", c->metric, 0, &c->metric_index, err);
 }
 
 /* One bound: absent or null is unbounded. */

@@ -51,15 +51,6 @@ static const struct as_opt opts[] = {
     AS_OPT_END,
 };
 
-/* Index of a metric by name; -1 if the group has none of that name. */
-static long metric_index(const struct as_group_cfg *g, const char *name)
-{
-    for (size_t i = 0; i < g->nmetrics; i++)
-        if (strcmp(g->metrics[i].name, name) == 0)
-            return (long)i;
-    return -1;
-}
-
 static int validate(void *cfg, const struct as_group_cfg *g, struct as_node *map,
                     struct as_err *err)
 {
@@ -72,14 +63,7 @@ static int validate(void *cfg, const struct as_group_cfg *g, struct as_node *map
                          "group '%s' policy: min (%g) is greater than max (%g)", g->name, c->min,
                          c->max);
     }
-    long i = c->metric ? metric_index(g, c->metric) : 0;
-    if (i < 0) {
-        as_node_pos(map, "metric", &file, &line, &col);
-        return as_err_at(err, file, line, col, "group '%s' policy: no metric named '%s'", g->name,
-                         c->metric);
-    }
-    c->mi = (size_t)i;
-    return 0;
+    return as_group_metric(g, map, "metric", c->metric, 0, &c->mi, err);
 }
 
 /* Updates the streaks with one valid measurement. */

@@ -235,7 +235,7 @@ static const struct bad_case bad[] = {
     {TC "      min: 400\n", "20:7: group 'g' policy: missing required key 'max'"},
     {TC "      min: 500\n      max: 400\n",
      "21:12: group 'g' policy: min (500) is greater than max (400)"},
-    {TC_DEF "      metric: nope\n", "23:15: group 'g' policy: no metric named 'nope'"},
+    {TC_DEF "      metric: nope\n", "23:15: group 'g' policy: 'metric': no metric named 'nope'"},
     {TC_DEF "      up_after: 0\n",
      "23:17: group 'g' policy: 'up_after' must be between 1 and 1000"},
     {TC_DEF "      down_after: x\n", "23:19: group 'g' policy: 'down_after' must be an integer"},
@@ -245,7 +245,7 @@ static const struct bad_case bad[] = {
     {TA "      min: 30\n      max: 20\n", "21:12: group 'g' policy: min (30) is greater than max"},
     {TA_DEF "      measurements: 257\n", "23:21: group 'g' policy: 'measurements' must be between "
                                          "1 and 256"},
-    {TA_DEF "      metric: latency\n", "23:15: group 'g' policy: no metric named 'latency'"},
+    {TA_DEF "      metric: latency\n", "23:15: group 'g' policy: 'metric': no metric named 'latency'"},
 };
 
 static void test_option_errors(void **state)
