@@ -107,5 +107,67 @@ def test_default_behavior_holds_a_scale_down(ctx):
     d.stop(signal.SIGTERM)
 
 
+@test
+def test_fallback_pause_override_in_run(ctx):
+    app = ScaleitApp(load=1.6, replicas=2, cap=None).start()
+    ctx.defer(app.stop)
+
+    def cfg(**extra):
+        group = {"interval": "200ms", "min": 1, "max": 10, "behavior": "off",
+                 "metrics": [metric(app, "cpu", target=0.8)],
+                 "scaler": {"type": "http", "url": app.url("/app/replicas"),
+                            "get_url": app.url("/app/replicas"), "timeout": "150ms"}}
+        group.update(extra)
+        return {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+                "groups": {"web": group}}
+    path = write_config(ctx.tmp, cfg(fallback={"after": 3, "replicas": 6}))
+    d = ctx.daemon(path, log_file=cfg()["log_file"])
+    d.wait_decisions(1, timeout=10)
+    app.inject("status", "500")                          # every measurement fails
+    d.wait_until(lambda: app.replicas == 6, 10, "the fallback count after 3 failed rounds")
+    assert d.grep(r"no valid metric for 3 rounds \(failed: cpu\): fallback to 6"), d.tail()
+    app.clear()
+
+    # paused: decisions are logged, the count holds.
+    app.set_load(8.0)                                    # wants 10
+    write_config(ctx.tmp, cfg(paused=True))
+    mark = d.mark()
+    d.send_signal(signal.SIGHUP)
+    d.wait_until(lambda: any("paused: hold 6 (would be 10)" in x.line.text
+                             for x in d.decisions(since=mark)), 10, "a paused decision")
+    assert app.replicas == 6
+
+    # override: a manual count wins over every decision.
+    write_config(ctx.tmp, cfg(override=3))
+    d.send_signal(signal.SIGHUP)
+    d.wait_until(lambda: app.replicas == 3, 10, "the manual override")
+    assert d.grep(r"reason=\"manual override: 3\""), d.tail()
+    d.stop(signal.SIGTERM)
+
+
+@test
+def test_too_rapid_is_reported(ctx):
+    app = ScaleitApp(load=0.8, replicas=1, cap=None).start()
+    ctx.defer(app.stop)
+    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+           "groups": {"web": {
+               "interval": "200ms", "min": 1, "max": 20, "behavior": "off",
+               "too_rapid": {"scales": 2, "within": "1m"},
+               "metrics": [metric(app, "cpu", target=0.8)],
+               "scaler": {"type": "http", "url": app.url("/app/replicas"),
+                          "get_url": app.url("/app/replicas"), "timeout": "150ms"}}}}
+    d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
+    for load, want in ((2.4, 3), (4.8, 6)):
+        app.set_load(load)
+        d.wait_until(lambda: app.replicas == want, 10, f"{want} replicas")
+    assert not d.grep(r"too rapid"), "reported before the limit"
+    app.set_load(9.6)                                    # the third scale within a minute
+    d.wait_until(lambda: app.replicas == 12, 10, "12 replicas")
+    line = d.wait_log(r"WARN  engine\[web\]: too rapid scaling: 6->12 would exceed 2 scale "
+                      r"events in 60s", 5)
+    assert line
+    d.stop(signal.SIGTERM)
+
+
 if __name__ == "__main__":
     sys.exit(main())
