@@ -130,8 +130,8 @@ struct as_policy_ops {
     int (*load)(const void *cfg, void *state, const json_t *obj);
 };
 
-/* The registered policies (NULL-terminated; filled by the first as_policy_find). */
-extern const struct as_policy_ops *as_policies[];
+/* The registered policies (registry.c), NULL-terminated. */
+extern const struct as_policy_ops *const as_policies[];
 const struct as_policy_ops *as_policy_find(const char *name);
 
 /* ---- bounds in time (docs/bounds.md) ---- */

@@ -22,7 +22,7 @@ extern const struct as_policy_ops as_policy_passthrough_ops;
 extern const struct as_policy_ops as_policy_formula_ops;
 extern const struct as_policy_ops as_policy_target_ops;
 
-static const struct as_policy_ops *const all_policies[] = {
+const struct as_policy_ops *const as_policies[] = {
     &as_policy_target_ops,
     &as_policy_threshold_consecutive_ops,
     &as_policy_threshold_average_ops,
@@ -32,23 +32,11 @@ static const struct as_policy_ops *const all_policies[] = {
     &as_policy_panic_ops,
     &as_policy_passthrough_ops,
     &as_policy_formula_ops,
+    NULL,
 };
-
-const struct as_policy_ops *as_policies[AS_ARRAY_LEN(all_policies) + 1];
-
-static void policies_init(void)
-{
-    if (as_policies[0] != NULL)
-        return;
-    size_t n = 0;
-    for (size_t i = 0; i < AS_ARRAY_LEN(all_policies); i++)
-        if (all_policies[i] != NULL)
-            as_policies[n++] = all_policies[i];
-}
 
 const struct as_policy_ops *as_policy_find(const char *name)
 {
-    policies_init();
     for (size_t i = 0; as_policies[i]; i++)
         if (strcmp(as_policies[i]->name, name) == 0)
             return as_policies[i];
