@@ -19,56 +19,7 @@
 extern const struct as_scaler_ops as_scaler_exec;
 static const struct as_scaler_ops *ops = &as_scaler_exec;
 
-struct fixture {
-    struct as_loop *loop;
-    void *state;
-    char dir[64];
-    int calls, stopped;
-    struct as_scale_result r;
-};
-
-static void on_result(const struct as_scale_result *r, void *arg)
-{
-    struct fixture *f = arg;
-    f->calls++;
-    f->r = *r;
-}
-
-static void on_stopped(void *arg)
-{
-    struct fixture *f = arg;
-    f->stopped++;
-}
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    f->loop = as_loop_new();
-    snprintf(f->dir, sizeof(f->dir), "/tmp/as-test-exec-XXXXXX");
-    if (f->loop == NULL || mkdtemp(f->dir) == NULL)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    if (f->state) {
-        ops->stop(f->state, on_stopped, f);
-        as_opts_free(ops->opts, f->state);
-        free(f->state);
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    if (system(cmd) != 0)
-        return -1;
-    as_loop_free(f->loop);
-    free(f);
-    return 0;
-}
+#include "scaler_fixture.h"
 
 /* Parses yaml ("{{dir}}" replaced by the fixture's directory), validates and starts. */
 static void configure(struct fixture *f, const char *yaml, int64_t timeout_ms)
