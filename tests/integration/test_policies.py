@@ -169,5 +169,38 @@ def test_too_rapid_is_reported(ctx):
     d.stop(signal.SIGTERM)
 
 
+POLICIES = {
+    "target": None,
+    "threshold_consecutive": {"min": 0.3, "max": 0.8},
+    "threshold_average": {"min": 0.3, "max": 0.8},
+    "decay": {"targets": {"cpu": 0.9}},
+    "queue": {"max_queue_size": 10},
+    "step": {"threshold": 0.8, "steps": [{"lower": 0, "adjustment": 1}]},
+    "panic": {"target": 0.5},
+    "passthrough": {},
+    "formula": {"formula": "cpu * 2", "target": 1},
+}
+
+
+@test
+def test_every_policy_decides_in_run(ctx):
+    app = ScaleitApp(load=2.0, replicas=2, cap=None).start()
+    ctx.defer(app.stop)
+    for name, policy in POLICIES.items():
+        group = {"interval": "500ms", "min": 1, "max": 10,
+                 "metrics": [metric(app, "cpu", **({"target": 0.8} if policy is None else {}))],
+                 "scaler": {"type": "http", "url": app.url("/app/replicas"),
+                            "get_url": app.url("/app/replicas"), "timeout": "150ms"}}
+        if policy is not None:
+            group["policy"] = dict({"type": name}, **policy)
+        cfg = {"log_file": "", "state_dir": "", "groups": {"web": group}}
+        d = ctx.daemon(write_config(ctx.tmp, cfg, f"{name}.yaml"), extra=["--once", "--dry-run"])
+        assert d.wait_exit(15) == 0, (name, d.tail())
+        ds = d.decisions()
+        assert len(ds) == 1 and ds[0].current == 2, (name, d.tail())
+        assert 'reason="' in ds[0].line.text, (name, ds[0].line.text)
+        print(f"{name}: {ds[0].line.text.split('reason=', 1)[1]}")
+
+
 if __name__ == "__main__":
     sys.exit(main())
