@@ -42,12 +42,15 @@ static void csv_quote(FILE *out, const char *s)
 /* Decides one row, writes it, and records the scale as done. replicas < 0: the previous
  * decision. t_text is copied verbatim to the output. */
 static void emit(struct run *r, const char *t_text, double t, int replicas,
-                 const struct as_metric_obs *obs)
+                 const struct as_metric_obs *obs, const struct as_replica_obs *workers,
+                 size_t nworkers)
 {
     struct as_obs o = {.now_ms = r->start_ms + (int64_t)llround(t * 1000.0),
                        .current = replicas >= 0 ? replicas : r->previous,
                        .n = r->g->nmetrics,
-                       .m = obs};
+                       .m = obs,
+                       .nworkers = nworkers,
+                       .workers = workers};
     struct as_decision d;
     as_decide(r->g, &r->st, &o, &d);
     fprintf(r->out, "%s,%d,%d,", t_text, o.current, d.desired);
@@ -172,7 +175,7 @@ static int replay_csv(struct run *r, FILE *in, const char *name, int lineno, str
                              "bad row: expected %zu cells: t (seconds), "
                              "replicas (whole number or empty), metric values (number or empty)",
                              c.ncells);
-        emit(r, cells[c.t], t, replicas, obs);
+        emit(r, cells[c.t], t, replicas, obs, NULL, 0);
     }
     if (ferror(in))
         return as_err_set(err, "%s: read error", name);
@@ -186,6 +189,8 @@ struct rowbuf {
     struct as_metric_obs *obs;    /* g->nmetrics */
     struct as_replica_obs **reps; /* g->nmetrics arrays */
     size_t *cap;
+    struct as_replica_obs *workers; /* the row's top-level `workers` */
+    size_t nworkers, capworkers;
 };
 
 static int fail(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -320,7 +325,33 @@ static int parse_metrics(const struct as_group_cfg *g, json_t *m, struct rowbuf 
     return 0;
 }
 
-/* The top-level keys: t (required), replicas, metrics (required), note (ignored). */
+/* `workers`: the replicas as the scaler saw them, [{"age_s": s, "idle_s": s}, ...]. */
+static int parse_workers(json_t *list, struct rowbuf *rb, char *why, size_t len)
+{
+    rb->nworkers = 0;
+    if (list == NULL)
+        return 0;
+    if (!json_is_array(list))
+        return fail(why, len, "'workers' is a list of {\"age_s\": s, \"idle_s\": s}");
+    size_t n = json_array_size(list);
+    if (n > rb->capworkers) {
+        struct as_replica_obs *v = realloc(rb->workers, n * sizeof(*v));
+        if (v == NULL)
+            return fail(why, len, "out of memory");
+        rb->workers = v;
+        rb->capworkers = n;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (!json_is_object(json_array_get(list, k)) ||
+            parse_replica(json_array_get(list, k), &rb->workers[k], why, len) < 0)
+            return fail(why, len, "worker %zu: an object with age_s and/or idle_s", k);
+        rb->workers[k].ok = rb->workers[k].ready = 1;
+    }
+    rb->nworkers = n;
+    return 0;
+}
+
+/* The top-level keys: t (required), replicas, metrics (required), workers, note (ignored). */
 static int parse_top(json_t *root, double *t, int *replicas, char *why, size_t len)
 {
     const char *key;
@@ -341,8 +372,9 @@ static int parse_top(json_t *root, double *t, int *replicas, char *why, size_t l
                 return fail(why, len, "'replicas' is a whole number >= 0 or null");
             *replicas = (int)json_integer_value(v);
         } else if (strcmp(key, "t") != 0 && strcmp(key, "metrics") != 0 &&
-                   strcmp(key, "note") != 0) {
-            return fail(why, len, "unknown key '%s' (expected t, replicas, metrics, note)", key);
+                   strcmp(key, "note") != 0 && strcmp(key, "workers") != 0) {
+            return fail(why, len,
+                        "unknown key '%s' (expected t, replicas, metrics, workers, note)", key);
         }
     }
     return 0;
@@ -379,11 +411,12 @@ static int jsonl_row(struct run *r, const char *line, size_t n, struct rowbuf *r
         goto out;
     }
     if (parse_top(root, &t, &replicas, why, len) < 0 ||
-        parse_metrics(r->g, json_object_get(root, "metrics"), rb, why, len) < 0)
+        parse_metrics(r->g, json_object_get(root, "metrics"), rb, why, len) < 0 ||
+        parse_workers(json_object_get(root, "workers"), rb, why, len) < 0)
         goto out;
     char tbuf[64];
     t_text(json_object_get(root, "t"), tbuf, sizeof(tbuf));
-    emit(r, tbuf, t, replicas, rb->obs);
+    emit(r, tbuf, t, replicas, rb->obs, rb->workers, rb->nworkers);
     rc = 0;
 out:
     json_decref(root);
@@ -397,13 +430,15 @@ static void rowbuf_free(struct rowbuf *rb, size_t n)
     free(rb->reps);
     free(rb->obs);
     free(rb->cap);
+    free(rb->workers);
 }
 
 static int replay_jsonl(struct run *r, FILE *in, const char *name, int lineno, struct as_err *err)
 {
     size_t n = r->g->nmetrics ? r->g->nmetrics : 1, cap = 0;
-    struct rowbuf rb = {calloc(n, sizeof(*rb.obs)), calloc(n, sizeof(*rb.reps)),
-                        calloc(n, sizeof(*rb.cap))};
+    struct rowbuf rb = {.obs = calloc(n, sizeof(*rb.obs)),
+                        .reps = calloc(n, sizeof(*rb.reps)),
+                        .cap = calloc(n, sizeof(*rb.cap))};
     char *line = NULL, why[AS_ERR_MAX - 64];
     ssize_t len;
     int rc = -1;
