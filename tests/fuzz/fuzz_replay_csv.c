@@ -1,4 +1,5 @@
-/* Replay input (CSV and JSON Lines) against a fixed two-metric group: errors, never crashes. */
+/* Replay input (CSV and JSON Lines, told apart by the first character) against a fixed
+ * two-metric group: errors, never crashes. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *in = fmemopen((void *)data, size, "r");
     FILE *out = fopen("/dev/null", "w");
     if (in != NULL && out != NULL)
-        as_replay_csv(&cfg->groups[0], in, "fuzz", out, &err);
+    {
+        struct as_replay_opts opts = {.format = AS_REPLAY_AUTO, .start_ms = 0};
+        as_replay(&cfg->groups[0], in, "fuzz", &opts, out, &err);
+    }
     if (in)
         fclose(in);
     if (out)
