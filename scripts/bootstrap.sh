@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev
-            libmicrohttpd-dev ca-certificates)
+            libmicrohttpd-dev ca-certificates tzdata)
 test_pkgs=(libcmocka-dev python3 curl procps)
 
 want=("${build_pkgs[@]}")
