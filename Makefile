@@ -6,7 +6,7 @@ JOBS      ?= $(shell nproc)
 .PHONY: all deps test-deps test asan run demo fmt fuzz clean
 
 all: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAS_TESTS=OFF >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
 deps:
