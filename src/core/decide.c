@@ -120,12 +120,6 @@ void as_bounds_at(const struct as_group_cfg *g, int64_t now_ms, int *min, int *m
 }
 
 /* Appends to a reason; truncation is acceptable for a human-readable reason. */
-static void note(struct as_decision *out, const char *fmt, int a, int b)
-{
-    size_t len = strlen(out->reason);
-    snprintf(out->reason + len, sizeof(out->reason) - len, fmt, a, b);
-}
-
 static void addf(struct as_decision *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -214,7 +208,7 @@ static int recommend(const struct as_group_cfg *g, struct as_group_state *st,
                  rec.desired, obs->current);
     } else if (rec.desired < obs->current && rec.no_scale_down) {
         out->desired = obs->current;
-        note(out, "; no scale-down now: hold %d", obs->current, 0);
+        addf(out, "; no scale-down now: hold %d", obs->current);
     }
     return 1;
 }
@@ -235,7 +229,7 @@ static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
         }
         out->desired = as_behavior_stabilize(b, &st->recs, obs->now_ms, current, raw, &limited);
         if (limited)
-            note(out, "; stabilized to %d (from %d)", out->desired, raw);
+            addf(out, "; stabilized to %d (from %d)", out->desired, raw);
     }
     const char *why;
     int want = out->desired;
@@ -244,13 +238,13 @@ static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
     if (out->desired == want)
         return;
     if (strcmp(why, "TooManyReplicas") == 0)
-        note(out, "; capped at max %d (from %d)", out->desired, want);
+        addf(out, "; capped at max %d (from %d)", out->desired, want);
     else if (strcmp(why, "TooFewReplicas") == 0)
-        note(out, "; raised to min %d (from %d)", out->desired, want);
+        addf(out, "; raised to min %d (from %d)", out->desired, want);
     else if (strcmp(why, "ScaleUpLimit") == 0)
-        note(out, "; limited to %d by the scale-up policies (from %d)", out->desired, want);
+        addf(out, "; limited to %d by the scale-up policies (from %d)", out->desired, want);
     else
-        note(out, "; limited to %d by the scale-down policies (from %d)", out->desired, want);
+        addf(out, "; limited to %d by the scale-down policies (from %d)", out->desired, want);
 }
 
 static int scales_within(const struct as_group_state *st, int64_t now, int64_t window)
@@ -270,19 +264,21 @@ static void finish(const struct as_group_cfg *g, struct as_group_state *st,
     if (want != current && g->cooldown_ms > 0 && st->last_scale_ms > 0 &&
         obs->now_ms - st->last_scale_ms < g->cooldown_ms) {
         out->desired = current;
-        note(out, "; cooldown: %ds left, hold %d",
+        addf(out, "; cooldown: %ds left, hold %d",
              (int)((g->cooldown_ms - (obs->now_ms - st->last_scale_ms) + 999) / 1000), current);
     }
     if (out->desired != current && g->paused) {
-        note(out, "; paused: hold %d (would be %d)", current, out->desired);
+        addf(out, "; paused: hold %d (would be %d)", current, out->desired);
         out->desired = current;
     }
     const struct as_too_rapid *tr = &g->too_rapid;
-    if (tr->scales > 0 && out->desired != current &&
-        scales_within(st, obs->now_ms, tr->within_ms) + 1 > tr->scales) {
+    if (tr->scales == 0 || out->desired == current)
+        return;
+    int events = scales_within(st, obs->now_ms, tr->within_ms) + 1; /* with this one */
+    if (events > tr->scales) {
         out->too_rapid = 1;
-        note(out, "; too rapid: %d scale events within the window (limit %d)",
-             scales_within(st, obs->now_ms, tr->within_ms) + 1, tr->scales);
+        addf(out, "; too rapid: %d scale events within the window (limit %d)", events,
+             tr->scales);
     }
 }
 
@@ -347,32 +343,34 @@ static int scheduled_floor(const struct as_bounds *b, struct as_decision *out)
     return 1;
 }
 
-/* A replica younger than warmup (or, with no replica ages, a scale-up that recent). */
+/* Whether one of n replicas is younger than warmup (its age in *age); *known is set when any
+ * of them reports an age. */
+static int young(const struct as_replica_obs *r, size_t n, int64_t warmup, int *known,
+                 int64_t *age)
+{
+    for (size_t i = 0; r != NULL && i < n; i++) {
+        if (r[i].age_ms < 0)
+            continue;
+        *known = 1;
+        if (r[i].age_ms < warmup) {
+            *age = r[i].age_ms;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A replica younger than warmup, by the sources' or the scaler's ages (or, with no ages at
+ * all, a scale-up that recent). */
 static int warming(const struct as_group_cfg *g, const struct as_group_state *st,
                    const struct as_obs *obs, int64_t *age)
 {
     int known = 0;
     for (size_t i = 0; i < obs->n; i++)
-        for (size_t r = 0; obs->m[i].replicas != NULL && r < obs->m[i].nreplicas; r++) {
-            int64_t a = obs->m[i].replicas[r].age_ms;
-            if (a < 0)
-                continue;
-            known = 1;
-            if (a < g->warmup_ms) {
-                *age = a;
-                return 1;
-            }
-        }
-    for (size_t w = 0; w < obs->nworkers; w++) { /* ages the scaler knows */
-        int64_t a = obs->workers[w].age_ms;
-        if (a < 0)
-            continue;
-        known = 1;
-        if (a < g->warmup_ms) {
-            *age = a;
+        if (young(obs->m[i].replicas, obs->m[i].nreplicas, g->warmup_ms, &known, age))
             return 1;
-        }
-    }
+    if (young(obs->workers, obs->nworkers, g->warmup_ms, &known, age))
+        return 1;
     *age = obs->now_ms - st->last_up_ms;
     return !known && st->scaled_up && *age < g->warmup_ms;
 }
