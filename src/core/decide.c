@@ -74,8 +74,8 @@ static void history_add(const struct as_group_cfg *g, struct as_group_state *st,
         h->n++;
 }
 
-void as_history_append(const struct as_group_cfg *g, struct as_group_state *st, int64_t t,
-                       int from, int to, const char *reason)
+void as_history_append(const struct as_group_cfg *g, struct as_group_state *st, int64_t t, int from,
+                       int to, const char *reason)
 {
     snprintf(st->last_reason, sizeof(st->last_reason), "%s", reason ? reason : "");
     history_add(g, st, t, from, to);
@@ -277,8 +277,7 @@ static void finish(const struct as_group_cfg *g, struct as_group_state *st,
     int events = scales_within(st, obs->now_ms, tr->within_ms) + 1; /* with this one */
     if (events > tr->scales) {
         out->too_rapid = 1;
-        addf(out, "; too rapid: %d scale events within the window (limit %d)", events,
-             tr->scales);
+        addf(out, "; too rapid: %d scale events within the window (limit %d)", events, tr->scales);
     }
 }
 
@@ -345,8 +344,7 @@ static int scheduled_floor(const struct as_bounds *b, struct as_decision *out)
 
 /* Whether one of n replicas is younger than warmup (its age in *age); *known is set when any
  * of them reports an age. */
-static int young(const struct as_replica_obs *r, size_t n, int64_t warmup, int *known,
-                 int64_t *age)
+static int young(const struct as_replica_obs *r, size_t n, int64_t warmup, int *known, int64_t *age)
 {
     for (size_t i = 0; r != NULL && i < n; i++) {
         if (r[i].age_ms < 0)

@@ -153,6 +153,11 @@ void as_http_free(struct as_http *http)
     free(http);
 }
 
+int as_http_url_ok(const char *url)
+{
+    return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+}
+
 size_t as_http_active(const struct as_http *http)
 {
     return http->active;

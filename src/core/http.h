@@ -49,6 +49,9 @@ struct as_http_call *as_http_start(struct as_http *http, const struct as_http_re
 /* Aborts a call in flight; its callback is not run. NULL is a no-op. */
 void as_http_cancel(struct as_http_call *call);
 
+/* Whether url is one the client takes: http:// or https://. */
+int as_http_url_ok(const char *url);
+
 /* Number of calls in flight. */
 size_t as_http_active(const struct as_http *http);
 

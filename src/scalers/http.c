@@ -54,10 +54,9 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
 {
     struct http_scaler *s = state;
     const char *key = NULL, *msg = NULL;
-    if (strncmp(s->url, "http://", 7) != 0 && strncmp(s->url, "https://", 8) != 0)
+    if (!as_http_url_ok(s->url))
         key = "url", msg = "'url' must start with http:// or https://";
-    else if (s->get_url && strncmp(s->get_url, "http://", 7) != 0 &&
-             strncmp(s->get_url, "https://", 8) != 0)
+    else if (s->get_url && !as_http_url_ok(s->get_url))
         key = "get_url", msg = "'get_url' must start with http:// or https://";
     else if (as_json_pointer_check(s->get_pointer, err) < 0)
         key = "get_pointer", msg = "'get_pointer' is not a JSON pointer (RFC 6901)";

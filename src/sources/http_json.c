@@ -47,22 +47,16 @@ static const struct as_opt opts[] = {
     AS_OPT_END,
 };
 
-static int check_url(const char *url, struct as_err *err)
-{
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return as_err_set(err, "'url' must start with http:// or https://");
-    return 0;
-}
-
 static int validate(void *state, struct as_node *map, struct as_err *err)
 {
     struct http_json *s = state;
     const char *file;
     int line, col;
     const char *bad_key = NULL;
-    if (check_url(s->url, err) < 0)
+    if (!as_http_url_ok(s->url)) {
+        as_err_set(err, "'url' must start with http:// or https://");
         bad_key = "url";
-    else if (as_json_pointer_check(s->pointer, err) < 0)
+    } else if (as_json_pointer_check(s->pointer, err) < 0)
         bad_key = "pointer";
     else if (s->replicas_pointer && as_json_pointer_check(s->replicas_pointer, err) < 0)
         bad_key = "replicas_pointer";
