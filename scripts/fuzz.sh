@@ -12,7 +12,7 @@ mkdir -p "$out"
 flags="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DAS_VERSION=\"fuzz\" -g -O1 -Isrc
        -fsanitize=fuzzer,address,undefined $(pkg-config --cflags libcurl jansson yaml-0.1 libmicrohttpd)"
 libs="$(pkg-config --libs libcurl jansson yaml-0.1 libmicrohttpd) -lm"
-srcs=$(ls src/core/*.c src/sources/*.c src/policies/*.c src/scalers/*.c src/demo/*.c)
+srcs=$(ls src/util/*.c src/config/*.c src/core/*.c src/sources/*.c src/policies/*.c src/scalers/*.c src/drivers/*.c)
 targets=${*:-$(ls tests/fuzz/fuzz_*.c | xargs -n1 basename | sed 's/\.c$//')}
 for t in $targets; do
     # shellcheck disable=SC2086

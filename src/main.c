@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/config.h"
-#include "core/daemon.h"
-#include "core/replay.h"
-#include "core/starter.h"
-#include "demo/demo.h"
+#include "config/config.h"
+#include "drivers/daemon.h"
+#include "drivers/replay.h"
+#include "config/starter.h"
+#include "drivers/demo.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/util.h"
-#include "policies/behavior.h"
+#include "util/util.h"
+#include "core/behavior.h"
 
 static void history_clear(struct as_history *h)
 {

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/config.h"
+#include "config/config.h"
 
 #define AS_REASON_MAX 384
 
@@ -155,8 +155,8 @@ void as_bounds_at(const struct as_group_cfg *g, int64_t now_ms, int *min, int *m
 const struct as_event *as_history_get(const struct as_group_state *st, size_t i);
 
 /* Appends an event to the history (restoring it from a state file); keeps g->history. */
-void as_history_append(const struct as_group_cfg *g, struct as_group_state *st, int64_t t,
-                       int from, int to, const char *reason);
+void as_history_append(const struct as_group_cfg *g, struct as_group_state *st, int64_t t, int from,
+                       int to, const char *reason);
 
 /* ---- the decision ---- */
 

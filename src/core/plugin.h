@@ -5,9 +5,9 @@
 
 #include <stddef.h>
 
-#include "core/cfg.h"
-#include "core/err.h"
-#include "core/opt.h"
+#include "config/cfg.h"
+#include "util/err.h"
+#include "config/opt.h"
 
 struct as_loop;
 struct as_http;

@@ -3,9 +3,9 @@
 #include <string.h>
 
 #include "core/decide.h"
-#include "core/loop.h"
+#include "util/loop.h"
 #include "core/plugin.h"
-#include "core/util.h"
+#include "util/util.h"
 
 extern const struct as_source_ops as_source_http_json;
 extern const struct as_scaler_ops as_scaler_http;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "util/err.h"
 
 /* ---- time zones ---- */
 

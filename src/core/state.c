@@ -33,19 +33,17 @@ json_t *as_state_to_json(const struct as_group_cfg *g, const struct as_group_sta
     json_t *scales = json_array(), *policy = json_object();
     for (int i = 0; scales && i < st->nscales && i < 32; i++)
         json_array_append_new(scales, json_integer(st->scales[i]));
-    json_t *doc = json_pack("{s:i, s:s, s:b, s:o, s:o, s:o, s:I, s:i, s:I, s:o, s:s}",
-                            "version", AS_STATE_VERSION, "group", g->name, "seeded", st->seeded,
-                            "recommendations", stamps_json(&st->recs, 0), "scale_up_events",
-                            stamps_json(&st->up, 1), "scale_down_events",
-                            stamps_json(&st->down, 1), "last_scale_ms",
-                            (json_int_t)st->last_scale_ms, "failures", st->failures,
-                            "idle_since_ms", (json_int_t)st->idle_since_ms, "scales", scales,
-                            "policy_type", g->policy->name);
+    json_t *doc = json_pack(
+        "{s:i, s:s, s:b, s:o, s:o, s:o, s:I, s:i, s:I, s:o, s:s}", "version", AS_STATE_VERSION,
+        "group", g->name, "seeded", st->seeded, "recommendations", stamps_json(&st->recs, 0),
+        "scale_up_events", stamps_json(&st->up, 1), "scale_down_events", stamps_json(&st->down, 1),
+        "last_scale_ms", (json_int_t)st->last_scale_ms, "failures", st->failures, "idle_since_ms",
+        (json_int_t)st->idle_since_ms, "scales", scales, "policy_type", g->policy->name);
     json_t *history = json_array(); /* oldest first */
     for (size_t i = st->history.n; history && i-- > 0;) {
         const struct as_event *e = as_history_get(st, i);
         json_array_append_new(history, json_pack("[I,i,i,s]", (json_int_t)e->t, e->from, e->to,
-                                                  e->reason ? e->reason : ""));
+                                                 e->reason ? e->reason : ""));
     }
     if (doc != NULL && history != NULL) {
         json_object_set_new(doc, "history", history);
@@ -90,11 +88,11 @@ int as_state_from_json(const struct as_group_cfg *g, const json_t *doc, struct a
     json_t *recs, *up, *down, *scales;
     const char *group;
     json_error_t jerr;
-    if (json_unpack_ex((json_t *)doc, &jerr, 0, "{s:i, s:s, s:b, s:o, s:o, s:o, s:I, s:i, s:I, s:o}",
-                       "version", &version, "group", &group, "seeded", &seeded,
-                       "recommendations", &recs, "scale_up_events", &up, "scale_down_events",
-                       &down, "last_scale_ms", &last, "failures", &failures, "idle_since_ms",
-                       &idle, "scales", &scales) != 0)
+    if (json_unpack_ex((json_t *)doc, &jerr, 0,
+                       "{s:i, s:s, s:b, s:o, s:o, s:o, s:I, s:i, s:I, s:o}", "version", &version,
+                       "group", &group, "seeded", &seeded, "recommendations", &recs,
+                       "scale_up_events", &up, "scale_down_events", &down, "last_scale_ms", &last,
+                       "failures", &failures, "idle_since_ms", &idle, "scales", &scales) != 0)
         return as_err_set(err, "%s", jerr.text);
     if (version != AS_STATE_VERSION || strcmp(group, g->name) != 0 || !json_is_array(scales))
         return as_err_set(err, "written for another version or group");

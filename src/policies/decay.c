@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "core/decide.h"
-#include "core/opt.h"
+#include "config/opt.h"
 
 #define DECAY_TARGETS_MAX 16
 

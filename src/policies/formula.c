@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "core/decide.h"
-#include "core/opt.h"
+#include "config/opt.h"
 #include "policies/expr.h"
 
 enum { TYPE_AVERAGE_VALUE, TYPE_VALUE };

@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/opt.h"
+#include "config/opt.h"
 
 #define BUCKET_MS 2000 /* Knative's tickInterval: the delay window's and our history's buckets */
 #define DELAY_MAX 96   /* delay-window entries (descending maxima); exact up to 96 distinct */

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "core/decide.h"
-#include "core/opt.h"
+#include "config/opt.h"
 
 enum { ROUND_FLOOR, ROUND_CEIL, ROUND_NEAREST };
 

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "core/decide.h"
-#include "core/opt.h"
-#include "core/util.h"
+#include "config/opt.h"
+#include "util/util.h"
 
 struct queue_cfg {
     char *metric, *workers_metric;

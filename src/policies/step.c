@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "core/decide.h"
-#include "core/opt.h"
+#include "config/opt.h"
 
 #define STEP_MAX 16
 #define STEP_ADJ_MAX 1000000

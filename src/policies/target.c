@@ -34,17 +34,21 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
             sum += r->value, ready++;
     }
     if (ready == 0) { /* the HPA errors out here ("did not receive metrics"): hold */
-        snprintf(buf, len, "%s: no ready replica with a sample (%d missing, %d not ready): "
-                 "keep %d", m->name, missing, unready, current);
+        snprintf(buf, len,
+                 "%s: no ready replica with a sample (%d missing, %d not ready): "
+                 "keep %d",
+                 m->name, missing, unready, current);
         return current;
     }
     double ratio = ready ? sum / ready / m->target : 0;
     int rebalance = unready > 0 && ratio > 1.0;
     if (!rebalance && missing == 0) {
         if (fabs(1.0 - ratio) <= g->tolerance) {
-            snprintf(buf, len, "%s avg=%g over %d ready target=%g ratio=%.3f within tolerance %g:"
-                     " keep %d", m->name, ready ? sum / ready : 0, ready, m->target, ratio,
-                     g->tolerance, current);
+            snprintf(buf, len,
+                     "%s avg=%g over %d ready target=%g ratio=%.3f within tolerance %g:"
+                     " keep %d",
+                     m->name, ready ? sum / ready : 0, ready, m->target, ratio, g->tolerance,
+                     current);
             return current;
         }
         int want = clamp_int(ceil(ratio * ready));
@@ -65,16 +69,18 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
     double nratio = n ? nsum / n / m->target : 0;
     if (fabs(1.0 - nratio) <= g->tolerance || (ratio < 1.0 && nratio > 1.0) ||
         (ratio > 1.0 && nratio < 1.0)) {
-        snprintf(buf, len, "%s ratio=%.3f, with %d missing and %d not ready %.3f: within "
-                 "tolerance or reversed: keep %d", m->name, ratio, missing, unready, nratio,
-                 current);
+        snprintf(buf, len,
+                 "%s ratio=%.3f, with %d missing and %d not ready %.3f: within "
+                 "tolerance or reversed: keep %d",
+                 m->name, ratio, missing, unready, nratio, current);
         return current;
     }
     int want = clamp_int(ceil(nratio * n));
     if ((nratio < 1.0 && want > current) || (nratio > 1.0 && want < current)) {
-        snprintf(buf, len, "%s ratio=%.3f (%d missing, %d not ready): ceil(%.3f*%d)=%d goes "
-                 "against the ratio: keep %d", m->name, ratio, missing, unready, nratio, n, want,
-                 current);
+        snprintf(buf, len,
+                 "%s ratio=%.3f (%d missing, %d not ready): ceil(%.3f*%d)=%d goes "
+                 "against the ratio: keep %d",
+                 m->name, ratio, missing, unready, nratio, n, want, current);
         return current;
     }
     snprintf(buf, len, "%s ratio=%.3f, with %d missing and %d not ready %.3f: ceil(%.3f*%d)=%d",

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "core/decide.h"
-#include "core/opt.h"
+#include "config/opt.h"
 
 #define TA_WINDOW_MAX 256
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "core/decide.h"
-#include "core/opt.h"
+#include "config/opt.h"
 
 struct tc_cfg {
     char *metric;

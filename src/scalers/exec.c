@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "util/log.h"
 #include "core/plugin.h"
-#include "core/proc.h"
+#include "util/proc.h"
 
 struct exec_scaler {
     char **command, **get_cmd, **env;

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/http.h"
-#include "core/json.h"
-#include "core/log.h"
+#include "util/http.h"
+#include "util/json.h"
+#include "util/log.h"
 #include "core/plugin.h"
 
 struct http_scaler {

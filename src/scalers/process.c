@@ -20,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backoff.h"
-#include "core/log.h"
-#include "core/loop.h"
+#include "util/backoff.h"
+#include "util/log.h"
+#include "util/loop.h"
 #include "core/plugin.h"
-#include "core/proc.h"
+#include "util/proc.h"
 
 enum { OUT_INHERIT, OUT_NULL, OUT_LOG };
 static const char *const outputs[] = {"inherit", "null", "log", NULL};
@@ -39,8 +39,8 @@ struct worker {
     int64_t started_ms;
     unsigned long long cpu_ticks; /* utime + stime at the last sample */
     int64_t busy_ms;              /* last sample that saw CPU used (or the start) */
-    int stopping;     /* SIGTERM sent: the exit is expected */
-    unsigned crashes; /* consecutive exits of a wanted worker that ran briefly */
+    int stopping;                 /* SIGTERM sent: the exit is expected */
+    unsigned crashes;             /* consecutive exits of a wanted worker that ran briefly */
     struct as_timer *restart;
 };
 
@@ -384,8 +384,8 @@ static unsigned long long cpu_ticks(pid_t pid)
     buf[n] = '\0';
     const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
     unsigned long long utime = 0, stime = 0;
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                            &utime, &stime) != 2)
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
         return 0;
     return utime + stime;
 }

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/http.h"
-#include "core/json.h"
-#include "core/log.h"
+#include "util/http.h"
+#include "util/json.h"
+#include "util/log.h"
 #include "core/plugin.h"
 
 struct http_json {

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core/config.h"
-#include "core/replay.h"
+#include "config/config.h"
+#include "drivers/replay.h"
 
 static const char config[] = "log_file: ''\n"
                              "groups:\n"
@@ -26,8 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     FILE *in = fmemopen((void *)data, size, "r");
     FILE *out = fopen("/dev/null", "w");
-    if (in != NULL && out != NULL)
-    {
+    if (in != NULL && out != NULL) {
         struct as_replay_opts opts = {.format = AS_REPLAY_AUTO, .start_ms = 0};
         as_replay(&cfg->groups[0], in, "fuzz", &opts, out, &err);
     }

@@ -6,8 +6,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     extern const struct as_policy_ops as_policy_target_ops;
-    struct as_group_cfg g = {.name = "web", .min = 1, .max = 10, .override = -1,
-                             .policy = &as_policy_target_ops};
+    struct as_group_cfg g = {
+        .name = "web", .min = 1, .max = 10, .override = -1, .policy = &as_policy_target_ops};
     json_error_t jerr;
     json_t *doc = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
     if (doc == NULL)

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "core/decide.h"
-#include "policies/behavior.h"
+#include "core/behavior.h"
 
 #define NOW 10000000LL /* ms; every age below is relative to it */
 #define MAXEV 8

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "config/config.h"
 #include "core/decide.h"
 
 #define HEAD "groups:\n  web:\n    behavior: off\n"

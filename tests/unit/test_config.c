@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "config/config.h"
 
 #define HEAD                                                                                       \
     "groups:\n"                                                                                    \

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/cfg.h"
-#include "core/loop.h"
+#include "config/cfg.h"
+#include "util/loop.h"
 #include "core/plugin.h"
-#include "core/util.h"
+#include "util/util.h"
 
 extern const struct as_scaler_ops as_scaler_exec;
 static const struct as_scaler_ops *ops = &as_scaler_exec;

@@ -16,11 +16,11 @@
 #include <unistd.h>
 #include <microhttpd.h>
 
-#include "core/cfg.h"
-#include "core/http.h"
-#include "core/loop.h"
+#include "config/cfg.h"
+#include "util/http.h"
+#include "util/loop.h"
 #include "core/plugin.h"
-#include "core/util.h"
+#include "util/util.h"
 
 /* ---- the server ---- */
 

@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "core/json.h"
+#include "util/json.h"
 
 static const char doc[] = "{\"cpu\":{\"highPriority\":0.68},\"replicas\":10,"
                           "\"a/b\":1,\"m~n\":2,\"list\":[5,{\"x\":\"7.5\"}],\"\":3,"

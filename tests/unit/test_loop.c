@@ -10,8 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/loop.h"
-#include "core/util.h"
+#include "util/loop.h"
+#include "util/util.h"
 
 static char order[64];
 

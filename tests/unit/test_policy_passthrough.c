@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "config/config.h"
 #include "core/decide.h"
 
 extern const struct as_policy_ops as_policy_passthrough_ops;

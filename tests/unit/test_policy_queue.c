@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "config/config.h"
 #include "core/decide.h"
 
 #define F NAN       /* a failed measurement */

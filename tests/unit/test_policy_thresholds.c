@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "config/config.h"
 #include "core/decide.h"
 
 #define F NAN /* a failed measurement */
@@ -245,7 +245,8 @@ static const struct bad_case bad[] = {
     {TA "      min: 30\n      max: 20\n", "21:12: group 'g' policy: min (30) is greater than max"},
     {TA_DEF "      measurements: 257\n", "23:21: group 'g' policy: 'measurements' must be between "
                                          "1 and 256"},
-    {TA_DEF "      metric: latency\n", "23:15: group 'g' policy: 'metric': no metric named 'latency'"},
+    {TA_DEF "      metric: latency\n",
+     "23:15: group 'g' policy: 'metric': no metric named 'latency'"},
 };
 
 static void test_option_errors(void **state)

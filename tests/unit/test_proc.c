@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/loop.h"
-#include "core/proc.h"
-#include "core/util.h"
+#include "util/loop.h"
+#include "util/proc.h"
+#include "util/util.h"
 
 struct outcome {
     int calls;

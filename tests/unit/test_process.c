@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/cfg.h"
-#include "core/log.h"
-#include "core/loop.h"
+#include "config/cfg.h"
+#include "util/log.h"
+#include "util/loop.h"
 #include "core/plugin.h"
-#include "core/util.h"
+#include "util/util.h"
 
 extern const struct as_scaler_ops as_scaler_process;
 static const struct as_scaler_ops *ops = &as_scaler_process;
@@ -355,8 +355,8 @@ static void test_workers_idle_and_age(void **state)
     assert_int_equal(ops->workers(f->state, w, 4), 2);
     assert_true(w[0].pid > 0 && w[1].pid > 0);
     assert_true(w[0].age_ms >= 800 && w[1].age_ms >= 800);
-    assert_int_equal(w[0].idle_ms, 0);   /* burning CPU: busy */
-    assert_true(w[1].idle_ms >= 500);    /* asleep since the first sample */
+    assert_int_equal(w[0].idle_ms, 0);                 /* burning CPU: busy */
+    assert_true(w[1].idle_ms >= 500);                  /* asleep since the first sample */
     assert_int_equal(ops->workers(f->state, w, 1), 1); /* bounded by max */
 }
 

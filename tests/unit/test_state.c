@@ -35,13 +35,13 @@ static int load(const void *cfg, void *state, const json_t *obj)
 }
 
 static const struct as_opt no_opts[] = {AS_OPT_END};
-static const struct as_policy_ops counting = {.name = "counting", .opts = no_opts, .save = save,
-                                              .load = load};
+static const struct as_policy_ops counting = {
+    .name = "counting", .opts = no_opts, .save = save, .load = load};
 
 static struct as_group_cfg group(const struct as_policy_ops *p)
 {
-    struct as_group_cfg g = {.name = "web", .min = 1, .max = 10, .policy = p, .override = -1,
-                             .history = 10};
+    struct as_group_cfg g = {
+        .name = "web", .min = 1, .max = 10, .policy = p, .override = -1, .history = 10};
     as_behavior_defaults(&g.behavior);
     return g;
 }
@@ -155,10 +155,11 @@ static void test_corrupt_and_foreign(void **unused)
         as_group_state_free(&st);
     }
     /* A policy state that does not read back is dropped; the rest is kept. */
-    write_file("web.json", "{\"version\":1,\"group\":\"web\",\"seeded\":true,\"recommendations\":"
-                           "[[5,3]],\"scale_up_events\":[],\"scale_down_events\":[],"
-                           "\"last_scale_ms\":42,\"failures\":0,\"idle_since_ms\":0,"
-                           "\"scales\":[],\"policy_type\":\"counting\",\"policy\":{\"runs\":\"x\"}}");
+    write_file("web.json",
+               "{\"version\":1,\"group\":\"web\",\"seeded\":true,\"recommendations\":"
+               "[[5,3]],\"scale_up_events\":[],\"scale_down_events\":[],"
+               "\"last_scale_ms\":42,\"failures\":0,\"idle_since_ms\":0,"
+               "\"scales\":[],\"policy_type\":\"counting\",\"policy\":{\"runs\":\"x\"}}");
     struct as_group_state st = {0};
     struct as_err err;
     assert_int_equal(as_state_load(dir, &g, &st, &err), 1);

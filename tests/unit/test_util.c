@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backoff.h"
-#include "core/err.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "util/backoff.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/util.h"
 
 static void test_durations(void **state)
 {

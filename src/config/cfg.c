@@ -1,4 +1,4 @@
-#include "core/cfg.h"
+#include "config/cfg.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "core/util.h"
+#include "util/util.h"
 
 #define AS_REF_FILE_MAX (64 * 1024)
 #define AS_CFG_DEPTH_MAX 64

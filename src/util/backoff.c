@@ -1,4 +1,4 @@
-#include "core/backoff.h"
+#include "util/backoff.h"
 
 void as_backoff_init(struct as_backoff *b, int64_t base_ms, int64_t cap_ms, uint64_t seed)
 {

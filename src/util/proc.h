@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/err.h"
+#include "util/err.h"
 
 struct as_loop;
 struct as_proc;

@@ -1,4 +1,4 @@
-#include "core/daemon.h"
+#include "drivers/daemon.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/http.h"
-#include "core/log.h"
-#include "core/loop.h"
+#include "util/http.h"
+#include "util/log.h"
+#include "util/loop.h"
 #include "core/state.h"
 
 struct daemon {

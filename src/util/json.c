@@ -1,11 +1,11 @@
-#include "core/json.h"
+#include "util/json.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/util.h"
+#include "util/util.h"
 
 int as_json_pointer_check(const char *ptr, struct as_err *err)
 {

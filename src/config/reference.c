@@ -2,7 +2,7 @@
  * the tables of docs/configuration.md, which tests/integration/test_cli.py keeps identical). */
 #include <stdio.h>
 
-#include "core/config.h"
+#include "config/config.h"
 #include "core/decide.h"
 
 static int section(struct as_sb *sb, const char *title, const char *intro, const struct as_opt *o)

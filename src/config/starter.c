@@ -1,4 +1,4 @@
-#include "core/starter.h"
+#include "config/starter.h"
 
 const char as_starter_config[] =
     "# autoscaler configuration. Reference: docs/configuration.md\n"
@@ -13,10 +13,12 @@ const char as_starter_config[] =
     "    interval: 15s             # one measure -> decide -> scale round every 15 s\n"
     "    min: 1\n"
     "    max: 10\n"
-    "    tolerance: 0.1            # hold while |1 - value/target| <= 0.1 (the HPA default)\n"    "    # policy: {type: target}  # the default; also threshold_consecutive, threshold_average,\n"
+    "    tolerance: 0.1            # hold while |1 - value/target| <= 0.1 (the HPA default)\n"
+    "    # policy: {type: target}  # the default; also threshold_consecutive, threshold_average,\n"
     "    #                         # decay, queue, step, panic, passthrough, formula\n"
     "    # behavior:               # the HPA's defaults; `behavior: off` disables them\n"
-    "    #   scale_up: {stabilization: 0s, policies: [{replicas: 4, period: 15s}, {percent: 100, period: 15s}]}\n"
+    "    #   scale_up: {stabilization: 0s, policies: [{replicas: 4, period: 15s}, {percent: 100, "
+    "period: 15s}]}\n"
     "    #   scale_down: {stabilization: 5m, policies: [{percent: 100, period: 15s}]}\n"
     "    # cooldown: 0s            # hold after a scale\n"
     "    # fallback: {after: 3, replicas: 2}   # no valid metric for 3 rounds: go to 2\n"

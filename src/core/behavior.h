@@ -6,9 +6,9 @@
 
 #include <stdint.h>
 
-#include "core/cfg.h"
-#include "core/err.h"
-#include "core/opt.h"
+#include "config/cfg.h"
+#include "util/err.h"
+#include "config/opt.h"
 
 struct as_stamps;
 
@@ -17,7 +17,7 @@ struct as_stamps;
 enum as_select { AS_SELECT_MAX = 0, AS_SELECT_MIN, AS_SELECT_DISABLED };
 
 struct as_rate_policy {
-    int percent;       /* 0: `replicas: N` (HPA Pods), 1: `percent: P` (HPA Percent) */
+    int percent; /* 0: `replicas: N` (HPA Pods), 1: `percent: P` (HPA Percent) */
     int value;
     int64_t period_ms;
 };

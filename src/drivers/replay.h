@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core/config.h"
+#include "config/config.h"
 
 enum as_replay_format {
     AS_REPLAY_AUTO = 0, /* by the name (.jsonl/.ndjson, .csv), else by the first character */

@@ -1,4 +1,4 @@
-#include "core/opt.h"
+#include "config/opt.h"
 
 #include <math.h>
 #include <stdio.h>

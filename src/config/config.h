@@ -6,10 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "util/err.h"
 #include "core/plugin.h"
 #include "core/schedule.h"
-#include "policies/behavior.h"
+#include "core/behavior.h"
 
 struct as_policy_ops;
 

@@ -1,4 +1,4 @@
-#include "core/util.h"
+#include "util/util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,12 +1,12 @@
-#include "core/http.h"
+#include "util/http.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
-#include "core/loop.h"
-#include "core/util.h"
+#include "util/log.h"
+#include "util/loop.h"
+#include "util/util.h"
 
 struct as_http {
     struct as_loop *loop;

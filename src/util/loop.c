@@ -1,4 +1,4 @@
-#include "core/loop.h"
+#include "util/loop.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -9,8 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/util.h"
+#include "util/log.h"
+#include "util/util.h"
 
 struct as_timer {
     int64_t when;

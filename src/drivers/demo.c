@@ -1,4 +1,4 @@
-#include "demo/demo.h"
+#include "drivers/demo.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -18,9 +18,9 @@
 #include <unistd.h>
 #include <microhttpd.h>
 
-#include "core/config.h"
-#include "core/daemon.h"
-#include "core/util.h"
+#include "config/config.h"
+#include "drivers/daemon.h"
+#include "util/util.h"
 
 #define DEMO_MAX_WORKERS 64
 #define DEMO_HEARTBEAT_MS 300
@@ -322,7 +322,7 @@ int as_demo_main(int argc, char **argv)
             "demo-worker). Ctrl-C stops.\n",
             p, 40 / speed, 90 / speed, 150 / speed);
     char text[sizeof(demo_config) + 4200];
-    long period = 15000 / speed > 1000 ? 15000 / speed : 1000;  /* the HPA's 15 s */
+    long period = 15000 / speed > 1000 ? 15000 / speed : 1000; /* the HPA's 15 s */
     long window = 30000 / speed > 2000 ? 30000 / speed : 2000; /* the HPA's is 5 min */
     snprintf(text, sizeof(text), demo_config, period, period, window, p, self, p);
     struct as_err err;

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "core/err.h"
+#include "util/err.h"
 
 enum as_node_kind { AS_NODE_SCALAR, AS_NODE_MAP, AS_NODE_SEQ, AS_NODE_NULL };
 

@@ -1,15 +1,15 @@
-#include "core/engine.h"
+#include "drivers/engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backoff.h"
+#include "util/backoff.h"
 #include "core/decide.h"
-#include "core/log.h"
-#include "core/loop.h"
+#include "util/log.h"
+#include "util/loop.h"
 #include "core/state.h"
-#include "core/util.h"
+#include "util/util.h"
 
 enum phase { IDLE, MEASURING, SCALING, RETRY_WAIT, STOPPING, STOPPED };
 
@@ -39,7 +39,7 @@ struct group_rt {
     int64_t scale_started;
     struct as_backoff backoff;
     int rounds;
-    int64_t saved_ms; /* when the state was last written (wall clock) */
+    int64_t saved_ms;           /* when the state was last written (wall clock) */
     struct as_config *next_cfg; /* switch when the scale call ends */
     int remove_after;
     struct group_rt *next;
@@ -90,8 +90,10 @@ static void state_restore(struct group_rt *rt)
     if (rc < 0)
         AS_LOG(AS_ERROR, "engine[%s]: state file ignored, starting fresh: %s", rt->name, err.msg);
     else if (rc > 0)
-        AS_LOG(AS_INFO, "engine[%s]: state restored: %zu recommendation(s), %zu scale event(s), "
-               "last scale %llds ago", rt->name, rt->st.recs.n, rt->st.up.n + rt->st.down.n,
+        AS_LOG(AS_INFO,
+               "engine[%s]: state restored: %zu recommendation(s), %zu scale event(s), "
+               "last scale %llds ago",
+               rt->name, rt->st.recs.n, rt->st.up.n + rt->st.down.n,
                rt->st.last_scale_ms ? (long long)(as_wall_ms() - rt->st.last_scale_ms) / 1000
                                     : -1LL);
 }
@@ -268,8 +270,8 @@ static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, si
         return 0;
     size_t n = s->ops->workers(s->state, info, max < AS_WORKERS_MAX ? max : AS_WORKERS_MAX);
     for (size_t i = 0; i < n; i++)
-        out[i] = (struct as_replica_obs){.ok = 1, .ready = 1, .age_ms = info[i].age_ms,
-                                         .idle_ms = info[i].idle_ms};
+        out[i] = (struct as_replica_obs){
+            .ok = 1, .ready = 1, .age_ms = info[i].age_ms, .idle_ms = info[i].idle_ms};
     return n;
 }
 
@@ -316,8 +318,10 @@ static void decide_and_act(struct group_rt *rt)
     as_decide(rt->g, &rt->st, &o, &d);
     log_decision(rt, current, &d);
     if (d.too_rapid)
-        AS_LOG(AS_WARN, "engine[%s]: too rapid scaling: %d->%d would exceed %d scale events in "
-               "%llds", rt->name, current, d.desired, rt->g->too_rapid.scales,
+        AS_LOG(AS_WARN,
+               "engine[%s]: too rapid scaling: %d->%d would exceed %d scale events in "
+               "%llds",
+               rt->name, current, d.desired, rt->g->too_rapid.scales,
                (long long)rt->g->too_rapid.within_ms / 1000);
     state_save(rt, 0);
     if (d.desired == current) {

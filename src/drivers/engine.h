@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "core/config.h"
+#include "config/config.h"
 
 struct as_loop;
 struct as_http;

@@ -1,4 +1,4 @@
-#include "core/replay.h"
+#include "drivers/replay.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -10,7 +10,7 @@
 #include <sys/types.h>
 
 #include "core/decide.h"
-#include "core/util.h"
+#include "util/util.h"
 
 #define AS_REPLAY_COLS 64
 #define AS_REPLAY_LINE 8192
@@ -373,8 +373,8 @@ static int parse_top(json_t *root, double *t, int *replicas, char *why, size_t l
             *replicas = (int)json_integer_value(v);
         } else if (strcmp(key, "t") != 0 && strcmp(key, "metrics") != 0 &&
                    strcmp(key, "note") != 0 && strcmp(key, "workers") != 0) {
-            return fail(why, len,
-                        "unknown key '%s' (expected t, replicas, metrics, workers, note)", key);
+            return fail(why, len, "unknown key '%s' (expected t, replicas, metrics, workers, note)",
+                        key);
         }
     }
     return 0;

@@ -2,7 +2,7 @@
  * they let the child change directory and drop inherited descriptors without a fork. */
 #define _GNU_SOURCE
 
-#include "core/proc.h"
+#include "util/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/loop.h"
-#include "core/util.h"
+#include "util/loop.h"
+#include "util/util.h"
 
 extern char **environ;
 

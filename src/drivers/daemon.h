@@ -2,8 +2,8 @@
 #ifndef AS_DAEMON_H
 #define AS_DAEMON_H
 
-#include "core/config.h"
-#include "core/engine.h"
+#include "config/config.h"
+#include "drivers/engine.h"
 
 /* Runs cfg until SIGINT/SIGTERM (or, with opts->once, one round per group). path is
  * re-read on SIGHUP; NULL disables reload. Borrows cfg. Returns the process exit code

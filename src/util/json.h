@@ -4,7 +4,7 @@
 
 #include <jansson.h>
 
-#include "core/err.h"
+#include "util/err.h"
 
 /* Checks that ptr is a valid RFC 6901 pointer ("" or "/a/b~1c/0"). Returns 0 or -1 with err. */
 int as_json_pointer_check(const char *ptr, struct as_err *err);

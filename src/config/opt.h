@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/cfg.h"
-#include "core/util.h"
+#include "config/cfg.h"
+#include "util/util.h"
 
 enum as_opt_type {
     AS_OPT_STR,      /* char *            */

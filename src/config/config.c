@@ -1,12 +1,12 @@
-#include "core/config.h"
+#include "config/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/decide.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "util/log.h"
+#include "util/util.h"
 
 #define AS_INT_MAX_OPT 1000000
 

@@ -1,4 +1,4 @@
-#include "policies/behavior.h"
+#include "core/behavior.h"
 
 #include <limits.h>
 #include <math.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "core/decide.h"
-#include "core/opt.h"
-#include "core/util.h"
+#include "config/opt.h"
+#include "util/util.h"
 
 void as_behavior_defaults(struct as_behavior *b)
 {
@@ -64,20 +64,18 @@ static int parse_rate(struct as_rate_policy *p, struct as_node *n, const char *w
 {
     struct rate_opts o = {0};
     if (n->kind != AS_NODE_MAP)
-        return as_err_at(err, n->file, n->line, n->col, "%s: each policy must be a mapping",
-                         what);
+        return as_err_at(err, n->file, n->line, n->col, "%s: each policy must be a mapping", what);
     if (as_opts_parse(as_behavior_rate_opts, &o, n, what, err) < 0)
         return -1;
     if ((o.replicas > 0) == (o.percent > 0))
         return as_err_at(err, n->file, n->line, n->col,
                          "%s: a policy has exactly one of 'replicas' and 'percent'", what);
-    *p = (struct as_rate_policy){o.percent > 0, o.percent > 0 ? o.percent : o.replicas,
-                                 o.period_ms};
+    *p =
+        (struct as_rate_policy){o.percent > 0, o.percent > 0 ? o.percent : o.replicas, o.period_ms};
     return as_node_check_unused(n, what, err);
 }
 
-static int parse_rules(struct as_rules *r, struct as_node *n, const char *what,
-                       struct as_err *err)
+static int parse_rules(struct as_rules *r, struct as_node *n, const char *what, struct as_err *err)
 {
     struct rules_opts o = {.stabilization_ms = r->stabilization_ms};
     if (n->kind != AS_NODE_MAP)
@@ -195,8 +193,8 @@ static int up_limit(const struct as_rules *r, const struct as_stamps *up,
         const struct as_rate_policy *p = &r->policies[i];
         int start = current - as_behavior_changes(up, now, p->period_ms) +
                     as_behavior_changes(down, now, p->period_ms);
-        double v = p->percent ? ceil((double)start * (1.0 + p->value / 100.0))
-                              : (double)start + p->value;
+        double v =
+            p->percent ? ceil((double)start * (1.0 + p->value / 100.0)) : (double)start + p->value;
         int proposed = v > INT_MAX ? INT_MAX : (int)v;
         if (r->select == AS_SELECT_MIN ? proposed < result : proposed > result)
             result = proposed;
@@ -215,8 +213,8 @@ static int down_limit(const struct as_rules *r, const struct as_stamps *up,
         int start = current - as_behavior_changes(up, now, p->period_ms) +
                     as_behavior_changes(down, now, p->period_ms);
         /* Go's int32(float64) truncates toward zero: so does the C cast */
-        int proposed = p->percent ? (int)((double)start * (1.0 - p->value / 100.0))
-                                  : start - p->value;
+        int proposed =
+            p->percent ? (int)((double)start * (1.0 - p->value / 100.0)) : start - p->value;
         if (r->select == AS_SELECT_MIN ? proposed > result : proposed < result)
             result = proposed;
     }
