@@ -61,6 +61,15 @@ const struct as_opt as_group_opts[] = {
     {"history", AS_OPT_INT, offsetof(struct as_group_cfg, history), "100", 0, 10000, 0, NULL,
      "Scale events (time, from, to, reason) kept per group, newest first; older ones are "
      "dropped."},
+    {"count_max", AS_OPT_INT, offsetof(struct as_group_cfg, count_max), "0", 0, 1000000000, 0,
+     NULL,
+     "A replica count read above this (an endpoint reporting 1000000000) is a failed read, "
+     "never clamped to max. 0: ten times max."},
+    {"count_confirm", AS_OPT_INT, offsetof(struct as_group_cfg, count_confirm), "2", 1, 100, 0,
+     NULL,
+     "A count that changed other than by this group's own scale (someone else scaled, or the "
+     "endpoint is wrong, e.g. a sudden 0) is used only once it has been read the same this "
+     "many rounds in a row; until then the group holds. 1 trusts every read."},
     AS_OPT_END,
 };
 

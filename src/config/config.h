@@ -76,6 +76,8 @@ struct as_group_cfg {
     int64_t warmup_ms;          /* younger replicas (or a scale-up this recent) block scale-down */
     int64_t idle_period_ms;     /* min 0: at or below activation this long before going to zero */
     int history;                /* scale events kept in the group's history */
+    int count_max;              /* a count read above this is a failed read (0: 10 x max) */
+    int count_confirm;          /* reads in a row that make a changed count trusted */
 };
 
 struct as_config {

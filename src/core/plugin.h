@@ -19,6 +19,9 @@ struct as_ctx {
     const char *group;  /* group name, for log prefixes */
     const char *name;   /* metric name (sources) or scaler type (scalers) */
     int64_t timeout_ms; /* for each measurement or scale call */
+    /* Where the backend may keep its own durable files (the process pool's pid file), named
+     * after the group; NULL when the configuration keeps no state (`state_dir: ""`). */
+    const char *state_dir;
 };
 
 #define AS_MSG_MAX 256

@@ -107,7 +107,8 @@ static struct as_ctx ctx_for(struct group_rt *rt, const char *name, int64_t time
                            .http = rt->eng->http,
                            .group = rt->name,
                            .name = name,
-                           .timeout_ms = timeout_ms};
+                           .timeout_ms = timeout_ms,
+                           .state_dir = rt->cfg->state_dir[0] ? rt->cfg->state_dir : NULL};
 }
 
 static int sources_start(struct group_rt *rt, struct as_err *err)
