@@ -159,7 +159,8 @@ static void *backend_new(struct backend *b, const struct as_opt *opts, size_t si
     b->opts = opts;
     if (as_opts_parse(opts, b->state, b->doc->root, "test", &err) < 0)
         fail_msg("%s", err.msg);
-    struct as_ctx ctx = {b->loop, b->http, "g", "m", timeout_ms};
+    struct as_ctx ctx = {
+        .loop = b->loop, .http = b->http, .group = "g", .name = "m", .timeout_ms = timeout_ms};
     assert_int_equal(start(b->state, &ctx, &err), 0);
     return b->state;
 }
