@@ -1,16 +1,17 @@
-/* posix_spawn_file_actions_addchdir_np and _addclosefrom_np (glibc 2.34) are GNU extensions:
- * they let the child change directory and drop inherited descriptors without a fork. */
+/* close_range (glibc 2.34), dup3 and pipe2 are GNU extensions. */
 #define _GNU_SOURCE
 
 #include "util/proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -388,73 +389,219 @@ static int open_pipe(struct stream *s, int *child_end)
     return 0;
 }
 
-static int file_actions(posix_spawn_file_actions_t *fa, const struct as_proc_opts *o,
-                        const int child_end[2])
+/* execvp's search, done before the fork: argv[0] itself when it holds a '/', else each entry
+ * of the daemon's PATH (/bin:/usr/bin without one; an empty entry is the working directory),
+ * as posix_spawnp does. One block, the NULL-terminated pointers followed by the strings: free
+ * it with free(). NULL on ENOMEM. */
+static char **search_paths(const char *file)
 {
-    const enum as_proc_output modes[2] = {o->out, o->err};
-    int rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
-    for (int i = 0; i < 2 && rc == 0; i++) {
-        if (modes[i] == AS_PROC_CAPTURE || modes[i] == AS_PROC_LINES)
-            rc = posix_spawn_file_actions_adddup2(fa, child_end[i], i + 1);
-        else if (modes[i] == AS_PROC_NULL)
-            rc = posix_spawn_file_actions_addopen(fa, i + 1, "/dev/null", O_WRONLY, 0);
+    const char *path = getenv("PATH");
+    if (strchr(file, '/') != NULL)
+        path = NULL;
+    else if (path == NULL)
+        path = "/bin:/usr/bin";
+    size_t n = 1, flen = strlen(file);
+    for (const char *c = path; c && *c; c++)
+        n += *c == ':';
+    size_t size = (n + 1) * sizeof(char *) + (path ? strlen(path) : 0) + n * (flen + 2);
+    char **paths = malloc(size);
+    if (paths == NULL)
+        return NULL;
+    char *text = (char *)(paths + n + 1);
+    const char *dir = path;
+    for (size_t i = 0; i < n; i++) {
+        size_t dlen = dir ? strcspn(dir, ":") : 0;
+        paths[i] = text;
+        if (dlen > 0) {
+            memcpy(text, dir, dlen);
+            text += dlen;
+            *text++ = '/';
+        }
+        memcpy(text, file, flen + 1);
+        text += flen + 1;
+        if (dir != NULL)
+            dir += dlen + (dir[dlen] == ':');
     }
-    if (rc == 0 && o->cwd != NULL)
-        rc = posix_spawn_file_actions_addchdir_np(fa, o->cwd);
-    if (rc == 0)
-        rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+    paths[n] = NULL;
+    return paths;
+}
+
+/* What the child needs, all of it prepared before the fork: between fork and exec the child
+ * makes only async-signal-safe calls (another thread of the daemon, curl's resolver say, may
+ * hold a lock of malloc or stdio at the moment of the fork, and the child would wait on it
+ * forever). */
+struct launch {
+    const struct as_proc_opts *o;
+    char **env, **paths;
+    int child_end[2]; /* the pipes for stdout / stderr, -1 when not piped */
+    int status_fd;    /* write end of the status pipe, close-on-exec */
+    pid_t parent;     /* the daemon, recorded before the fork */
+    sigset_t mask;    /* the child's signal mask */
+    struct sigaction dfl;
+    long max_fd; /* closes descriptors up to this when close_range is missing */
+};
+
+/* What the child writes to the status pipe when it cannot run the program: an exec that
+ * succeeds closes the pipe without a word (close-on-exec), so the parent reads either this or
+ * end-of-file. */
+struct failure {
+    int step; /* STEP_* */
+    int err;  /* errno */
+};
+enum { STEP_EXEC, STEP_CWD, STEP_SETUP };
+
+static void child_fail(const struct launch *l, int step, int err) __attribute__((noreturn));
+static void child_fail(const struct launch *l, int step, int err)
+{
+    struct failure f = {step, err};
+    while (write(l->status_fd, &f, sizeof(f)) < 0 && errno == EINTR)
+        ;
+    _exit(127);
+}
+
+/* A fresh /dev/null on target (without close-on-exec). */
+static int child_null(int target, int flags)
+{
+    int fd = open("/dev/null", flags);
+    if (fd < 0 || fd == target)
+        return fd < 0 ? -1 : 0;
+    int rc = dup2(fd, target) < 0 ? -1 : 0;
+    close(fd);
     return rc;
 }
 
-static int spawn_attrs(posix_spawnattr_t *at)
+static int child_stdio(const struct launch *l)
 {
-    sigset_t mask, def;
-    as_loop_child_sigmask(&mask);
-    /* SIGPIPE is ignored in the daemon; the child wants every default. (glibc keeps its two
-     * internal signals ignored whatever we ask; the child's libc sets its own handlers.) */
-    sigfillset(&def);
-    int rc = posix_spawnattr_setsigmask(at, &mask);
-    if (rc == 0)
-        rc = posix_spawnattr_setsigdefault(at, &def);
-    if (rc == 0)
-        rc = posix_spawnattr_setpgroup(at, 0);
-    if (rc == 0)
-        rc = posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                              POSIX_SPAWN_SETPGROUP);
-    return rc;
+    const enum as_proc_output modes[2] = {l->o->out, l->o->err};
+    if (child_null(0, O_RDONLY) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        int fd = l->child_end[i], rc = 0;
+        /* dup2 clears close-on-exec, except on a descriptor that already is the target. */
+        if (fd >= 0)
+            rc = fd == i + 1 ? fcntl(fd, F_SETFD, 0) : dup2(fd, i + 1);
+        else if (modes[i] == AS_PROC_NULL)
+            rc = child_null(i + 1, O_WRONLY);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Keeps 0-2 and the status pipe (moved to 3, still close-on-exec); closes the rest. */
+static int child_close_fds(struct launch *l)
+{
+    if (l->status_fd != 3) {
+        if (dup3(l->status_fd, 3, O_CLOEXEC) < 0)
+            return -1;
+        l->status_fd = 3;
+    }
+    if (close_range(4, ~0U, 0) == 0)
+        return 0;
+    for (long fd = 4; fd < l->max_fd; fd++)
+        close((int)fd);
+    return 0;
+}
+
+/* execvp's rules for trying the candidates in turn (those of glibc's posix_spawnp): a file
+ * that is missing or not ours to run moves on to the next; EACCES wins over ENOENT at the end;
+ * any other error ends the search. No shell fallback for ENOEXEC, as posix_spawnp. */
+static int child_exec(const struct launch *l)
+{
+    int eacces = 0, last = ENOENT;
+    for (char **p = l->paths; *p; p++) {
+        execve(*p, (char *const *)l->o->argv, l->env);
+        last = errno;
+        if (last == EACCES)
+            eacces = 1;
+        else if (last != ENOENT && last != ENOTDIR && last != ESTALE && last != ENODEV &&
+                 last != ETIMEDOUT)
+            return last;
+    }
+    return eacces ? EACCES : last;
+}
+
+/* The child, from fork to exec. Signals stay blocked until just before the exec, so no
+ * handler of the daemon runs here; the death signal arriving meanwhile waits, then kills. */
+static void child(struct launch *l) __attribute__((noreturn));
+static void child(struct launch *l)
+{
+    /* The death signal first, then the check: had the daemon died before the prctl, the
+     * signal would never come, and we would have been adopted by another process already. */
+    if (prctl(PR_SET_PDEATHSIG, AS_PROC_DEATH_SIGNAL) < 0)
+        child_fail(l, STEP_SETUP, errno);
+    if (getppid() != l->parent)
+        _exit(127);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &l->dfl, NULL); /* glibc's internal signals refuse: fine */
+    if (setpgid(0, 0) < 0 || child_stdio(l) < 0 || child_close_fds(l) < 0)
+        child_fail(l, STEP_SETUP, errno);
+    if (l->o->cwd != NULL && chdir(l->o->cwd) < 0)
+        child_fail(l, STEP_CWD, errno);
+    sigprocmask(SIG_SETMASK, &l->mask, NULL);
+    child_fail(l, STEP_EXEC, child_exec(l));
+}
+
+/* Forks the child and waits until it has exec'ed the program or failed to. Returns 0, or an
+ * errno with *step saying what failed (the child has then been reaped). */
+static int fork_child(struct launch *l, pid_t *pid, int *step)
+{
+    int status[2];
+    sigset_t all, old;
+    if (pipe2(status, O_CLOEXEC) < 0)
+        return errno;
+    l->status_fd = status[1];
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    *pid = fork();
+    if (*pid == 0)
+        child(l);
+    int rc = *pid < 0 ? errno : 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(status[1]);
+    struct failure f;
+    ssize_t n = 0;
+    while (rc == 0 && (n = read(status[0], &f, sizeof(f))) < 0 && errno == EINTR)
+        ;
+    close(status[0]);
+    if (rc != 0 || n != (ssize_t)sizeof(f))
+        return rc;
+    while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    *step = f.step;
+    return f.err;
+}
+
+static void launch_init(struct launch *l, const struct as_proc_opts *o, const int child_end[2])
+{
+    *l = (struct launch){.o = o,
+                         .child_end = {child_end[0], child_end[1]},
+                         .status_fd = -1,
+                         .parent = getpid(),
+                         .max_fd = sysconf(_SC_OPEN_MAX)};
+    as_loop_child_sigmask(&l->mask);
+    /* SIGPIPE is ignored in the daemon; the child wants every default. */
+    l->dfl.sa_handler = SIG_DFL;
+    sigemptyset(&l->dfl.sa_mask);
+    l->env = build_env(o->env);
+    l->paths = search_paths(o->argv[0]);
 }
 
 static int run(struct as_proc *p, const struct as_proc_opts *o, const int child_end[2],
                struct as_err *err)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    char **env = build_env(o->env);
-    if (env == NULL) {
-        as_err_set(err, "out of memory");
-        return ENOMEM;
-    }
-    int rc = posix_spawn_file_actions_init(&fa);
-    if (rc == 0) {
-        rc = posix_spawnattr_init(&at);
-        if (rc != 0)
-            posix_spawn_file_actions_destroy(&fa);
-    }
-    if (rc != 0) {
-        free(env);
+    struct launch l;
+    int step = STEP_SETUP;
+    launch_init(&l, o, child_end);
+    int rc = l.env == NULL || l.paths == NULL ? ENOMEM : fork_child(&l, &p->pid, &step);
+    if (rc != 0 && step == STEP_CWD)
+        as_err_set(err, "cannot run %s: working directory %s: %s", o->argv[0], o->cwd,
+                   strerror(rc));
+    else if (rc != 0)
         as_err_set(err, "cannot run %s: %s", o->argv[0], strerror(rc));
-        return rc;
-    }
-    rc = file_actions(&fa, o, child_end);
-    if (rc == 0)
-        rc = spawn_attrs(&at);
-    if (rc == 0)
-        rc = posix_spawnp(&p->pid, o->argv[0], &fa, &at, (char *const *)o->argv, env);
-    if (rc != 0)
-        as_err_set(err, "cannot run %s: %s", o->argv[0], strerror(rc));
-    posix_spawnattr_destroy(&at);
-    posix_spawn_file_actions_destroy(&fa);
-    free(env);
+    free(l.env);
+    free(l.paths);
     return rc;
 }
 
@@ -536,4 +683,52 @@ out:
     free_proc(p);
     errno = rc;
     return NULL;
+}
+
+/* ---- /proc ---- */
+
+int as_proc_stat(pid_t pid, struct as_proc_stat *st)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    int saved = errno;
+    close(fd);
+    if (n < 0) {
+        errno = saved == ESRCH ? ENOENT : saved; /* it exited since the open */
+        return -1;
+    }
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    int ppid, pgid, sid;
+    if (p == NULL ||
+        sscanf(p + 1,
+               " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+               "%*d %*d %*d %llu",
+               &st->state, &ppid, &pgid, &sid, &st->utime, &st->stime, &st->start_ticks) != 7) {
+        errno = EINVAL;
+        return -1;
+    }
+    st->ppid = ppid, st->pgid = pgid, st->sid = sid;
+    return 0;
+}
+
+int as_proc_each(as_proc_each_fn fn, void *arg)
+{
+    DIR *dir = opendir("/proc");
+    if (dir == NULL)
+        return -1;
+    const struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        long pid;
+        struct as_proc_stat st;
+        if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && as_parse_long(e->d_name, &pid) == 0 &&
+            as_proc_stat((pid_t)pid, &st) == 0)
+            fn((pid_t)pid, &st, arg);
+    }
+    closedir(dir);
+    return 0;
 }

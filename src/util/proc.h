@@ -7,6 +7,22 @@
  * and no other inherited descriptor. Output is captured into bounded buffers through
  * non-blocking pipes, streamed line by line, inherited, or discarded.
  *
+ * No child outlives the daemon unnoticed: each one is started with a parent-death signal
+ * (PR_SET_PDEATHSIG, AS_PROC_DEATH_SIGNAL), so the kernel signals it when the daemon dies,
+ * even of SIGKILL. Between the fork and the prctl the daemon may already have died; the child
+ * then sees another parent than the one recorded before the fork and exits at once. The
+ * signal is SIGTERM, not SIGKILL: the same request a scale-down or a stop makes, so a worker
+ * finishes or hands back its job as it would on any stop. The price is that a child ignoring
+ * SIGTERM survives the daemon; and grandchildren (fork clears the death signal) are not
+ * covered at all. The process pool therefore also records its workers' process groups in a
+ * pid file and stops what is left of them when the daemon starts again (src/scalers/
+ * process.c). The death signal fires when the *thread* that forked exits: children are
+ * spawned from the loop thread, which lives as long as the daemon.
+ *
+ * posix_spawn cannot set a death signal, so a child is forked: between fork and exec it makes
+ * only async-signal-safe calls, and it reports a failed exec through a close-on-exec pipe, so
+ * as_proc_spawn still fails synchronously when the program cannot be run.
+ *
  * Exactly one completion callback runs per started child, from the loop, once the child has
  * been reaped and its pipes have reached end-of-file. A child that fails to start is reported
  * synchronously by as_proc_spawn instead, and its callback never runs. */
@@ -15,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "util/err.h"
@@ -26,6 +43,7 @@ struct as_proc;
 #define AS_PROC_GRACE_MS 2000           /* default SIGTERM -> SIGKILL delay */
 #define AS_PROC_DRAIN_MS 500  /* pipes are read this long after the child exits, then closed */
 #define AS_PROC_LINE_MAX 1024 /* AS_PROC_LINES: longer lines are split */
+#define AS_PROC_DEATH_SIGNAL SIGTERM /* what a child gets when the daemon dies (see above) */
 
 enum as_proc_output {
     AS_PROC_CAPTURE = 0, /* into a bounded buffer passed to the completion callback */
@@ -102,5 +120,24 @@ void as_proc_abandon(struct as_proc *p);
 /* Formats how a child ended for messages: "exit 3", "killed by signal 9 (Killed)",
  * "timeout after 500 ms". Returns buf. */
 const char *as_proc_describe(const struct as_proc_result *r, char *buf, size_t len);
+
+/* What /proc/PID/stat says of a process (proc(5)). */
+struct as_proc_stat {
+    char state;                     /* 'R', 'S', 'D', ... 'Z' for a zombie */
+    pid_t ppid, pgid, sid;          /* parent, process group, session */
+    unsigned long long utime;       /* user and system CPU time, in clock ticks */
+    unsigned long long stime;       /* (sysconf(_SC_CLK_TCK) per second) */
+    unsigned long long start_ticks; /* field 22: start time in clock ticks after boot; with
+                                       the pid, it names one process for the whole uptime */
+};
+
+/* Reads /proc/pid/stat into *st. Returns 0, or -1 with errno (ENOENT: no such process). */
+int as_proc_stat(pid_t pid, struct as_proc_stat *st);
+
+typedef void (*as_proc_each_fn)(pid_t pid, const struct as_proc_stat *st, void *arg);
+
+/* Calls fn for every process in /proc (a process that exits meanwhile is skipped). Returns 0,
+ * or -1 with errno when /proc cannot be read. */
+int as_proc_each(as_proc_each_fn fn, void *arg);
 
 #endif
