@@ -1,6 +1,9 @@
-/* One-line-per-event logging to stderr and a log file. */
+/* One-line-per-event logging to stderr and a log file. Registered secrets never reach a
+ * line: every occurrence of one in a message is written as "***". */
 #ifndef AS_LOG_H
 #define AS_LOG_H
+
+#include <stddef.h>
 
 enum as_log_level { AS_DEBUG = 0, AS_INFO, AS_WARN, AS_ERROR, AS_OFF };
 
@@ -26,10 +29,33 @@ void as_log_stderr(int on);
 /* Parses "debug|info|warn|error|off"; returns -1 if unknown. */
 int as_log_level_parse(const char *s);
 
-/* Writes one line "2026-11-22T23:59:01.123Z LEVEL message". Newlines in the message become spaces.
- */
+/* Writes one line "2026-11-22T23:59:01.123Z LEVEL message". Every registered secret in the
+ * message is replaced by "***" (before the line is cut to its bounded length); newlines in the
+ * message become spaces. Thread-safe with as_log_secret. */
 void as_log_write(enum as_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Values shorter than this are never registered as secrets: too short to be one, and masking
+ * them would mangle every line. */
+#define AS_LOG_SECRET_MIN 4
+
+/* Registers the len bytes at s as a secret: from now on each of its occurrences in the message
+ * of a log line is written as "***" (occurrences of several secrets that overlap or touch
+ * become one "***"). The configuration registers every value a ${env:} or ${file:} reference
+ * resolved to. Values shorter than AS_LOG_SECRET_MIN are ignored; a value registered twice is
+ * kept once; secrets stay registered until as_log_secrets_clear. s is copied. Thread-safe.
+ * Returns 0, or -1 on ENOMEM. */
+int as_log_secret(const char *s, size_t len);
+
+/* Forgets every registered secret (for tests and benchmarks). */
+void as_log_secrets_clear(void);
+
+/* Number of registered secrets. */
+size_t as_log_secret_count(void);
+
+/* Masks the registered secrets in s[0..len) in place as as_log_write does, and NUL-terminates
+ * the result (never longer). Returns its length. */
+size_t as_log_mask(char *s, size_t len);
 
 /* Copies url into buf without userinfo and with query values masked, for logging. */
 const char *as_log_url(const char *url, char *buf, unsigned len);
