@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "drivers/daemon.h"
+#include "drivers/persist.h"
 #include "drivers/replay.h"
 #include "config/starter.h"
 #include "drivers/demo.h"
@@ -59,7 +60,8 @@ static const char usage_run[] =
 static const char usage_check[] =
     "usage: autoscaler check -c FILE\n"
     "\n"
-    "Validates FILE as `run` would (every key, type, range, reference) without starting\n"
+    "Validates FILE as `run` would (every key, type, range, reference, and that state_dir\n"
+    "exists as a writable directory or can be created) without starting or creating\n"
     "anything. Prints the first error as FILE:LINE:COLUMN: message.\n"
     "exit codes: 0 valid, 2 invalid or usage error\n";
 
@@ -212,6 +214,13 @@ static int cmd_check(int argc, char **argv)
     struct as_config *cfg = load_or_report(a.config);
     if (cfg == NULL)
         return EXIT_USAGE;
+    struct as_err err;
+    as_err_clear(&err);
+    if (cfg->state_dir[0] != '\0' && as_persist_dir_check(cfg->state_dir, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", a.config, err.msg);
+        as_config_unref(cfg);
+        return EXIT_USAGE;
+    }
     printf("%s: ok (%zu group%s)\n", a.config, cfg->ngroups, cfg->ngroups == 1 ? "" : "s");
     as_config_unref(cfg);
     return 0;

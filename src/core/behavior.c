@@ -173,14 +173,32 @@ int as_behavior_stabilize(const struct as_behavior *b, struct as_stamps *recs, i
 
 /* ---- rate limits ---- */
 
+int as_behavior_push_event(struct as_stamps *events, int64_t now, int from, int to)
+{
+    return stamps_push(events, (struct as_stamp){now, to > from ? to - from : from - to, 0});
+}
+
 int as_behavior_changes(const struct as_stamps *events, int64_t now, int64_t period_ms)
 {
-    int64_t cut = now - period_ms;
-    int sum = 0;
-    for (size_t i = 0; i < events->n; i++)
-        if (events->v[i].t > cut)
+    int64_t cut = now - period_ms, sum = 0;
+    for (size_t i = 0; i < events->n && sum < AS_COUNT_MAX; i++)
+        if (events->v[i].t > cut && events->v[i].value > 0)
             sum += events->v[i].value;
-    return sum;
+    return sum > AS_COUNT_MAX ? AS_COUNT_MAX : (int)sum;
+}
+
+/* A double as an int count, saturated: the cast of an out-of-range double is undefined. */
+static int to_count(double v)
+{
+    return v >= INT_MAX ? INT_MAX : v <= INT_MIN ? INT_MIN : (int)v;
+}
+
+/* The count at the start of a policy period: current minus the changes within it. */
+static int64_t period_start(const struct as_stamps *up, const struct as_stamps *down, int64_t now,
+                            int current, int64_t period_ms)
+{
+    return (int64_t)current - as_behavior_changes(up, now, period_ms) +
+           as_behavior_changes(down, now, period_ms);
 }
 
 static int up_limit(const struct as_rules *r, const struct as_stamps *up,
@@ -191,11 +209,10 @@ static int up_limit(const struct as_rules *r, const struct as_stamps *up,
     int result = r->select == AS_SELECT_MIN ? INT_MAX : INT_MIN;
     for (int i = 0; i < r->npolicies; i++) {
         const struct as_rate_policy *p = &r->policies[i];
-        int start = current - as_behavior_changes(up, now, p->period_ms) +
-                    as_behavior_changes(down, now, p->period_ms);
+        int64_t start = period_start(up, down, now, current, p->period_ms);
         double v =
             p->percent ? ceil((double)start * (1.0 + p->value / 100.0)) : (double)start + p->value;
-        int proposed = v > INT_MAX ? INT_MAX : (int)v;
+        int proposed = to_count(v);
         if (r->select == AS_SELECT_MIN ? proposed < result : proposed > result)
             result = proposed;
     }
@@ -210,11 +227,10 @@ static int down_limit(const struct as_rules *r, const struct as_stamps *up,
     int result = r->select == AS_SELECT_MIN ? INT_MIN : INT_MAX;
     for (int i = 0; i < r->npolicies; i++) {
         const struct as_rate_policy *p = &r->policies[i];
-        int start = current - as_behavior_changes(up, now, p->period_ms) +
-                    as_behavior_changes(down, now, p->period_ms);
+        int64_t start = period_start(up, down, now, current, p->period_ms);
         /* Go's int32(float64) truncates toward zero: so does the C cast */
-        int proposed =
-            p->percent ? (int)((double)start * (1.0 - p->value / 100.0)) : start - p->value;
+        int proposed = to_count(p->percent ? (double)start * (1.0 - p->value / 100.0)
+                                           : (double)start - p->value);
         if (r->select == AS_SELECT_MIN ? proposed > result : proposed < result)
             result = proposed;
     }

@@ -68,7 +68,12 @@ int as_behavior_rate_limit(const struct as_behavior *b, const struct as_stamps *
 int as_behavior_store_event(const struct as_behavior *b, struct as_stamps *up,
                             struct as_stamps *down, int64_t now, int from, int to);
 
-/* The sum of event changes within period_ms before now (strict). */
+/* Appends the event from -> to at now to events (no reuse of old entries: the caller may
+ * take it back with events->n--). Returns 0 or -1 on ENOMEM. */
+int as_behavior_push_event(struct as_stamps *events, int64_t now, int from, int to);
+
+/* The sum of event changes within period_ms before now (strict), saturated to
+ * 0..AS_COUNT_MAX (a state file may hold anything). */
 int as_behavior_changes(const struct as_stamps *events, int64_t now, int64_t period_ms);
 
 #endif

@@ -233,8 +233,14 @@ static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
     }
     const char *why;
     int want = out->desired;
+    /* A pending intent counts as a scale event for the rate limits, for this round only. */
+    struct as_stamps *ev = st->pending && st->intent.to > st->intent.from ? &st->up : &st->down;
+    int pushed = st->pending && st->intent.to != st->intent.from &&
+                 as_behavior_push_event(ev, st->intent.t, st->intent.from, st->intent.to) == 0;
     out->desired =
         as_behavior_rate_limit(b, &st->up, &st->down, obs->now_ms, current, want, lo, hi, &why);
+    if (pushed)
+        ev->n--;
     if (out->desired == want)
         return;
     if (strcmp(why, "TooManyReplicas") == 0)
@@ -249,11 +255,20 @@ static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
 
 static int scales_within(const struct as_group_state *st, int64_t now, int64_t window)
 {
-    int n = 0;
+    int n = st->pending && st->intent.t > now - window;
     for (int i = 0; i < st->nscales && i < 32; i++)
         if (st->scales[i] > now - window)
             n++;
     return n;
+}
+
+/* The last scale, counting a pending intent as one. Returns 0 when there was none. */
+static int last_scale(const struct as_group_state *st, int64_t *t)
+{
+    *t = st->last_scale_ms;
+    if (st->pending && (st->last_scale_ms == 0 || st->intent.t > *t))
+        *t = st->intent.t;
+    return st->last_scale_ms > 0 || st->pending;
 }
 
 /* Holds that come after the decision: cooldown, pause, too-rapid reporting. */
@@ -261,11 +276,13 @@ static void finish(const struct as_group_cfg *g, struct as_group_state *st,
                    const struct as_obs *obs, struct as_decision *out)
 {
     int current = obs->current, want = out->desired;
-    if (want != current && g->cooldown_ms > 0 && st->last_scale_ms > 0 &&
-        obs->now_ms - st->last_scale_ms < g->cooldown_ms) {
+    int64_t last;
+    if (want != current && g->cooldown_ms > 0 && last_scale(st, &last) &&
+        obs->now_ms - last < g->cooldown_ms) {
         out->desired = current;
-        addf(out, "; cooldown: %ds left, hold %d",
-             (int)((g->cooldown_ms - (obs->now_ms - st->last_scale_ms) + 999) / 1000), current);
+        addf(out, "; cooldown: %ds left%s, hold %d",
+             (int)((g->cooldown_ms - (obs->now_ms - last) + 999) / 1000),
+             st->pending && last == st->intent.t ? " (after an unconfirmed scale)" : "", current);
     }
     if (out->desired != current && g->paused) {
         addf(out, "; paused: hold %d (would be %d)", current, out->desired);
@@ -369,8 +386,12 @@ static int warming(const struct as_group_cfg *g, const struct as_group_state *st
             return 1;
     if (young(obs->workers, obs->nworkers, g->warmup_ms, &known, age))
         return 1;
-    *age = obs->now_ms - st->last_up_ms;
-    return !known && st->scaled_up && *age < g->warmup_ms;
+    int up = st->scaled_up;
+    int64_t last_up = st->last_up_ms;
+    if (st->pending && st->intent.to > st->intent.from && (!up || st->intent.t > last_up))
+        up = 1, last_up = st->intent.t;
+    *age = obs->now_ms - last_up;
+    return !known && up && *age < g->warmup_ms;
 }
 
 /* After the policy and the bounds: scale to zero once idle long enough and the policy needs
@@ -431,7 +452,7 @@ void as_decide(const struct as_group_cfg *g, struct as_group_state *st, const st
         goto out;
     }
     struct as_bounds b;
-    as_bounds_get(g, obs->now_ms, &b);
+    as_bounds_get(g, obs->wall_ms ? obs->wall_ms : obs->now_ms, &b);
     int quiet, active = track_idle(g, st, &b, obs, &quiet), zero = zero_rules(g, &b);
     if (obs->current > b.max || obs->current < b.min) {
         outside(&b, obs, out);
@@ -450,6 +471,9 @@ out:
 void as_decide_scaled(const struct as_group_cfg *g, struct as_group_state *st, int64_t now_ms,
                       int from, int to)
 {
+    st->pending = 0;
+    st->count_known = 1;
+    st->count = to;
     if (from == to)
         return;
     st->last_scale_ms = now_ms;
@@ -463,4 +487,65 @@ void as_decide_scaled(const struct as_group_cfg *g, struct as_group_state *st, i
         st->nscales++;
     as_behavior_store_event(&g->behavior, &st->up, &st->down, now_ms, from, to);
     history_add(g, st, now_ms, from, to);
+}
+
+void as_decide_intent(struct as_group_state *st, int64_t now_ms, int from, int to)
+{
+    st->pending = 1;
+    st->intent = (struct as_intent){now_ms, from, to};
+}
+
+enum as_resolved as_decide_resolve(const struct as_group_cfg *g, struct as_group_state *st,
+                                   int count)
+{
+    if (!st->pending)
+        return AS_INTENT_NONE;
+    struct as_intent in = st->intent;
+    if (count == in.from) {
+        st->pending = 0;
+        return AS_INTENT_MISSED;
+    }
+    as_decide_scaled(g, st, in.t, in.from, count);
+    return AS_INTENT_LANDED;
+}
+
+int as_count_limit(const struct as_group_cfg *g)
+{
+    if (g->count_max > 0)
+        return g->count_max;
+    int64_t limit = (int64_t)g->max * 10;
+    return limit > AS_COUNT_MAX ? AS_COUNT_MAX : (int)limit;
+}
+
+enum as_count_verdict as_count_judge(const struct as_group_cfg *g, struct as_group_state *st,
+                                     int read, int owned, char *why, size_t len)
+{
+    int limit = as_count_limit(g);
+    if (read < 0 || read > limit) {
+        st->same_reads = 0;
+        snprintf(why, len, "count %d is implausible (above count_max %d): a failed read", read,
+                 limit);
+        return AS_COUNT_IMPLAUSIBLE;
+    }
+    if (read == st->last_read && st->same_reads > 0) {
+        if (st->same_reads < INT32_MAX)
+            st->same_reads++;
+    } else {
+        st->last_read = read;
+        st->same_reads = 1;
+    }
+    int confirm = g->count_confirm > 0 ? g->count_confirm : 1;
+    if (owned || (st->count_known && read == st->count) || st->same_reads >= confirm ||
+        (st->pending && (read == st->intent.from || read == st->intent.to))) {
+        st->count_known = 1;
+        st->count = read;
+        return AS_COUNT_TRUSTED;
+    }
+    if (st->count_known)
+        snprintf(why, len, "count %d differs from the last trusted %d: unconfirmed (read %d of %d)",
+                 read, st->count, st->same_reads, confirm);
+    else
+        snprintf(why, len, "count %d is not confirmed yet (read %d of %d)", read, st->same_reads,
+                 confirm);
+    return AS_COUNT_UNCONFIRMED;
 }

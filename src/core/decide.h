@@ -16,6 +16,8 @@
 #include "config/config.h"
 
 #define AS_REASON_MAX 384
+#define AS_COUNT_MAX 1000000000        /* the largest replica count anything accepts */
+#define AS_TIME_MAX 1000000000000000LL /* ms: a stamp beyond this is corrupt (year 33658) */
 
 /* One replica's share of a per-replica metric. */
 struct as_replica_obs {
@@ -35,8 +37,12 @@ struct as_metric_obs {
 };
 
 struct as_obs {
-    int64_t now_ms; /* wall clock (run) or virtual clock (replay), milliseconds */
-    int current;    /* replicas now, >= 0 */
+    /* The decision clock, milliseconds: in `run` the wall clock at start carried on by the
+     * monotonic clock (a step of the wall clock never moves it), in replay the virtual
+     * clock. Windows, cooldowns, rate limits and idle timers run on it. */
+    int64_t now_ms;
+    int64_t wall_ms; /* the wall clock, for schedules and time-of-day bounds; 0: now_ms */
+    int current;     /* replicas now, trusted (as_count_judge), 0..AS_COUNT_MAX */
     size_t n;
     const struct as_metric_obs *m;
     /* The replicas as the scaler knows them (a process pool: each worker's age and idle
@@ -86,6 +92,15 @@ struct as_history {
     size_t cap, n, head; /* head: index of the newest */
 };
 
+/* A scale asked for and not yet known to have landed: recorded (durably) before the scale
+ * call, cleared when the outcome is known. Until then it counts as a scale at t for the
+ * cooldown, the rate limits, warmup and too-rapid detection, so a restart in the middle of a
+ * call neither forgets it nor repeats it at once. */
+struct as_intent {
+    int64_t t;
+    int from, to;
+};
+
 /* Everything that carries from one round to the next; persisted by state.c.
  * Zero-initialise, then as_group_state_free when done. */
 struct as_group_state {
@@ -105,6 +120,12 @@ struct as_group_state {
     int scaled_up;                   /* last_up_ms is set */
     struct as_history history;       /* the newest `history` scale events */
     char last_reason[AS_REASON_MAX]; /* the last decision's reason, for the history */
+    int pending;                     /* intent holds a scale whose outcome is unknown */
+    struct as_intent intent;
+    int count_known; /* count holds the last trusted replica count */
+    int count;       /* persisted: a restart trusts an unchanged count at once */
+    int last_read;   /* the count read last round (not persisted) ... */
+    int same_reads;  /* ... and how many rounds in a row it was read (not persisted) */
 };
 
 void as_group_state_free(struct as_group_state *st);
@@ -128,6 +149,9 @@ struct as_policy_ops {
      * it returns -1 if the object is unusable (the state then starts fresh). */
     int (*save)(const void *cfg, const void *state, json_t *obj);
     int (*load)(const void *cfg, void *state, const json_t *obj);
+    /* Optional, for a policy that keeps stamps: after load, moves them by shift_ms (the
+     * restore's shift, see core/state.h) and clamps any after now_ms to now_ms. */
+    void (*restored)(const void *cfg, void *state, int64_t shift_ms, int64_t now_ms);
 };
 
 /* The registered policies (registry.c), NULL-terminated. */
@@ -167,9 +191,37 @@ void as_decide(const struct as_group_cfg *g, struct as_group_state *st, const st
                struct as_decision *out);
 
 /* Records that the group was scaled from `from` to `to` at now_ms (a scale event for the rate
- * policies, the time for `cooldown`). Call it after the change succeeded. */
+ * policies, the time for `cooldown`) and clears a pending intent; `to` becomes the trusted
+ * count. Call it after the change succeeded. */
 void as_decide_scaled(const struct as_group_cfg *g, struct as_group_state *st, int64_t now_ms,
                       int from, int to);
+
+/* Records the intent to scale from -> to at now_ms (before the call). */
+void as_decide_intent(struct as_group_state *st, int64_t now_ms, int from, int to);
+
+enum as_resolved { AS_INTENT_NONE = 0, AS_INTENT_LANDED, AS_INTENT_MISSED };
+
+/* Settles a pending intent against a trusted count: the count it came from means the scale
+ * did not land (the intent is dropped: AS_INTENT_MISSED); any other count means it did, and
+ * it is recorded as a scale from -> count at the intent's time (AS_INTENT_LANDED).
+ * AS_INTENT_NONE when nothing was pending. */
+enum as_resolved as_decide_resolve(const struct as_group_cfg *g, struct as_group_state *st,
+                                   int count);
+
+enum as_count_verdict { AS_COUNT_TRUSTED = 0, AS_COUNT_IMPLAUSIBLE, AS_COUNT_UNCONFIRMED };
+
+/* Judges a replica count read this round (a failed read never gets here). Implausible:
+ * above count_max (0: ten times max). Trusted: `owned` (the scaler's own bookkeeping, as a
+ * process pool's), or equal to the last trusted count, or to either end of a pending intent,
+ * or read the same count_confirm rounds in a row. Anything else is unconfirmed: the group
+ * holds, so a count that jumped (a sudden 0, a lying endpoint) never scales anything until
+ * it has been seen again. A trusted count becomes st->count. why gets a one-line reason for
+ * the verdicts other than trusted. */
+enum as_count_verdict as_count_judge(const struct as_group_cfg *g, struct as_group_state *st,
+                                     int read, int owned, char *why, size_t len);
+
+/* The bound above which a count read is implausible. */
+int as_count_limit(const struct as_group_cfg *g);
 
 /* The HPA target-tracking policy (src/policies/target.c), also used directly by tests. */
 void as_policy_target(const struct as_group_cfg *g, const struct as_obs *obs, struct as_rec *rec);

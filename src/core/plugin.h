@@ -87,13 +87,17 @@ struct as_scaler_ops {
     int (*can_get)(const void *state);
     /* Sets the replica count. done runs once, from the loop. */
     void (*set)(void *state, int want, as_scale_cb done, void *arg);
-    /* Optional: aborts a get/set in flight without calling done (shutdown only). */
+    /* Aborts a get/set in flight without calling done: at shutdown, and when the engine's
+     * deadline for the call (the scaler's timeout and a little slack) passes. */
     void (*cancel)(void *state);
     /* Optional: per-replica facts, sampled now (once per round); fills at most max entries
      * and returns how many. */
     size_t (*workers)(void *state, struct as_worker_info *out, size_t max);
     /* Optional: stops everything (e.g. the process pool); done may run synchronously. */
     void (*stop)(void *state, as_stopped_cb done, void *arg);
+    /* get answers from the scaler's own bookkeeping (a process pool counts its workers): the
+     * count is trusted as read, and a set needs no read back. 0 for anything remote. */
+    int owns_count;
 };
 
 /* The registries (registry.c). NULL-terminated. */

@@ -1,17 +1,12 @@
 #include "core/state.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#define AS_STATE_VERSION 1
 #define AS_STAMPS_MAX 100000 /* a bound on what a file may ask us to allocate */
 
-/* ---- JSON ---- */
+/* ---- to JSON ---- */
 
 static json_t *stamps_json(const struct as_stamps *s, int with_outdated)
 {
@@ -28,29 +23,50 @@ static json_t *stamps_json(const struct as_stamps *s, int with_outdated)
     return a;
 }
 
-json_t *as_state_to_json(const struct as_group_cfg *g, const struct as_group_state *st)
+static json_t *history_json(const struct as_group_state *st)
+{
+    json_t *history = json_array(); /* oldest first */
+    for (size_t i = st->history.n; history && i-- > 0;) {
+        const struct as_event *e = as_history_get(st, i);
+        if (json_array_append_new(history, json_pack("[I,i,i,s]", (json_int_t)e->t, e->from, e->to,
+                                                     e->reason ? e->reason : "")) < 0) {
+            json_decref(history);
+            return NULL;
+        }
+    }
+    return history;
+}
+
+/* The members added after version 1's; 0 or -1 on ENOMEM. */
+static int extras_json(const struct as_group_state *st, json_t *doc)
+{
+    json_t *pending =
+        st->pending ? json_pack("[I,i,i]", (json_int_t)st->intent.t, st->intent.from, st->intent.to)
+                    : json_null();
+    return json_object_set_new(doc, "history", history_json(st)) |
+           json_object_set_new(doc, "idle", json_boolean(st->idle)) |
+           json_object_set_new(doc, "last_up_ms",
+                               json_integer(st->scaled_up ? st->last_up_ms : -1)) |
+           json_object_set_new(doc, "count", json_integer(st->count_known ? st->count : -1)) |
+           json_object_set_new(doc, "pending", pending);
+}
+
+json_t *as_state_to_json(const struct as_group_cfg *g, const struct as_group_state *st,
+                         int64_t now_ms, int64_t wall_ms)
 {
     json_t *scales = json_array(), *policy = json_object();
     for (int i = 0; scales && i < st->nscales && i < 32; i++)
         json_array_append_new(scales, json_integer(st->scales[i]));
     json_t *doc = json_pack(
-        "{s:i, s:s, s:b, s:o, s:o, s:o, s:I, s:i, s:I, s:o, s:s}", "version", AS_STATE_VERSION,
-        "group", g->name, "seeded", st->seeded, "recommendations", stamps_json(&st->recs, 0),
+        "{s:i, s:s, s:I, s:I, s:b, s:o, s:o, s:o, s:I, s:i, s:I, s:o, s:s}", "version",
+        AS_STATE_VERSION, "group", g->name, "saved_ms", (json_int_t)now_ms, "saved_wall_ms",
+        (json_int_t)wall_ms, "seeded", st->seeded, "recommendations", stamps_json(&st->recs, 0),
         "scale_up_events", stamps_json(&st->up, 1), "scale_down_events", stamps_json(&st->down, 1),
         "last_scale_ms", (json_int_t)st->last_scale_ms, "failures", st->failures, "idle_since_ms",
         (json_int_t)st->idle_since_ms, "scales", scales, "policy_type", g->policy->name);
-    json_t *history = json_array(); /* oldest first */
-    for (size_t i = st->history.n; history && i-- > 0;) {
-        const struct as_event *e = as_history_get(st, i);
-        json_array_append_new(history, json_pack("[I,i,i,s]", (json_int_t)e->t, e->from, e->to,
-                                                 e->reason ? e->reason : ""));
-    }
-    if (doc != NULL && history != NULL) {
-        json_object_set_new(doc, "history", history);
-        json_object_set_new(doc, "idle", json_boolean(st->idle));
-        json_object_set_new(doc, "last_up_ms", json_integer(st->scaled_up ? st->last_up_ms : -1));
-    } else {
-        json_decref(history);
+    if (doc != NULL && extras_json(st, doc) < 0) {
+        json_decref(doc);
+        doc = NULL;
     }
     if (doc != NULL && policy != NULL && g->policy->save &&
         g->policy->save(g->policy_cfg, st->policy, policy) == 0)
@@ -59,7 +75,40 @@ json_t *as_state_to_json(const struct as_group_cfg *g, const struct as_group_sta
     return doc;
 }
 
-static int stamps_from(const json_t *a, struct as_stamps *s, int with_outdated)
+/* ---- from JSON: every number range-checked, every stamp moved ---- */
+
+struct reader {
+    struct as_restore *r;
+    int bad; /* something out of range: the whole document is rejected */
+};
+
+/* An integer member or array element within [lo, hi]; sets rd->bad otherwise. */
+static int64_t int_in(struct reader *rd, const json_t *v, int64_t lo, int64_t hi)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        rd->bad = 1;
+        return lo;
+    }
+    return json_integer_value(v);
+}
+
+/* A stamp from the file, moved by the shift and clamped to [0, now]. */
+static int64_t stamp(struct reader *rd, const json_t *v)
+{
+    int64_t t = int_in(rd, v, 0, AS_TIME_MAX) + rd->r->shift_ms;
+    if (t > rd->r->now_ms) {
+        rd->r->clamped++;
+        t = rd->r->now_ms;
+    }
+    return t < 0 ? 0 : t;
+}
+
+static int count_in(struct reader *rd, const json_t *v, int lo)
+{
+    return (int)int_in(rd, v, lo, AS_COUNT_MAX);
+}
+
+static int stamps_from(struct reader *rd, const json_t *a, struct as_stamps *s, int events)
 {
     if (!json_is_array(a) || json_array_size(a) > AS_STAMPS_MAX)
         return -1;
@@ -69,168 +118,141 @@ static int stamps_from(const json_t *a, struct as_stamps *s, int with_outdated)
         return -1;
     s->n = s->cap = n;
     for (size_t i = 0; i < n; i++) {
-        json_int_t t;
-        int v, outdated = 0;
-        int rc = with_outdated ? json_unpack(json_array_get(a, i), "[I,i,b]", &t, &v, &outdated)
-                               : json_unpack(json_array_get(a, i), "[I,i]", &t, &v);
-        if (rc != 0 || v < 0)
+        const json_t *e = json_array_get(a, i);
+        if (!json_is_array(e) || json_array_size(e) != (events ? 3u : 2u) ||
+            (events && !json_is_boolean(json_array_get(e, 2))))
             return -1;
-        s->v[i] = (struct as_stamp){(int64_t)t, v, outdated};
+        s->v[i] = (struct as_stamp){stamp(rd, json_array_get(e, 0)),
+                                    count_in(rd, json_array_get(e, 1), 0),
+                                    events && json_is_true(json_array_get(e, 2))};
     }
-    return 0;
+    return rd->bad ? -1 : 0;
+}
+
+/* The shift that makes the time on disk the wall clock's (see state.h); version 1 files
+ * carry no save time and are only clamped. */
+static void find_shift(struct reader *rd, const json_t *doc)
+{
+    const json_t *saved = json_object_get(doc, "saved_ms");
+    const json_t *wall = json_object_get(doc, "saved_wall_ms");
+    if (saved == NULL && wall == NULL)
+        return;
+    int64_t s = int_in(rd, saved, 0, AS_TIME_MAX), w = int_in(rd, wall, 0, AS_TIME_MAX);
+    int64_t age = rd->r->wall_ms - w;
+    if (age < 0) {
+        rd->r->future_ms = -age;
+        age = 0;
+    }
+    rd->r->shift_ms = rd->r->now_ms - age - s;
+}
+
+static void scales_from(struct reader *rd, const json_t *scales, struct as_group_state *st)
+{
+    if (!json_is_array(scales) || json_array_size(scales) > 32)
+        rd->bad = 1;
+    for (size_t i = 0; !rd->bad && i < json_array_size(scales); i++)
+        st->scales[st->nscales++] = stamp(rd, json_array_get(scales, i));
+}
+
+static void history_from(struct reader *rd, const struct as_group_cfg *g, const json_t *history,
+                         struct as_group_state *st)
+{
+    for (size_t i = 0; json_is_array(history) && i < json_array_size(history); i++) {
+        const json_t *e = json_array_get(history, i);
+        const char *reason = json_string_value(json_array_get(e, 3));
+        if (!json_is_array(e) || json_array_size(e) != 4 || reason == NULL) {
+            rd->bad = 1;
+            return;
+        }
+        int64_t t = stamp(rd, json_array_get(e, 0));
+        int from = count_in(rd, json_array_get(e, 1), 0),
+            to = count_in(rd, json_array_get(e, 2), 0);
+        if (rd->bad)
+            return;
+        as_history_append(g, st, t, from, to, reason);
+    }
+    st->last_reason[0] = '\0';
+}
+
+/* count, pending, last_up_ms, idle (optional: version 1 files lack some). */
+static void extras_from(struct reader *rd, const json_t *doc, struct as_group_state *st)
+{
+    const json_t *v = json_object_get(doc, "count");
+    if (v != NULL && !json_is_null(v)) {
+        st->count = (int)int_in(rd, v, -1, AS_COUNT_MAX);
+        st->count_known = st->count >= 0;
+        st->count = st->count_known ? st->count : 0;
+    }
+    v = json_object_get(doc, "pending");
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_array(v) || json_array_size(v) != 3) {
+            rd->bad = 1;
+            return;
+        }
+        st->pending = 1;
+        st->intent = (struct as_intent){stamp(rd, json_array_get(v, 0)),
+                                        count_in(rd, json_array_get(v, 1), 0),
+                                        count_in(rd, json_array_get(v, 2), 0)};
+    }
+    v = json_object_get(doc, "last_up_ms");
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        st->scaled_up = 1;
+        st->last_up_ms = stamp(rd, v);
+    }
+    st->idle = json_is_true(json_object_get(doc, "idle"));
+}
+
+/* The policy's own state only if the same policy wrote it, and only if it reads back. */
+static void policy_from(const struct as_group_cfg *g, const json_t *doc, struct as_group_state *st,
+                        const struct as_restore *r)
+{
+    const json_t *policy = json_object_get(doc, "policy");
+    const json_t *type = json_object_get(doc, "policy_type");
+    if (policy == NULL || g->policy->load == NULL || !json_is_string(type) ||
+        strcmp(json_string_value(type), g->policy->name) != 0)
+        return;
+    if (g->policy->load(g->policy_cfg, st->policy, policy) < 0)
+        memset(st->policy, 0, sizeof(st->policy));
+    else if (g->policy->restored)
+        g->policy->restored(g->policy_cfg, st->policy, r->shift_ms, r->now_ms);
 }
 
 int as_state_from_json(const struct as_group_cfg *g, const json_t *doc, struct as_group_state *st,
-                       struct as_err *err)
+                       struct as_restore *r, struct as_err *err)
 {
-    json_int_t last, idle;
-    int version, seeded, failures;
-    json_t *recs, *up, *down, *scales;
+    struct reader rd = {.r = r};
+    json_t *recs, *up, *down, *scales, *last, *failures, *idle, *version;
     const char *group;
+    int seeded;
     json_error_t jerr;
+    r->shift_ms = r->future_ms = 0;
+    r->clamped = 0;
     if (json_unpack_ex((json_t *)doc, &jerr, 0,
-                       "{s:i, s:s, s:b, s:o, s:o, s:o, s:I, s:i, s:I, s:o}", "version", &version,
+                       "{s:o, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "version", &version,
                        "group", &group, "seeded", &seeded, "recommendations", &recs,
                        "scale_up_events", &up, "scale_down_events", &down, "last_scale_ms", &last,
                        "failures", &failures, "idle_since_ms", &idle, "scales", &scales) != 0)
         return as_err_set(err, "%s", jerr.text);
-    if (version != AS_STATE_VERSION || strcmp(group, g->name) != 0 || !json_is_array(scales))
+    if (!json_is_integer(version) || json_integer_value(version) < 1 ||
+        json_integer_value(version) > AS_STATE_VERSION || strcmp(group, g->name) != 0)
         return as_err_set(err, "written for another version or group");
-    if (stamps_from(recs, &st->recs, 0) < 0 || stamps_from(up, &st->up, 1) < 0 ||
-        stamps_from(down, &st->down, 1) < 0) {
-        as_group_state_free(st);
-        return as_err_set(err, "malformed recommendations or scale events");
-    }
+    find_shift(&rd, doc);
+    if (!rd.bad &&
+        (stamps_from(&rd, recs, &st->recs, 0) < 0 || stamps_from(&rd, up, &st->up, 1) < 0 ||
+         stamps_from(&rd, down, &st->down, 1) < 0))
+        rd.bad = 1;
     st->seeded = seeded;
-    st->last_scale_ms = last;
-    st->failures = failures < 0 ? 0 : failures;
-    st->idle_since_ms = idle;
-    for (size_t i = 0; i < json_array_size(scales) && i < 32; i++)
-        st->scales[st->nscales++] = json_integer_value(json_array_get(scales, i));
-    st->idle = json_is_true(json_object_get(doc, "idle"));
-    json_t *last_up = json_object_get(doc, "last_up_ms");
-    if (json_is_integer(last_up) && json_integer_value(last_up) >= 0) {
-        st->scaled_up = 1;
-        st->last_up_ms = json_integer_value(last_up);
+    st->last_scale_ms = int_in(&rd, last, 0, AS_TIME_MAX) == 0 ? 0 : stamp(&rd, last);
+    st->failures = (int)int_in(&rd, failures, 0, AS_COUNT_MAX);
+    scales_from(&rd, scales, st);
+    extras_from(&rd, doc, st);
+    st->idle_since_ms = st->idle ? stamp(&rd, idle) : int_in(&rd, idle, 0, AS_TIME_MAX) * 0;
+    history_from(&rd, g, json_object_get(doc, "history"), st);
+    if (rd.bad) {
+        as_group_state_free(st);
+        memset(st, 0, sizeof(*st));
+        return as_err_set(err, "malformed or out-of-range values");
     }
-    json_t *history = json_object_get(doc, "history");
-    for (size_t i = 0; json_is_array(history) && i < json_array_size(history); i++) {
-        json_int_t t;
-        int from, to;
-        const char *reason;
-        if (json_unpack(json_array_get(history, i), "[I,i,i,s]", &t, &from, &to, &reason) == 0)
-            as_history_append(g, st, t, from, to, reason);
-    }
-    st->last_reason[0] = '\0';
-    /* The policy's own state only if the same policy wrote it, and only if it reads back. */
-    const json_t *policy = json_object_get(doc, "policy");
-    const json_t *type = json_object_get(doc, "policy_type");
-    if (policy && g->policy->load && json_is_string(type) &&
-        strcmp(json_string_value(type), g->policy->name) == 0 &&
-        g->policy->load(g->policy_cfg, st->policy, policy) < 0)
-        memset(st->policy, 0, sizeof(st->policy));
+    policy_from(g, doc, st, r);
     return 0;
-}
-
-/* ---- files ---- */
-
-static int state_path(char *buf, size_t len, const char *dir, const char *group, const char *ext)
-{
-    int n = snprintf(buf, len, "%s/%s.%s", dir, group, ext);
-    return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-int as_state_dir_init(const char *dir, struct as_err *err)
-{
-    char path[4096];
-    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
-        return as_err_set(err, "state_dir is too long");
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0750) < 0 && errno != EEXIST)
-            return as_err_set(err, "cannot create %s: %s", path, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(path, 0750) < 0 && errno != EEXIST)
-        return as_err_set(err, "cannot create %s: %s", path, strerror(errno));
-    return 0;
-}
-
-static int write_all(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-int as_state_save(const char *dir, const struct as_group_cfg *g, const struct as_group_state *st,
-                  int durable, struct as_err *err)
-{
-    char tmp[4096], path[4096];
-    int rc = -1, fd = -1;
-    char *text = NULL;
-    json_t *doc = as_state_to_json(g, st);
-    if (doc == NULL || (text = json_dumps(doc, JSON_COMPACT)) == NULL) {
-        as_err_set(err, "out of memory");
-        goto out;
-    }
-    if (state_path(tmp, sizeof(tmp), dir, g->name, "json.tmp") < 0 ||
-        state_path(path, sizeof(path), dir, g->name, "json") < 0) {
-        as_err_set(err, "state path too long");
-        goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 ||
-        (durable && fsync(fd) < 0) || close(fd) < 0) {
-        as_err_set(err, "cannot write %s: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, path) < 0) {
-        as_err_set(err, "cannot rename %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    int dfd = durable ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    if (dfd >= 0) { /* make the rename itself durable */
-        fsync(dfd);
-        close(dfd);
-    }
-    rc = 0;
-out:
-    free(text);
-    json_decref(doc);
-    return rc;
-}
-
-int as_state_load(const char *dir, const struct as_group_cfg *g, struct as_group_state *st,
-                  struct as_err *err)
-{
-    char path[4096];
-    json_error_t jerr;
-    if (state_path(path, sizeof(path), dir, g->name, "json") < 0)
-        return as_err_set(err, "state path too long");
-    if (access(path, F_OK) < 0 && errno == ENOENT)
-        return 0;
-    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (doc == NULL)
-        return as_err_set(err, "%s: %s (line %d)", path, jerr.text, jerr.line);
-    struct as_err e;
-    as_err_clear(&e);
-    int rc = as_state_from_json(g, doc, st, &e);
-    json_decref(doc);
-    if (rc < 0)
-        return as_err_set(err, "%s: %s", path, e.msg);
-    return 1;
 }

@@ -1,15 +1,28 @@
 #include "drivers/daemon.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "drivers/persist.h"
 #include "util/http.h"
 #include "util/log.h"
 #include "util/loop.h"
-#include "core/state.h"
+
+/* A reload parses the file on a thread of its own, so the groups keep their cadence however
+ * large the file (or slow its ${file:} references); the loop only swaps the result in. */
+struct reload {
+    pthread_t thread;
+    int running; /* a parse is in flight */
+    int again;   /* SIGHUP came during it: parse once more after */
+    int efd;     /* the thread signals the loop here when the parse is done */
+    struct as_config *cfg;
+    struct as_err err;
+};
 
 struct daemon {
     struct as_loop *loop;
@@ -17,7 +30,9 @@ struct daemon {
     struct as_http *http;
     const char *path;
     char *log_path;
+    char *state_dir;
     int stopping;
+    struct reload reload;
 };
 
 static void on_stopped(void *arg)
@@ -55,27 +70,104 @@ static void reopen_log(struct daemon *d, const struct as_config *cfg)
     d->log_path = strdup(cfg->log_file);
 }
 
-static void on_hup(struct as_loop *loop, int signo, void *arg)
+/* A state_dir that a reload changed is created now (the writer also creates it on demand). */
+static void switch_state_dir(struct daemon *d, const struct as_config *cfg)
+{
+    struct as_err err;
+    if (d->state_dir != NULL && strcmp(d->state_dir, cfg->state_dir) == 0)
+        return;
+    free(d->state_dir);
+    d->state_dir = strdup(cfg->state_dir);
+    as_err_clear(&err);
+    if (cfg->state_dir[0] != '\0' && as_persist_dir_init(cfg->state_dir, &err) < 0)
+        AS_LOG(AS_ERROR, "main: state_dir: %s (state writes will fail until it can be made)",
+               err.msg);
+}
+
+static void *parse_thread(void *arg)
+{
+    struct daemon *d = arg;
+    uint64_t one = 1;
+    as_err_clear(&d->reload.err);
+    d->reload.cfg = as_config_load(d->path, &d->reload.err);
+    while (write(d->reload.efd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+static void reload_start(struct daemon *d)
+{
+    if (d->reload.running) {
+        d->reload.again = 1;
+        AS_LOG(AS_INFO, "main: SIGHUP during a reload: reloading again after it");
+        return;
+    }
+    AS_LOG(AS_INFO, "main: SIGHUP: reloading %s", d->path);
+    d->reload.again = 0;
+    d->reload.running = pthread_create(&d->reload.thread, NULL, parse_thread, d) == 0;
+    if (!d->reload.running)
+        AS_LOG(AS_ERROR, "main: reload failed: cannot start a thread to parse the file");
+}
+
+/* The parse is done: swap the new configuration in (on the loop). */
+static void on_parsed(struct as_loop *loop, int fd, int events, void *arg)
 {
     (void)loop;
-    (void)signo;
+    (void)events;
     struct daemon *d = arg;
-    struct as_err err;
-    as_err_clear(&err);
-    AS_LOG(AS_INFO, "main: SIGHUP: reloading %s", d->path);
-    struct as_config *cfg = as_config_load(d->path, &err);
+    uint64_t n;
+    if (read(fd, &n, sizeof(n)) < 0 || !d->reload.running)
+        return;
+    pthread_join(d->reload.thread, NULL);
+    d->reload.running = 0;
+    struct as_config *cfg = d->reload.cfg;
+    d->reload.cfg = NULL;
+    struct as_err err = d->reload.err;
     if (cfg == NULL) {
         char buf[AS_ERR_MAX + 300];
         AS_LOG(AS_ERROR, "main: reload failed, keeping the running configuration: %s",
                as_err_str(&err, buf, sizeof(buf)));
-        return;
+    } else if (!d->stopping) {
+        reopen_log(d, cfg); /* also lets logrotate move the file away */
+        switch_state_dir(d, cfg);
+        as_err_clear(&err);
+        if (as_engine_reload(d->eng, cfg, &err) < 0)
+            AS_LOG(AS_ERROR, "main: reload partly failed: %s", err.msg);
+        else
+            AS_LOG(AS_INFO, "main: reloaded %s: %zu group(s)", d->path, cfg->ngroups);
     }
-    reopen_log(d, cfg); /* also lets logrotate move the file away */
-    if (as_engine_reload(d->eng, cfg, &err) < 0)
-        AS_LOG(AS_ERROR, "main: reload partly failed: %s", err.msg);
-    else
-        AS_LOG(AS_INFO, "main: reloaded %s: %zu group(s)", d->path, cfg->ngroups);
     as_config_unref(cfg);
+    if (d->reload.again && !d->stopping)
+        reload_start(d);
+}
+
+static void on_hup(struct as_loop *loop, int signo, void *arg)
+{
+    (void)loop;
+    (void)signo;
+    reload_start(arg);
+}
+
+static void on_usr1(struct as_loop *loop, int signo, void *arg)
+{
+    (void)loop;
+    (void)signo;
+    struct daemon *d = arg;
+    as_engine_log_counters(d->eng);
+}
+
+/* Waits for a parse still running (shutdown) and drops its result. */
+static void reload_finish(struct daemon *d)
+{
+    if (d->reload.running)
+        pthread_join(d->reload.thread, NULL);
+    d->reload.running = 0;
+    as_config_unref(d->reload.cfg);
+    d->reload.cfg = NULL;
+    if (d->reload.efd >= 0) {
+        as_loop_watch_fd(d->loop, d->reload.efd, 0, NULL, NULL);
+        close(d->reload.efd);
+    }
 }
 
 static int64_t on_deadline(struct as_loop *loop, void *arg)
@@ -92,7 +184,7 @@ static void on_rounds_done(void *arg)
 
 int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engine_opts *opts)
 {
-    struct daemon d = {.path = path};
+    struct daemon d = {.path = path, .reload = {.efd = -1}};
     int rc = 1;
     struct as_err err;
     as_err_clear(&err);
@@ -106,13 +198,19 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
     }
     as_loop_on_signal(d.loop, SIGINT, on_signal, &d);
     as_loop_on_signal(d.loop, SIGTERM, on_signal, &d);
-    if (path != NULL)
+    as_loop_on_signal(d.loop, SIGUSR1, on_usr1, &d);
+    if (path != NULL) {
+        d.reload.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (d.reload.efd < 0 || as_loop_watch_fd(d.loop, d.reload.efd, AS_READ, on_parsed, &d) < 0)
+            goto out;
         as_loop_on_signal(d.loop, SIGHUP, on_hup, &d);
+    }
     if (opts->once)
         as_engine_on_rounds_done(d.eng, on_rounds_done, &d);
     if (opts->stop_after_ms > 0 && !as_loop_add_timer(d.loop, opts->stop_after_ms, on_deadline, &d))
         goto out;
-    if (cfg->state_dir[0] != '\0' && as_state_dir_init(cfg->state_dir, &err) < 0) {
+    d.state_dir = strdup(cfg->state_dir);
+    if (cfg->state_dir[0] != '\0' && as_persist_dir_init(cfg->state_dir, &err) < 0) {
         AS_LOG(AS_ERROR, "main: %s", err.msg);
         goto out;
     }
@@ -127,10 +225,13 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
     as_loop_run(d.loop);
     AS_LOG(AS_INFO, "main: stopped");
 out:
+    if (d.loop != NULL)
+        reload_finish(&d);
     as_engine_free(d.eng);
     as_http_free(d.http);
     as_loop_free(d.loop);
     free(d.log_path);
+    free(d.state_dir);
     as_log_close();
     return rc;
 }

@@ -1,103 +1,137 @@
+/* The engine: every group's round on the event loop (src/drivers/round.c), the groups'
+ * lifecycle, reloads, shutdown, and the state on disk through the writer thread. */
 #include "drivers/engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/backoff.h"
-#include "core/decide.h"
+#include "drivers/group.h"
+#include "drivers/persist.h"
 #include "util/log.h"
 #include "util/loop.h"
-#include "core/state.h"
 #include "util/util.h"
+#include "util/writer.h"
 
-enum phase { IDLE, MEASURING, SCALING, RETRY_WAIT, STOPPING, STOPPED };
+#define AS_STATE_SAVE_MS 10000 /* between two writes of a state without a scale */
 
-struct group_rt;
-
-struct slot {
-    struct group_rt *rt;
-    size_t index;
-    int pending;
-    struct as_metric_obs obs;
-    int replicas; /* reported by the source, -1 if none */
-};
-
-struct group_rt {
-    struct as_engine *eng;
-    char *name; /* owned: outlives any one config */
-    struct as_config *cfg;
-    struct as_group_cfg *g;
-    struct as_group_state st;
-    enum phase phase;
-    struct as_timer *tick, *retry_timer;
-    struct slot *slots;
-    size_t pending;
-    int get_pending, got_current;
-    int scaler_current, last_set;
-    int from, want, attempt;
-    int64_t scale_started;
-    struct as_backoff backoff;
-    int rounds;
-    int64_t saved_ms;           /* when the state was last written (wall clock) */
-    struct as_config *next_cfg; /* switch when the scale call ends */
-    int remove_after;
-    struct group_rt *next;
-};
-
-struct as_engine {
-    struct as_loop *loop;
-    struct as_http *http;
-    struct as_config *cfg;
-    struct as_engine_opts opts;
-    struct group_rt *groups;
-    int stopping;
-    int walking;     /* inside a walk of the group list: defer freeing groups */
-    size_t retiring; /* scalers whose stop is still running */
-    as_engine_cb rounds_cb, stop_cb;
-    void *rounds_arg, *stop_arg;
-};
-
-static void round_begin(struct group_rt *rt);
 static void group_stop(struct group_rt *rt);
+static void maybe_all_stopped(struct as_engine *eng);
 
-#define AS_STATE_SAVE_MS 10000 /* between two writes of an unchanged-scale state */
+int64_t as_engine_now(const struct as_engine *eng)
+{
+    return eng->clock_base + as_loop_now(eng->loop);
+}
 
-/* Persists the group's state: durably (fsync) after a scale or at stop (force); otherwise at
- * most every AS_STATE_SAVE_MS and without fsync (a whole file, safe against a crash of the
- * daemon), so thousands of groups cost no fsync storm on the loop. */
-static void state_save(struct group_rt *rt, int force)
+/* ---- persistence ---- */
+
+struct save_wait {
+    struct group_rt *rt;
+    void (*done)(struct group_rt *, int ok);
+};
+
+static void on_saved(int ok, const char *error, void *arg)
+{
+    (void)error; /* logged by the writer's error hook */
+    struct save_wait *w = arg;
+    struct group_rt *rt = w->rt;
+    void (*done)(struct group_rt *, int) = w->done;
+    free(w);
+    rt->ticket = 0;
+    done(rt, ok);
+}
+
+void as_engine_save(struct group_rt *rt, int durable, void (*done)(struct group_rt *, int ok))
 {
     const char *dir = rt->cfg->state_dir;
-    int64_t now = as_wall_ms();
-    if (dir == NULL || dir[0] == '\0' || (!force && now - rt->saved_ms < AS_STATE_SAVE_MS))
+    int64_t now = as_engine_now(rt->eng);
+    char path[4096];
+    size_t len;
+    int ok = 0;
+    if (dir == NULL || dir[0] == '\0') {
+        ok = 1;
+        goto out;
+    }
+    if (!durable && rt->saved_ms >= 0 && now - rt->saved_ms < AS_STATE_SAVE_MS)
         return;
-    struct as_err err;
-    as_err_clear(&err);
-    if (as_state_save(dir, rt->g, &rt->st, force, &err) < 0)
-        AS_LOG(AS_ERROR, "engine[%s]: saving state: %s", rt->name, err.msg);
     rt->saved_ms = now;
+    char *text = as_persist_text(rt->g, &rt->st, now, as_wall_ms(), &len);
+    struct save_wait *w = done ? malloc(sizeof(*w)) : NULL;
+    if (text == NULL || as_persist_path(path, sizeof(path), dir, rt->name) < 0 ||
+        (done && w == NULL)) {
+        free(text);
+        free(w);
+        rt->n.state_write_errors++;
+        AS_LOG(AS_ERROR, "engine[%s]: cannot save the state (out of memory or path too long)",
+               rt->name);
+        goto out;
+    }
+    if (w != NULL)
+        *w = (struct save_wait){rt, done};
+    uint64_t ticket =
+        as_writer_put(rt->eng->writer, path, text, len, durable, w ? on_saved : NULL, w);
+    if (ticket == 0) {
+        free(w);
+        rt->n.state_write_errors++;
+        AS_LOG(AS_ERROR, "engine[%s]: cannot queue the state write: out of memory", rt->name);
+        goto out;
+    }
+    if (w != NULL)
+        rt->ticket = ticket;
+    return;
+out:
+    if (done)
+        done(rt, ok);
+}
+
+static void on_write_error(const char *path, const char *error, void *arg)
+{
+    struct as_engine *eng = arg;
+    const char *slash = strrchr(path, '/');
+    const char *file = slash ? slash + 1 : path;
+    for (struct group_rt *rt = eng->groups; rt; rt = rt->next) { /* count it on its group */
+        size_t n = strlen(rt->name);
+        if (strncmp(file, rt->name, n) == 0 && strcmp(file + n, ".json") == 0) {
+            rt->n.state_write_errors++;
+            break;
+        }
+    }
+    AS_LOG(AS_ERROR, "engine: saving state: %s", error);
 }
 
 static void state_restore(struct group_rt *rt)
 {
     const char *dir = rt->cfg->state_dir;
     struct as_err err;
-    as_err_clear(&err);
+    struct as_restore r = {.now_ms = as_engine_now(rt->eng), .wall_ms = as_wall_ms()};
     if (dir == NULL || dir[0] == '\0')
         return;
-    int rc = as_state_load(dir, rt->g, &rt->st, &err);
-    if (rc < 0)
+    int rc = as_persist_load(dir, rt->g, &rt->st, &r, &err);
+    if (rc < 0) {
         AS_LOG(AS_ERROR, "engine[%s]: state file ignored, starting fresh: %s", rt->name, err.msg);
-    else if (rc > 0)
-        AS_LOG(AS_INFO,
-               "engine[%s]: state restored: %zu recommendation(s), %zu scale event(s), "
-               "last scale %llds ago",
-               rt->name, rt->st.recs.n, rt->st.up.n + rt->st.down.n,
-               rt->st.last_scale_ms ? (long long)(as_wall_ms() - rt->st.last_scale_ms) / 1000
-                                    : -1LL);
+        return;
+    }
+    if (rc == 0)
+        return;
+    if (r.future_ms > 0 || r.clamped > 0)
+        AS_LOG(AS_WARN,
+               "engine[%s]: the state was saved %llds after now (the wall clock "
+               "stepped back?): %zu stamp(s) set to now, its age taken as 0",
+               rt->name, (long long)r.future_ms / 1000, r.clamped);
+    int64_t now = r.now_ms;
+    AS_LOG(AS_INFO,
+           "engine[%s]: state restored: %zu recommendation(s), %zu scale event(s), "
+           "last scale %llds ago, count %d%s",
+           rt->name, rt->st.recs.n, rt->st.up.n + rt->st.down.n,
+           rt->st.last_scale_ms ? (long long)(now - rt->st.last_scale_ms) / 1000 : -1LL,
+           rt->st.count_known ? rt->st.count : -1, rt->st.count_known ? "" : " (unknown)");
+    if (rt->st.pending)
+        AS_LOG(AS_WARN,
+               "engine[%s]: a scale %d->%d was in flight %llds ago when the daemon "
+               "stopped: it counts as a scale until the count is read",
+               rt->name, rt->st.intent.from, rt->st.intent.to,
+               (long long)(now - rt->st.intent.t) / 1000);
 }
-static void maybe_all_stopped(struct as_engine *eng);
 
 /* ---- backends ---- */
 
@@ -122,25 +156,11 @@ static int sources_start(struct group_rt *rt, struct as_err *err)
     return 0;
 }
 
-static void sources_cancel(struct group_rt *rt)
-{
-    for (size_t i = 0; i < rt->g->nmetrics; i++)
-        if (rt->slots[i].pending && rt->g->metrics[i].ops->cancel)
-            rt->g->metrics[i].ops->cancel(rt->g->metrics[i].state);
-    rt->pending = 0;
-}
-
 static void sources_stop(struct group_rt *rt)
 {
-    sources_cancel(rt);
     for (size_t i = 0; i < rt->g->nmetrics; i++)
         if (rt->g->metrics[i].ops->stop)
             rt->g->metrics[i].ops->stop(rt->g->metrics[i].state);
-}
-
-static int scaler_can_get(const struct as_scaler_cfg *s)
-{
-    return s->ops->get != NULL && (s->ops->can_get == NULL || s->ops->can_get(s->state));
 }
 
 struct retiring {
@@ -176,7 +196,15 @@ static void scaler_retire(struct as_engine *eng, struct as_config *cfg, struct a
     s->ops->stop(s->state, on_retired, r);
 }
 
-/* ---- the round: measure ---- */
+/* ---- ticks and round ends ---- */
+
+static const char *phase_name(enum phase p)
+{
+    static const char *const names[] = {"idle",       "measuring", "persisting",
+                                        "scaling",    "verifying", "waiting to retry",
+                                        "re-reading", "stopping",  "stopped"};
+    return names[p];
+}
 
 static int64_t on_tick(struct as_loop *loop, void *arg)
 {
@@ -185,248 +213,14 @@ static int64_t on_tick(struct as_loop *loop, void *arg)
     if (rt->eng->stopping)
         return AS_TIMER_STOP;
     if (rt->phase != IDLE) {
+        rt->n.rounds_skipped++;
         AS_LOG(AS_WARN, "engine[%s]: round skipped: the previous one is still %s", rt->name,
-               rt->phase == MEASURING ? "measuring" : "scaling");
+               phase_name(rt->phase));
         return rt->g->interval_ms;
     }
-    round_begin(rt);
+    as_round_begin(rt);
     return rt->g->interval_ms;
 }
-
-static void decide_and_act(struct group_rt *rt);
-
-static void on_measured(const struct as_measurement *m, void *arg)
-{
-    struct slot *s = arg;
-    struct group_rt *rt = s->rt;
-    s->pending = 0;
-    s->obs.ok = m->ok;
-    s->obs.value = m->ok ? m->value : 0;
-    s->replicas = m->ok ? m->replicas : -1;
-    if (--rt->pending == 0)
-        decide_and_act(rt);
-}
-
-static void on_current(const struct as_scale_result *r, void *arg)
-{
-    struct group_rt *rt = arg;
-    rt->get_pending = 0;
-    rt->got_current = r->ok;
-    rt->scaler_current = r->ok ? r->replicas : -1;
-    if (!r->ok)
-        AS_LOG(AS_ERROR, "engine[%s]: reading the replica count via %s failed: %s", rt->name,
-               rt->g->scaler.type, r->error);
-    if (--rt->pending == 0)
-        decide_and_act(rt);
-}
-
-static void round_begin(struct group_rt *rt)
-{
-    struct as_group_cfg *g = rt->g;
-    rt->phase = MEASURING;
-    rt->pending = g->nmetrics + 1; /* +1 guards against synchronous completion */
-    for (size_t i = 0; i < g->nmetrics; i++) {
-        rt->slots[i] = (struct slot){.rt = rt, .index = i, .pending = 1, .replicas = -1};
-        g->metrics[i].ops->measure(g->metrics[i].state, on_measured, &rt->slots[i]);
-    }
-    rt->got_current = 0;
-    if (scaler_can_get(&g->scaler)) {
-        rt->pending++;
-        rt->get_pending = 1;
-        g->scaler.ops->get(g->scaler.state, on_current, rt);
-    }
-    if (--rt->pending == 0)
-        decide_and_act(rt);
-}
-
-/* ---- decide ---- */
-
-/* The count to decide from: the scaler's answer, else a source's, else the last one set. */
-static int current_replicas(const struct group_rt *rt, const char **from)
-{
-    if (rt->got_current) {
-        *from = "scaler";
-        return rt->scaler_current;
-    }
-    for (size_t i = 0; i < rt->g->nmetrics; i++)
-        if (rt->slots[i].replicas >= 0) {
-            *from = "metric";
-            return rt->slots[i].replicas;
-        }
-    *from = "last set";
-    return rt->last_set;
-}
-
-static void round_end(struct group_rt *rt);
-static void scale_start(struct group_rt *rt);
-
-#define AS_WORKERS_MAX 1024
-
-/* What the scaler knows of each replica (age, idle time), for warmup and the queue policy. */
-static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, size_t max)
-{
-    const struct as_scaler_cfg *s = &rt->g->scaler;
-    struct as_worker_info info[AS_WORKERS_MAX];
-    if (s->ops->workers == NULL)
-        return 0;
-    size_t n = s->ops->workers(s->state, info, max < AS_WORKERS_MAX ? max : AS_WORKERS_MAX);
-    for (size_t i = 0; i < n; i++)
-        out[i] = (struct as_replica_obs){
-            .ok = 1, .ready = 1, .age_ms = info[i].age_ms, .idle_ms = info[i].idle_ms};
-    return n;
-}
-
-static void log_decision(const struct group_rt *rt, int current, const struct as_decision *d)
-{
-    char values[512];
-    size_t o = 0;
-    values[0] = '\0';
-    for (size_t i = 0; i < rt->g->nmetrics && o < sizeof(values); i++) {
-        const struct slot *s = &rt->slots[i];
-        int n = s->obs.ok ? snprintf(values + o, sizeof(values) - o, " %s=%g",
-                                     rt->g->metrics[i].name, s->obs.value)
-                          : snprintf(values + o, sizeof(values) - o, " %s=failed",
-                                     rt->g->metrics[i].name);
-        if (n < 0)
-            break;
-        o += (size_t)n;
-    }
-    AS_LOG(AS_INFO, "engine[%s]: decision current=%d desired=%d%s reason=\"%s\"", rt->name, current,
-           d->desired, values, d->reason);
-}
-
-static void decide_and_act(struct group_rt *rt)
-{
-    const char *from;
-    int current = current_replicas(rt, &from);
-    if (current < 0) {
-        AS_LOG(AS_ERROR,
-               "engine[%s]: current replica count unknown (no scaler get, no "
-               "replicas_pointer, nothing set yet): no decision",
-               rt->name);
-        round_end(rt);
-        return;
-    }
-    struct as_metric_obs obs[rt->g->nmetrics];
-    for (size_t i = 0; i < rt->g->nmetrics; i++)
-        obs[i] = rt->slots[i].obs;
-    /* Decisions use the wall clock: their state (windows, events) outlives the process. */
-    struct as_obs o = {.now_ms = as_wall_ms(), .current = current, .n = rt->g->nmetrics, .m = obs};
-    struct as_replica_obs workers[AS_WORKERS_MAX];
-    o.workers = workers;
-    o.nworkers = scaler_workers(rt, workers, AS_WORKERS_MAX);
-    struct as_decision d;
-    as_decide(rt->g, &rt->st, &o, &d);
-    log_decision(rt, current, &d);
-    if (d.too_rapid)
-        AS_LOG(AS_WARN,
-               "engine[%s]: too rapid scaling: %d->%d would exceed %d scale events in "
-               "%llds",
-               rt->name, current, d.desired, rt->g->too_rapid.scales,
-               (long long)rt->g->too_rapid.within_ms / 1000);
-    state_save(rt, 0);
-    if (d.desired == current) {
-        round_end(rt);
-        return;
-    }
-    if (rt->eng->opts.dry_run) {
-        AS_LOG(AS_INFO, "engine[%s]: dry-run: would scale %d->%d via %s", rt->name, current,
-               d.desired, rt->g->scaler.type);
-        round_end(rt);
-        return;
-    }
-    rt->from = current;
-    rt->want = d.desired;
-    rt->attempt = 0;
-    as_backoff_reset(&rt->backoff);
-    scale_start(rt);
-}
-
-/* ---- scale ---- */
-
-static void on_scaled(const struct as_scale_result *r, void *arg);
-static void on_reread(const struct as_scale_result *r, void *arg);
-
-static void scale_start(struct group_rt *rt)
-{
-    rt->phase = SCALING;
-    rt->attempt++;
-    rt->scale_started = as_loop_now(rt->eng->loop);
-    rt->g->scaler.ops->set(rt->g->scaler.state, rt->want, on_scaled, rt);
-}
-
-static int64_t on_retry(struct as_loop *loop, void *arg)
-{
-    (void)loop;
-    struct group_rt *rt = arg;
-    rt->retry_timer = NULL;
-    rt->phase = SCALING;
-    if (scaler_can_get(&rt->g->scaler)) /* re-read: the last attempt may have landed */
-        rt->g->scaler.ops->get(rt->g->scaler.state, on_reread, rt);
-    else
-        scale_start(rt);
-    return AS_TIMER_STOP;
-}
-
-static void on_reread(const struct as_scale_result *r, void *arg)
-{
-    struct group_rt *rt = arg;
-    if (r->ok && r->replicas == rt->want) {
-        AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s (the earlier attempt landed)", rt->name,
-               rt->from, rt->want, rt->g->scaler.type);
-        as_decide_scaled(rt->g, &rt->st, as_wall_ms(), rt->from, rt->want);
-        state_save(rt, 1);
-        rt->last_set = rt->want;
-        round_end(rt);
-        return;
-    }
-    if (!r->ok)
-        AS_LOG(AS_WARN, "engine[%s]: re-reading the count before retry failed: %s", rt->name,
-               r->error);
-    if (rt->eng->stopping) {
-        AS_LOG(AS_WARN, "engine[%s]: shutting down: not retrying %d->%d", rt->name, rt->from,
-               rt->want);
-        round_end(rt);
-        return;
-    }
-    scale_start(rt);
-}
-
-static void on_scaled(const struct as_scale_result *r, void *arg)
-{
-    struct group_rt *rt = arg;
-    int64_t ms = as_loop_now(rt->eng->loop) - rt->scale_started;
-    int total = rt->g->scaler.retries + 1;
-    if (r->ok) {
-        AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s in %lldms", rt->name, rt->from, rt->want,
-               rt->g->scaler.type, (long long)ms);
-        as_decide_scaled(rt->g, &rt->st, as_wall_ms(), rt->from, rt->want);
-        state_save(rt, 1);
-        rt->last_set = rt->want;
-        round_end(rt);
-        return;
-    }
-    AS_LOG(AS_ERROR, "engine[%s]: scale %d->%d via %s failed (attempt %d/%d%s): %s", rt->name,
-           rt->from, rt->want, rt->g->scaler.type, rt->attempt, total,
-           r->permanent ? ", permanent" : "", r->error);
-    if (r->permanent || rt->attempt >= total || rt->eng->stopping) {
-        if (!r->permanent && rt->attempt < total)
-            AS_LOG(AS_WARN, "engine[%s]: shutting down: not retrying %d->%d", rt->name, rt->from,
-                   rt->want);
-        else
-            AS_LOG(AS_ERROR, "engine[%s]: giving up on %d->%d until the next round", rt->name,
-                   rt->from, rt->want);
-        round_end(rt);
-        return;
-    }
-    int64_t delay = as_backoff_next(&rt->backoff);
-    rt->phase = RETRY_WAIT;
-    rt->retry_timer = as_loop_add_timer(rt->eng->loop, delay, on_retry, rt);
-    if (rt->retry_timer == NULL)
-        round_end(rt);
-}
-
-/* ---- round end, reload switch, stop ---- */
 
 static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_group_cfg *g,
                         struct as_err *err);
@@ -443,10 +237,23 @@ static void check_rounds_done(struct as_engine *eng)
     cb(eng->rounds_arg);
 }
 
-static void round_end(struct group_rt *rt)
+/* --once: a round that held only to confirm a count is run again at once (a few times), so
+ * that one run decides from a confirmed count. */
+static int once_again(struct group_rt *rt)
+{
+    if (!rt->eng->opts.once || !rt->unconfirmed || rt->eng->stopping ||
+        rt->confirm_tries++ > rt->g->count_confirm + 1)
+        return 0;
+    as_loop_cancel_timer(rt->eng->loop, rt->tick);
+    rt->tick = as_loop_add_timer(rt->eng->loop, 0, on_tick, rt);
+    return rt->tick != NULL;
+}
+
+void as_engine_round_end(struct group_rt *rt)
 {
     struct as_engine *eng = rt->eng;
-    rt->phase = IDLE;
+    if (once_again(rt))
+        return;
     rt->rounds++;
     if (rt->next_cfg != NULL) {
         struct as_config *cfg = rt->next_cfg;
@@ -464,6 +271,8 @@ static void round_end(struct group_rt *rt)
     check_rounds_done(eng);
 }
 
+/* ---- stop ---- */
+
 static void on_scaler_stopped(void *arg)
 {
     struct group_rt *rt = arg;
@@ -474,23 +283,18 @@ static void on_scaler_stopped(void *arg)
 /* Stops the group's backends; the group is unlinked and freed once everything stopped. */
 static void group_stop(struct group_rt *rt)
 {
-    state_save(rt, 1);
+    as_engine_save(rt, 1, NULL);
     as_loop_cancel_timer(rt->eng->loop, rt->tick);
-    as_loop_cancel_timer(rt->eng->loop, rt->retry_timer);
-    rt->tick = rt->retry_timer = NULL;
-    if (rt->phase == MEASURING) {
-        sources_cancel(rt);
-        if (rt->get_pending && rt->g->scaler.ops->cancel)
-            rt->g->scaler.ops->cancel(rt->g->scaler.state);
-    }
+    rt->tick = NULL;
     if (rt->phase == RETRY_WAIT)
-        AS_LOG(AS_WARN, "engine[%s]: shutting down: abandoning the retry of %d->%d", rt->name,
-               rt->from, rt->want);
+        AS_LOG(AS_WARN,
+               "engine[%s]: shutting down: abandoning the retry of %d->%d (it counts "
+               "as a scale until the count is read)",
+               rt->name, rt->from, rt->want);
+    as_round_cancel(rt);
     sources_stop(rt);
     rt->phase = STOPPING;
     struct as_scaler_cfg *s = &rt->g->scaler;
-    if (s->ops->cancel)
-        s->ops->cancel(s->state);
     if (s->ops->stop)
         s->ops->stop(s->state, on_scaler_stopped, rt);
     else
@@ -499,6 +303,7 @@ static void group_stop(struct group_rt *rt)
 
 static void group_free(struct group_rt *rt)
 {
+    as_writer_forget(rt->eng->writer, rt->ticket);
     as_group_state_free(&rt->st);
     as_config_unref(rt->next_cfg);
     as_config_unref(rt->cfg);
@@ -529,6 +334,8 @@ static void maybe_all_stopped(struct as_engine *eng)
     }
 }
 
+/* ---- reload ---- */
+
 /* Points the group at a new config (same name): sources restart; the scaler is kept when
  * its options are unchanged, else the old one is stopped and the new one started. */
 static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_group_cfg *g,
@@ -538,9 +345,7 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
     if (slots == NULL)
         return as_err_set(err, "out of memory");
     if (rt->phase == MEASURING) {
-        sources_cancel(rt);
-        if (rt->get_pending && rt->g->scaler.ops->cancel)
-            rt->g->scaler.ops->cancel(rt->g->scaler.state);
+        as_round_cancel(rt);
         rt->phase = IDLE;
     }
     sources_stop(rt);
@@ -604,12 +409,11 @@ static struct group_rt *group_new(struct as_engine *eng, struct as_config *cfg,
     rt->cfg = cfg;
     as_config_ref(cfg);
     rt->g = g;
-    rt->last_set = -1;
     rt->scaler_current = -1;
+    rt->saved_ms = -1; /* the first round writes the state */
     as_backoff_init(&rt->backoff, g->scaler.backoff_ms, g->scaler.backoff_max_ms,
                     name_seed(g->name));
     state_restore(rt);
-    rt->saved_ms = as_wall_ms(); /* the first periodic save comes one period after start */
     rt->next = eng->groups;
     eng->groups = rt;
     return rt;
@@ -640,11 +444,20 @@ struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http, stru
     struct as_engine *eng = calloc(1, sizeof(*eng));
     if (eng == NULL)
         return NULL;
+    eng->writer = as_writer_new(loop);
+    if (eng->writer == NULL) {
+        free(eng);
+        return NULL;
+    }
+    as_writer_on_error(eng->writer, on_write_error, eng);
     eng->loop = loop;
     eng->http = http;
     eng->cfg = cfg;
     as_config_ref(cfg);
     eng->opts = *opts;
+    /* Decisions run on this clock: the wall clock now, carried on by the monotonic clock,
+     * so a step of the wall clock never freezes or rushes a window or a cooldown. */
+    eng->clock_base = as_wall_ms() - as_loop_now(loop);
     return eng;
 }
 
@@ -667,40 +480,52 @@ int as_engine_start(struct as_engine *eng, struct as_err *err)
     return 0;
 }
 
-static struct group_rt *find_group(struct as_engine *eng, const char *name)
+static int live(const struct group_rt *rt)
 {
-    for (struct group_rt *rt = eng->groups; rt; rt = rt->next)
-        if (strcmp(rt->name, name) == 0 && rt->phase != STOPPING && rt->phase != STOPPED)
-            return rt;
-    return NULL;
+    return rt->phase != STOPPING && rt->phase != STOPPED && !rt->remove_after;
+}
+
+/* Whether the group is in the middle of a scale (the switch waits for its end). */
+static int busy(const struct group_rt *rt)
+{
+    return rt->phase != IDLE && rt->phase != MEASURING;
 }
 
 int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err *err)
 {
     int rc = 0;
+    char *matched = calloc(cfg->ngroups ? cfg->ngroups : 1, 1);
+    if (matched == NULL)
+        return as_err_set(err, "out of memory");
     eng->walking++;
-    for (struct group_rt *rt = eng->groups; rt; rt = rt->next)
-        if (rt->phase != STOPPING && rt->phase != STOPPED && !as_config_group(cfg, rt->name)) {
+    for (struct group_rt *rt = eng->groups; rt; rt = rt->next) {
+        if (!live(rt))
+            continue;
+        struct as_group_cfg *g = as_config_group(cfg, rt->name);
+        if (g == NULL) {
             AS_LOG(AS_INFO, "engine[%s]: removed from the configuration", rt->name);
-            if (rt->phase == SCALING || rt->phase == RETRY_WAIT)
+            if (busy(rt))
                 rt->remove_after = 1;
             else
                 group_stop(rt);
+            continue;
         }
-    for (size_t i = 0; i < cfg->ngroups; i++) {
-        struct as_group_cfg *g = &cfg->groups[i];
-        struct group_rt *rt = find_group(eng, g->name);
-        if (rt != NULL && (rt->phase == SCALING || rt->phase == RETRY_WAIT)) {
+        matched[g - cfg->groups] = 1;
+        if (busy(rt)) {
             as_config_unref(rt->next_cfg);
             rt->next_cfg = cfg;
             as_config_ref(cfg);
-        } else if (rt != NULL) {
-            if (group_switch(rt, cfg, g, err) < 0)
-                rc = -1;
-        } else if ((rt = group_new(eng, cfg, g)) == NULL || group_start(rt, 0, err) < 0) {
+        } else if (group_switch(rt, cfg, g, err) < 0) {
             rc = -1;
         }
     }
+    for (size_t i = 0; i < cfg->ngroups; i++) {
+        struct group_rt *rt;
+        if (!matched[i] &&
+            ((rt = group_new(eng, cfg, &cfg->groups[i])) == NULL || group_start(rt, 0, err) < 0))
+            rc = -1;
+    }
+    free(matched);
     eng->walking--;
     as_config_unref(eng->cfg);
     eng->cfg = cfg;
@@ -722,7 +547,7 @@ void as_engine_shutdown(struct as_engine *eng, as_engine_cb done, void *arg)
     eng->stop_arg = arg;
     eng->walking++;
     for (struct group_rt *rt = eng->groups; rt; rt = rt->next) {
-        if (rt->phase == SCALING) {
+        if (busy(rt) && rt->phase != RETRY_WAIT && live(rt)) {
             AS_LOG(AS_INFO, "engine[%s]: waiting for the scale call %d->%d to finish", rt->name,
                    rt->from, rt->want);
             continue;
@@ -734,15 +559,35 @@ void as_engine_shutdown(struct as_engine *eng, as_engine_cb done, void *arg)
     maybe_all_stopped(eng);
 }
 
+void as_engine_log_counters(const struct as_engine *eng)
+{
+    for (const struct group_rt *rt = eng->groups; rt; rt = rt->next) {
+        const struct as_group_counters *c = &rt->n;
+        AS_LOG(AS_INFO,
+               "engine[%s]: counters rounds=%llu rounds_skipped=%llu decisions=%llu scales=%llu "
+               "measure_failures=%llu count_failures=%llu count_implausible=%llu "
+               "count_unconfirmed=%llu scale_failures=%llu scale_ineffective=%llu "
+               "deadline_exceeded=%llu state_write_errors=%llu",
+               rt->name, (unsigned long long)c->rounds, (unsigned long long)c->rounds_skipped,
+               (unsigned long long)c->decisions, (unsigned long long)c->scales,
+               (unsigned long long)c->measure_failures, (unsigned long long)c->count_failures,
+               (unsigned long long)c->count_implausible, (unsigned long long)c->count_unconfirmed,
+               (unsigned long long)c->scale_failures, (unsigned long long)c->scale_ineffective,
+               (unsigned long long)c->deadline_exceeded, (unsigned long long)c->state_write_errors);
+    }
+}
+
 void as_engine_free(struct as_engine *eng)
 {
     if (eng == NULL)
         return;
+    as_writer_flush(eng->writer); /* the last writes land; their callbacks still see groups */
     while (eng->groups) {
         struct group_rt *rt = eng->groups;
         eng->groups = rt->next;
         group_free(rt);
     }
+    as_writer_free(eng->writer);
     as_config_unref(eng->cfg);
     free(eng);
 }

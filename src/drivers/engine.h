@@ -19,6 +19,22 @@ struct as_engine_opts {
 
 typedef void (*as_engine_cb)(void *arg);
 
+/* What happened to a group since start: every fault is counted here (and logged on change). */
+struct as_group_counters {
+    uint64_t rounds;             /* rounds started */
+    uint64_t rounds_skipped;     /* ticks that found the previous round still running */
+    uint64_t decisions;          /* rounds that reached a decision */
+    uint64_t scales;             /* scales known to have landed */
+    uint64_t measure_failures;   /* failed measurements (any metric) */
+    uint64_t count_failures;     /* the current count could not be read */
+    uint64_t count_implausible;  /* a count above count_max */
+    uint64_t count_unconfirmed;  /* a changed count held for confirmation */
+    uint64_t scale_failures;     /* failed scale calls (each attempt) */
+    uint64_t scale_ineffective;  /* sets that answered OK and changed nothing */
+    uint64_t deadline_exceeded;  /* calls the engine cancelled at their deadline */
+    uint64_t state_write_errors; /* state files that could not be written */
+};
+
 /* Creates an engine for cfg (takes a reference). NULL on ENOMEM. */
 struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http, struct as_config *cfg,
                                 const struct as_engine_opts *opts);
@@ -39,6 +55,9 @@ void as_engine_on_rounds_done(struct as_engine *eng, as_engine_cb done, void *ar
  * finish (and logged) but not retried; then every backend is stopped (process pools are
  * terminated and reaped). done runs once everything has stopped. */
 void as_engine_shutdown(struct as_engine *eng, as_engine_cb done, void *arg);
+
+/* Logs every group's counters, one line per group (SIGUSR1). */
+void as_engine_log_counters(const struct as_engine *eng);
 
 /* Frees an engine that has shut down (or never started). */
 void as_engine_free(struct as_engine *eng);

@@ -491,7 +491,8 @@ static int load_delay(struct panic_state *s, const json_t *d)
     {
         json_int_t idx;
         int val;
-        if (json_unpack((json_t *)e, "[Ii!]", &idx, &val) < 0 || val < 0 ||
+        if (json_unpack((json_t *)e, "[Ii!]", &idx, &val) < 0 || val < 0 || idx < 0 ||
+            idx > AS_TIME_MAX / BUCKET_MS ||
             (i > 0 && (idx <= s->delay_idx[i - 1] || val >= s->delay_val[i - 1])))
             return -1;
         s->delay_idx[i] = idx;
@@ -509,7 +510,8 @@ static int load_history(const struct panic_cfg *c, struct panic_state *s, const 
     size_t i;
     if (json_unpack((json_t *)h, "{s:I,s:I,s:o!}", "width_ms", &width, "last", &last, "buckets",
                     &b) < 0 ||
-        !json_is_array(b) || width <= 0)
+        !json_is_array(b) || width <= 0 || width > AS_TIME_MAX || last < 0 ||
+        last > AS_TIME_MAX / width)
         return -1;
     if (width != c->width_ms)
         return 0;
@@ -537,7 +539,8 @@ static int load(const void *cfg, void *state, const json_t *obj)
     json_t *d, *h = NULL;
     if (json_unpack((json_t *)obj, "{s:b,s:I,s:i,s:o,s?o!}", "panic", &panic, "panic_time_ms",
                     &since, "max_panic_pods", &pods, "delay", &d, "history", &h) < 0 ||
-        pods < 0 || load_delay(&s, d) < 0 || (h != NULL && load_history(cfg, &s, h) < 0))
+        pods < 0 || pods > AS_COUNT_MAX || since < 0 || since > AS_TIME_MAX ||
+        load_delay(&s, d) < 0 || (h != NULL && load_history(cfg, &s, h) < 0))
         return -1;
     s.init = 1;
     s.in_panic = panic;
@@ -545,6 +548,29 @@ static int load(const void *cfg, void *state, const json_t *obj)
     s.max_panic_pods = pods;
     memcpy(state, &s, sizeof(s));
     return 0;
+}
+
+/* Moves the panic time, the delay window and the history by shift_ms (whole buckets for the
+ * windows); what would lie after now is dropped. */
+static void restored(const void *cfg, void *state, int64_t shift_ms, int64_t now_ms)
+{
+    (void)cfg;
+    struct panic_state s;
+    memcpy(&s, state, sizeof(s));
+    s.panic_since_ms += shift_ms;
+    if (s.panic_since_ms > now_ms)
+        s.panic_since_ms = now_ms;
+    int64_t db = floor_div(shift_ms, BUCKET_MS), now_b = floor_div(now_ms, BUCKET_MS);
+    for (int i = 0; i < s.ndelay; i++)
+        s.delay_idx[i] += db;
+    while (s.ndelay > 0 && s.delay_idx[s.ndelay - 1] > now_b)
+        s.ndelay--;
+    if (s.hist_any && s.hist_width_ms > 0) {
+        s.hist_last += floor_div(shift_ms, s.hist_width_ms);
+        if (s.hist_last > floor_div(now_ms, s.hist_width_ms))
+            hist_clear(&s);
+    }
+    memcpy(state, &s, sizeof(s));
 }
 
 #define OFF(f) offsetof(struct panic_cfg, f)
@@ -595,4 +621,5 @@ const struct as_policy_ops as_policy_panic_ops = {
     .recommend = recommend,
     .save = save,
     .load = load,
+    .restored = restored,
 };

@@ -457,4 +457,5 @@ const struct as_scaler_ops as_scaler_process = {
     .set = set,
     .cancel = cancel,
     .stop = stop,
+    .owns_count = 1,
 };

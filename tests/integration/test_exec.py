@@ -74,7 +74,8 @@ def test_exec_scales_with_a_script(ctx):
     app.set_load(4.0)                                   # 4.0 / 0.8 = 5 replicas
     d.wait_until(lambda: app.replicas == 5, 10, "5 replicas set by the script")
     assert "argv=5 group=web env_replicas=5 env_group=web" in calls(ctx), calls(ctx)
-    assert d.grep(r"engine\[web\]: scaled 2->5 via exec")
+    # The scale is logged once `get` has read the new count back.
+    assert d.wait_log(r"engine\[web\]: scaled 2->5 via exec .*\(read back\)", 5)
     # The count is read back by `get` every round: an outside change is seen and acted on.
     app.set_replicas(10)
     d.wait_until(lambda: app.replicas == 5, 10, "back to 5 from an outside change to 10")

@@ -1,0 +1,107 @@
+/* A group at run time, shared by the engine (src/drivers/engine.c: groups' lifecycle,
+ * reload, shutdown, persistence) and the round (src/drivers/round.c: measure -> count ->
+ * decide -> intent -> scale -> verify). Internal to the drivers. */
+#ifndef AS_GROUP_H
+#define AS_GROUP_H
+
+#include <stdint.h>
+
+#include "core/decide.h"
+#include "drivers/engine.h"
+#include "util/backoff.h"
+
+struct as_writer;
+
+enum phase {
+    IDLE,       /* between rounds */
+    MEASURING,  /* sources and the count read in flight */
+    PERSISTING, /* the intent to scale is being written durably */
+    SCALING,    /* the scaler's set in flight */
+    VERIFYING,  /* reading the count back after a set */
+    RETRY_WAIT, /* a failed set waits for its retry */
+    REREADING,  /* reading the count before a retry (the last attempt may have landed) */
+    STOPPING,
+    STOPPED,
+};
+
+struct group_rt;
+
+/* One metric's measurement in this round. */
+struct slot {
+    struct group_rt *rt;
+    int pending;
+    struct as_timer *deadline;
+    struct as_metric_obs obs;
+    int replicas; /* reported by the source, -1 if none */
+};
+
+struct group_rt {
+    struct as_engine *eng;
+    char *name; /* owned: outlives any one config */
+    struct as_config *cfg;
+    struct as_group_cfg *g;
+    struct as_group_state st;
+    struct as_group_counters n;
+    enum phase phase;
+    struct as_timer *tick, *retry_timer, *deadline;
+    struct slot *slots;
+    size_t pending;
+    int get_pending, got_current;
+    int scaler_current;
+    char get_error[AS_MSG_MAX];
+    int from, want, attempt;
+    int64_t scale_started;
+    struct as_backoff backoff;
+    int rounds;                 /* rounds that reached a decision or a definite failure */
+    int unconfirmed;            /* this round held for an unconfirmed count */
+    int confirm_tries;          /* --once: rounds read again at once for a confirmation */
+    int64_t saved_ms;           /* decision clock of the last state write; -1: never */
+    uint64_t ticket;            /* the writer's ticket of a write whose callback we wait for */
+    char count_warn[160];       /* the last count warning, logged again only on change */
+    char scale_warn[160];       /* the last ineffective-scale warning, likewise */
+    struct as_config *next_cfg; /* switch when the scale call ends */
+    int remove_after;
+    struct group_rt *next;
+};
+
+struct as_engine {
+    struct as_loop *loop;
+    struct as_http *http;
+    struct as_writer *writer;
+    struct as_config *cfg;
+    struct as_engine_opts opts;
+    struct group_rt *groups;
+    int64_t clock_base; /* decision clock = clock_base + the loop's monotonic now */
+    int stopping;
+    int walking;     /* inside a walk of the group list: defer freeing groups */
+    size_t retiring; /* scalers whose stop is still running */
+    as_engine_cb rounds_cb, stop_cb;
+    void *rounds_arg, *stop_arg;
+};
+
+/* The decision clock now: the wall clock at start carried on by the monotonic clock. */
+int64_t as_engine_now(const struct as_engine *eng);
+
+/* Starts a round (measure); the round ends by itself in round_end. */
+void as_round_begin(struct group_rt *rt);
+
+/* Cancels whatever the round has in flight (shutdown, reload): no callback runs after. */
+void as_round_cancel(struct group_rt *rt);
+
+/* Called by the round when it is over (the engine applies a pending reload or stops the
+ * group). */
+void as_engine_round_end(struct group_rt *rt);
+
+/* Writes the group's state: durably (and at once) when durable, else at most every
+ * AS_STATE_SAVE_MS. done (may be NULL) runs when a durable write has finished, with ok 0 when
+ * it failed; without a state_dir it runs at once with ok 1. */
+void as_engine_save(struct group_rt *rt, int durable, void (*done)(struct group_rt *, int ok));
+
+/* Logs a warning at WARN unless it is the same as *last (then at DEBUG), and keeps it in last
+ * (one of the group's *_warn buffers): faults are logged on change, counted always. */
+void as_group_warn(char *last, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define AS_GROUP_WARN(rt, which, ...) as_group_warn((rt)->which, sizeof((rt)->which), __VA_ARGS__)
+
+#endif

@@ -1,0 +1,532 @@
+/* One group's round: measure -> count -> decide -> intent -> scale -> verify.
+ *
+ * Every call a backend makes has a deadline the engine enforces itself: the backend's own
+ * timeout plus AS_DEADLINE_SLACK_MS. A call that has not answered by then is cancelled and
+ * counts as failed, so a backend that ignores its timeout costs its own group a failed
+ * measurement, nothing more.
+ *
+ * The count the decision starts from is trusted only as as_count_judge says; a count that
+ * cannot be read, is implausible or unconfirmed holds the group. A scale is recorded as an
+ * intent (durably) before the call, verified by reading the count back where the scaler can,
+ * and recorded as a scale only once it is known to have landed. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drivers/group.h"
+#include "util/log.h"
+#include "util/loop.h"
+#include "util/util.h"
+
+#define AS_DEADLINE_SLACK_MS 100
+#define AS_WORKERS_MAX 1024
+
+static void decide_and_act(struct group_rt *rt);
+static void round_end(struct group_rt *rt);
+static void scale_start(struct group_rt *rt);
+
+static int can_get(const struct as_scaler_cfg *s)
+{
+    return s->ops->get != NULL && (s->ops->can_get == NULL || s->ops->can_get(s->state));
+}
+
+static struct as_timer *deadline(struct group_rt *rt, int64_t timeout_ms, as_timer_fn fn, void *arg)
+{
+    return as_loop_add_timer(rt->eng->loop, timeout_ms + AS_DEADLINE_SLACK_MS, fn, arg);
+}
+
+static void cancel_deadline(struct group_rt *rt, struct as_timer **t)
+{
+    as_loop_cancel_timer(rt->eng->loop, *t);
+    *t = NULL;
+}
+
+/* ---- measure ---- */
+
+static void measured(struct slot *s)
+{
+    struct group_rt *rt = s->rt;
+    s->pending = 0;
+    cancel_deadline(rt, &s->deadline);
+    if (!s->obs.ok)
+        rt->n.measure_failures++;
+    if (--rt->pending == 0)
+        decide_and_act(rt);
+}
+
+static void on_measured(const struct as_measurement *m, void *arg)
+{
+    struct slot *s = arg;
+    s->obs.ok = m->ok;
+    s->obs.value = m->ok ? m->value : 0;
+    s->replicas = m->ok ? m->replicas : -1;
+    measured(s);
+}
+
+static int64_t on_measure_deadline(struct as_loop *loop, void *arg)
+{
+    (void)loop;
+    struct slot *s = arg;
+    struct group_rt *rt = s->rt;
+    struct as_metric_cfg *m = &rt->g->metrics[s - rt->slots];
+    s->deadline = NULL;
+    m->ops->cancel(m->state);
+    rt->n.deadline_exceeded++;
+    AS_LOG(AS_ERROR,
+           "engine[%s]: metric %s: no answer within %lldms: cancelled (a failed "
+           "measurement)",
+           rt->name, m->name, (long long)m->timeout_ms + AS_DEADLINE_SLACK_MS);
+    s->obs.ok = 0;
+    s->replicas = -1;
+    measured(s);
+    return AS_TIMER_STOP;
+}
+
+static void got_count(struct group_rt *rt)
+{
+    rt->get_pending = 0;
+    cancel_deadline(rt, &rt->deadline);
+    if (--rt->pending == 0)
+        decide_and_act(rt);
+}
+
+static void on_current(const struct as_scale_result *r, void *arg)
+{
+    struct group_rt *rt = arg;
+    rt->got_current = r->ok;
+    rt->scaler_current = r->ok ? r->replicas : -1;
+    snprintf(rt->get_error, sizeof(rt->get_error), "%s", r->ok ? "" : r->error);
+    got_count(rt);
+}
+
+static int64_t on_get_deadline(struct as_loop *loop, void *arg)
+{
+    (void)loop;
+    struct group_rt *rt = arg;
+    rt->deadline = NULL;
+    if (rt->g->scaler.ops->cancel)
+        rt->g->scaler.ops->cancel(rt->g->scaler.state);
+    rt->n.deadline_exceeded++;
+    rt->got_current = 0;
+    snprintf(rt->get_error, sizeof(rt->get_error), "no answer within %lldms: cancelled",
+             (long long)rt->g->scaler.timeout_ms + AS_DEADLINE_SLACK_MS);
+    got_count(rt);
+    return AS_TIMER_STOP;
+}
+
+void as_round_begin(struct group_rt *rt)
+{
+    struct as_group_cfg *g = rt->g;
+    rt->phase = MEASURING;
+    rt->unconfirmed = 0;
+    rt->n.rounds++;
+    rt->pending = g->nmetrics + 1; /* +1 guards against synchronous completion */
+    for (size_t i = 0; i < g->nmetrics; i++) {
+        struct slot *s = &rt->slots[i];
+        *s = (struct slot){.rt = rt, .pending = 1, .replicas = -1};
+        s->deadline = deadline(rt, g->metrics[i].timeout_ms, on_measure_deadline, s);
+        g->metrics[i].ops->measure(g->metrics[i].state, on_measured, s);
+    }
+    rt->got_current = 0;
+    rt->get_error[0] = '\0';
+    if (can_get(&g->scaler)) {
+        rt->pending++;
+        rt->get_pending = 1;
+        rt->deadline = deadline(rt, g->scaler.timeout_ms, on_get_deadline, rt);
+        g->scaler.ops->get(g->scaler.state, on_current, rt);
+    }
+    if (--rt->pending == 0)
+        decide_and_act(rt);
+}
+
+void as_round_cancel(struct group_rt *rt)
+{
+    struct as_group_cfg *g = rt->g;
+    for (size_t i = 0; rt->phase == MEASURING && i < g->nmetrics; i++) {
+        if (rt->slots[i].pending)
+            g->metrics[i].ops->cancel(g->metrics[i].state);
+        rt->slots[i].pending = 0;
+        cancel_deadline(rt, &rt->slots[i].deadline);
+    }
+    if (rt->phase == MEASURING || rt->phase == VERIFYING || rt->phase == SCALING ||
+        rt->phase == REREADING)
+        if (g->scaler.ops->cancel)
+            g->scaler.ops->cancel(g->scaler.state);
+    rt->pending = 0;
+    rt->get_pending = 0;
+    cancel_deadline(rt, &rt->deadline);
+    cancel_deadline(rt, &rt->retry_timer);
+}
+
+/* ---- count ---- */
+
+/* The count to decide from, judged; -1 when the group must hold (logged and counted). */
+static int trusted_count(struct group_rt *rt)
+{
+    const struct as_scaler_cfg *s = &rt->g->scaler;
+    char why[AS_REASON_MAX];
+    int read = -1;
+    const char *from = NULL;
+    if (can_get(s)) {
+        if (!rt->got_current) {
+            rt->n.count_failures++;
+            AS_GROUP_WARN(rt, count_warn,
+                          "engine[%s]: reading the replica count via %s failed: %s: no "
+                          "decision, hold",
+                          rt->name, s->type, rt->get_error);
+            return -1;
+        }
+        read = rt->scaler_current;
+        from = s->type;
+    }
+    for (size_t i = 0; from == NULL && i < rt->g->nmetrics; i++)
+        if (rt->slots[i].replicas >= 0) {
+            read = rt->slots[i].replicas;
+            from = rt->g->metrics[i].name;
+        }
+    if (from == NULL) {
+        if (rt->st.count_known)
+            return rt->st.count; /* the scaler cannot read it: the count it last set */
+        rt->n.count_failures++;
+        AS_GROUP_WARN(rt, count_warn,
+                      "engine[%s]: current replica count unknown: %s cannot read it, no "
+                      "metric reports it (replicas_pointer) and nothing was set yet: hold",
+                      rt->name, s->type);
+        return -1;
+    }
+    switch (
+        as_count_judge(rt->g, &rt->st, read, can_get(s) && s->ops->owns_count, why, sizeof(why))) {
+    case AS_COUNT_TRUSTED:
+        return read;
+    case AS_COUNT_IMPLAUSIBLE:
+        rt->n.count_implausible++;
+        break;
+    case AS_COUNT_UNCONFIRMED:
+        rt->n.count_unconfirmed++;
+        rt->unconfirmed = 1;
+        break;
+    }
+    AS_GROUP_WARN(rt, count_warn, "engine[%s]: replica %s (via %s): hold", rt->name, why, from);
+    return -1;
+}
+
+/* A trusted count settles an intent left by a failed verification or a restart. */
+static void settle(struct group_rt *rt, int count)
+{
+    struct as_intent in = rt->st.intent;
+    switch (as_decide_resolve(rt->g, &rt->st, count)) {
+    case AS_INTENT_LANDED:
+        rt->n.scales++;
+        AS_LOG(AS_INFO,
+               "engine[%s]: the scale %d->%d whose outcome was unknown landed (count "
+               "now %d)",
+               rt->name, in.from, in.to, count);
+        as_engine_save(rt, 1, NULL);
+        break;
+    case AS_INTENT_MISSED:
+        AS_LOG(AS_WARN,
+               "engine[%s]: the scale %d->%d whose outcome was unknown did not land "
+               "(count still %d)",
+               rt->name, in.from, in.to, count);
+        as_engine_save(rt, 1, NULL);
+        break;
+    case AS_INTENT_NONE:
+        break;
+    }
+}
+
+/* ---- decide ---- */
+
+/* What the scaler knows of each replica (age, idle time), for warmup and the queue policy. */
+static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, size_t max)
+{
+    const struct as_scaler_cfg *s = &rt->g->scaler;
+    struct as_worker_info info[AS_WORKERS_MAX];
+    if (s->ops->workers == NULL)
+        return 0;
+    size_t n = s->ops->workers(s->state, info, max < AS_WORKERS_MAX ? max : AS_WORKERS_MAX);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct as_replica_obs){
+            .ok = 1, .ready = 1, .age_ms = info[i].age_ms, .idle_ms = info[i].idle_ms};
+    return n;
+}
+
+static void log_decision(const struct group_rt *rt, int current, const struct as_decision *d)
+{
+    char values[512];
+    size_t o = 0;
+    values[0] = '\0';
+    for (size_t i = 0; i < rt->g->nmetrics && o < sizeof(values); i++) {
+        const struct slot *s = &rt->slots[i];
+        int n = s->obs.ok ? snprintf(values + o, sizeof(values) - o, " %s=%.6g",
+                                     rt->g->metrics[i].name, s->obs.value)
+                          : snprintf(values + o, sizeof(values) - o, " %s=failed",
+                                     rt->g->metrics[i].name);
+        if (n < 0)
+            break;
+        o += (size_t)n;
+    }
+    AS_LOG(AS_INFO, "engine[%s]: decision current=%d desired=%d%s reason=\"%s\"", rt->name, current,
+           d->desired, values, d->reason);
+}
+
+static void on_intent_saved(struct group_rt *rt, int ok)
+{
+    if (!ok)
+        AS_LOG(AS_ERROR,
+               "engine[%s]: the intent to scale %d->%d could not be written: scaling "
+               "without a durable record",
+               rt->name, rt->from, rt->want);
+    if (rt->eng->stopping) {
+        AS_LOG(AS_WARN, "engine[%s]: shutting down: not scaling %d->%d", rt->name, rt->from,
+               rt->want);
+        rt->st.pending = 0;
+        round_end(rt);
+        return;
+    }
+    scale_start(rt);
+}
+
+static void decide_and_act(struct group_rt *rt)
+{
+    int current = trusted_count(rt);
+    if (current < 0) {
+        round_end(rt);
+        return;
+    }
+    rt->count_warn[0] = '\0';
+    settle(rt, current);
+    struct as_metric_obs obs[rt->g->nmetrics];
+    for (size_t i = 0; i < rt->g->nmetrics; i++)
+        obs[i] = rt->slots[i].obs;
+    struct as_obs o = {.now_ms = as_engine_now(rt->eng),
+                       .wall_ms = as_wall_ms(),
+                       .current = current,
+                       .n = rt->g->nmetrics,
+                       .m = obs};
+    struct as_replica_obs workers[AS_WORKERS_MAX];
+    o.workers = workers;
+    o.nworkers = scaler_workers(rt, workers, AS_WORKERS_MAX);
+    struct as_decision d;
+    as_decide(rt->g, &rt->st, &o, &d);
+    rt->n.decisions++;
+    log_decision(rt, current, &d);
+    if (d.too_rapid)
+        AS_LOG(AS_WARN,
+               "engine[%s]: too rapid scaling: %d->%d would exceed %d scale events in "
+               "%llds",
+               rt->name, current, d.desired, rt->g->too_rapid.scales,
+               (long long)rt->g->too_rapid.within_ms / 1000);
+    as_engine_save(rt, 0, NULL);
+    if (d.desired == current) {
+        round_end(rt);
+        return;
+    }
+    if (rt->eng->opts.dry_run) {
+        AS_LOG(AS_INFO, "engine[%s]: dry-run: would scale %d->%d via %s", rt->name, current,
+               d.desired, rt->g->scaler.type);
+        round_end(rt);
+        return;
+    }
+    rt->from = current;
+    rt->want = d.desired;
+    rt->attempt = 0;
+    as_backoff_reset(&rt->backoff);
+    as_decide_intent(&rt->st, o.now_ms, current, d.desired);
+    rt->phase = PERSISTING;
+    as_engine_save(rt, 1, on_intent_saved);
+}
+
+/* ---- scale ---- */
+
+static void on_scaled(const struct as_scale_result *r, void *arg);
+static void on_reread(const struct as_scale_result *r, void *arg);
+static void on_verified(const struct as_scale_result *r, void *arg);
+
+static int64_t on_call_deadline(struct as_loop *loop, void *arg)
+{
+    (void)loop;
+    struct group_rt *rt = arg;
+    const struct as_scaler_cfg *s = &rt->g->scaler;
+    rt->deadline = NULL;
+    if (s->ops->cancel)
+        s->ops->cancel(s->state);
+    rt->n.deadline_exceeded++;
+    struct as_scale_result r = {.ok = 0, .replicas = -1};
+    snprintf(r.error, sizeof(r.error), "no answer within %lldms: cancelled",
+             (long long)s->timeout_ms + AS_DEADLINE_SLACK_MS);
+    enum phase phase = rt->phase;
+    if (phase == SCALING)
+        on_scaled(&r, rt);
+    else if (phase == VERIFYING)
+        on_verified(&r, rt);
+    else
+        on_reread(&r, rt);
+    return AS_TIMER_STOP;
+}
+
+static void call_get(struct group_rt *rt, as_scale_cb cb)
+{
+    const struct as_scaler_cfg *s = &rt->g->scaler;
+    rt->deadline = deadline(rt, s->timeout_ms, on_call_deadline, rt);
+    s->ops->get(s->state, cb, rt);
+}
+
+static void scale_start(struct group_rt *rt)
+{
+    const struct as_scaler_cfg *s = &rt->g->scaler;
+    rt->phase = SCALING;
+    rt->attempt++;
+    rt->scale_started = as_loop_now(rt->eng->loop);
+    rt->deadline = deadline(rt, s->timeout_ms, on_call_deadline, rt);
+    s->ops->set(s->state, rt->want, on_scaled, rt);
+}
+
+/* The scale is known to have landed at count. */
+static void landed(struct group_rt *rt, int count, const char *how)
+{
+    int64_t ms = as_loop_now(rt->eng->loop) - rt->scale_started;
+    as_decide_scaled(rt->g, &rt->st, as_engine_now(rt->eng), rt->from, count);
+    rt->n.scales++;
+    rt->scale_warn[0] = '\0';
+    if (count == rt->want)
+        AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s in %lldms%s", rt->name, rt->from, count,
+               rt->g->scaler.type, (long long)ms, how);
+    else
+        AS_LOG(AS_WARN,
+               "engine[%s]: asked %s for %d, the count is now %d: recorded as "
+               "%d->%d",
+               rt->name, rt->g->scaler.type, rt->want, count, rt->from, count);
+    as_engine_save(rt, 1, NULL);
+    round_end(rt);
+}
+
+static void on_verified(const struct as_scale_result *r, void *arg)
+{
+    struct group_rt *rt = arg;
+    cancel_deadline(rt, &rt->deadline);
+    if (!r->ok) {
+        /* The intent stays: it counts as a scale until the next trusted read settles it. */
+        AS_LOG(AS_WARN,
+               "engine[%s]: %d->%d via %s answered, but reading the count back failed "
+               "(%s): it counts as a scale until the count is read",
+               rt->name, rt->from, rt->want, rt->g->scaler.type, r->error);
+        as_engine_save(rt, 1, NULL);
+        round_end(rt);
+        return;
+    }
+    if (r->replicas != rt->from) {
+        landed(rt, r->replicas, " (read back)");
+        return;
+    }
+    rt->n.scale_ineffective++;
+    rt->st.pending = 0;
+    AS_GROUP_WARN(rt, scale_warn,
+                  "engine[%s]: set %d->%d via %s answered OK but the count is still %d: "
+                  "an ineffective scale, not counted as one",
+                  rt->name, rt->from, rt->want, rt->g->scaler.type, r->replicas);
+    as_engine_save(rt, 1, NULL);
+    round_end(rt);
+}
+
+static int64_t on_retry(struct as_loop *loop, void *arg)
+{
+    (void)loop;
+    struct group_rt *rt = arg;
+    rt->retry_timer = NULL;
+    if (can_get(&rt->g->scaler)) { /* re-read: the last attempt may have landed */
+        rt->phase = REREADING;
+        call_get(rt, on_reread);
+    } else {
+        scale_start(rt);
+    }
+    return AS_TIMER_STOP;
+}
+
+static void on_reread(const struct as_scale_result *r, void *arg)
+{
+    struct group_rt *rt = arg;
+    cancel_deadline(rt, &rt->deadline);
+    if (r->ok && r->replicas == rt->want) {
+        landed(rt, rt->want, " (the earlier attempt landed)");
+        return;
+    }
+    if (!r->ok)
+        AS_LOG(AS_WARN, "engine[%s]: re-reading the count before retry failed: %s", rt->name,
+               r->error);
+    if (rt->eng->stopping) {
+        AS_LOG(AS_WARN,
+               "engine[%s]: shutting down: not retrying %d->%d (it counts as a scale "
+               "until the count is read)",
+               rt->name, rt->from, rt->want);
+        round_end(rt);
+        return;
+    }
+    scale_start(rt);
+}
+
+/* A failed set: retried with backoff, or given up (a permanent failure changed nothing; a
+ * transient one may have landed, so its intent stays until a trusted read). */
+static void scale_failed(struct group_rt *rt, const struct as_scale_result *r)
+{
+    int total = rt->g->scaler.retries + 1;
+    rt->n.scale_failures++;
+    AS_LOG(AS_ERROR, "engine[%s]: scale %d->%d via %s failed (attempt %d/%d%s): %s", rt->name,
+           rt->from, rt->want, rt->g->scaler.type, rt->attempt, total,
+           r->permanent ? ", permanent" : "", r->error);
+    if (!r->permanent && rt->attempt < total && !rt->eng->stopping) {
+        rt->phase = RETRY_WAIT;
+        rt->retry_timer =
+            as_loop_add_timer(rt->eng->loop, as_backoff_next(&rt->backoff), on_retry, rt);
+        if (rt->retry_timer != NULL)
+            return;
+    }
+    if (r->permanent)
+        rt->st.pending = 0;
+    if (!r->permanent && rt->attempt < total)
+        AS_LOG(AS_WARN, "engine[%s]: shutting down: not retrying %d->%d", rt->name, rt->from,
+               rt->want);
+    else
+        AS_LOG(AS_ERROR, "engine[%s]: giving up on %d->%d until the next round%s", rt->name,
+               rt->from, rt->want,
+               r->permanent ? "" : " (it counts as a scale until the count is read)");
+    as_engine_save(rt, 1, NULL);
+    round_end(rt);
+}
+
+static void on_scaled(const struct as_scale_result *r, void *arg)
+{
+    struct group_rt *rt = arg;
+    cancel_deadline(rt, &rt->deadline);
+    if (!r->ok) {
+        scale_failed(rt, r);
+        return;
+    }
+    if (!can_get(&rt->g->scaler) || rt->g->scaler.ops->owns_count) {
+        landed(rt, rt->want, "");
+        return;
+    }
+    rt->phase = VERIFYING;
+    call_get(rt, on_verified);
+}
+
+/* ---- end ---- */
+
+static void round_end(struct group_rt *rt)
+{
+    rt->phase = IDLE;
+    as_engine_round_end(rt);
+}
+
+void as_group_warn(char *last, size_t len, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    int same = strncmp(line, last, len - 1) == 0;
+    snprintf(last, len, "%s", line);
+    AS_LOG(same ? AS_DEBUG : AS_WARN, "%s", line);
+}
