@@ -13,7 +13,16 @@
  *   A wanted worker that exits is logged at ERROR and restarted after `restart_backoff`,
  *   doubled for each consecutive crash of the slot up to `restart_backoff_max`; the doubling
  *   resets once a worker has run longer than `restart_backoff_max`.
- *   stop:   SIGTERM to every worker, SIGKILL after `grace`, done once every child is reaped. */
+ *   stop:   SIGTERM to every worker, SIGKILL after `grace`, done once every child is reaped.
+ *
+ * No worker outlives the daemon: each has a parent-death signal (SIGTERM, util/proc.h), and
+ * with a state_dir the pool lists its workers in <state_dir>/<group>.pids (util/pidfile.h).
+ * At start, what an earlier instance left there (a daemon killed with SIGKILL, a worker that
+ * ignored the death signal, grandchildren in a worker's process group, the pool a reload
+ * replaced) is stopped first: SIGTERM, SIGKILL after `grace`. Until that sweep is done, get and
+ * set fail transiently, so two pools never run side by side. Stopping what is left rather than
+ * adopting it: an adopted worker could not be reaped (it is not our child) nor its output
+ * read, and with the death signal it has normally gone already. */
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +32,7 @@
 #include "util/backoff.h"
 #include "util/log.h"
 #include "util/loop.h"
+#include "util/pidfile.h"
 #include "core/plugin.h"
 #include "util/proc.h"
 
@@ -36,6 +46,7 @@ struct worker {
     int slot;
     struct as_proc *proc; /* NULL when not running */
     pid_t pid;
+    unsigned long long start; /* its start time (clock ticks after boot), for the pid file */
     int64_t started_ms;
     unsigned long long cpu_ticks; /* utime + stime at the last sample */
     int64_t busy_ms;              /* last sample that saw CPU used (or the start) */
@@ -60,6 +71,7 @@ struct process_scaler {
     struct as_timer *stop_timer;
     as_stopped_cb stop_done;
     void *stop_arg;
+    struct as_pidfile *pids; /* <state_dir>/<group>.pids; NULL without a state_dir */
 };
 
 static const struct as_opt opts[] = {
@@ -93,14 +105,6 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
     as_node_pos(map, "restart_backoff_max", &file, &line, &col);
     return as_err_at(err, file, line, col,
                      "'restart_backoff_max' must not be shorter than 'restart_backoff'");
-}
-
-static int start(void *state, const struct as_ctx *ctx, struct as_err *err)
-{
-    (void)err;
-    struct process_scaler *s = state;
-    s->ctx = *ctx;
-    return 0;
 }
 
 static int wanted(const struct worker *w)
@@ -182,6 +186,8 @@ static int spawn_worker(struct worker *w, int replicas, struct as_err *err)
         return -1;
     }
     w->pid = as_proc_pid(w->proc);
+    struct as_proc_stat st; /* readable: the loop has not run, so it is not reaped yet */
+    w->start = as_proc_stat(w->pid, &st) == 0 ? st.start_ticks : 0;
     w->started_ms = as_loop_now(s->ctx.loop);
     w->busy_ms = w->started_ms;
     w->cpu_ticks = 0;
@@ -190,6 +196,53 @@ static int spawn_worker(struct worker *w, int replicas, struct as_err *err)
     AS_LOG(AS_DEBUG, "scaler/process[%s]: worker %d started (pid %ld)", s->ctx.group, w->slot,
            (long)w->pid);
     return 0;
+}
+
+/* ---- the pid file ---- */
+
+/* Records the running workers (stopping ones included) in the pid file. */
+static void save_pids(struct process_scaler *s)
+{
+    struct as_pidfile_entry e[64], *list = e;
+    size_t n = 0;
+    if (s->pids == NULL)
+        return;
+    if ((size_t)s->nslots > AS_ARRAY_LEN(e) &&
+        (list = calloc((size_t)s->nslots, sizeof(*list))) == NULL) {
+        AS_LOG(AS_ERROR, "scaler/process[%s]: out of memory writing the pid file", s->ctx.group);
+        return;
+    }
+    for (int i = 0; i < s->nslots; i++)
+        if (s->slots[i]->proc != NULL)
+            list[n++] = (struct as_pidfile_entry){s->slots[i]->pid, s->slots[i]->start, i};
+    as_pidfile_save(s->pids, list, n);
+    if (list != e)
+        free(list);
+}
+
+static void stopped(struct process_scaler *s);
+
+static void on_swept(void *arg)
+{
+    struct process_scaler *s = arg;
+    if (s->stopping && s->live == 0)
+        stopped(s);
+}
+
+/* Before the pool runs anything, what an earlier instance left is stopped (pidfile.h); until
+ * then get and set fail transiently, so two pools never run side by side. */
+static int start(void *state, const struct as_ctx *ctx, struct as_err *err)
+{
+    struct process_scaler *s = state;
+    char path[4096], who[320];
+    s->ctx = *ctx;
+    if (ctx->state_dir == NULL)
+        return 0; /* no pid file: the death signal is the only protection */
+    if (snprintf(path, sizeof(path), "%s/%s.pids", ctx->state_dir, ctx->group) >= (int)sizeof(path))
+        return as_err_set(err, "pid file path too long");
+    snprintf(who, sizeof(who), "scaler/process[%s]", ctx->group);
+    s->pids = as_pidfile_open(ctx->loop, path, who, s->grace, on_swept, s, err);
+    return s->pids == NULL ? -1 : 0;
 }
 
 /* ---- restarts ---- */
@@ -227,6 +280,8 @@ static int64_t on_restart(struct as_loop *loop, void *arg)
     as_err_clear(&err);
     if (spawn_worker(w, w->s->size, &err) < 0)
         schedule_restart(w, err.msg);
+    else
+        save_pids(w->s);
     return AS_TIMER_STOP;
 }
 
@@ -243,10 +298,13 @@ static void free_workers(struct process_scaler *s)
     s->nslots = 0;
 }
 
-/* Last step of stop(): nothing of s is touched after done. */
+/* Last step of stop(): nothing of s is touched after done. Nothing is left running: the pid
+ * file goes (unless a reload's successor has taken it over). */
 static void stopped(struct process_scaler *s)
 {
     as_stopped_cb done = s->stop_done;
+    as_pidfile_close(s->pids);
+    s->pids = NULL;
     free_workers(s);
     s->stop_done = NULL;
     done(s->stop_arg);
@@ -273,15 +331,17 @@ static void on_exit_worker(const struct as_proc_result *r, void *arg)
         AS_LOG(AS_INFO, "scaler/process[%s]: worker %d (pid %ld) stopped: %s", s->ctx.group,
                w->slot, (long)r->pid, how);
         w->stopping = 0;
-        if (s->stopping && s->live == 0)
+        if (s->stopping && s->live == 0 && as_pidfile_left(s->pids) == 0)
             return stopped(s);
         struct as_err err;
         as_err_clear(&err);
         /* Wanted again while it was stopping: take the slot back now. */
         if (wanted(w) && spawn_worker(w, s->size, &err) < 0)
             schedule_restart(w, err.msg);
+        save_pids(s);
         return;
     }
+    save_pids(s);
     if (as_loop_now(s->ctx.loop) - w->started_ms > s->backoff_max)
         w->crashes = 0;
     snprintf(why, sizeof(why), "(pid %ld) exited unexpectedly: %s", (long)r->pid, how);
@@ -350,13 +410,29 @@ static void grow(struct process_scaler *s, int want, struct as_scale_result *r)
     }
 }
 
+/* While an earlier instance's workers are being stopped, the pool runs nothing: get and set
+ * fail transiently (the engine holds and retries). Returns 1 with r filled, or 0. */
+static int holding(const struct process_scaler *s, struct as_scale_result *r)
+{
+    int n = as_pidfile_left(s->pids);
+    if (n == 0)
+        return 0;
+    *r = (struct as_scale_result){.ok = 0, .replicas = -1};
+    snprintf(r->error, sizeof(r->error), "stopping %d worker%s left by a previous instance", n,
+             n == 1 ? "" : "s");
+    return 1;
+}
+
 static void set(void *state, int want, as_scale_cb done, void *arg)
 {
     struct process_scaler *s = state;
     struct as_scale_result r = {.ok = 1, .replicas = want};
+    int before = s->size;
     if (s->stopping || want < 0) {
         r = (struct as_scale_result){.ok = 0, .permanent = 1, .replicas = -1};
         snprintf(r.error, sizeof(r.error), "%s", s->stopping ? "stopping" : "negative count");
+    } else if (holding(s, &r)) {
+        /* r says why */
     } else if (grow_slots(s, want) < 0) {
         r = (struct as_scale_result){.ok = 0, .replicas = -1};
         snprintf(r.error, sizeof(r.error), "out of memory");
@@ -368,26 +444,17 @@ static void set(void *state, int want, as_scale_cb done, void *arg)
     } else {
         grow(s, want, &r);
     }
+    if (s->size > before)
+        save_pids(s);
     reply(s, &r, done, arg);
 }
 
-/* utime + stime of pid from /proc (the worker process itself, not its children); 0 when
- * it cannot be read. */
+/* utime + stime of pid (the worker process itself, not its children); 0 when it cannot be
+ * read. */
 static unsigned long long cpu_ticks(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long long utime = 0, stime = 0;
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
-        return 0;
-    return utime + stime;
+    struct as_proc_stat st;
+    return as_proc_stat(pid, &st) == 0 ? st.utime + st.stime : 0;
 }
 
 /* Each running, wanted worker: its age, and how long it has used no CPU (a worker waiting
@@ -414,6 +481,7 @@ static void get(void *state, as_scale_cb done, void *arg)
 {
     struct process_scaler *s = state;
     struct as_scale_result r = {.ok = 1, .replicas = s->size};
+    holding(s, &r);
     reply(s, &r, done, arg);
 }
 
@@ -437,7 +505,7 @@ static void stop(void *state, as_stopped_cb done, void *arg)
     for (int i = 0; i < s->nslots; i++)
         retire(s->slots[i]);
     s->size = 0;
-    if (s->live > 0)
+    if (s->live > 0 || as_pidfile_left(s->pids) > 0) /* a sweep still running ends first */
         return;
     s->stop_timer = as_loop_add_timer(s->ctx.loop, 0, on_stop_timer, s);
     if (s->stop_timer == NULL)
@@ -457,5 +525,4 @@ const struct as_scaler_ops as_scaler_process = {
     .set = set,
     .cancel = cancel,
     .stop = stop,
-    .owns_count = 1,
 };

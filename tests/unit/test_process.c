@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config/cfg.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "core/plugin.h"
+#include "util/proc.h"
 #include "util/util.h"
 
 extern const struct as_scaler_ops as_scaler_process;
@@ -23,8 +25,9 @@ static const struct as_scaler_ops *ops = &as_scaler_process;
 
 #include "scaler_fixture.h"
 
-/* Parses yaml ("{{dir}}" replaced by the fixture's directory), validates and starts. */
-static void configure(struct fixture *f, const char *yaml)
+/* Parses yaml ("{{dir}}" replaced by the fixture's directory), validates and starts with
+ * state_dir (NULL: none). Returns the new state. */
+static void *configure_state(struct fixture *f, const char *yaml, const char *state_dir)
 {
     const char *keys[] = {"dir"};
     const char *values[] = {f->dir};
@@ -34,22 +37,49 @@ static void configure(struct fixture *f, const char *yaml)
     struct as_doc *doc = as_doc_parse("test", text, strlen(text), &err);
     if (doc == NULL)
         fail_msg("yaml: %s", err.msg);
-    f->state = calloc(1, ops->state_size);
-    assert_non_null(f->state);
-    if (as_opts_parse(ops->opts, f->state, doc->root, "test", &err) < 0 ||
-        ops->validate(f->state, doc->root, &err) < 0)
+    void *state = calloc(1, ops->state_size);
+    assert_non_null(state);
+    if (as_opts_parse(ops->opts, state, doc->root, "test", &err) < 0 ||
+        ops->validate(state, doc->root, &err) < 0)
         fail_msg("options: %s", err.msg);
-    struct as_ctx ctx = {.loop = f->loop, .group = "g", .name = "process", .timeout_ms = 1000};
-    assert_int_equal(ops->start(f->state, &ctx, &err), 0);
+    struct as_ctx ctx = {.loop = f->loop,
+                         .group = "g",
+                         .name = "process",
+                         .timeout_ms = 1000,
+                         .state_dir = state_dir};
+    assert_int_equal(ops->start(state, &ctx, &err), 0);
     as_doc_free(doc);
     free(text);
+    return state;
+}
+
+static void configure(struct fixture *f, const char *yaml)
+{
+    f->state = configure_state(f, yaml, NULL);
+}
+
+static void set_state(struct fixture *f, void *state, int want)
+{
+    f->calls = 0;
+    ops->set(state, want, on_result, f);
+    assert_int_equal(f->calls, 0); /* never re-entrant */
+    int64_t end = as_mono_ms() + 2000;
+    while (f->calls == 0 && as_mono_ms() < end)
+        as_loop_once(f->loop, 20);
+    assert_int_equal(f->calls, 1);
 }
 
 static void set(struct fixture *f, int want)
 {
+    set_state(f, f->state, want);
+}
+
+/* get on state; f->r holds the result (ok or not). */
+static void try_get(struct fixture *f, void *state)
+{
     f->calls = 0;
-    ops->set(f->state, want, on_result, f);
-    assert_int_equal(f->calls, 0); /* never re-entrant */
+    ops->get(state, on_result, f);
+    assert_int_equal(f->calls, 0);
     int64_t end = as_mono_ms() + 2000;
     while (f->calls == 0 && as_mono_ms() < end)
         as_loop_once(f->loop, 20);
@@ -58,13 +88,7 @@ static void set(struct fixture *f, int want)
 
 static int get(struct fixture *f)
 {
-    f->calls = 0;
-    ops->get(f->state, on_result, f);
-    assert_int_equal(f->calls, 0);
-    int64_t end = as_mono_ms() + 2000;
-    while (f->calls == 0 && as_mono_ms() < end)
-        as_loop_once(f->loop, 20);
-    assert_int_equal(f->calls, 1);
+    try_get(f, f->state);
     assert_true(f->r.ok);
     return f->r.replicas;
 }
@@ -360,6 +384,259 @@ static void test_workers_idle_and_age(void **state)
     assert_int_equal(ops->workers(f->state, w, 1), 1); /* bounded by max */
 }
 
+/* ---- the pid file and what an earlier instance left ---- */
+
+static unsigned long long start_ticks(pid_t pid)
+{
+    struct as_proc_stat st;
+    return as_proc_stat(pid, &st) == 0 ? st.start_ticks : 0;
+}
+
+/* Gone: no such process, or a zombie (an orphan left to an init that may not reap it). */
+static int gone(pid_t pid)
+{
+    struct as_proc_stat st;
+    return as_proc_stat(pid, &st) < 0 || st.state == 'Z';
+}
+
+static int wait_gone_any(struct fixture *f, pid_t pid, int64_t max_ms)
+{
+    int64_t end = as_mono_ms() + max_ms;
+    while (!gone(pid) && as_mono_ms() < end)
+        as_loop_once(f->loop, 10);
+    return gone(pid);
+}
+
+/* The pid of a process that has exited: the owner of a pid file whose daemon died. */
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    return pid;
+}
+
+/* Writes g.pids as a daemon that died would have left it. */
+static void write_pid_file(struct fixture *f, const char *entries)
+{
+    char boot[64] = "-", path[128];
+    FILE *b = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (b != NULL && fscanf(b, "%63s", boot) != 1)
+        boot[0] = '\0';
+    if (b != NULL)
+        fclose(b);
+    snprintf(path, sizeof(path), "%s/g.pids", f->dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fprintf(fp, "autoscaler process pool\nboot %s\nowner %ld 1 1\n%s", boot, (long)dead_pid(),
+            entries);
+    fclose(fp);
+}
+
+/* sh -c script in a process group of its own, in the fixture's directory: a worker of an
+ * earlier daemon. */
+static pid_t start_group(struct fixture *f, const char *script)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sigset_t none; /* the test's loop blocks SIGTERM, and exec would keep it blocked */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (setpgid(0, 0) == 0 && chdir(f->dir) == 0)
+            execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    return pid;
+}
+
+/* The entries of g.pids (at most max), after checking that its header names this process. */
+static int pid_file_entries(struct fixture *f, long pid[], unsigned long long start[], int slot[],
+                            long sid[], int max)
+{
+    char buf[4096];
+    slurp(f, "g.pids", buf, sizeof(buf));
+    char *line = strtok(buf, "\n");
+    assert_non_null(line);
+    assert_string_equal(line, "autoscaler process pool");
+    line = strtok(NULL, "\n");
+    assert_true(line != NULL && strncmp(line, "boot ", 5) == 0);
+    long owner = 0;
+    unsigned long long owner_start = 0;
+    line = strtok(NULL, "\n");
+    assert_true(line != NULL && sscanf(line, "owner %ld %llu", &owner, &owner_start) == 2);
+    assert_int_equal(owner, getpid());
+    assert_true(owner_start == start_ticks(getpid()));
+    int n = 0;
+    while ((line = strtok(NULL, "\n")) != NULL && n < max) {
+        assert_int_equal(sscanf(line, "%ld %llu %d %ld", &pid[n], &start[n], &slot[n], &sid[n]), 4);
+        n++;
+    }
+    return n;
+}
+
+static void test_pid_file_lists_workers(void **state)
+{
+    struct fixture *f = *state;
+    f->state = configure_state(f, TRAPPING_WORKER, f->dir);
+    set(f, 3);
+    assert_true(f->r.ok);
+    pid_t pids[3];
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "p%d", i);
+        pids[i] = wait_pid_file(f, name, 3000);
+        assert_true(pids[i] > 0);
+    }
+    long pid[8], sid[8];
+    unsigned long long start[8];
+    int slot[8];
+    assert_int_equal(pid_file_entries(f, pid, start, slot, sid, 8), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(slot[i], i);
+        assert_int_equal(pid[i], pids[i]);
+        assert_true(start[i] == start_ticks(pids[i]) && start[i] > 0);
+        assert_int_equal(sid[i], getsid(0));
+    }
+    set(f, 1); /* rewritten when the stopped workers are gone */
+    assert_true(wait_gone(f, pids[1], 3000));
+    assert_true(wait_gone(f, pids[2], 3000));
+    assert_int_equal(pid_file_entries(f, pid, start, slot, sid, 8), 1);
+    assert_int_equal(pid[0], pids[0]);
+    ops->stop(f->state, on_stopped, f); /* nothing left running: no pid file */
+    run_until_stopped(f, 3000);
+    assert_int_equal(f->stopped, 1);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/g.pids", f->dir);
+    assert_int_equal(access(path, F_OK), -1);
+    as_opts_free(ops->opts, f->state);
+    free(f->state);
+    f->state = NULL;
+}
+
+static void test_stale_pid_file_is_ignored(void **state)
+{
+    struct fixture *f = *state;
+    /* The pid now names another process (another start time): it is not ours. */
+    pid_t other = start_group(f, "exec sleep 30");
+    char entries[128];
+    snprintf(entries, sizeof(entries), "%ld %llu 0 %ld\n", (long)other, start_ticks(other) + 1,
+             (long)getsid(0));
+    write_pid_file(f, entries);
+    f->state = configure_state(f, "command: [sleep, '30']\ngrace: 200ms\n", f->dir);
+    assert_int_equal(get(f), 0); /* nothing to wait for */
+    set(f, 1);
+    assert_true(f->r.ok);
+    run_for(f, 300);
+    assert_false(gone(other)); /* never signalled: sleep dies of SIGTERM */
+    kill(other, SIGKILL);
+    waitpid(other, NULL, 0);
+}
+
+/* An earlier daemon left three process groups: a worker that stops on SIGTERM; one that
+ * ignores it and has a grandchild (ignoring it too); a group whose leader is gone but whose
+ * grandchild lives on. The pool holds until all are gone, SIGKILL after grace included. */
+static void test_previous_groups_are_swept(void **state)
+{
+    struct fixture *f = *state;
+    pid_t a = start_group(f, "exec sleep 30");
+    pid_t b = start_group(f, "trap '' TERM; sleep 30 & echo $! > b.tmp; mv b.tmp b; wait");
+    pid_t c = start_group(f, "sleep 30 & echo $! > c.tmp; mv c.tmp c; exec sleep 0.2");
+    unsigned long long sa = start_ticks(a), sb = start_ticks(b), sc = start_ticks(c);
+    pid_t b_child = wait_pid_file(f, "b", 3000), c_child = wait_pid_file(f, "c", 3000);
+    assert_true(b_child > 0 && c_child > 0);
+    assert_int_equal(waitpid(c, NULL, 0), c); /* c's leader is gone, its grandchild is not */
+    char entries[256];
+    long sid = getsid(0);
+    snprintf(entries, sizeof(entries), "%ld %llu 0 %ld\n%ld %llu 1 %ld\n%ld %llu 2 %ld\n", (long)a,
+             sa, sid, (long)b, sb, sid, (long)c, sc, sid);
+    write_pid_file(f, entries);
+
+    int64_t t0 = as_mono_ms();
+    f->state = configure_state(f, "command: [sleep, '30']\ngrace: 1s\n", f->dir);
+    try_get(f, f->state);
+    assert_false(f->r.ok);
+    assert_false(f->r.permanent);
+    assert_string_equal(f->r.error, "stopping 3 workers left by a previous instance");
+    set(f, 2);
+    assert_false(f->r.ok);
+    assert_false(f->r.permanent);
+    assert_non_null(strstr(f->r.error, "left by a previous instance"));
+
+    /* SIGTERM: a and c's grandchild go at once; b and its grandchild ignore it. */
+    assert_true(wait_gone_any(f, a, 800));
+    assert_true(wait_gone_any(f, c_child, 800));
+    if (as_mono_ms() - t0 < 900) { /* still inside the grace (unless the machine is slow) */
+        assert_false(gone(b));
+        assert_false(gone(b_child));
+    }
+    /* SIGKILL after the grace: b and its grandchild. */
+    assert_true(wait_gone_any(f, b, 4000));
+    assert_true(wait_gone_any(f, b_child, 4000));
+    assert_true(as_mono_ms() - t0 >= 1000);
+
+    int64_t end = as_mono_ms() + 2000;
+    do
+        try_get(f, f->state);
+    while (!f->r.ok && as_mono_ms() < end);
+    assert_true(f->r.ok);
+    assert_int_equal(f->r.replicas, 0);
+    set(f, 2);
+    assert_true(f->r.ok);
+    long pid[8], sids[8];
+    unsigned long long start[8];
+    int slot[8];
+    assert_int_equal(pid_file_entries(f, pid, start, slot, sids, 8), 2);
+    for (int i = 0; i < 2; i++)
+        assert_true(pid[i] != a && pid[i] != b && pid[i] != c);
+}
+
+/* A reload replaces the pool: the new one holds until the old one has stopped its workers
+ * (without signalling them itself), and the old one leaves the pid file to the new. */
+static void test_reload_hands_the_pid_file_over(void **state)
+{
+    struct fixture *f = *state;
+    static const char yaml[] =
+        "command: [sh, -c, 'trap \"sleep 0.3; exit 0\" TERM; "
+        "echo $$ > p{{worker}}.tmp; mv p{{worker}}.tmp p{{worker}}; sleep 30 & wait']\n"
+        "working_dir: '{{dir}}'\n"
+        "grace: 2s\n";
+    void *old = configure_state(f, yaml, f->dir);
+    f->state = old;
+    set(f, 2);
+    pid_t p0 = wait_pid_file(f, "p0", 3000), p1 = wait_pid_file(f, "p1", 3000);
+    assert_true(p0 > 0 && p1 > 0);
+    ops->stop(old, on_stopped, f);
+    void *fresh = configure_state(f, yaml, f->dir);
+    try_get(f, fresh);
+    assert_false(f->r.ok);
+    assert_string_equal(f->r.error, "stopping 2 workers left by a previous instance");
+    run_until_stopped(f, 3000);
+    assert_int_equal(f->stopped, 1);
+    assert_true(gone(p0) && gone(p1));
+    as_opts_free(ops->opts, old);
+    free(old);
+    f->state = fresh;
+    f->stopped = 0;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/g.pids", f->dir);
+    assert_int_equal(access(path, F_OK), 0); /* the old pool did not remove it */
+    int64_t end = as_mono_ms() + 2000;
+    do
+        try_get(f, f->state);
+    while (!f->r.ok && as_mono_ms() < end);
+    assert_true(f->r.ok);
+    set(f, 1);
+    assert_true(f->r.ok);
+    long pid[8], sid[8];
+    unsigned long long start[8];
+    int slot[8];
+    assert_int_equal(pid_file_entries(f, pid, start, slot, sid, 8), 1);
+    assert_true(pid[0] != p0 && pid[0] != p1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +649,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_regrow_waits_for_stopping_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_log, setup, teardown),
         cmocka_unit_test(test_bad_options),
+        cmocka_unit_test_setup_teardown(test_pid_file_lists_workers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_pid_file_is_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_previous_groups_are_swept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_hands_the_pid_file_over, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
