@@ -18,12 +18,21 @@ static int clamp_int(double v)
     return v > 1e9 ? 1000000000 : v < 0 ? 0 : (int)v;
 }
 
+/* A ratio for a reason: three decimals as the HPA's, or %g when that would be long (a metric
+ * of 1e308 must not print 300 digits). */
+static const char *r3(double v, char *buf)
+{
+    snprintf(buf, 32, fabs(v) < 1e9 ? "%.3f" : "%.4g", v);
+    return buf;
+}
+
 /* A metric with one value per replica: GetResourceReplicas / GetMetricReplicas. */
 static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg *m,
                        const struct as_metric_obs *o, int current, char *buf, size_t len)
 {
     double sum = 0;
     int ready = 0, missing = 0, unready = 0;
+    char b0[32], b1[32], b2[32];
     for (size_t i = 0; i < o->nreplicas; i++) {
         const struct as_replica_obs *r = &o->replicas[i];
         if (!r->ok)
@@ -45,15 +54,15 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
     if (!rebalance && missing == 0) {
         if (fabs(1.0 - ratio) <= g->tolerance) {
             snprintf(buf, len,
-                     "%s avg=%g over %d ready target=%g ratio=%.3f within tolerance %g:"
+                     "%s avg=%g over %d ready target=%g ratio=%s within tolerance %g:"
                      " keep %d",
-                     m->name, ready ? sum / ready : 0, ready, m->target, ratio, g->tolerance,
-                     current);
+                     m->name, ready ? sum / ready : 0, ready, m->target, r3(ratio, b0),
+                     g->tolerance, current);
             return current;
         }
         int want = clamp_int(ceil(ratio * ready));
-        snprintf(buf, len, "%s avg=%g over %d ready target=%g ratio=%.3f: ceil(%.3f*%d)=%d",
-                 m->name, sum / ready, ready, m->target, ratio, ratio, ready, want);
+        snprintf(buf, len, "%s avg=%g over %d ready target=%g ratio=%s: ceil(%s*%d)=%d", m->name,
+                 sum / ready, ready, m->target, r3(ratio, b0), r3(ratio, b1), ready, want);
         return want;
     }
     /* Fill in: missing as 100 % of target on a scale-down, 0 on a scale-up; unready as 0
@@ -70,21 +79,21 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
     if (fabs(1.0 - nratio) <= g->tolerance || (ratio < 1.0 && nratio > 1.0) ||
         (ratio > 1.0 && nratio < 1.0)) {
         snprintf(buf, len,
-                 "%s ratio=%.3f, with %d missing and %d not ready %.3f: within "
+                 "%s ratio=%s, with %d missing and %d not ready %s: within "
                  "tolerance or reversed: keep %d",
-                 m->name, ratio, missing, unready, nratio, current);
+                 m->name, r3(ratio, b0), missing, unready, r3(nratio, b1), current);
         return current;
     }
     int want = clamp_int(ceil(nratio * n));
     if ((nratio < 1.0 && want > current) || (nratio > 1.0 && want < current)) {
         snprintf(buf, len,
-                 "%s ratio=%.3f (%d missing, %d not ready): ceil(%.3f*%d)=%d goes "
+                 "%s ratio=%s (%d missing, %d not ready): ceil(%s*%d)=%d goes "
                  "against the ratio: keep %d",
-                 m->name, ratio, missing, unready, nratio, n, want, current);
+                 m->name, r3(ratio, b0), missing, unready, r3(nratio, b1), n, want, current);
         return current;
     }
-    snprintf(buf, len, "%s ratio=%.3f, with %d missing and %d not ready %.3f: ceil(%.3f*%d)=%d",
-             m->name, ratio, missing, unready, nratio, nratio, n, want);
+    snprintf(buf, len, "%s ratio=%s, with %d missing and %d not ready %s: ceil(%s*%d)=%d", m->name,
+             r3(ratio, b0), missing, unready, r3(nratio, b1), r3(nratio, b2), n, want);
     return want;
 }
 
@@ -94,6 +103,7 @@ static int propose(const struct as_group_cfg *g, const struct as_metric_cfg *m,
 {
     double value = o->value, ratio;
     int desired;
+    char b0[32], b1[32];
     if (m->target > 0 && o->nreplicas > 0)
         return per_replica(g, m, o, current, buf, len);
     if (m->average_value > 0) {
@@ -105,8 +115,8 @@ static int propose(const struct as_group_cfg *g, const struct as_metric_cfg *m,
         }
         ratio = value / (m->average_value * current);
         if (fabs(1.0 - ratio) <= g->tolerance) {
-            snprintf(buf, len, "%s=%g average_value=%g ratio=%.3f within tolerance %g: keep %d",
-                     m->name, value, m->average_value, ratio, g->tolerance, current);
+            snprintf(buf, len, "%s=%g average_value=%g ratio=%s within tolerance %g: keep %d",
+                     m->name, value, m->average_value, r3(ratio, b0), g->tolerance, current);
             return current;
         }
         snprintf(buf, len, "%s=%g average_value=%g: ceil(%g/%g)=%d", m->name, value,
@@ -116,18 +126,18 @@ static int propose(const struct as_group_cfg *g, const struct as_metric_cfg *m,
     ratio = value / m->target;
     if (current == 0) {
         desired = clamp_int(ceil(ratio));
-        snprintf(buf, len, "%s=%g target=%g: ceil(%.3f)=%d from zero", m->name, value, m->target,
-                 ratio, desired);
+        snprintf(buf, len, "%s=%g target=%g: ceil(%s)=%d from zero", m->name, value, m->target,
+                 r3(ratio, b0), desired);
         return desired;
     }
     if (fabs(1.0 - ratio) <= g->tolerance) {
-        snprintf(buf, len, "%s=%g target=%g ratio=%.3f within tolerance %g: keep %d", m->name,
-                 value, m->target, ratio, g->tolerance, current);
+        snprintf(buf, len, "%s=%g target=%g ratio=%s within tolerance %g: keep %d", m->name, value,
+                 m->target, r3(ratio, b0), g->tolerance, current);
         return current;
     }
     desired = clamp_int(ceil(ratio * current));
-    snprintf(buf, len, "%s=%g target=%g ratio=%.3f: ceil(%.3f*%d)=%d", m->name, value, m->target,
-             ratio, ratio, current, desired);
+    snprintf(buf, len, "%s=%g target=%g ratio=%s: ceil(%s*%d)=%d", m->name, value, m->target,
+             r3(ratio, b0), r3(ratio, b1), current, desired);
     return desired;
 }
 

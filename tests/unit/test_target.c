@@ -25,6 +25,9 @@ struct row {
 };
 
 static const struct row rows[] = {
+    /* A huge metric: capped at max, and the reason prints the ratio short, not 300 digits. */
+    {"1e308: capped, ratio printed short", 1, 10, 0.1, {0.8}, {0}, 1, 3, {1e308}, 10,
+     "ratio=1.25e+308: ceil(1.25e+308*3)=1000000000"},
     {"scale up: ceil(1.1375*3)", 1, 10, 0.1, {0.8}, {0}, 1, 3, {0.91}, 4, "ceil(1.137*3)=4"},
     {"scale down", 1, 10, 0.1, {0.8}, {0}, 1, 10, {0.2}, 3, "ceil(0.250*10)=3"},
     {"hold inside tolerance", 1, 10, 0.1, {0.8}, {0}, 1, 4, {0.85}, 4, "within tolerance"},
