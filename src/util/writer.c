@@ -262,11 +262,14 @@ static int mkdirs(char *dir)
     return mkdir(dir, 0750) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* A new file: whatever was left at that name (a crash's leftover, or a symbolic or hard link
+ * planted there) is unlinked, never followed or truncated. */
 static int open_retry(const char *file)
 {
     int fd;
+    unlink(file); /* ENOENT as a rule; any other failure makes the open fail */
     do
-        fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
     while (fd < 0 && errno == EINTR);
     return fd;
 }
@@ -390,10 +393,12 @@ static void *thread_main(void *arg)
         int wake = w->done.head == NULL; /* else the loop has not drained it yet */
         queue_push(&w->done, it);
         pthread_cond_broadcast(&w->finish);
-        if (wake) {
+        if (wake) { /* outside the lock: the loop never waits for a system call of ours */
+            pthread_mutex_unlock(&w->mu);
             uint64_t one = 1;
             ssize_t rc = write(w->efd, &one, sizeof(one)); /* never blocks: a counter */
             (void)rc;
+            pthread_mutex_lock(&w->mu);
         }
     }
     pthread_mutex_unlock(&w->mu);
@@ -551,15 +556,18 @@ out:
     return ticket;
 }
 
-void as_writer_forget(struct as_writer *w, uint64_t ticket)
+void *as_writer_forget(struct as_writer *w, uint64_t ticket)
 {
+    void *arg = NULL;
     pthread_mutex_lock(&w->mu);
     struct cbrec *c = ticket ? ticket_find(w, ticket) : NULL;
     if (c != NULL) {
         htab_del(&w->tickets, &c->hn);
-        c->done = NULL; /* freed when its write is reported */
+        c->done = NULL; /* the record is freed when its write is reported */
+        arg = c->arg;
     }
     pthread_mutex_unlock(&w->mu);
+    return arg;
 }
 
 void as_writer_on_error(struct as_writer *w, as_writer_error_fn fn, void *arg)

@@ -63,9 +63,10 @@ uint64_t as_writer_put(struct as_writer *w, const char *path, char *data, size_t
                        as_writer_cb done, void *arg);
 
 /* Forgets the callback of a ticket (its owner is going away); the write itself still
- * happens. A no-op for a ticket whose callback already ran, for 0, and for a put without
- * callback. */
-void as_writer_forget(struct as_writer *w, uint64_t ticket);
+ * happens. Returns the arg the callback was put with, so that its owner can free it, or NULL
+ * when there was nothing to forget: the callback already ran (or is running), the put had no
+ * callback, or ticket is 0. */
+void *as_writer_forget(struct as_writer *w, uint64_t ticket);
 
 /* Sets the hook called on the loop for every failed write (logging, counting); fn NULL
  * removes it. */

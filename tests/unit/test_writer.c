@@ -1,8 +1,9 @@
 /* The writer thread: a write lands whole and is reported on the loop thread; queued writes to
  * one path coalesce; durable writes go first and are fsync'd; missing directories are
  * created; failures (not a directory, name too long, ENOSPC, read-only, EIO) leave the old
- * file whole and no temporary file; EINTR and short writes are retried; forget, flush and
- * free keep their contracts; the thread blocks every signal. */
+ * file whole and no temporary file; links planted at the temporary name are not followed;
+ * EINTR and short writes are retried; forget, flush and free keep their contracts; the thread
+ * blocks every signal. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -313,6 +314,34 @@ static void test_missing_dir_created(void **state)
     as_writer_free(w);
 }
 
+/* Whatever sits at PATH.tmp (a crash's leftover, a symbolic or a hard link to another file)
+ * is replaced, never written through. */
+static void test_tmp_links_not_followed(void **state)
+{
+    struct fixture *f = *state;
+    struct as_writer *w = writer(f);
+    struct log l = {0};
+    struct cb_arg a = {&l, 'a'};
+    char victim[256], path[256], tmp[300];
+    FILE *fp = fopen(path_in(f, "victim", victim, sizeof(victim)), "w");
+    assert_non_null(fp);
+    fputs("precious\n", fp);
+    fclose(fp);
+    path_in(f, "g.json", path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    assert_int_equal(symlink(victim, tmp), 0);
+    as_writer_put(w, path, dup_text("one"), 3, 0, record, &a);
+    as_writer_flush(w);
+    assert_int_equal(link(victim, tmp), 0);
+    as_writer_put(w, path, dup_text("two"), 3, 1, record, &a);
+    as_writer_flush(w);
+    assert_int_equal(l.ok, 2);
+    assert_file(path, "two");
+    assert_file(victim, "precious\n");
+    assert_int_equal(tmp_files(f->dir), 0);
+    as_writer_free(w);
+}
+
 /* A directory that cannot be created (a component is a regular file: chmod does not stop
  * root): reported to the callback and the hook, also for a put without callback. */
 static void test_unwritable_dir(void **state)
@@ -540,18 +569,22 @@ static void test_forget(void **state)
     uint64_t ta = as_writer_put(w, path, dup_text("1"), 1, 0, record, &a);
     uint64_t tb = as_writer_put(w, path, dup_text("2"), 1, 0, record, &b);
     assert_true(ta > 0 && tb > ta);
-    as_writer_forget(w, ta);
+    assert_ptr_equal(as_writer_forget(w, ta), &a); /* the owner may free its arg */
+    assert_null(as_writer_forget(w, ta));
     /* c's callback forgets d's, the next one of the same write */
     forget_w = w;
     as_writer_put(w, path, dup_text("3"), 1, 0, forget_later, &c);
     later_ticket = as_writer_put(w, path, dup_text("4"), 1, 0, record, &d);
-    as_writer_forget(w, 0);
+    assert_null(as_writer_forget(w, 0));
+    uint64_t te = as_writer_put(w, path, dup_text("5"), 1, 0, NULL, NULL);
+    assert_true(te > later_ticket);
+    assert_null(as_writer_forget(w, te)); /* no callback to forget */
     as_writer_hold(w, 0);
     run_until(f->loop, &l.calls, 2);
     as_writer_flush(w);
     assert_string_equal(l.order, "bc");
-    assert_file(path, "4");
-    as_writer_forget(w, tb); /* already ran: no-op */
+    assert_file(path, "5");
+    assert_null(as_writer_forget(w, tb)); /* already ran: nothing to forget */
     as_writer_free(w);
 }
 
@@ -689,6 +722,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_durable_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coalesce_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_dir_created, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmp_links_not_followed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_name_too_long, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eintr_and_short_writes, setup, teardown),
