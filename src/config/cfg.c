@@ -1,16 +1,21 @@
 #include "config/cfg.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
+#include "util/log.h"
 #include "util/util.h"
 
-#define AS_REF_FILE_MAX (64 * 1024)
 #define AS_CFG_DEPTH_MAX 64
+#define AS_MAP_INDEX_MIN 16 /* a map gets a hash index from this many keys on */
 
 struct parser {
     yaml_parser_t yp;
@@ -18,6 +23,67 @@ struct parser {
     char *base_dir;
     struct as_err *err;
 };
+
+/* ---- string -> index hash table ---- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+/* The slot of key, or the empty slot where it would go. */
+static struct as_index_slot *index_slot(const struct as_index *ix, const char *key)
+{
+    size_t mask = ix->cap - 1, i = hash_str(key) & mask;
+    while (ix->slots[i].key != NULL && strcmp(ix->slots[i].key, key) != 0)
+        i = (i + 1) & mask;
+    return &ix->slots[i];
+}
+
+static int index_grow(struct as_index *ix)
+{
+    struct as_index bigger = {calloc(ix->cap ? ix->cap * 2 : 8, sizeof(*ix->slots)),
+                              ix->cap ? ix->cap * 2 : 8, ix->n};
+    if (bigger.slots == NULL)
+        return -1;
+    for (size_t i = 0; i < ix->cap; i++)
+        if (ix->slots[i].key != NULL)
+            *index_slot(&bigger, ix->slots[i].key) = ix->slots[i];
+    free(ix->slots);
+    *ix = bigger;
+    return 0;
+}
+
+int as_index_put(struct as_index *ix, const char *key, size_t value)
+{
+    if ((ix->n + 1) * 2 > ix->cap && index_grow(ix) < 0)
+        return -1;
+    struct as_index_slot *slot = index_slot(ix, key);
+    if (slot->key != NULL)
+        return 1;
+    *slot = (struct as_index_slot){key, value};
+    ix->n++;
+    return 0;
+}
+
+long as_index_get(const struct as_index *ix, const char *key)
+{
+    if (ix == NULL || ix->cap == 0)
+        return -1;
+    const struct as_index_slot *slot = index_slot(ix, key);
+    return slot->key ? (long)slot->value : -1;
+}
+
+void as_index_free(struct as_index *ix)
+{
+    free(ix->slots);
+    *ix = (struct as_index){0};
+}
+
+/* ---- the tree ---- */
 
 static void node_free(struct as_node *n)
 {
@@ -33,8 +99,13 @@ static void node_free(struct as_node *n)
             node_free(n->items[i]);
         }
     }
-    free(n->pairs);
-    free(n->items);
+    if (n->kind == AS_NODE_MAP)
+        free(n->pairs);
+    else if (n->kind == AS_NODE_SEQ)
+        free(n->items);
+    if (n->index != NULL)
+        as_index_free(n->index);
+    free(n->index);
     free(n);
 }
 
@@ -72,71 +143,144 @@ static int is_null_scalar(const yaml_event_t *ev)
 
 static struct as_node *parse_node(struct parser *p, yaml_event_t *ev, int depth);
 
+static char *resolve_refs(const char *s, const char *base_dir, int *had_ref, size_t *at,
+                          struct as_err *err);
+
+/* Column of the byte at offset `off` of a scalar's text: exact when the text is ASCII on one
+ * line and exactly as wide as its source (no escapes, no folding), else the scalar's column. */
+static int scalar_col(const struct as_node *n, const yaml_event_t *ev, size_t off)
+{
+    const unsigned char *s = ev->data.scalar.value;
+    size_t len = ev->data.scalar.length, width = len + (n->quoted ? 2 : 0);
+    for (size_t i = 0; i < len; i++)
+        if (s[i] >= 0x80)
+            return n->col;
+    if (ev->end_mark.line != ev->start_mark.line ||
+        ev->end_mark.column - ev->start_mark.column != width)
+        return n->col;
+    return n->col + (n->quoted ? 1 : 0) + (int)off;
+}
+
 static struct as_node *parse_scalar(struct parser *p, yaml_event_t *ev)
 {
     int null = is_null_scalar(ev);
     struct as_node *n = node_new(p, null ? AS_NODE_NULL : AS_NODE_SCALAR, &ev->start_mark);
     if (n == NULL || null)
         return n;
-    struct as_err rerr;
-    as_err_clear(&rerr);
-    n->raw = strdup((const char *)ev->data.scalar.value);
+    const char *text = (const char *)ev->data.scalar.value;
     n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
-    n->value = n->raw ? as_resolve_refs(n->raw, p->base_dir, &n->from_ref, &rerr) : NULL;
+    /* A "\0" escape would silently cut a name or a URL short where C reads it. */
+    if (memchr(text, '\0', ev->data.scalar.length) != NULL) {
+        as_err_at(p->err, p->file, n->line, n->col, "a NUL byte (\\0) is not allowed in a string");
+        goto fail;
+    }
+    struct as_err rerr; /* only read on failure, which sets it */
+    size_t at = 0;
+    n->value = resolve_refs(text, p->base_dir, &n->from_ref, &at, &rerr);
     if (n->value == NULL) {
-        as_err_at(p->err, p->file, n->line, n->col, "%s", n->raw ? rerr.msg : "out of memory");
-        node_free(n);
-        return NULL;
+        as_err_at(p->err, p->file, n->line, scalar_col(n, ev, at), "%s", rerr.msg);
+        goto fail;
+    }
+    if (n->from_ref && (n->raw = strdup(text)) == NULL) {
+        as_err_set(p->err, "out of memory");
+        goto fail;
     }
     return n;
+fail:
+    node_free(n);
+    return NULL;
 }
 
-static int find_key(const struct as_node *map, const char *key)
+/* Makes room for one more entry in *arr (n used, *cap allocated), doubling. Returns 0 or -1. */
+static int grow(void *arr, size_t *cap, size_t n, size_t size)
 {
-    for (size_t i = 0; i < map->n; i++)
-        if (map->pairs[i].key->kind == AS_NODE_SCALAR && strcmp(map->pairs[i].key->value, key) == 0)
-            return (int)i;
-    return -1;
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 4;
+    void *na = realloc(*(void **)arr, ncap * size);
+    if (na == NULL)
+        return -1;
+    *(void **)arr = na;
+    *cap = ncap;
+    return 0;
+}
+
+/* Gives back the unused tail of *arr (n of cap used): memory stays proportional. */
+static void shrink(void *arr, size_t cap, size_t n, size_t size)
+{
+    void *na = n < cap && n > 0 ? realloc(*(void **)arr, n * size) : NULL;
+    if (na != NULL)
+        *(void **)arr = na;
+}
+
+/* Whether map already has key; else records it as the next pair's. From AS_MAP_INDEX_MIN keys
+ * on the map has a hash index (built here), so a map of n keys is checked in O(n).
+ * Returns 1, 0, or -1 on ENOMEM. */
+static int map_seen(struct as_node *map, const char *key)
+{
+    if (map->index == NULL && map->n < AS_MAP_INDEX_MIN)
+        return as_node_find(map, key) >= 0;
+    if (map->index == NULL) {
+        if ((map->index = calloc(1, sizeof(*map->index))) == NULL)
+            return -1;
+        for (size_t i = 0; i < map->n; i++)
+            if (as_index_put(map->index, map->pairs[i].key->value, i) < 0)
+                return -1;
+    }
+    return as_index_put(map->index, key, map->n);
+}
+
+/* Reads a key; NULL with err set when it is not a string or is already in the map. */
+static struct as_node *parse_key(struct parser *p, struct as_node *map, yaml_event_t *ev, int depth)
+{
+    struct as_node *key = parse_node(p, ev, depth + 1);
+    if (key == NULL)
+        return NULL;
+    int seen = key->kind == AS_NODE_SCALAR ? map_seen(map, key->value) : 0;
+    if (key->kind != AS_NODE_SCALAR || seen != 0) {
+        if (seen < 0)
+            as_err_set(p->err, "out of memory");
+        else
+            as_err_at(p->err, p->file, key->line, key->col,
+                      key->kind != AS_NODE_SCALAR ? "mapping keys must be plain strings"
+                                                  : "duplicate key '%s'",
+                      key->value ? key->value : "");
+        node_free(key);
+        return NULL;
+    }
+    return key;
 }
 
 static struct as_node *parse_map(struct parser *p, yaml_event_t *start, int depth)
 {
     struct as_node *n = node_new(p, AS_NODE_MAP, &start->start_mark);
+    size_t cap = 0;
     while (n != NULL) {
         yaml_event_t ev;
         if (next_event(p, &ev) < 0)
             goto fail;
         if (ev.type == YAML_MAPPING_END_EVENT) {
             yaml_event_delete(&ev);
+            shrink(&n->pairs, cap, n->n, sizeof(*n->pairs));
             return n;
         }
-        struct as_node *key = parse_node(p, &ev, depth + 1);
+        struct as_node *key = parse_key(p, n, &ev, depth);
         yaml_event_delete(&ev);
         if (key == NULL)
             goto fail;
-        if (key->kind != AS_NODE_SCALAR || find_key(n, key->value) >= 0) {
-            as_err_at(p->err, p->file, key->line, key->col,
-                      key->kind != AS_NODE_SCALAR ? "mapping keys must be plain strings"
-                                                  : "duplicate key '%s'",
-                      key->value ? key->value : "");
-            node_free(key);
-            goto fail;
-        }
         if (next_event(p, &ev) < 0) {
             node_free(key);
             goto fail;
         }
         struct as_node *val = parse_node(p, &ev, depth + 1);
         yaml_event_delete(&ev);
-        struct as_pair *np = val ? realloc(n->pairs, (n->n + 1) * sizeof(*np)) : NULL;
-        if (np == NULL) {
+        if (val == NULL || grow(&n->pairs, &cap, n->n, sizeof(*n->pairs)) < 0) {
             if (val != NULL)
                 as_err_set(p->err, "out of memory");
             node_free(key);
             node_free(val);
             goto fail;
         }
-        n->pairs = np;
         n->pairs[n->n++] = (struct as_pair){key, val, 0};
     }
     return NULL;
@@ -148,24 +292,24 @@ fail:
 static struct as_node *parse_seq(struct parser *p, yaml_event_t *start, int depth)
 {
     struct as_node *n = node_new(p, AS_NODE_SEQ, &start->start_mark);
+    size_t cap = 0;
     while (n != NULL) {
         yaml_event_t ev;
         if (next_event(p, &ev) < 0)
             break;
         if (ev.type == YAML_SEQUENCE_END_EVENT) {
             yaml_event_delete(&ev);
+            shrink(&n->items, cap, n->n, sizeof(*n->items));
             return n;
         }
         struct as_node *item = parse_node(p, &ev, depth + 1);
         yaml_event_delete(&ev);
-        struct as_node **ni = item ? realloc(n->items, (n->n + 1) * sizeof(*ni)) : NULL;
-        if (ni == NULL) {
+        if (item == NULL || grow(&n->items, &cap, n->n, sizeof(*n->items)) < 0) {
             if (item != NULL)
                 as_err_set(p->err, "out of memory");
             node_free(item);
             break;
         }
-        n->items = ni;
         n->items[n->n++] = item;
     }
     node_free(n);
@@ -264,31 +408,73 @@ fail:
     return NULL;
 }
 
-static char *read_file(const char *path, size_t max, size_t *len_out, struct as_err *err)
+/* Reads what is left of fd, at most max bytes (hint: its size when known), into a new
+ * NUL-terminated buffer. Returns it (caller frees), or NULL with err set. */
+static char *read_fd(int fd, const char *path, size_t max, size_t hint, size_t *len_out,
+                     struct as_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
+    size_t cap = (hint < max ? hint : max) + 1, len = 0; /* one more byte tells "too large" */
+    cap = cap < 4096 && max >= 4096 ? 4096 : cap;
+    char *buf = malloc(cap + 1);
+    while (buf != NULL && len <= max) {
+        if (len == cap) {
+            size_t ncap = cap > max / 2 ? max + 1 : cap * 2;
+            char *nb = realloc(buf, ncap + 1);
+            if (nb == NULL)
+                break;
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            as_err_set(err, "cannot read %s: %s", path, strerror(errno));
+            free(buf);
+            return NULL;
+        }
+        if (r == 0) {
+            buf[len] = '\0';
+            *len_out = len;
+            return buf;
+        }
+        len += (size_t)r;
+    }
+    if (buf == NULL || len <= max)
+        as_err_set(err, "out of memory");
+    else
+        as_err_set(err, "%s is larger than the limit of %zu bytes", path, max);
+    free(buf);
+    return NULL;
+}
+
+/* Reads a file of at most max bytes. With `reference`, only a regular file (or a symlink to
+ * one) is read, and neither opening nor reading it ever blocks: a FIFO or a device is an error,
+ * never a loader (or a daemon reloading on SIGHUP) waiting forever. */
+static char *read_file(const char *path, size_t max, int reference, size_t *len_out,
+                       struct as_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (reference ? O_NONBLOCK : 0));
+    if (fd < 0) {
         as_err_set(err, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
-    char *buf = malloc(max + 1);
-    size_t len = buf ? fread(buf, 1, max + 1, f) : 0;
-    int failed = buf == NULL || ferror(f);
-    fclose(f);
-    if (failed || len > max) {
-        as_err_set(err, failed ? "cannot read %s" : "%s is larger than the limit", path);
-        free(buf);
-        return NULL;
-    }
-    buf[len] = '\0';
-    *len_out = len;
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fd, &st) < 0)
+        as_err_set(err, "cannot read %s: %s", path, strerror(errno));
+    else if (reference && !S_ISREG(st.st_mode))
+        as_err_set(err, "cannot read %s: not a regular file", path);
+    else
+        buf = read_fd(fd, path, max, S_ISREG(st.st_mode) ? (size_t)st.st_size : 0, len_out, err);
+    close(fd);
     return buf;
 }
 
 struct as_doc *as_doc_load(const char *path, struct as_err *err)
 {
     size_t len;
-    char *text = read_file(path, 16 * 1024 * 1024, &len, err);
+    char *text = read_file(path, AS_CFG_FILE_MAX, 0, &len, err);
     if (text == NULL)
         return NULL;
     struct as_doc *doc = as_doc_parse(path, text, len, err);
@@ -305,11 +491,21 @@ void as_doc_free(struct as_doc *doc)
     free(doc);
 }
 
-struct as_node *as_node_get(struct as_node *map, const char *key)
+long as_node_find(const struct as_node *map, const char *key)
 {
     if (map == NULL || map->kind != AS_NODE_MAP)
-        return NULL;
-    int i = find_key(map, key);
+        return -1;
+    if (map->index != NULL)
+        return as_index_get(map->index, key);
+    for (size_t i = 0; i < map->n; i++)
+        if (map->pairs[i].key->kind == AS_NODE_SCALAR && strcmp(map->pairs[i].key->value, key) == 0)
+            return (long)i;
+    return -1;
+}
+
+struct as_node *as_node_get(struct as_node *map, const char *key)
+{
+    long i = as_node_find(map, key);
     if (i < 0)
         return NULL;
     map->pairs[i].used = 1;
@@ -341,6 +537,48 @@ const char *as_node_kind_name(enum as_node_kind kind)
     }
 }
 
+int as_node_fingerprint(const struct as_node *n, const char *const *skip, struct as_sb *sb)
+{
+    int rc = 0;
+    switch (n->kind) {
+    case AS_NODE_SCALAR:
+        return as_sb_printf(sb, "s%zu:%s", strlen(n->value), n->value);
+    case AS_NODE_NULL:
+        return as_sb_puts(sb, "~");
+    case AS_NODE_SEQ:
+        rc = as_sb_printf(sb, "[%zu", n->n);
+        for (size_t i = 0; rc == 0 && i < n->n; i++)
+            rc = as_node_fingerprint(n->items[i], NULL, sb);
+        return rc ? rc : as_sb_puts(sb, "]");
+    case AS_NODE_MAP:
+        rc = as_sb_puts(sb, "{"); /* keys are length-prefixed: no count needed */
+        for (size_t i = 0; rc == 0 && i < n->n; i++) {
+            int skipped = 0;
+            for (size_t k = 0; skip && skip[k]; k++)
+                skipped |= strcmp(n->pairs[i].key->value, skip[k]) == 0;
+            if (skipped)
+                continue;
+            rc = as_node_fingerprint(n->pairs[i].key, NULL, sb);
+            if (rc == 0)
+                rc = as_node_fingerprint(n->pairs[i].value, NULL, sb);
+        }
+        return rc ? rc : as_sb_puts(sb, "}");
+    }
+    return -1;
+}
+
+/* ---- references ---- */
+
+/* Appends a value a reference resolved to, and registers it as a secret: whatever comes from
+ * the environment or a file never reaches a log line (values too short to be secrets are not
+ * registered, see as_log_secret). */
+static int put_value(struct as_sb *out, const char *v, size_t len, struct as_err *err)
+{
+    if (as_log_secret(v, len) < 0 || as_sb_append(out, v, len) < 0)
+        return as_err_set(err, "out of memory");
+    return 0;
+}
+
 static int resolve_one(const char *kind, const char *arg, const char *base_dir, struct as_sb *out,
                        struct as_err *err)
 {
@@ -348,7 +586,7 @@ static int resolve_one(const char *kind, const char *arg, const char *base_dir, 
         const char *v = getenv(arg);
         if (v == NULL)
             return as_err_set(err, "environment variable %s is not set", arg);
-        return as_sb_puts(out, v);
+        return put_value(out, v, strlen(v), err);
     }
     if (strcmp(kind, "file") != 0)
         return as_err_set(err, "unknown reference ${%s:...}; use ${env:NAME} or ${file:PATH}",
@@ -359,21 +597,31 @@ static int resolve_one(const char *kind, const char *arg, const char *base_dir, 
     if (n < 0 || (size_t)n >= sizeof(path))
         return as_err_set(err, "file reference path too long");
     size_t len;
-    char *text = read_file(path, AS_REF_FILE_MAX, &len, err);
+    char *text = read_file(path, AS_REF_FILE_MAX, 1, &len, err);
     if (text == NULL)
         return -1;
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         len--; /* ConfigMap files usually end with a newline */
-    int rc = as_sb_append(out, text, len);
+    int rc = memchr(text, '\0', len) != NULL
+                 ? as_err_set(err, "%s holds a NUL byte; a value cannot contain one", path)
+                 : put_value(out, text, len, err);
     free(text);
     return rc;
 }
 
-char *as_resolve_refs(const char *s, const char *base_dir, int *had_ref, struct as_err *err)
+/* as_resolve_refs; *at is the offset in s of the reference that failed. */
+static char *resolve_refs(const char *s, const char *base_dir, int *had_ref, size_t *at,
+                          struct as_err *err)
 {
     struct as_sb out = {0};
     const char *p = s;
     *had_ref = 0;
+    if (strstr(s, "${") == NULL) { /* most values: an exact copy, no growable buffer */
+        char *copy = strdup(s);
+        if (copy == NULL)
+            as_err_set(err, "out of memory");
+        return copy;
+    }
     while (*p) {
         const char *open = strstr(p, "${");
         if (open == NULL) {
@@ -381,6 +629,7 @@ char *as_resolve_refs(const char *s, const char *base_dir, int *had_ref, struct 
                 goto oom;
             break;
         }
+        *at = (size_t)(open - s);
         const char *close = strchr(open, '}');
         const char *colon = close ? memchr(open, ':', (size_t)(close - open)) : NULL;
         if (close == NULL || colon == NULL || colon + 1 == close) {
@@ -406,10 +655,17 @@ char *as_resolve_refs(const char *s, const char *base_dir, int *had_ref, struct 
     }
     if (out.buf == NULL && as_sb_append(&out, "", 0) < 0)
         goto oom;
-    return out.buf;
+    char *exact = realloc(out.buf, out.len + 1); /* memory in proportion to the text */
+    return exact ? exact : out.buf;
 oom:
     as_err_set(err, "out of memory");
 fail:
     as_sb_free(&out);
     return NULL;
+}
+
+char *as_resolve_refs(const char *s, const char *base_dir, int *had_ref, struct as_err *err)
+{
+    size_t at = 0;
+    return resolve_refs(s, base_dir, had_ref, &at, err);
 }

@@ -1,15 +1,40 @@
 /* A YAML document as a tree of nodes that remember their file, line and column.
  *
  * Scalars have ${env:NAME} and ${file:PATH} references already resolved; a scalar that
- * contained a reference is marked so its value is never printed. Mappings keep their order
- * and reject duplicate keys. Every map entry has a `used` flag that the option parser sets,
- * so anything left unused is reported as an unknown key at its exact position. */
+ * contained a reference is marked so its value is never printed, and every value a reference
+ * resolved to is registered with the log as a secret (util/log.h: it is written as "***").
+ * Mappings keep their order and reject duplicate keys; a big mapping carries a hash index, so
+ * loading and looking up are linear in the size of the document. Every map entry has a `used`
+ * flag that the option parser sets, so anything left unused is reported as an unknown key at
+ * its exact position. */
 #ifndef AS_CFG_H
 #define AS_CFG_H
 
 #include <stddef.h>
 
 #include "util/err.h"
+
+struct as_sb;
+
+/* A string -> index hash table over borrowed keys (each must outlive the table). Zero-initialise;
+ * as_index_free releases. */
+struct as_index_slot {
+    const char *key; /* NULL: empty */
+    size_t value;
+};
+struct as_index {
+    struct as_index_slot *slots;
+    size_t cap, n; /* cap is 0 or a power of two, at least twice n */
+};
+
+/* Adds key -> value. Returns 0, 1 when key is already there (its value is kept), or -1 on
+ * ENOMEM (the index is unchanged). */
+int as_index_put(struct as_index *ix, const char *key, size_t value);
+
+/* The value of key, or -1 when it is absent. */
+long as_index_get(const struct as_index *ix, const char *key);
+
+void as_index_free(struct as_index *ix);
 
 enum as_node_kind { AS_NODE_SCALAR, AS_NODE_MAP, AS_NODE_SEQ, AS_NODE_NULL };
 
@@ -23,15 +48,19 @@ struct as_pair {
 
 struct as_node {
     enum as_node_kind kind;
-    const char *file; /* borrowed from the document */
     int line, col;    /* 1-based */
-    char *value;      /* scalar text, references resolved */
-    char *raw;        /* scalar text as written (what is shown instead of a resolved reference) */
     int quoted;       /* scalar was quoted in the source */
     int from_ref;     /* scalar contained ${...}: never print `value` */
+    const char *file; /* borrowed from the document */
+    char *value;      /* scalar text, references resolved */
+    char *raw;        /* scalar text as written when it held a reference (what is shown instead
+                         of the resolved value); NULL when it held none (it is `value`) */
     size_t n;
-    struct as_pair *pairs;  /* AS_NODE_MAP, n entries */
-    struct as_node **items; /* AS_NODE_SEQ, n entries */
+    union {
+        struct as_pair *pairs;  /* AS_NODE_MAP, n entries */
+        struct as_node **items; /* AS_NODE_SEQ, n entries */
+    };
+    struct as_index *index; /* AS_NODE_MAP of many keys: key -> pair; NULL for small ones */
 };
 
 struct as_doc {
@@ -39,8 +68,9 @@ struct as_doc {
     struct as_node *root;
 };
 
-/* Parses a YAML file into a tree. Returns NULL with err set (file:line:col) on a syntax error,
- * a duplicate key, an anchor/alias, or an unresolvable reference. Caller frees with as_doc_free. */
+/* Parses a YAML file (at most AS_CFG_FILE_MAX bytes) into a tree. Returns NULL with err set
+ * (file:line:col) on a syntax error, a duplicate key, an anchor/alias, a scalar holding a NUL
+ * byte, or an unresolvable reference. Caller frees with as_doc_free. */
 struct as_doc *as_doc_load(const char *path, struct as_err *err);
 
 /* Same, from a string; `name` is used in error positions. */
@@ -51,14 +81,29 @@ void as_doc_free(struct as_doc *doc);
 /* Looks up key in a map node and marks it used. NULL if absent or node is not a map. */
 struct as_node *as_node_get(struct as_node *map, const char *key);
 
+/* Index of key's pair in a map node (not marked used), or -1. */
+long as_node_find(const struct as_node *map, const char *key);
+
 /* Reports the first unused key of a map as "unknown key". Returns 0 or -1. */
 int as_node_check_unused(const struct as_node *map, const char *what, struct as_err *err);
 
 /* Human name of a node kind for error messages ("a mapping"). */
 const char *as_node_kind_name(enum as_node_kind kind);
 
+/* Canonical text of a node tree with resolved values (to tell whether options changed across a
+ * reload; never printed). Top-level keys of a map listed in `skip` (NULL-terminated, may be
+ * NULL) are left out. Returns 0 or -1 on ENOMEM. */
+int as_node_fingerprint(const struct as_node *n, const char *const *skip, struct as_sb *sb);
+
+/* Limits: the configuration file, and the file of one ${file:PATH} reference. */
+#define AS_CFG_FILE_MAX (64 * 1024 * 1024)
+#define AS_REF_FILE_MAX (64 * 1024)
+
 /* Resolves ${env:NAME} and ${file:PATH} references inside s (relative file paths are taken
- * from base_dir). Returns a new string (caller frees), or NULL with err->msg set. */
+ * from base_dir). A file reference reads a regular file (or a symlink to one) of at most
+ * AS_REF_FILE_MAX bytes without ever blocking; a value holding a NUL byte is an error. Each
+ * resolved value is registered with as_log_secret. Returns a new string (caller frees), or
+ * NULL with err->msg set. */
 char *as_resolve_refs(const char *s, const char *base_dir, int *had_ref, struct as_err *err);
 
 #endif

@@ -61,8 +61,7 @@ const struct as_opt as_group_opts[] = {
     {"history", AS_OPT_INT, offsetof(struct as_group_cfg, history), "100", 0, 10000, 0, NULL,
      "Scale events (time, from, to, reason) kept per group, newest first; older ones are "
      "dropped."},
-    {"count_max", AS_OPT_INT, offsetof(struct as_group_cfg, count_max), "0", 0, 1000000000, 0,
-     NULL,
+    {"count_max", AS_OPT_INT, offsetof(struct as_group_cfg, count_max), "0", 0, 1000000000, 0, NULL,
      "A replica count read above this (an endpoint reporting 1000000000) is a failed read, "
      "never clamped to max. 0: ten times max."},
     {"count_confirm", AS_OPT_INT, offsetof(struct as_group_cfg, count_confirm), "2", 1, 100, 0,
@@ -206,6 +205,7 @@ void as_config_unref(struct as_config *cfg)
     for (size_t i = 0; i < cfg->ngroups; i++)
         group_free(&cfg->groups[i]);
     free(cfg->groups);
+    as_index_free(&cfg->by_name);
     as_opts_free(as_global_opts, cfg);
     free(cfg->file);
     free(cfg);
@@ -239,10 +239,8 @@ int as_group_metric(const struct as_group_cfg *g, struct as_node *map, const cha
 
 struct as_group_cfg *as_config_group(const struct as_config *cfg, const char *name)
 {
-    for (size_t i = 0; i < cfg->ngroups; i++)
-        if (strcmp(cfg->groups[i].name, name) == 0)
-            return &cfg->groups[i];
-    return NULL;
+    long i = as_index_get(&cfg->by_name, name);
+    return i < 0 ? NULL : &cfg->groups[i];
 }
 
 static int expect(const struct as_node *n, enum as_node_kind kind, const char *what,
@@ -263,39 +261,6 @@ static int valid_name(const char *s)
               (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
             return 0;
     return 1;
-}
-
-/* Canonical text of a node tree with resolved values, used to see whether a backend's
- * options changed across a reload. Never printed. Top-level keys listed in `skip` are left
- * out (the engine reads them afresh each round). */
-static int fingerprint(const struct as_node *n, const char *const *skip, struct as_sb *sb)
-{
-    int rc = 0;
-    switch (n->kind) {
-    case AS_NODE_SCALAR:
-        return as_sb_printf(sb, "s%zu:%s", strlen(n->value), n->value);
-    case AS_NODE_NULL:
-        return as_sb_puts(sb, "~");
-    case AS_NODE_SEQ:
-        rc = as_sb_printf(sb, "[%zu", n->n);
-        for (size_t i = 0; rc == 0 && i < n->n; i++)
-            rc = fingerprint(n->items[i], NULL, sb);
-        return rc ? rc : as_sb_puts(sb, "]");
-    case AS_NODE_MAP:
-        rc = as_sb_puts(sb, "{"); /* keys are length-prefixed: no count needed */
-        for (size_t i = 0; rc == 0 && i < n->n; i++) {
-            int skipped = 0;
-            for (size_t k = 0; skip && skip[k]; k++)
-                skipped |= strcmp(n->pairs[i].key->value, skip[k]) == 0;
-            if (skipped)
-                continue;
-            rc = fingerprint(n->pairs[i].key, NULL, sb);
-            if (rc == 0)
-                rc = fingerprint(n->pairs[i].value, NULL, sb);
-        }
-        return rc ? rc : as_sb_puts(sb, "}");
-    }
-    return -1;
 }
 
 /* An unset timeout becomes 80% of the interval (at most 10 s); a set one must be below it. */
@@ -372,21 +337,25 @@ static int parse_metrics(struct as_group_cfg *g, struct as_node *list, struct as
     g->metrics = calloc(list->n, sizeof(*g->metrics));
     if (g->metrics == NULL)
         return as_err_set(err, "out of memory");
-    for (size_t i = 0; i < list->n; i++) {
+    struct as_index names = {0};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < list->n; i++) {
         g->nmetrics = i + 1;
-        if (parse_metric(g, &g->metrics[i], list->items[i], err) < 0)
-            return -1;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(g->metrics[j].name, g->metrics[i].name) == 0) {
-                const char *file;
-                int line, col;
-                as_node_pos(list->items[i], "name", &file, &line, &col);
-                return as_err_at(err, file, line, col,
-                                 "group '%s': two metrics are named '%s'; give each a 'name'",
-                                 g->name, g->metrics[i].name);
-            }
+        if ((rc = parse_metric(g, &g->metrics[i], list->items[i], err)) < 0)
+            break;
+        if ((rc = as_index_put(&names, g->metrics[i].name, i)) < 0)
+            as_err_set(err, "out of memory");
+        if (rc > 0) {
+            const char *file;
+            int line, col;
+            as_node_pos(list->items[i], "name", &file, &line, &col);
+            rc = as_err_at(err, file, line, col,
+                           "group '%s': two metrics are named '%s'; give each a 'name'", g->name,
+                           g->metrics[i].name);
+        }
     }
-    return 0;
+    as_index_free(&names);
+    return rc;
 }
 
 static int parse_scaler(struct as_group_cfg *g, struct as_node *n, struct as_err *err)
@@ -426,7 +395,7 @@ static int parse_scaler(struct as_group_cfg *g, struct as_node *n, struct as_err
     /* Retry settings are read per call; the timeout counts as its effective value. */
     static const char *const engine_keys[] = {"retries", "backoff", "backoff_max", "timeout", NULL};
     struct as_sb fp = {0};
-    if (fingerprint(n, engine_keys, &fp) < 0 ||
+    if (as_node_fingerprint(n, engine_keys, &fp) < 0 ||
         as_sb_printf(&fp, "t%lld", (long long)s->timeout_ms) < 0)
         return as_err_set(err, "out of memory");
     s->fingerprint = fp.buf;
@@ -762,6 +731,8 @@ static int parse_root(struct as_config *cfg, struct as_node *root, struct as_err
         cfg->ngroups = i + 1;
         if (parse_group(&cfg->groups[i], groups->pairs[i].key, groups->pairs[i].value, err) < 0)
             return -1;
+        if (as_index_put(&cfg->by_name, cfg->groups[i].name, i) < 0) /* names are map keys */
+            return as_err_set(err, "out of memory");
     }
     return as_node_check_unused(root, "the configuration", err);
 }

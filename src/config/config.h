@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "config/cfg.h"
 #include "core/plugin.h"
 #include "core/schedule.h"
 #include "core/behavior.h"
@@ -87,7 +88,8 @@ struct as_config {
     char *state_dir; /* where group state is persisted; "" = not persisted */
     size_t ngroups;
     struct as_group_cfg *groups;
-    int refs; /* owners: as_config_unref frees at zero */
+    int refs;                /* owners: as_config_unref frees at zero */
+    struct as_index by_name; /* group name -> index in groups, for as_config_group */
 };
 
 /* Loads and validates path. Returns a config with one reference, or NULL with err at the
@@ -109,7 +111,7 @@ long as_group_metric_index(const struct as_group_cfg *g, const char *name);
 int as_group_metric(const struct as_group_cfg *g, struct as_node *map, const char *key,
                     const char *name, size_t def, size_t *out, struct as_err *err);
 
-/* Finds a group by name, NULL if absent. */
+/* Finds a group by name in O(1), NULL if absent. */
 struct as_group_cfg *as_config_group(const struct as_config *cfg, const char *name);
 
 /* Option tables, for `autoscaler options` and the docs. */

@@ -221,13 +221,9 @@ int as_opts_markdown(const struct as_opt *opts, struct as_sb *sb)
 
 void as_node_pos(const struct as_node *map, const char *key, const char **file, int *line, int *col)
 {
-    *file = map->file;
-    *line = map->line;
-    *col = map->col;
-    for (size_t i = 0; map->kind == AS_NODE_MAP && i < map->n; i++)
-        if (strcmp(map->pairs[i].key->value, key) == 0) {
-            *file = map->pairs[i].value->file;
-            *line = map->pairs[i].value->line;
-            *col = map->pairs[i].value->col;
-        }
+    long i = as_node_find(map, key);
+    const struct as_node *at = i < 0 ? map : map->pairs[i].value;
+    *file = at->file;
+    *line = at->line;
+    *col = at->col;
 }

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
+#include "util/log.h"
 
 #define HEAD                                                                                       \
     "groups:\n"                                                                                    \
@@ -117,6 +119,25 @@ static const struct bad_case bad_cases[] = {
           "        url: http://x\n        pointer: /a\n        target: 2\n" SCALER,
      10, 15, "two metrics are named 'cpu'"},
     {HEAD "    max: &m 3\n    min: *m\n" METRIC SCALER, 4, 10, "aliases are not supported"},
+    /* A "\0" escape would cut a name or a URL short where C reads it. */
+    {HEAD "    max: 3\n" METRIC SCALER "      method: \"PUT\\0evil\"\n", 13, 15, "NUL byte"},
+    {HEAD "    max: 3\n    metrics:\n      - name: \"cpu\\0evil\"\n", 5, 15, "NUL byte"},
+    {HEAD "    max: 3\n    metrics:\n      - type: http_json\n        url: \"http://x\\0.y\"\n", 6,
+     14, "NUL byte"},
+    {"groups:\n  \"web\\0evil\":\n    max: 3\n", 2, 3, "NUL byte"},
+    {HEAD "    \"max\\0\": 3\n", 3, 5, "NUL byte"},
+    /* A reference's errors point at the reference itself. */
+    {HEAD "    max: 3\n    metrics:\n      - type: http_json\n"
+          "        url: \"http://x/${env:AS_TEST_SURELY_UNSET}\"\n",
+     6, 24, "AS_TEST_SURELY_UNSET is not set"},
+    {HEAD "    max: 3\n    metrics:\n      - type: http_json\n"
+          "        url: http://x/?${file:/nonexistent/token}\n",
+     6, 24, "cannot open /nonexistent/token"},
+    /* A duplicate among many keys (found through the map's index) at its exact position. */
+    {"groups:\n  g0: {}\n  g1: {}\n  g2: {}\n  g3: {}\n  g4: {}\n  g5: {}\n  g6: {}\n"
+     "  g7: {}\n  g8: {}\n  g9: {}\n  g10: {}\n  g11: {}\n  g12: {}\n  g13: {}\n"
+     "  g14: {}\n  g15: {}\n  g16: {}\n  g17: {}\n  g3: {}\n",
+     20, 3, "duplicate key 'g3'"},
 };
 
 static void test_bad(void **state)
@@ -180,6 +201,155 @@ static void test_file_references(void **state)
     rmdir(dir);
 }
 
+static void write_file(const char *dir, const char *name, const char *text, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    fclose(f);
+}
+
+/* Loads `yaml` (with "%s" standing for dir) from dir/autoscaler.yaml. */
+static struct as_config *load_in(const char *dir, const char *yaml, struct as_err *err)
+{
+    char path[512], text[2048];
+    snprintf(text, sizeof(text), yaml, dir);
+    write_file(dir, "autoscaler.yaml", text, strlen(text));
+    snprintf(path, sizeof(path), "%s/autoscaler.yaml", dir);
+    as_err_clear(err);
+    return as_config_load(path, err);
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A reference to a FIFO, a device or a directory fails at once, at the reference, instead of
+ * blocking the loader (and the daemon's loop on SIGHUP); a symlink to a file is fine; a file
+ * holding a NUL byte is an error. */
+static void test_file_reference_kinds(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/as-cfgref-XXXXXX", path[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/fifo", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    write_file(dir, "max", "7\n", 2);
+    write_file(dir, "nul", "ab\0cd\n", 6);
+    snprintf(path, sizeof(path), "%s/link", dir);
+    assert_int_equal(symlink("max", path), 0);
+    static const struct {
+        const char *ref;
+        const char *msg;
+    } cases[] = {
+        {"${file:fifo}", "fifo: not a regular file"},
+        {"${file:/dev/zero}", "/dev/zero: not a regular file"},
+        {"${file:.}", "not a regular file"},
+        {"${file:nul}", "nul holds a NUL byte"},
+    };
+    alarm(20); /* a loader that blocks fails here instead of hanging the suite */
+    for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml),
+                 HEAD "    max: 3\n    metrics:\n      - type: http_json\n"
+                      "        url: \"http://x/%s\"\n",
+                 cases[i].ref);
+        struct as_err err;
+        struct as_config *cfg = load_in(dir, yaml, &err);
+        if (cfg != NULL || err.line != 6 || err.col != 24 ||
+            strstr(err.msg, cases[i].msg) == NULL) {
+            print_error("case %zu: %s:%d:%d: %s\n", i, err.file, err.line, err.col, err.msg);
+            fail();
+        }
+    }
+    alarm(0);
+    struct as_err err;
+    struct as_config *cfg = load_in(dir, HEAD "    max: ${file:link}\n" METRIC SCALER, &err);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->groups[0].max, 7);
+    as_config_unref(cfg);
+    remove_dir(dir);
+}
+
+/* Every value a reference resolved to is registered as a secret for the log, except values
+ * too short to be one. */
+static void test_references_are_secrets(void **state)
+{
+    (void)state;
+    as_log_secrets_clear();
+    setenv("AS_TEST_TOKEN", "tok-9f8e7d6c", 1);
+    setenv("AS_TEST_SHORT", "abc", 1);
+    struct as_err err;
+    struct as_config *cfg =
+        as_config_parse("s.yaml",
+                        HEAD "    max: 3\n    metrics:\n      - type: http_json\n"
+                             "        url: http://x/${env:AS_TEST_TOKEN}?${env:AS_TEST_SHORT}\n"
+                             "        pointer: /cpu\n        target: 1\n" SCALER,
+                        &err);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->groups[0].metrics[0].name, "http_json");
+    assert_int_equal(as_log_secret_count(), 1);
+    char line[] = "GET http://x/tok-9f8e7d6c?abc failed";
+    as_log_mask(line, strlen(line));
+    assert_string_equal(line, "GET http://x/***?abc failed");
+    as_config_unref(cfg);
+    as_log_secrets_clear();
+}
+
+/* Many groups: every one is found by name (through the config's index), keys of a big mapping
+ * are found and marked used, and an unknown name is not found. */
+static void test_many_groups(void **state)
+{
+    (void)state;
+    struct as_sb sb = {0};
+    assert_int_equal(as_sb_puts(&sb, "groups:\n"), 0);
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(as_sb_printf(&sb,
+                                      "  g%d:\n    max: %d\n" METRIC
+                                      "    scaler:\n      type: http\n      url: http://x/%d\n",
+                                      i, i + 1, i),
+                         0);
+    struct as_err err;
+    as_err_clear(&err);
+    struct as_config *cfg = as_config_parse("many.yaml", sb.buf, &err);
+    as_sb_free(&sb);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->ngroups, 300);
+    for (int i = 0; i < 300; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "g%d", i);
+        struct as_group_cfg *g = as_config_group(cfg, name);
+        assert_non_null(g);
+        assert_string_equal(g->name, name);
+        assert_int_equal(g->max, i + 1);
+    }
+    assert_null(as_config_group(cfg, "g300"));
+    assert_null(as_config_group(cfg, ""));
+    as_config_unref(cfg);
+
+    static const char big[] = "{k0: 0, k1: 1, k2: 2, k3: 3, k4: 4, k5: 5, k6: 6, k7: 7, k8: 8, "
+                              "k9: 9, k10: 10, k11: 11, k12: 12, k13: 13, k14: 14, k15: 15, "
+                              "k16: 16, k17: 17, k18: 18, k19: 19}";
+    struct as_doc *doc = as_doc_parse("big.yaml", big, strlen(big), &err);
+    assert_non_null(doc);
+    assert_non_null(doc->root->index);
+    for (int i = 19; i >= 0; i--) {
+        char key[8];
+        snprintf(key, sizeof(key), "k%d", i);
+        struct as_node *v = as_node_get(doc->root, key);
+        assert_non_null(v);
+        assert_int_equal(atoi(v->value), i);
+    }
+    assert_null(as_node_get(doc->root, "k20"));
+    assert_int_equal(as_node_check_unused(doc->root, "big", &err), 0);
+    as_doc_free(doc);
+}
+
 /* Scaler fingerprints tell a reload whether the scaler changed. */
 static void test_fingerprint(void **state)
 {
@@ -227,6 +397,9 @@ int main(void)
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_file_references),
+        cmocka_unit_test(test_file_reference_kinds),
+        cmocka_unit_test(test_references_are_secrets),
+        cmocka_unit_test(test_many_groups),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_reference_doc),
     };
