@@ -66,6 +66,23 @@ def test_check(ctx):
 
 
 @test
+def test_check_state_dir(ctx):
+    """check reports a state_dir that cannot be created, and creates nothing itself."""
+    plain = os.path.join(ctx.tmp, "plain")
+    open(plain, "w").close()
+    for state_dir, ok in ((os.path.join(ctx.tmp, "new", "state"), True),
+                          (os.path.join(plain, "state"), False), (plain, False)):
+        path = write_config(ctx.tmp, f"state_dir: '{state_dir}'\n" + GOOD, "sd.yaml")
+        r = run_cli(ctx.bin, ["check", "-c", path])
+        if ok:
+            assert r.returncode == 0, r
+            assert not os.path.exists(os.path.join(ctx.tmp, "new")), "check created state_dir"
+        else:
+            assert r.returncode == 2, r
+            assert r.stderr.startswith(f"{path}:") and "not a directory" in r.stderr, r.stderr
+
+
+@test
 def test_init(ctx):
     path = os.path.join(ctx.tmp, "autoscaler.yaml")
     r = run_cli(ctx.bin, ["init", path])
