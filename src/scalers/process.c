@@ -203,21 +203,19 @@ static int spawn_worker(struct worker *w, int replicas, struct as_err *err)
 /* Records the running workers (stopping ones included) in the pid file. */
 static void save_pids(struct process_scaler *s)
 {
-    struct as_pidfile_entry e[64], *list = e;
-    size_t n = 0;
     if (s->pids == NULL)
         return;
-    if ((size_t)s->nslots > AS_ARRAY_LEN(e) &&
-        (list = calloc((size_t)s->nslots, sizeof(*list))) == NULL) {
+    struct as_pidfile_entry *list = calloc((size_t)s->nslots + 1, sizeof(*list));
+    if (list == NULL) {
         AS_LOG(AS_ERROR, "scaler/process[%s]: out of memory writing the pid file", s->ctx.group);
         return;
     }
+    size_t n = 0;
     for (int i = 0; i < s->nslots; i++)
         if (s->slots[i]->proc != NULL)
             list[n++] = (struct as_pidfile_entry){s->slots[i]->pid, s->slots[i]->start, i};
     as_pidfile_save(s->pids, list, n);
-    if (list != e)
-        free(list);
+    free(list);
 }
 
 static void stopped(struct process_scaler *s);

@@ -1,4 +1,4 @@
-/* close_range (glibc 2.34), dup3 and pipe2 are GNU extensions. */
+/* clone and pipe2 are GNU extensions. */
 #define _GNU_SOURCE
 
 #include "util/proc.h"
@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -367,7 +370,7 @@ static char **build_env(const char *const *extra)
 }
 
 /* Opens the pipe for one captured stream: our end non-blocking, both close-on-exec (the
- * child's end is dup2'ed onto 1 or 2, which clears the flag there). Returns 0 or errno. */
+ * child's end is copied onto 1 or 2, which clears the flag there). Returns 0 or errno. */
 static int open_pipe(struct stream *s, int *child_end)
 {
     int fds[2];
@@ -389,7 +392,7 @@ static int open_pipe(struct stream *s, int *child_end)
     return 0;
 }
 
-/* execvp's search, done before the fork: argv[0] itself when it holds a '/', else each entry
+/* execvp's search, done before the clone: argv[0] itself when it holds a '/', else each entry
  * of the daemon's PATH (/bin:/usr/bin without one; an empty entry is the working directory),
  * as posix_spawnp does. One block, the NULL-terminated pointers followed by the strings: free
  * it with free(). NULL on ENOMEM. */
@@ -426,60 +429,57 @@ static char **search_paths(const char *file)
     return paths;
 }
 
-/* What the child needs, all of it prepared before the fork: between fork and exec the child
- * makes only async-signal-safe calls (another thread of the daemon, curl's resolver say, may
- * hold a lock of malloc or stdio at the moment of the fork, and the child would wait on it
- * forever). */
+/* What the child needs, all of it prepared before the clone. The child shares the daemon's
+ * memory until it execs (CLONE_VM | CLONE_VFORK: the page tables are not copied, so a spawn
+ * costs the same whatever the daemon's size, as posix_spawn does), so it only makes raw system
+ * calls: no allocation, no lock, no libc state, no sanitizer interceptor. */
 struct launch {
     const struct as_proc_opts *o;
     char **env, **paths;
     int child_end[2]; /* the pipes for stdout / stderr, -1 when not piped */
-    int status_fd;    /* write end of the status pipe, close-on-exec */
-    pid_t parent;     /* the daemon, recorded before the fork */
+    pid_t parent;     /* the daemon, recorded before the clone */
     sigset_t mask;    /* the child's signal mask */
-    struct sigaction dfl;
-    long max_fd; /* closes descriptors up to this when close_range is missing */
-};
-
-/* What the child writes to the status pipe when it cannot run the program: an exec that
- * succeeds closes the pipe without a word (close-on-exec), so the parent reads either this or
- * end-of-file. */
-struct failure {
-    int step; /* STEP_* */
-    int err;  /* errno */
+    long max_fd;      /* closes descriptors up to this when close_range is missing */
+    /* Written by the child when it cannot run the program, read by the parent once the child
+     * has exec'ed or exited: the parent is suspended until then. */
+    volatile int err, step;
 };
 enum { STEP_EXEC, STEP_CWD, STEP_SETUP };
 
-static void child_fail(const struct launch *l, int step, int err) __attribute__((noreturn));
-static void child_fail(const struct launch *l, int step, int err)
+/* The child's code: not instrumented, since it runs on a stack of its own in memory shared
+ * with the suspended parent (the sanitizers would keep state about either). */
+#define CHILD __attribute__((no_sanitize("address", "undefined"), noinline))
+
+/* Records why the child cannot run the program; returns the exit status it then exits with. */
+CHILD static int child_fail(struct launch *l, int step, int err)
 {
-    struct failure f = {step, err};
-    while (write(l->status_fd, &f, sizeof(f)) < 0 && errno == EINTR)
-        ;
-    _exit(127);
+    l->step = step;
+    l->err = err;
+    return 127;
 }
 
 /* A fresh /dev/null on target (without close-on-exec). */
-static int child_null(int target, int flags)
+CHILD static int child_null(int target, int flags)
 {
-    int fd = open("/dev/null", flags);
+    long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", flags);
     if (fd < 0 || fd == target)
         return fd < 0 ? -1 : 0;
-    int rc = dup2(fd, target) < 0 ? -1 : 0;
-    close(fd);
-    return rc;
+    long rc = syscall(SYS_dup3, fd, target, 0);
+    syscall(SYS_close, fd);
+    return rc < 0 ? -1 : 0;
 }
 
-static int child_stdio(const struct launch *l)
+CHILD static int child_stdio(const struct launch *l)
 {
     const enum as_proc_output modes[2] = {l->o->out, l->o->err};
     if (child_null(0, O_RDONLY) < 0)
         return -1;
     for (int i = 0; i < 2; i++) {
-        int fd = l->child_end[i], rc = 0;
-        /* dup2 clears close-on-exec, except on a descriptor that already is the target. */
+        int fd = l->child_end[i];
+        long rc = 0;
+        /* dup3 clears close-on-exec on the copy; a pipe that already is the target keeps it. */
         if (fd >= 0)
-            rc = fd == i + 1 ? fcntl(fd, F_SETFD, 0) : dup2(fd, i + 1);
+            rc = fd == i + 1 ? syscall(SYS_fcntl, fd, F_SETFD, 0) : syscall(SYS_dup3, fd, i + 1, 0);
         else if (modes[i] == AS_PROC_NULL)
             rc = child_null(i + 1, O_WRONLY);
         if (rc < 0)
@@ -488,29 +488,34 @@ static int child_stdio(const struct launch *l)
     return 0;
 }
 
-/* Keeps 0-2 and the status pipe (moved to 3, still close-on-exec); closes the rest. */
-static int child_close_fds(struct launch *l)
+CHILD static void child_close_fds(const struct launch *l)
 {
-    if (l->status_fd != 3) {
-        if (dup3(l->status_fd, 3, O_CLOEXEC) < 0)
-            return -1;
-        l->status_fd = 3;
-    }
-    if (close_range(4, ~0U, 0) == 0)
-        return 0;
-    for (long fd = 4; fd < l->max_fd; fd++)
-        close((int)fd);
-    return 0;
+#ifdef SYS_close_range /* Linux 5.9 */
+    if (syscall(SYS_close_range, 3, ~0U, 0) == 0)
+        return;
+#endif
+    for (long fd = 3; fd < l->max_fd; fd++)
+        syscall(SYS_close, fd);
+}
+
+/* Every signal to its default (the daemon ignores SIGPIPE, and ignored signals survive exec).
+ * An all-zero kernel sigaction is SIG_DFL, no flags, empty mask, whatever the architecture. */
+CHILD static void child_signals(void)
+{
+    unsigned long dfl[4] = {0, 0, 0, 0};
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            syscall(SYS_rt_sigaction, sig, dfl, NULL, NSIG / 8);
 }
 
 /* execvp's rules for trying the candidates in turn (those of glibc's posix_spawnp): a file
  * that is missing or not ours to run moves on to the next; EACCES wins over ENOENT at the end;
  * any other error ends the search. No shell fallback for ENOEXEC, as posix_spawnp. */
-static int child_exec(const struct launch *l)
+CHILD static int child_exec(const struct launch *l)
 {
     int eacces = 0, last = ENOENT;
     for (char **p = l->paths; *p; p++) {
-        execve(*p, (char *const *)l->o->argv, l->env);
+        syscall(SYS_execve, *p, l->o->argv, l->env);
         last = errno;
         if (last == EACCES)
             eacces = 1;
@@ -521,69 +526,59 @@ static int child_exec(const struct launch *l)
     return eacces ? EACCES : last;
 }
 
-/* The child, from fork to exec. Signals stay blocked until just before the exec, so no
- * handler of the daemon runs here; the death signal arriving meanwhile waits, then kills. */
-static void child(struct launch *l) __attribute__((noreturn));
-static void child(struct launch *l)
+/* The child, from clone to exec. Every signal stays blocked until just before the exec, so no
+ * handler of the daemon runs here; a death signal arriving meanwhile waits, then kills. */
+CHILD static int child(void *arg)
 {
+    struct launch *l = arg;
     /* The death signal first, then the check: had the daemon died before the prctl, the
      * signal would never come, and we would have been adopted by another process already. */
-    if (prctl(PR_SET_PDEATHSIG, AS_PROC_DEATH_SIGNAL) < 0)
-        child_fail(l, STEP_SETUP, errno);
-    if (getppid() != l->parent)
-        _exit(127);
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &l->dfl, NULL); /* glibc's internal signals refuse: fine */
-    if (setpgid(0, 0) < 0 || child_stdio(l) < 0 || child_close_fds(l) < 0)
-        child_fail(l, STEP_SETUP, errno);
-    if (l->o->cwd != NULL && chdir(l->o->cwd) < 0)
-        child_fail(l, STEP_CWD, errno);
-    sigprocmask(SIG_SETMASK, &l->mask, NULL);
-    child_fail(l, STEP_EXEC, child_exec(l));
+    if (syscall(SYS_prctl, PR_SET_PDEATHSIG, AS_PROC_DEATH_SIGNAL, 0, 0, 0) < 0)
+        return child_fail(l, STEP_SETUP, errno);
+    if (syscall(SYS_getppid) != l->parent)
+        return 127;
+    child_signals();
+    if (syscall(SYS_setpgid, 0, 0) < 0 || child_stdio(l) < 0)
+        return child_fail(l, STEP_SETUP, errno);
+    child_close_fds(l);
+    if (l->o->cwd != NULL && syscall(SYS_chdir, l->o->cwd) < 0)
+        return child_fail(l, STEP_CWD, errno);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &l->mask, NULL, NSIG / 8);
+    return child_fail(l, STEP_EXEC, child_exec(l));
 }
 
-/* Forks the child and waits until it has exec'ed the program or failed to. Returns 0, or an
- * errno with *step saying what failed (the child has then been reaped). */
-static int fork_child(struct launch *l, pid_t *pid, int *step)
+#define CHILD_STACK (64 * 1024)
+
+/* Starts the child and returns once it has exec'ed the program or failed to. Returns 0, or an
+ * errno with l->step saying what failed (the child has then been reaped). */
+static int start_child(struct launch *l, pid_t *pid)
 {
-    int status[2];
-    sigset_t all, old;
-    if (pipe2(status, O_CLOEXEC) < 0)
+    void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
         return errno;
-    l->status_fd = status[1];
+    sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    *pid = fork();
-    if (*pid == 0)
-        child(l);
-    int rc = *pid < 0 ? errno : 0;
+    *pid = clone(child, (char *)stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, l);
+    int rc = *pid < 0 ? errno : l->err;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(status[1]);
-    struct failure f;
-    ssize_t n = 0;
-    while (rc == 0 && (n = read(status[0], &f, sizeof(f))) < 0 && errno == EINTR)
-        ;
-    close(status[0]);
-    if (rc != 0 || n != (ssize_t)sizeof(f))
-        return rc;
-    while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    *step = f.step;
-    return f.err;
+    munmap(stack, CHILD_STACK);
+    if (*pid > 0 && rc != 0)
+        while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    if (*pid < 0)
+        l->step = STEP_SETUP;
+    return rc;
 }
 
 static void launch_init(struct launch *l, const struct as_proc_opts *o, const int child_end[2])
 {
     *l = (struct launch){.o = o,
                          .child_end = {child_end[0], child_end[1]},
-                         .status_fd = -1,
                          .parent = getpid(),
                          .max_fd = sysconf(_SC_OPEN_MAX)};
     as_loop_child_sigmask(&l->mask);
-    /* SIGPIPE is ignored in the daemon; the child wants every default. */
-    l->dfl.sa_handler = SIG_DFL;
-    sigemptyset(&l->dfl.sa_mask);
     l->env = build_env(o->env);
     l->paths = search_paths(o->argv[0]);
 }
@@ -592,10 +587,9 @@ static int run(struct as_proc *p, const struct as_proc_opts *o, const int child_
                struct as_err *err)
 {
     struct launch l;
-    int step = STEP_SETUP;
     launch_init(&l, o, child_end);
-    int rc = l.env == NULL || l.paths == NULL ? ENOMEM : fork_child(&l, &p->pid, &step);
-    if (rc != 0 && step == STEP_CWD)
+    int rc = l.env == NULL || l.paths == NULL ? ENOMEM : start_child(&l, &p->pid);
+    if (rc != 0 && l.step == STEP_CWD)
         as_err_set(err, "cannot run %s: working directory %s: %s", o->argv[0], o->cwd,
                    strerror(rc));
     else if (rc != 0)
