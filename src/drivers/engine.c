@@ -303,7 +303,7 @@ static void group_stop(struct group_rt *rt)
 
 static void group_free(struct group_rt *rt)
 {
-    as_writer_forget(rt->eng->writer, rt->ticket);
+    free(as_writer_forget(rt->eng->writer, rt->ticket)); /* its struct save_wait */
     as_group_state_free(&rt->st);
     as_config_unref(rt->next_cfg);
     as_config_unref(rt->cfg);

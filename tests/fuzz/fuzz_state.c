@@ -28,9 +28,9 @@ static const char *const yaml =
     "  ta: {max: 50, metrics: [{type: http_json, url: 'http://127.0.0.1:1/', pointer: /a}],\n"
     "       scaler: {type: process, command: [x]},\n"
     "       policy: {type: threshold_average, min: 1, max: 2}}\n"
-    "  decay: {max: 50, metrics: [{type: http_json, url: 'http://127.0.0.1:1/', pointer: /a,\n"
-    "          target: 1}], scaler: {type: process, command: [x]},\n"
-    "          policy: {type: decay}}\n";
+    "  decay: {max: 50, metrics: [{name: p95, type: http_json, url: 'http://127.0.0.1:1/',\n"
+    "          pointer: /a}], scaler: {type: process, command: [x]},\n"
+    "          policy: {type: decay, targets: {p95: 500}}}\n";
 
 static double value(const uint8_t *p, size_t n, size_t i)
 {
