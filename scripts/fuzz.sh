@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing with libFuzzer (needs clang and libclang-rt-14-dev):
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-# Builds every tests/fuzz/fuzz_*.c with -fsanitize=fuzzer,address,undefined and runs each on
+# Builds every tests/fuzz/fuzz_*.c with -fsanitize=fuzzer,address,undefined,float-cast-overflow and runs each on
 # a copy of its corpus for the given time (default 60 s). Crashes land in build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +10,8 @@ command -v clang >/dev/null || { echo "fuzz.sh: needs clang: apt-get install -y 
 out=build-fuzz
 mkdir -p "$out"
 flags="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DAS_VERSION=\"fuzz\" -g -O1 -Isrc
-       -fsanitize=fuzzer,address,undefined $(pkg-config --cflags libcurl jansson yaml-0.1 libmicrohttpd)"
-libs="$(pkg-config --libs libcurl jansson yaml-0.1 libmicrohttpd) -lm"
+       -fsanitize=fuzzer,address,undefined,float-cast-overflow $(pkg-config --cflags libcurl jansson yaml-0.1 libmicrohttpd)"
+libs="$(pkg-config --libs libcurl jansson yaml-0.1 libmicrohttpd) -lm -pthread"
 srcs=$(ls src/util/*.c src/config/*.c src/core/*.c src/sources/*.c src/policies/*.c src/scalers/*.c src/drivers/*.c)
 targets=${*:-$(ls tests/fuzz/fuzz_*.c | xargs -n1 basename | sed 's/\.c$//')}
 for t in $targets; do
