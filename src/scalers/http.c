@@ -2,8 +2,8 @@
  *   set: METHOD url with a body template ({{replicas}}, {{group}}); 200/201/202/204 succeed;
  *        5xx, 408, 425, 429, timeouts and transport errors are transient (the engine retries
  *        with backoff and re-reads first); any other status is permanent and its body logged.
- *   get: GET get_url, the count at get_pointer. */
-#include <math.h>
+ *   get: GET get_url, the count at get_pointer: a JSON number, whole, 0..INT_MAX (the engine
+ *        applies the group's count_max). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +139,24 @@ static void on_set(const struct as_http_resp *resp, void *arg)
     finish(s, &r);
 }
 
+/* The count at get_pointer: a JSON number (never a string), whole, 0..INT_MAX. */
+static void read_count(struct http_scaler *s, const struct as_http_resp *resp,
+                       struct as_scale_result *r)
+{
+    struct as_err err;
+    as_err_clear(&err);
+    json_t *doc = as_json_load(resp->body, resp->len, &err);
+    int rc =
+        doc ? as_json_count_at(doc, s->get_pointer, AS_JSON_NUMBERS_ONLY, &r->replicas, &err) : -1;
+    json_decref(doc);
+    if (rc == 0) {
+        r->ok = 1;
+    } else {
+        r->replicas = -1;
+        snprintf(r->error, sizeof(r->error), "%s%s", doc ? "" : "response is ", err.msg);
+    }
+}
+
 static void on_get(const struct as_http_resp *resp, void *arg)
 {
     struct http_scaler *s = arg;
@@ -152,15 +170,7 @@ static void on_get(const struct as_http_resp *resp, void *arg)
         snprintf(r.error, sizeof(r.error), "HTTP %ld: %s", resp->status,
                  as_printable(resp->body, resp->len, snippet, sizeof(snippet)));
     } else {
-        struct as_err err;
-        double v;
-        as_err_clear(&err);
-        if (as_json_parse_number(resp->body, resp->len, s->get_pointer, &v, &err) < 0)
-            snprintf(r.error, sizeof(r.error), "%s", err.msg);
-        else if (v < 0 || v > 1e9 || v != floor(v))
-            snprintf(r.error, sizeof(r.error), "replica count %g is not a whole number >= 0", v);
-        else
-            r.ok = 1, r.replicas = (int)v;
+        read_count(s, resp, &r);
     }
     finish(s, &r);
 }

@@ -1,8 +1,8 @@
 /* Source `http_json`: one number from an HTTP endpoint's JSON body, found by an RFC 6901
  * pointer; optionally the current replica count from a second pointer.
  * Failed measurement: transport error, timeout, non-2xx, non-JSON, missing pointer,
- * non-numeric, non-finite or negative value. Never read as zero. */
-#include <math.h>
+ * non-numeric (a string too, unless numeric_strings allows decimal ones), non-finite or
+ * negative value. Never read as zero. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,7 @@
 struct http_json {
     char *url, *method, *body, *pointer, *replicas_pointer, *ca_file;
     char **headers;
-    int insecure;
+    int insecure, numeric_strings;
     /* runtime */
     struct as_ctx ctx;
     char **req_headers; /* headers plus Accept */
@@ -40,6 +40,10 @@ static const struct as_opt opts[] = {
      AS_OPT_REQUIRED, NULL, "RFC 6901 JSON pointer to the number, e.g. /cpu/highPriority."},
     {"replicas_pointer", AS_OPT_STR, offsetof(struct http_json, replicas_pointer), NULL,
      AS_NO_BOUNDS, 0, NULL, "JSON pointer to the current replica count, e.g. /replicas."},
+    {"numeric_strings", AS_OPT_BOOL, offsetof(struct http_json, numeric_strings), "false",
+     AS_NO_BOUNDS, 0, NULL,
+     "Also accept a JSON string holding a decimal number (\"0.5\", as Prometheus sends); "
+     "off: only JSON numbers."},
     {"insecure_skip_verify", AS_OPT_BOOL, offsetof(struct http_json, insecure), "false",
      AS_NO_BOUNDS, 0, NULL, "Skip TLS certificate verification (off: verification is on)."},
     {"ca_file", AS_OPT_STR, offsetof(struct http_json, ca_file), NULL, AS_NO_BOUNDS, 0, NULL,
@@ -96,6 +100,20 @@ static void fail(struct http_json *s, struct as_measurement *m)
     s->done(m, s->arg);
 }
 
+/* The count at replicas_pointer, if any. An unusable one leaves m->replicas at -1 (the count
+ * then comes from the scaler) and is logged at WARN with the reason. */
+static void read_replicas(struct http_json *s, json_t *doc, unsigned flags,
+                          struct as_measurement *m)
+{
+    struct as_err err;
+    as_err_clear(&err);
+    if (s->replicas_pointer == NULL ||
+        as_json_count_at(doc, s->replicas_pointer, flags, &m->replicas, &err) == 0)
+        return;
+    AS_LOG(AS_WARN, "source/http_json[%s/%s]: no replica count at %s: %s", s->ctx.group,
+           s->ctx.name, s->replicas_pointer, err.msg);
+}
+
 static void on_response(const struct as_http_resp *r, void *arg)
 {
     struct http_json *s = arg;
@@ -115,27 +133,20 @@ static void on_response(const struct as_http_resp *r, void *arg)
                  as_printable(r->body, r->len, snippet, sizeof(snippet)));
         return fail(s, &m);
     }
-    json_error_t jerr;
-    json_t *doc = json_loadb(r->body, r->len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    as_err_clear(&err);
+    json_t *doc = as_json_load(r->body, r->len, &err);
     if (doc == NULL) {
-        snprintf(m.error, sizeof(m.error), "response is not JSON (line %d column %d: %s)",
-                 jerr.line, jerr.column, jerr.text);
+        snprintf(m.error, sizeof(m.error), "response is %s", err.msg);
         return fail(s, &m);
     }
-    as_err_clear(&err);
-    if (as_json_number_at(doc, s->pointer, &m.value, &err) < 0) {
+    unsigned flags = s->numeric_strings ? AS_JSON_NUMERIC_STRINGS : AS_JSON_NUMBERS_ONLY;
+    if (as_json_number_at(doc, s->pointer, flags, &m.value, &err) < 0) {
         snprintf(m.error, sizeof(m.error), "%s", err.msg);
     } else if (m.value < 0) {
         snprintf(m.error, sizeof(m.error), "value at %s is negative (%g)", s->pointer, m.value);
     } else {
         m.ok = 1;
-        double rep;
-        if (s->replicas_pointer && as_json_number_at(doc, s->replicas_pointer, &rep, &err) == 0 &&
-            rep >= 0 && rep <= 1e9 && rep == floor(rep))
-            m.replicas = (int)rep;
-        else if (s->replicas_pointer)
-            AS_LOG(AS_WARN, "source/http_json[%s/%s]: no replica count at %s", s->ctx.group,
-                   s->ctx.name, s->replicas_pointer);
+        read_replicas(s, doc, flags, &m);
     }
     json_decref(doc);
     if (!m.ok)

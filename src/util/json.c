@@ -1,7 +1,9 @@
 #include "util/json.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,35 +84,101 @@ json_t *as_json_pointer(json_t *doc, const char *ptr, struct as_err *err)
     return cur;
 }
 
-int as_json_number_at(json_t *doc, const char *ptr, double *out, struct as_err *err)
+json_t *as_json_load(const char *text, size_t len, struct as_err *err)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(
+        text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+    if (doc == NULL)
+        as_err_set(err, "not JSON (line %d column %d: %s)", jerr.line, jerr.column, jerr.text);
+    return doc;
+}
+
+/* A decimal number and nothing else: [+-]digits[.digits][(e|E)[+-]digits]. */
+static int decimal_syntax(const char *s)
+{
+    const char *p = s + (*s == '+' || *s == '-');
+    const char *digits = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (p == digits)
+        return 0;
+    if (*p == '.') {
+        digits = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == digits)
+            return 0;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        p += *p == '+' || *p == '-';
+        digits = p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == digits)
+            return 0;
+    }
+    return *p == '\0';
+}
+
+static const char *kind(const json_t *v)
+{
+    return json_is_null(v)      ? "null"
+           : json_is_string(v)  ? "a string"
+           : json_is_boolean(v) ? "a boolean"
+                                : "a container";
+}
+
+int as_json_number_at(json_t *doc, const char *ptr, unsigned flags, double *out, struct as_err *err)
 {
     json_t *v = as_json_pointer(doc, ptr, err);
     if (v == NULL)
         return -1;
     double d;
-    if (json_is_number(v))
+    if (json_is_number(v)) {
         d = json_number_value(v);
-    else if (!json_is_string(v) || as_parse_double(json_string_value(v), &d) < 0)
-        return as_err_set(err, "value at %s is %s, not a number", ptr,
-                          json_is_null(v)      ? "null"
-                          : json_is_string(v)  ? "a non-numeric string"
-                          : json_is_boolean(v) ? "a boolean"
-                                               : "a container");
+    } else if (json_is_string(v) && (flags & AS_JSON_NUMERIC_STRINGS)) {
+        /* strtod alone would take hex, inf, nan and leading spaces: check the form first. */
+        if (!decimal_syntax(json_string_value(v)) || as_parse_double(json_string_value(v), &d) < 0)
+            return as_err_set(err, "value at %s is a string that is not a decimal number", ptr);
+    } else {
+        return as_err_set(err, "value at %s is %s, not a number", ptr, kind(v));
+    }
     if (!isfinite(d))
         return as_err_set(err, "value at %s is not finite", ptr);
     *out = d;
     return 0;
 }
 
+int as_json_count_at(json_t *doc, const char *ptr, unsigned flags, int *out, struct as_err *err)
+{
+    double v;
+    if (as_json_number_at(doc, ptr, flags, &v, err) < 0)
+        return -1;
+    char text[64];
+    /* Whole numbers in full ("3000000000", not "3e+09"), others as %g. */
+    if (v == floor(v) && fabs(v) < 1e18)
+        snprintf(text, sizeof(text), "%.0f", v);
+    else
+        snprintf(text, sizeof(text), "%g", v);
+    if (v < 0)
+        return as_err_set(err, "replica count %s is negative", text);
+    if (v != floor(v))
+        return as_err_set(err, "replica count %s is not a whole number", text);
+    if (v > INT_MAX)
+        return as_err_set(err, "replica count %s is out of range (0..%d)", text, INT_MAX);
+    *out = (int)v;
+    return 0;
+}
+
 int as_json_parse_number(const char *text, size_t len, const char *ptr, double *out,
                          struct as_err *err)
 {
-    json_error_t jerr;
-    json_t *doc = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = as_json_load(text, len, err);
     if (doc == NULL)
-        return as_err_set(err, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-                          jerr.text);
-    int rc = as_json_number_at(doc, ptr, out, err);
+        return -1;
+    int rc = as_json_number_at(doc, ptr, AS_JSON_NUMBERS_ONLY, out, err);
     json_decref(doc);
     return rc;
 }

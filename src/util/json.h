@@ -6,6 +6,13 @@
 
 #include "util/err.h"
 
+/* Flags of as_json_number_at and as_json_count_at. */
+#define AS_JSON_NUMBERS_ONLY 0x0
+/* Also accept a JSON string holding a decimal number: optional sign, digits, optional
+ * fraction (".digits"), optional exponent ("e" or "E", optional sign, digits), nothing else
+ * (no hex, no inf/nan, no spaces, not empty). */
+#define AS_JSON_NUMERIC_STRINGS 0x1
+
 /* Checks that ptr is a valid RFC 6901 pointer ("" or "/a/b~1c/0"). Returns 0 or -1 with err. */
 int as_json_pointer_check(const char *ptr, struct as_err *err);
 
@@ -13,11 +20,24 @@ int as_json_pointer_check(const char *ptr, struct as_err *err);
  * reference token. */
 json_t *as_json_pointer(json_t *doc, const char *ptr, struct as_err *err);
 
-/* Reads a finite number at ptr (a JSON number, or a string holding one, as Prometheus and
- * etcd send). Returns 0, or -1 with err: missing, not a number, or not finite. */
-int as_json_number_at(json_t *doc, const char *ptr, double *out, struct as_err *err);
+/* Parses text (len bytes) as one JSON value: any value at the top, duplicate keys rejected,
+ * every number read as a double (so a huge integer elsewhere in the document does not fail
+ * it). Returns a new reference (caller json_decref()s it), or NULL with err
+ * ("not JSON (line L column C: ...)"). */
+json_t *as_json_load(const char *text, size_t len, struct as_err *err);
 
-/* Parses text (len bytes) and reads the number at ptr. Returns 0 or -1 with err. */
+/* Reads a finite number at ptr: a JSON number, or with AS_JSON_NUMERIC_STRINGS also a string
+ * holding a decimal number. Returns 0, or -1 with err: missing, not a number (null, boolean,
+ * container, string), or not finite. */
+int as_json_number_at(json_t *doc, const char *ptr, unsigned flags, double *out,
+                      struct as_err *err);
+
+/* Reads a replica count at ptr: as as_json_number_at, and a whole number in 0..INT_MAX.
+ * Returns 0, or -1 with err: as_json_number_at's, or "replica count V is negative",
+ * "... is not a whole number", "... is out of range (0..2147483647)" with the value read. */
+int as_json_count_at(json_t *doc, const char *ptr, unsigned flags, int *out, struct as_err *err);
+
+/* as_json_load, then as_json_number_at with AS_JSON_NUMBERS_ONLY. Returns 0 or -1 with err. */
 int as_json_parse_number(const char *text, size_t len, const char *ptr, double *out,
                          struct as_err *err);
 

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/json.h"
@@ -29,16 +30,15 @@ static void test_pointers(void **state)
     assert_true(num("/a~1b", &rc) == 1 && rc == 0); /* ~1 is '/' */
     assert_true(num("/m~0n", &rc) == 2 && rc == 0); /* ~0 is '~' */
     assert_true(num("/list/0", &rc) == 5 && rc == 0);
-    assert_true(num("/list/1/x", &rc) == 7.5 && rc == 0); /* numeric strings, as Prometheus */
-    assert_true(num("/", &rc) == 3 && rc == 0);           /* the empty key */
-    assert_true(num("/neg", &rc) == -1 && rc == 0);       /* sign is the caller's business */
+    assert_true(num("/", &rc) == 3 && rc == 0);     /* the empty key */
+    assert_true(num("/neg", &rc) == -1 && rc == 0); /* sign is the caller's business */
 }
 
 static void test_failures(void **state)
 {
     (void)state;
-    const char *bad[] = {"/cpu/low", "/list/2", "/list/01", "/list/-", "/s",    "/n",
-                         "/t",       "/cpu",    "",         "cpu",     "/a~2b", "/list/x"};
+    const char *bad[] = {"/cpu/low", "/list/2", "/list/01", "/list/-", "/s",      "/n",       "/t",
+                         "/cpu",     "",        "cpu",      "/a~2b",   "/list/x", "/list/1/x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct as_err err;
         double v;
@@ -52,12 +52,119 @@ static void test_failures(void **state)
     struct as_err err;
     double v;
     assert_int_equal(as_json_parse_number("{\"a\":1", 6, "/a", &v, &err), -1);
-    assert_non_null(strstr(err.msg, "invalid JSON"));
+    assert_non_null(strstr(err.msg, "not JSON (line 1 column"));
     assert_int_equal(as_json_parse_number("{\"a\":1,\"a\":2}", 13, "/a", &v, &err), -1);
     assert_int_equal(as_json_parse_number("<html>", 6, "/a", &v, &err), -1);
     assert_int_equal(as_json_parse_number("{\"a\":\"NaN\"}", 11, "/a", &v, &err), -1);
     assert_int_equal(as_json_parse_number("{\"a\":1e999}", 11, "/a", &v, &err), -1);
     assert_int_equal(as_json_parse_number("{\"a\":\"inf\"}", 11, "/a", &v, &err), -1);
+}
+
+/* The value of {"v": <json>} read with flags: 0 and *out, or -1 and err. */
+static int value_of(const char *json, unsigned flags, double *out, struct as_err *err)
+{
+    char text[256];
+    snprintf(text, sizeof(text), "{\"v\":%s}", json);
+    as_err_clear(err);
+    json_t *d = as_json_load(text, strlen(text), err);
+    assert_non_null(d);
+    int rc = as_json_number_at(d, "/v", flags, out, err);
+    json_decref(d);
+    return rc;
+}
+
+/* A string is a number only when the caller allows numeric strings, and then only in decimal:
+ * strtod's hex, inf, nan and leading spaces are not numbers ("0x0" once read as 0). */
+static void test_numeric_strings(void **state)
+{
+    (void)state;
+    struct {
+        const char *json;
+        int ok;
+        double value;
+    } cases[] = {
+        {"\"0x0\"", 0, 0},       {"\"0x10\"", 0, 0},   {"\" 1\"", 0, 0},     {"\"1 \"", 0, 0},
+        {"\"inf\"", 0, 0},       {"\"nan\"", 0, 0},    {"\"NaN\"", 0, 0},    {"\"-inf\"", 0, 0},
+        {"\"\"", 0, 0},          {"\"1_000\"", 0, 0},  {"\"1.\"", 0, 0},     {"\".5\"", 0, 0},
+        {"\"1e\"", 0, 0},        {"\"1e+\"", 0, 0},    {"\"+\"", 0, 0},      {"\"1,5\"", 0, 0},
+        {"\"1e999\"", 0, 0},     {"\"\\n1\"", 0, 0},   {"\"1e3\"", 1, 1000}, {"\"-0\"", 1, 0},
+        {"\"0.5\"", 1, 0.5},     {"\"+1.5\"", 1, 1.5}, {"\"-2\"", 1, -2},    {"\"007\"", 1, 7},
+        {"\"2.5E-1\"", 1, 0.25},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct as_err err;
+        double v = -999;
+        int rc = value_of(cases[i].json, AS_JSON_NUMERIC_STRINGS, &v, &err);
+        if ((rc == 0) != cases[i].ok || (rc == 0 && v != cases[i].value))
+            fail_msg("%s: rc=%d v=%g err='%s'", cases[i].json, rc, v, err.msg);
+        if (rc < 0 && strstr(err.msg, "not a decimal number") == NULL &&
+            strstr(err.msg, "not finite") == NULL)
+            fail_msg("%s: err='%s'", cases[i].json, err.msg);
+        /* Without the flag no string is a number, not even a decimal one. */
+        assert_int_equal(value_of(cases[i].json, AS_JSON_NUMBERS_ONLY, &v, &err), -1);
+        assert_non_null(strstr(err.msg, "is a string, not a number"));
+    }
+    struct as_err err;
+    double v;
+    assert_int_equal(value_of("1e3", AS_JSON_NUMBERS_ONLY, &v, &err), 0);
+    assert_true(v == 1000);
+    assert_int_equal(value_of("-0", AS_JSON_NUMBERS_ONLY, &v, &err), 0);
+    assert_true(v == 0);
+}
+
+/* Replica counts: whole numbers 0..INT_MAX; the error says which rule the value broke and
+ * shows it in full. */
+static void test_counts(void **state)
+{
+    (void)state;
+    struct {
+        const char *json;
+        int value;
+        const char *error;
+    } cases[] = {
+        {"10", 10, NULL},
+        {"0", 0, NULL},
+        {"-0", 0, NULL},
+        {"1000000001", 1000000001, NULL},
+        {"2147483647", 2147483647, NULL},
+        {"4.0", 4, NULL},
+        {"2147483648", 0, "replica count 2147483648 is out of range (0..2147483647)"},
+        {"3000000000", 0, "replica count 3000000000 is out of range (0..2147483647)"},
+        {"1e20", 0, "replica count 1e+20 is out of range (0..2147483647)"},
+        {"99999999999999999999999", 0, "is out of range (0..2147483647)"},
+        {"2.5", 0, "replica count 2.5 is not a whole number"},
+        {"1000000000.5", 0, "replica count 1e+09 is not a whole number"},
+        {"-2", 0, "replica count -2 is negative"},
+        {"-0.5", 0, "replica count -0.5 is negative"},
+        {"\"5\"", 0, "value at /v is a string, not a number"},
+        {"null", 0, "value at /v is null, not a number"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text), "{\"v\":%s}", cases[i].json);
+        struct as_err err;
+        as_err_clear(&err);
+        json_t *d = as_json_load(text, strlen(text), &err);
+        assert_non_null(d);
+        int n = -1;
+        int rc = as_json_count_at(d, "/v", AS_JSON_NUMBERS_ONLY, &n, &err);
+        json_decref(d);
+        if (cases[i].error == NULL ? rc != 0 || n != cases[i].value
+                                   : rc == 0 || strstr(err.msg, cases[i].error) == NULL)
+            fail_msg("%s: rc=%d n=%d err='%s'", cases[i].json, rc, n, err.msg);
+    }
+}
+
+/* A huge integer elsewhere in the document (a 64-bit byte counter) does not make the whole
+ * document invalid. */
+static void test_huge_integer_elsewhere(void **state)
+{
+    (void)state;
+    const char text[] = "{\"bytes\":18446744073709551615123,\"v\":0.5}";
+    struct as_err err;
+    double v;
+    assert_int_equal(as_json_parse_number(text, strlen(text), "/v", &v, &err), 0);
+    assert_true(v == 0.5);
 }
 
 static void test_check(void **state)
@@ -75,6 +182,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pointers),
         cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_numeric_strings),
+        cmocka_unit_test(test_counts),
+        cmocka_unit_test(test_huge_integer_elsewhere),
         cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
