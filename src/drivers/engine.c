@@ -38,6 +38,7 @@ static void on_saved(int ok, const char *error, void *arg)
     void (*done)(struct group_rt *, int) = w->done;
     free(w);
     rt->ticket = 0;
+    rt->n.state_write_errors += !ok;
     done(rt, ok);
 }
 
@@ -84,19 +85,18 @@ out:
         done(rt, ok);
 }
 
+/* Every failed state write, counted; logged at ERROR when its cause changes (a full disk
+ * fails every group's write the same way), else at DEBUG. */
 static void on_write_error(const char *path, const char *error, void *arg)
 {
     struct as_engine *eng = arg;
-    const char *slash = strrchr(path, '/');
-    const char *file = slash ? slash + 1 : path;
-    for (struct group_rt *rt = eng->groups; rt; rt = rt->next) { /* count it on its group */
-        size_t n = strlen(rt->name);
-        if (strncmp(file, rt->name, n) == 0 && strcmp(file + n, ".json") == 0) {
-            rt->n.state_write_errors++;
-            break;
-        }
-    }
-    AS_LOG(AS_ERROR, "engine: saving state: %s", error);
+    size_t n = strlen(path);
+    const char *cause = strncmp(error, path, n) == 0 && error[n] == ':' ? error + n + 1 : error;
+    int same = strcmp(cause, eng->write_error) == 0;
+    eng->state_write_errors++;
+    snprintf(eng->write_error, sizeof(eng->write_error), "%s", cause);
+    AS_LOG(same ? AS_DEBUG : AS_ERROR, "engine: saving state: %s (%llu failed writes so far)",
+           error, (unsigned long long)eng->state_write_errors);
 }
 
 static void state_restore(struct group_rt *rt)
@@ -561,6 +561,12 @@ void as_engine_shutdown(struct as_engine *eng, as_engine_cb done, void *arg)
 
 void as_engine_log_counters(const struct as_engine *eng)
 {
+    struct as_writer_stats w;
+    as_writer_stats(eng->writer, &w);
+    AS_LOG(AS_INFO,
+           "engine: counters state_writes=%llu state_write_errors=%llu "
+           "state_writes_pending=%zu",
+           (unsigned long long)w.written, (unsigned long long)eng->state_write_errors, w.pending);
     for (const struct group_rt *rt = eng->groups; rt; rt = rt->next) {
         const struct as_group_counters *c = &rt->n;
         AS_LOG(AS_INFO,

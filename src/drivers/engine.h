@@ -32,7 +32,8 @@ struct as_group_counters {
     uint64_t scale_failures;     /* failed scale calls (each attempt) */
     uint64_t scale_ineffective;  /* sets that answered OK and changed nothing */
     uint64_t deadline_exceeded;  /* calls the engine cancelled at their deadline */
-    uint64_t state_write_errors; /* state files that could not be written */
+    uint64_t state_write_errors; /* durable state writes of this group (scale intents) that
+                                    failed; every failed write: the engine's own counters line */
 };
 
 /* Creates an engine for cfg (takes a reference). NULL on ENOMEM. */

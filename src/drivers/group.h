@@ -71,7 +71,9 @@ struct as_engine {
     struct as_config *cfg;
     struct as_engine_opts opts;
     struct group_rt *groups;
-    int64_t clock_base; /* decision clock = clock_base + the loop's monotonic now */
+    int64_t clock_base;          /* decision clock = clock_base + the loop's monotonic now */
+    uint64_t state_write_errors; /* every failed state write, whoever's */
+    char write_error[256];       /* the cause of the last one (logged again on change) */
     int stopping;
     int walking;     /* inside a walk of the group list: defer freeing groups */
     size_t retiring; /* scalers whose stop is still running */

@@ -416,6 +416,16 @@ static void on_verified(const struct as_scale_result *r, void *arg)
         round_end(rt);
         return;
     }
+    if (r->replicas > as_count_limit(rt->g)) {
+        rt->n.count_implausible++;
+        AS_LOG(AS_WARN,
+               "engine[%s]: %d->%d via %s answered, but the count read back (%d) is "
+               "implausible: it counts as a scale until the count is read",
+               rt->name, rt->from, rt->want, rt->g->scaler.type, r->replicas);
+        as_engine_save(rt, 1, NULL);
+        round_end(rt);
+        return;
+    }
     if (r->replicas != rt->from) {
         landed(rt, r->replicas, " (read back)");
         return;
