@@ -3,7 +3,8 @@
  *        5xx, 408, 425, 429, timeouts and transport errors are transient (the engine retries
  *        with backoff and re-reads first); any other status is permanent and its body logged.
  *   get: GET get_url, the count at get_pointer: a JSON number, whole, 0..INT_MAX (the engine
- *        applies the group's count_max). */
+ *        applies the group's count_max).
+ * Requests are the group's own (owner = group) for the HTTP client's per-group limits. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,7 @@ static void get(void *state, as_scale_cb done, void *arg)
 {
     struct http_scaler *s = state;
     struct as_http_req req = {.url = s->get_url,
+                              .owner = s->ctx.group,
                               .headers = (const char *const *)s->get_headers,
                               .timeout_ms = s->ctx.timeout_ms,
                               .insecure = s->insecure,
@@ -211,6 +213,7 @@ static void set(void *state, int want, as_scale_cb done, void *arg)
     char *body = as_template(s->body, keys, values, 2);
     struct as_http_req req = {.method = s->method,
                               .url = body ? url : NULL,
+                              .owner = s->ctx.group,
                               .headers = (const char *const *)s->set_headers,
                               .body = body,
                               .timeout_ms = s->ctx.timeout_ms,

@@ -2,7 +2,8 @@
  * pointer; optionally the current replica count from a second pointer.
  * Failed measurement: transport error, timeout, non-2xx, non-JSON, missing pointer,
  * non-numeric (a string too, unless numeric_strings allows decimal ones), non-finite or
- * negative value. Never read as zero. */
+ * negative value. Never read as zero. Requests are the group's own (owner = group) for the
+ * HTTP client's per-group connection limits. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,7 @@ static void measure(void *state, as_measure_cb done, void *arg)
     struct as_http_req req = {
         .method = s->method,
         .url = s->url,
+        .owner = s->ctx.group,
         .headers = (const char *const *)s->req_headers,
         .body = s->body,
         .timeout_ms = s->ctx.timeout_ms,

@@ -1,19 +1,37 @@
 #include "util/http.h"
 
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/util.h"
 
+#define LANE_BUCKETS 256
+
+/* One owner's calls to one origin: how many are in curl, and the FIFO of those waiting. */
+struct lane {
+    struct lane *next; /* hash chain */
+    char *owner;       /* NULL: the anonymous owner */
+    char *origin;      /* scheme://host:port */
+    unsigned hash;
+    size_t running;
+    struct as_http_call *head, *tail;
+};
+
 struct as_http {
     struct as_loop *loop;
     CURLM *multi;
-    struct as_timer *timer;
+    struct as_timer *timer; /* curl's own timer */
     size_t active;
+    long total_max;
+    struct lane *lanes[LANE_BUCKETS];
 };
+
+enum call_state { CALL_IDLE, CALL_QUEUED, CALL_RUNNING };
 
 struct as_http_call {
     struct as_http *http;
@@ -23,21 +41,226 @@ struct as_http_call {
     struct as_sb resp;
     size_t max_body;
     int truncated;
-    int64_t started;
+    enum call_state state;
+    int64_t started, timeout_ms;
+    struct as_timer *deadline;
+    const char *fail; /* set: the deadline timer fires now and reports this error */
+    struct lane *lane;
+    struct as_http_call *next; /* in the lane's FIFO */
     as_http_cb cb;
     void *arg;
     char errbuf[CURL_ERROR_SIZE];
 };
 
+static int64_t on_deadline(struct as_loop *loop, void *arg);
+
+/* ---- lanes: one owner's calls to one origin ---- */
+
+static unsigned lane_hash(const char *owner, const char *origin)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (const char *p = owner ? owner : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h = (h ^ (owner ? 1u : 2u)) * 16777619u; /* NULL and "" are different owners */
+    for (const char *p = origin; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h;
+}
+
+static int same_owner(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+static void lane_free(struct lane *l)
+{
+    free(l->owner);
+    free(l->origin);
+    free(l);
+}
+
+/* The lane of (owner, origin), created empty if there is none. NULL on ENOMEM. */
+static struct lane *lane_get(struct as_http *http, const char *owner, const char *origin)
+{
+    unsigned h = lane_hash(owner, origin);
+    struct lane **slot = &http->lanes[h % LANE_BUCKETS];
+    for (struct lane *l = *slot; l != NULL; l = l->next)
+        if (l->hash == h && same_owner(l->owner, owner) && strcmp(l->origin, origin) == 0)
+            return l;
+    struct lane *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->owner = owner ? as_strdup(owner) : NULL;
+    l->origin = as_strdup(origin);
+    if ((owner && l->owner == NULL) || l->origin == NULL) {
+        lane_free(l);
+        return NULL;
+    }
+    l->hash = h;
+    l->next = *slot;
+    *slot = l;
+    return l;
+}
+
+/* Frees the lane once nothing runs or waits in it. */
+static void lane_put(struct as_http *http, struct lane *l)
+{
+    if (l->running > 0 || l->head != NULL)
+        return;
+    struct lane **p = &http->lanes[l->hash % LANE_BUCKETS];
+    while (*p != l)
+        p = &(*p)->next;
+    *p = l->next;
+    lane_free(l);
+}
+
+static void lane_push(struct lane *l, struct as_http_call *c)
+{
+    c->next = NULL;
+    if (l->tail != NULL)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
+    c->state = CALL_QUEUED;
+}
+
+static void lane_unlink(struct lane *l, struct as_http_call *c)
+{
+    struct as_http_call **p = &l->head, *prev = NULL;
+    while (*p != c) {
+        prev = *p;
+        p = &(*p)->next;
+    }
+    *p = c->next;
+    if (l->tail == c)
+        l->tail = prev;
+    c->next = NULL;
+    c->state = CALL_IDLE;
+}
+
+/* "scheme://host:port" of url, or url itself when curl cannot parse it (the transfer then
+ * fails with curl's own error). NULL on ENOMEM; caller frees. */
+static char *origin_of(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        size_t n = strlen(scheme) + strlen(host) + strlen(port) + 5;
+        out = malloc(n);
+        if (out != NULL)
+            snprintf(out, n, "%s://%s:%s", scheme, host, port);
+    } else {
+        out = as_strdup(url);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return out;
+}
+
+/* ---- a call's way through its lane and curl ---- */
+
+/* Reports why as soon as the loop runs (or, without memory for that, at the deadline). */
+static void fail_soon(struct as_http_call *c, const char *why)
+{
+    c->fail = why;
+    struct as_timer *t = as_loop_add_timer(c->http->loop, 0, on_deadline, c);
+    if (t == NULL)
+        return;
+    as_loop_cancel_timer(c->http->loop, c->deadline);
+    c->deadline = t;
+}
+
+/* Hands c to curl with what is left of its deadline. */
+static void launch(struct as_http_call *c)
+{
+    struct as_http *http = c->http;
+    int64_t left = c->started + c->timeout_ms - as_mono_ms();
+    if (left < 1)
+        left = 1; /* the deadline timer is due and ends the call */
+    c->state = CALL_RUNNING;
+    c->lane->running++;
+    if (curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)left) != CURLE_OK ||
+        curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)left) != CURLE_OK ||
+        curl_multi_add_handle(http->multi, c->easy) != CURLM_OK) {
+        c->state = CALL_IDLE;
+        c->lane->running--;
+        fail_soon(c, "cannot start the request");
+    }
+}
+
+/* Starts the lane's waiting calls, oldest first, while it has room. */
+static void pump(struct lane *l)
+{
+    while (l->running < AS_HTTP_OWNER_HOST_MAX && l->head != NULL) {
+        struct as_http_call *c = l->head;
+        lane_unlink(l, c);
+        launch(c);
+    }
+}
+
+/* Takes c out of curl or out of its lane's FIFO, and lets the next waiting call run. */
+static void release(struct as_http_call *c)
+{
+    struct lane *l = c->lane;
+    if (l == NULL)
+        return;
+    if (c->state == CALL_RUNNING) {
+        curl_multi_remove_handle(c->http->multi, c->easy);
+        l->running--;
+    } else if (c->state == CALL_QUEUED) {
+        lane_unlink(l, c);
+    }
+    c->state = CALL_IDLE;
+    c->lane = NULL;
+    pump(l);
+    lane_put(c->http, l);
+}
+
 static void call_free(struct as_http_call *c)
 {
-    curl_multi_remove_handle(c->http->multi, c->easy);
+    as_loop_cancel_timer(c->http->loop, c->deadline);
+    release(c);
     curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->headers);
     free(c->body_copy);
     as_sb_free(&c->resp);
     c->http->active--;
     free(c);
+}
+
+/* Runs the callback once with r (which may borrow c's buffers) and frees c. */
+static void complete(struct as_http_call *c, struct as_http_resp *r)
+{
+    r->elapsed_ms = as_mono_ms() - c->started;
+    release(c);
+    c->cb(r, c->arg);
+    call_free(c);
+}
+
+static const char *timeout_text(struct as_http_call *c)
+{
+    snprintf(c->errbuf, sizeof(c->errbuf), "timeout after %lld ms", (long long)c->timeout_ms);
+    return c->errbuf;
+}
+
+static int64_t on_deadline(struct as_loop *loop, void *arg)
+{
+    (void)loop;
+    struct as_http_call *c = arg;
+    c->deadline = NULL; /* the loop drops it: AS_TIMER_STOP */
+    struct as_http_resp r = {.body = "", .error = c->fail};
+    if (c->fail == NULL) {
+        r.timed_out = 1;
+        r.error = timeout_text(c);
+    }
+    complete(c, &r);
+    return AS_TIMER_STOP;
 }
 
 static void check_done(struct as_http *http)
@@ -60,12 +283,10 @@ static void check_done(struct as_http *http)
         r.truncated = c->truncated;
         r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
         r.error = c->truncated   ? "response body larger than the limit"
+                  : r.timed_out  ? timeout_text(c)
                   : c->errbuf[0] ? c->errbuf
                                  : curl_easy_strerror(code);
-        r.elapsed_ms = as_loop_now(http->loop) - c->started;
-        curl_multi_remove_handle(http->multi, c->easy);
-        c->cb(&r, c->arg); /* r borrows c's buffers: free afterwards */
-        call_free(c);
+        complete(c, &r); /* r borrows c's buffers: freed afterwards */
     }
 }
 
@@ -119,6 +340,17 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* AS_HTTP_TOTAL_MAX, or fewer so that 256 descriptors stay free for everything else. */
+static long total_cap(void)
+{
+    struct rlimit rl;
+    long cap = AS_HTTP_TOTAL_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)cap + 256)
+        cap = (long)rl.rlim_cur - 256;
+    return cap < 64 ? 64 : cap;
+}
+
 struct as_http *as_http_new(struct as_loop *loop)
 {
     static int global_done;
@@ -140,7 +372,10 @@ struct as_http *as_http_new(struct as_loop *loop)
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
-    curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+    /* No per-host cap across owners (lanes do that per owner); a total one as a safety net. */
+    http->total_max = total_cap();
+    curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, http->total_max);
     return http;
 }
 
@@ -150,6 +385,12 @@ void as_http_free(struct as_http *http)
         return;
     as_loop_cancel_timer(http->loop, http->timer);
     curl_multi_cleanup(http->multi);
+    for (size_t i = 0; i < LANE_BUCKETS; i++) /* none left once every call ended */
+        while (http->lanes[i] != NULL) {
+            struct lane *l = http->lanes[i];
+            http->lanes[i] = l->next;
+            lane_free(l);
+        }
     free(http);
 }
 
@@ -161,6 +402,11 @@ int as_http_url_ok(const char *url)
 size_t as_http_active(const struct as_http *http)
 {
     return http->active;
+}
+
+long as_http_total_max(const struct as_http *http)
+{
+    return http->total_max;
 }
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
@@ -184,8 +430,6 @@ static int setup(struct as_http_call *c, const struct as_http_req *req)
     rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-    rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
-    rc |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->timeout_ms);
     rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     rc |= curl_easy_setopt(e, CURLOPT_USERAGENT, "autoscaler/" AS_VERSION);
@@ -224,6 +468,8 @@ static int setup(struct as_http_call *c, const struct as_http_req *req)
 struct as_http_call *as_http_start(struct as_http *http, const struct as_http_req *req,
                                    as_http_cb cb, void *arg)
 {
+    if (req->timeout_ms <= 0)
+        return NULL;
     struct as_http_call *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
@@ -231,20 +477,35 @@ struct as_http_call *as_http_start(struct as_http *http, const struct as_http_re
     c->cb = cb;
     c->arg = arg;
     c->max_body = req->max_body ? req->max_body : AS_HTTP_BODY_MAX;
-    c->started = as_loop_now(http->loop);
-    c->easy = curl_easy_init();
+    /* The clock now, not the loop's cached time: the caller may have been busy since. */
+    c->started = as_mono_ms();
+    c->timeout_ms = req->timeout_ms;
     http->active++;
-    if (c->easy == NULL || setup(c, req) < 0 ||
-        curl_multi_add_handle(http->multi, c->easy) != CURLM_OK) {
-        if (c->easy == NULL) {
-            http->active--;
-            free(c);
-            return NULL;
-        }
-        call_free(c);
-        return NULL;
+    char *origin = NULL;
+    c->easy = curl_easy_init();
+    if (c->easy == NULL || setup(c, req) < 0)
+        goto fail;
+    origin = origin_of(req->url);
+    c->lane = origin ? lane_get(http, req->owner, origin) : NULL;
+    if (c->lane == NULL)
+        goto fail;
+    c->deadline = as_loop_add_timer(
+        http->loop, c->started + c->timeout_ms - as_loop_now(http->loop), on_deadline, c);
+    if (c->deadline == NULL)
+        goto fail;
+    if (c->lane->running < AS_HTTP_OWNER_HOST_MAX) {
+        launch(c);
+    } else {
+        AS_LOG(AS_DEBUG, "http: %s has %zu calls in flight to %s; one more waits",
+               req->owner ? req->owner : "(anonymous)", c->lane->running, origin);
+        lane_push(c->lane, c);
     }
+    free(origin);
     return c;
+fail:
+    free(origin);
+    call_free(c);
+    return NULL;
 }
 
 void as_http_cancel(struct as_http_call *call)

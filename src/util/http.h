@@ -1,5 +1,23 @@
 /* Asynchronous HTTP client: libcurl's multi interface driven by the event loop.
- * Every request has a timeout and a bounded response body. */
+ * Every request has a deadline and a bounded response body.
+ *
+ * The model (one client per loop, shared by every group):
+ *   - Deadline. A request's timeout_ms runs from the moment as_http_start is called and is
+ *     enforced by a loop timer of our own, whatever curl does: when it expires the callback
+ *     gets ok=0, timed_out=1, error "timeout after N ms" and elapsed_ms about N, whether the
+ *     request was waiting for its turn, connecting, or reading a body that trickles in.
+ *     curl's own timeout is set to the time left when the transfer is handed to curl.
+ *   - Owners. Each request names an owner (the group; NULL is one shared anonymous owner).
+ *     An owner has at most AS_HTTP_OWNER_HOST_MAX transfers in flight per origin
+ *     (scheme://host:port); its further requests to that origin wait in a FIFO of its own,
+ *     and that wait counts toward their deadline. So one group's stuck calls never take
+ *     another group's connections: there is no per-host cap across owners in curl.
+ *   - Connections. One connection cache for the process: a keep-alive connection is reused
+ *     by any owner's next request to the same origin. A global cap on open connections
+ *     (AS_HTTP_TOTAL_MAX, lowered to fit the open-file limit) is a safety net sized for
+ *     thousands of groups, not a queue anyone is meant to wait in; should it be reached,
+ *     curl closes idle connections first and the deadline still holds.
+ *   - Redirects are not followed: a 3xx is returned as it is. */
 #ifndef AS_HTTP_H
 #define AS_HTTP_H
 
@@ -11,13 +29,18 @@ struct as_http;
 struct as_http_call;
 
 #define AS_HTTP_BODY_MAX (1024 * 1024)
+/* Transfers in flight per owner and origin; more wait in the owner's FIFO. */
+#define AS_HTTP_OWNER_HOST_MAX 4
+/* Open connections in all (further bounded by RLIMIT_NOFILE, keeping 256 descriptors free). */
+#define AS_HTTP_TOTAL_MAX 8192
 
 struct as_http_req {
     const char *method; /* "GET" if NULL */
     const char *url;
+    const char *owner;          /* who the call is for (the group); NULL: the anonymous owner */
     const char *const *headers; /* NULL-terminated "Name: value" list, may be NULL */
     const char *body;           /* may be NULL */
-    int64_t timeout_ms;         /* whole transfer; required > 0 */
+    int64_t timeout_ms;         /* from as_http_start to the callback; required > 0 */
     int insecure;               /* 1 disables TLS verification (default: verify) */
     const char *ca_file;        /* extra CA bundle, may be NULL */
     size_t max_body;            /* 0 means AS_HTTP_BODY_MAX */
@@ -28,10 +51,10 @@ struct as_http_resp {
     long status;      /* HTTP status, 0 when !ok */
     const char *body; /* NUL-terminated, borrowed for the callback only */
     size_t len;
-    int truncated; /* body exceeded max_body: treat as failed */
-    int timed_out;
-    const char *error; /* transport error text when !ok, borrowed */
-    int64_t elapsed_ms;
+    int truncated;      /* body exceeded max_body: treat as failed */
+    int timed_out;      /* the deadline passed: error is "timeout after N ms" */
+    const char *error;  /* transport error text when !ok, borrowed */
+    int64_t elapsed_ms; /* since as_http_start */
 };
 
 typedef void (*as_http_cb)(const struct as_http_resp *resp, void *arg);
@@ -40,19 +63,23 @@ typedef void (*as_http_cb)(const struct as_http_resp *resp, void *arg);
 struct as_http *as_http_new(struct as_loop *loop);
 void as_http_free(struct as_http *http);
 
-/* Starts a request (every field is copied). cb runs exactly once, from the loop, unless the
- * call is cancelled first. Returns a handle valid until cb runs, or NULL on setup failure
- * (cb is not called then). */
+/* Starts a request (every field is copied), or queues it behind its owner's calls in flight
+ * to the same origin. cb runs exactly once, from the loop (never from within this call),
+ * unless the call is cancelled first. Returns a handle valid until cb runs, or NULL on setup
+ * failure or timeout_ms <= 0 (cb is not called then). */
 struct as_http_call *as_http_start(struct as_http *http, const struct as_http_req *req,
                                    as_http_cb cb, void *arg);
 
-/* Aborts a call in flight; its callback is not run. NULL is a no-op. */
+/* Aborts a call in flight or queued; its callback is not run. NULL is a no-op. */
 void as_http_cancel(struct as_http_call *call);
 
 /* Whether url is one the client takes: http:// or https://. */
 int as_http_url_ok(const char *url);
 
-/* Number of calls in flight. */
+/* Number of calls in flight or queued. */
 size_t as_http_active(const struct as_http *http);
+
+/* The cap on open connections this client set (AS_HTTP_TOTAL_MAX or less). */
+long as_http_total_max(const struct as_http *http);
 
 #endif
