@@ -25,12 +25,22 @@ HTTP for standalone use (curl):
     POST /control/clear     {"target": "status"}  or {} to clear every fault
 
 Fault modes (see FAULT_MODES):
-    status : 500, 404, badjson, empty, nonnumeric, missing, negative, hang
-    get    : 500, badjson, hang                       (GET /app/replicas)
-    put    : 503, 500, 429, 400, 404, hang, landed503 (PUT /app/replicas)
+    status : 500, 404, badjson, empty, nonnumeric, missing, negative, hang,
+             garbage, nan, infinity, huge, hexstr, hex, numstr, big
+    get    : 500, badjson, hang, absurd, zero, jump, slow (GET /app/replicas)
+    put    : 503, 500, 429, 400, 404, hang, landed503, 409, noop, slow (PUT /app/replicas)
 `hang` sleeps `hang_s` seconds (default 2.0, longer than any timeout the tests configure)
 before answering; a hung PUT is NOT applied. `landed503` applies the change and then answers
 503 (the "earlier attempt landed" case). A PUT that gets any other fault is not applied.
+Added for tests/faults (bodies of a 200 answer unless said otherwise):
+    status garbage  bytes that are not JSON        status nan/infinity  the bare NaN / Infinity
+    status huge     1e308 (a valid, absurd number) status hexstr  the string "0x10"
+    status hex      the bare token 0x10 (invalid)  status numstr  the string "3"
+    status big      a valid document padded to 5 MB
+    get absurd      1000000000                     get zero  0
+    get jump        R+1 and R+2 in turn (never R)  get slow  the count, after `slow_s` seconds
+    put 409         a conflict (permanent)         put noop  204 and nothing changes
+    put slow        applied at once, answered 204 after `slow_s` seconds (default 3.0)
 
 Run standalone:  python3 scaleit_app.py --port 18200 --load 1.6 --replicas 2
 """
@@ -48,9 +58,23 @@ from typing import Optional
 HOST = "127.0.0.1"
 
 FAULT_MODES = {
-    "status": ("500", "404", "badjson", "empty", "nonnumeric", "missing", "negative", "hang"),
-    "get": ("500", "badjson", "hang"),
-    "put": ("503", "500", "429", "400", "404", "hang", "landed503"),
+    "status": ("500", "404", "badjson", "empty", "nonnumeric", "missing", "negative", "hang",
+               "garbage", "nan", "infinity", "huge", "hexstr", "hex", "numstr", "big"),
+    "get": ("500", "badjson", "hang", "absurd", "zero", "jump", "slow"),
+    "put": ("503", "500", "429", "400", "404", "hang", "landed503", "409", "noop", "slow"),
+}
+
+BIG_BODY = 5 * 1024 * 1024  # the `big` status fault's size
+
+# Bodies of the status faults that answer 200 with a fixed document.
+_STATUS_BODIES = {
+    "garbage": b"\x00\xff<html>not json at all</html>\x7f",
+    "nan": b'{"cpu":{"highPriority":NaN},"replicas":1}',
+    "infinity": b'{"cpu":{"highPriority":Infinity},"replicas":1}',
+    "huge": b'{"cpu":{"highPriority":1e308},"replicas":1}',
+    "hexstr": b'{"cpu":{"highPriority":"0x10"},"replicas":1}',
+    "hex": b'{"cpu":{"highPriority":0x10},"replicas":1}',
+    "numstr": b'{"cpu":{"highPriority":"3"},"replicas":1}',
 }
 
 MAX_BODY = 64 * 1024  # requests larger than this are refused (413)
@@ -102,7 +126,7 @@ class ScaleitApp:
 
     def __init__(self, port: int = 0, load: float = 1.0, replicas: int = 1,
                  cap: Optional[float] = 1.0, hang_s: float = 2.0, max_replicas: int = 1000,
-                 verbose: bool = False):
+                 verbose: bool = False, slow_s: float = 3.0):
         if replicas < 1:
             raise ValueError("replicas must be >= 1")
         self._lock = threading.Lock()
@@ -111,11 +135,14 @@ class ScaleitApp:
         self._replicas = int(replicas)
         self._cap = cap
         self.hang_s = hang_s
+        self.slow_s = slow_s       # the `slow` faults' delay
         self.max_replicas = max_replicas
         self.verbose = verbose
         self._faults = {}          # target -> _Fault
         self._served = {}          # (target, mode) -> count
         self._inflight = {}        # target -> requests currently being answered
+        self._peak = 0             # most requests answered at once, every target together
+        self._jumps = 0            # `jump` answers served
         self._history = []         # [Change]
         self._requests = []        # [Request]
         self._server = _Server((HOST, port), _make_handler(self))
@@ -266,6 +293,19 @@ class ScaleitApp:
         with self._lock:
             return self._inflight.get(target, 0)
 
+    def peak_inflight(self, reset: bool = False) -> int:
+        """The most requests (status, get, put together) answered at the same time since the
+        start or the last reset."""
+        with self._lock:
+            peak = self._peak
+            if reset:
+                self._peak = sum(self._inflight.values())
+            return peak
+
+    def slow(self) -> None:
+        """Sleeps slow_s seconds, or less if the app is stopped."""
+        self._release.wait(self.slow_s)
+
     def headers_seen(self, name: str, path: Optional[str] = None) -> list:
         """Every value of header `name` (case-insensitive) received, oldest first."""
         name = name.lower()
@@ -302,6 +342,12 @@ class ScaleitApp:
     def _enter(self, target: str) -> None:
         with self._lock:
             self._inflight[target] = self._inflight.get(target, 0) + 1
+            self._peak = max(self._peak, sum(self._inflight.values()))
+
+    def _jump(self) -> int:
+        with self._lock:
+            self._jumps += 1
+            return self._replicas + 1 + self._jumps % 2
 
     def _leave(self, target: str) -> None:
         with self._lock:
@@ -444,6 +490,14 @@ def _make_handler(app: ScaleitApp):
                     # A valid answer, late: a client that does not enforce its timeout would
                     # take it as a (low-load) measurement, which the tests would catch.
                     req.status = self._send(200, app._status_body())
+                elif fault == "big":
+                    doc = json.loads(app._status_body())
+                    doc["pad"] = ""
+                    pad = BIG_BODY - len(json.dumps(doc))
+                    doc["pad"] = "x" * max(0, pad)
+                    req.status = self._send(200, json.dumps(doc).encode())
+                else:
+                    req.status = self._send(200, _STATUS_BODIES[fault])
             finally:
                 app._leave("status")
                 self._flush()
@@ -463,6 +517,16 @@ def _make_handler(app: ScaleitApp):
                 elif fault == "hang":
                     self._flush()  # visible to the test while it hangs
                     app.hang()
+                    req.status = self._json(200, {"replicas": app.replicas})
+                elif fault == "absurd":
+                    req.status = self._json(200, {"replicas": 1000000000})
+                elif fault == "zero":
+                    req.status = self._json(200, {"replicas": 0})
+                elif fault == "jump":
+                    req.status = self._json(200, {"replicas": app._jump()})
+                elif fault == "slow":
+                    self._flush()  # visible to the test while it waits
+                    app.slow()
                     req.status = self._json(200, {"replicas": app.replicas})
             finally:
                 app._leave("get")
@@ -495,11 +559,17 @@ def _make_handler(app: ScaleitApp):
                 return self._error(400, f"'replicas' must be between 1 and {app.max_replicas}")
             # Faults apply to well-formed requests only, so a bad request is never masked.
             req.fault = fault = app._take_fault("put")
-            if fault is None or fault == "landed503":
+            if fault in (None, "landed503", "slow"):
                 with app._lock:
                     app._apply(n, "put")
-            if fault is None:
+            if fault is None or fault == "noop":
                 return self._send(204)
+            if fault == "slow":
+                self._flush()  # visible to the test while it waits
+                app.slow()
+                return self._send(204)
+            if fault == "409":
+                return self._error(409, "conflict: another update is in progress (injected)")
             if fault == "hang":
                 self._flush()  # visible to the test while it hangs
                 app.hang()
