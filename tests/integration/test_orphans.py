@@ -48,7 +48,8 @@ while :; do sleep 0.1; done
 
 
 def live(marker):
-    """pid -> argv of every live (not zombie) process with marker in its command line."""
+    """pid -> (argv, ppid, pgid) of every live (not zombie) process with marker in its command
+    line."""
     out = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -60,17 +61,23 @@ def live(marker):
                 st = f.read()
         except OSError:
             continue
-        if st[st.rindex(")") + 2] != "Z" and any(marker in a for a in argv):
-            out[int(name)] = argv
+        fields = st[st.rindex(")") + 2:].split()
+        if fields[0] != "Z" and any(marker in a for a in argv):
+            out[int(name)] = (argv, int(fields[1]), int(fields[2]))
     return out
 
 
+# A shell forks before it execs `sleep`: for an instant that copy has the worker's command
+# line too. A worker is the leader of its process group; a grandchild's parent is no grandchild.
 def workers(script):
-    return {p for p, argv in live(script).items() if "grandchild" not in argv}
+    return {p for p, (argv, _, pgid) in live(script).items()
+            if "grandchild" not in argv and pgid == p}
 
 
 def grandchildren(script):
-    return {p for p, argv in live(script).items() if "grandchild" in argv}
+    procs = live(script)
+    return {p for p, (argv, ppid, _) in procs.items()
+            if "grandchild" in argv and "grandchild" not in procs.get(ppid, ([], 0, 0))[0]}
 
 
 def setup(ctx, body):
