@@ -52,9 +52,15 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    # Every group's round starts at the same moment: eleven connections at once. The default
+    # backlog of 5 would drop some SYNs, retried only after a second.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def server(ctx):
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
+    srv = Server(("127.0.0.1", 0), Handler)
     Handler.stop.clear()
     threading.Thread(target=srv.serve_forever, daemon=True).start()
 
@@ -84,14 +90,14 @@ def test_hanging_groups_do_not_starve_a_healthy_one(ctx):
     d.wait_until(lambda: d.decisions(group="healthy"), 10, "the healthy group's first decision")
     mark = d.mark()
     time.sleep(RUN_S + 0.5)  # about 10 rounds after the first (11 at most)
-    decided = len(d.decisions(since=mark, group="healthy"))
+    decided = len([x for x in d.decisions(since=mark, group="healthy") if not x.any_failed])
     rx = r"ERROR source/http_json\[(hang\d+)/cpu\]: \S+/hang: timeout after (\d+) ms"
     timeouts = [(m.group(1), int(m.group(2))) for m in d.grep(rx)]
     d.stop(signal.SIGTERM, timeout=10)
     print(f"healthy group: {decided} decisions in {RUN_S + 0.5:g} s; hanging groups: "
           f"{len(timeouts)} timeouts, {min(t for _, t in timeouts)}.."
           f"{max(t for _, t in timeouts)} ms; /hang requests served: {Handler.hangs}")
-    assert decided >= RUN_S - 1, f"the healthy group decided only {decided} times"
+    assert decided >= RUN_S - 1, f"the healthy group measured and decided only {decided} times"
     assert len({g for g, _ in timeouts}) == HANGING, timeouts
     late = [t for _, t in timeouts if not TIMEOUT_MS <= t <= TIMEOUT_MS + 150]
     assert not late, f"timeouts not at {TIMEOUT_MS} ms: {sorted(late)}"
