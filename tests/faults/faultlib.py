@@ -199,7 +199,8 @@ def kill9(d):
 
 class PathServer:
     """An HTTP/1.1 server on 127.0.0.1 (its own thread per request). Each path answers with a
-    fixed JSON document, or hangs (until stop()), per `routes`: {path: doc | "hang"}. Requests
+    fixed JSON document (or a callable's), after a delay, or hangs (until stop()), per
+    `routes`: {path: doc | callable | ("delay", seconds, doc) | "hang"}. Requests
     are counted per path. down()/up() close and reopen the listening socket on the same port,
     so the client sees `connection refused` in between (with keepalive=False, so that no
     connection outlives the listener)."""
@@ -232,6 +233,9 @@ class PathServer:
                 if doc == "hang":
                     srv._release.wait(30)
                     doc = {"hung": True}
+                if isinstance(doc, tuple):  # ("delay", seconds, doc): a slow answer
+                    srv._release.wait(doc[1])
+                    doc = doc[2]
                 if callable(doc):
                     doc = doc()
                 if doc is None:
