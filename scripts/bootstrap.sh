@@ -7,7 +7,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev
             libmicrohttpd-dev ca-certificates tzdata)
-test_pkgs=(libcmocka-dev python3 curl procps)
+test_pkgs=(libcmocka-dev python3 curl procps libfaketime)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi
