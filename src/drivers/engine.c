@@ -178,16 +178,16 @@ static void on_retired(void *arg)
     maybe_all_stopped(eng);
 }
 
-/* Stops a scaler instance that lives in cfg; cfg stays alive until the stop completes. */
-static void scaler_retire(struct as_engine *eng, struct as_config *cfg, struct as_scaler_cfg *s)
+/* Stops a scaler instance that lives in cfg; cfg stays alive until the stop completes. r is
+ * allocated by the caller beforehand (a scaler that could not be stopped for want of memory
+ * would keep its resources, and a process pool its workers); it is used or freed here. */
+static void scaler_retire(struct as_engine *eng, struct as_config *cfg, struct as_scaler_cfg *s,
+                          struct retiring *r)
 {
     if (s->ops->cancel)
         s->ops->cancel(s->state);
-    if (s->ops->stop == NULL)
-        return;
-    struct retiring *r = malloc(sizeof(*r));
-    if (r == NULL) {
-        AS_LOG(AS_ERROR, "engine: out of memory stopping a scaler");
+    if (s->ops->stop == NULL) {
+        free(r);
         return;
     }
     *r = (struct retiring){eng, cfg};
@@ -210,8 +210,10 @@ static int64_t on_tick(struct as_loop *loop, void *arg)
 {
     (void)loop;
     struct group_rt *rt = arg;
-    if (rt->eng->stopping)
+    if (rt->eng->stopping) {
+        rt->tick = NULL; /* the loop frees it when we return */
         return AS_TIMER_STOP;
+    }
     if (rt->phase != IDLE) {
         rt->n.rounds_skipped++;
         AS_LOG(AS_WARN, "engine[%s]: round skipped: the previous one is still %s", rt->name,
@@ -342,8 +344,12 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
                         struct as_err *err)
 {
     struct slot *slots = calloc(g->nmetrics, sizeof(*slots));
-    if (slots == NULL)
+    struct retiring *retire = malloc(sizeof(*retire));
+    if (slots == NULL || retire == NULL) {
+        free(slots);
+        free(retire);
         return as_err_set(err, "out of memory");
+    }
     if (rt->phase == MEASURING) {
         as_round_cancel(rt);
         rt->phase = IDLE;
@@ -355,8 +361,9 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
         void *running = old->state; /* move the live instance into the new config */
         old->state = g->scaler.state;
         g->scaler.state = running;
+        free(retire);
     } else {
-        scaler_retire(rt->eng, rt->cfg, old);
+        scaler_retire(rt->eng, rt->cfg, old, retire);
     }
     if (rt->g->policy != g->policy) /* another policy's state means nothing to this one */
         memset(rt->st.policy, 0, sizeof(rt->st.policy));
@@ -520,9 +527,12 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
         }
     }
     for (size_t i = 0; i < cfg->ngroups; i++) {
-        struct group_rt *rt;
-        if (!matched[i] &&
-            ((rt = group_new(eng, cfg, &cfg->groups[i])) == NULL || group_start(rt, 0, err) < 0))
+        if (matched[i])
+            continue;
+        struct group_rt *rt = group_new(eng, cfg, &cfg->groups[i]);
+        if (rt == NULL)
+            rc = as_err_set(err, "group '%s': out of memory", cfg->groups[i].name);
+        else if (group_start(rt, 0, err) < 0)
             rc = -1;
     }
     free(matched);
