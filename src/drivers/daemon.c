@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "drivers/persist.h"
@@ -182,6 +183,17 @@ static void on_rounds_done(void *arg)
     begin_stop(arg, "--once: every group finished a round");
 }
 
+/* Thousands of groups hold thousands of connections: take the hard limit on descriptors
+ * (the HTTP client sizes its connection cap from it). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engine_opts *opts)
 {
     struct daemon d = {.path = path, .reload = {.efd = -1}};
@@ -189,6 +201,7 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
     struct as_err err;
     as_err_clear(&err);
     reopen_log(&d, cfg);
+    raise_nofile();
     d.loop = as_loop_new();
     d.http = d.loop ? as_http_new(d.loop) : NULL;
     d.eng = d.http ? as_engine_new(d.loop, d.http, cfg, opts) : NULL;

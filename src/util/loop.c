@@ -259,7 +259,14 @@ int as_loop_watch_fd(struct as_loop *loop, int fd, int events, as_fd_fn fn, void
     int op = events == 0 ? EPOLL_CTL_DEL : w->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (events == 0 && w->events == 0)
         return 0;
-    if (epoll_ctl(loop->epfd, op, fd, &ev) < 0 && !(op == EPOLL_CTL_DEL && errno == EBADF))
+    /* A descriptor closed while watched left the epoll set by itself, and its number may have
+     * been reused since: our table can be stale in either direction. */
+    int rc = epoll_ctl(loop->epfd, op, fd, &ev);
+    if (rc < 0 && op == EPOLL_CTL_MOD && errno == ENOENT)
+        rc = epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev);
+    else if (rc < 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
+        rc = epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (rc < 0 && !(op == EPOLL_CTL_DEL && (errno == EBADF || errno == ENOENT)))
         return -1;
     *w = (struct fd_watch){.fd = fd, .events = events, .fn = fn, .arg = arg};
     return 0;

@@ -125,6 +125,39 @@ static void test_fd(void **state)
     as_loop_free(loop);
 }
 
+/* A watched descriptor closed behind the loop's back (curl closes its sockets itself) and its
+ * number reused: changing or removing the stale watch works, and the new one is watched. */
+static void test_fd_closed_and_reused(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    int p[2], q[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(as_loop_watch_fd(loop, p[0], AS_READ, on_read, NULL), 0);
+    int fd = p[0];
+    close(p[0]); /* leaves the epoll set; the table still has it */
+    assert_int_equal(pipe(q), 0);
+    if (q[0] != fd) { /* the lowest free number is normally the one just closed */
+        assert_int_equal(dup2(q[0], fd), fd);
+        close(q[0]);
+        q[0] = fd;
+    }
+    got_read = 0;
+    assert_int_equal(as_loop_watch_fd(loop, fd, AS_READ | AS_WRITE, on_read, NULL), 0); /* MOD */
+    assert_int_equal(as_loop_watch_fd(loop, fd, AS_READ, on_read, NULL), 0);
+    assert_int_equal(write(q[1], "y", 1), 1);
+    run_until(loop, got_read_done, 2000);
+    assert_int_equal(got_read, 'y');
+    assert_int_equal(as_loop_watch_fd(loop, fd, AS_READ, on_read, NULL), 0);
+    close(fd); /* closed again, then the stale watch removed: not an error */
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(as_loop_watch_fd(loop, fd, 0, NULL, NULL), 0);
+    close(p[0]);
+    close(p[1]);
+    close(q[1]);
+    as_loop_free(loop);
+}
+
 static int got_signal, child_status = -1;
 
 static void on_sig(struct as_loop *loop, int signo, void *arg)
@@ -215,8 +248,11 @@ static void test_many_timers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timer_order), cmocka_unit_test(test_repeat_and_self_cancel),
-        cmocka_unit_test(test_fd),          cmocka_unit_test(test_signals_and_children),
+        cmocka_unit_test(test_timer_order),
+        cmocka_unit_test(test_repeat_and_self_cancel),
+        cmocka_unit_test(test_fd),
+        cmocka_unit_test(test_fd_closed_and_reused),
+        cmocka_unit_test(test_signals_and_children),
         cmocka_unit_test(test_many_timers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
