@@ -1,4 +1,5 @@
-/* JSON pointers and number extraction: the first line is the pointer, the rest the JSON. */
+/* JSON pointers, number and count extraction (numbers only, and with decimal strings): the
+ * first line is the pointer, the rest the JSON. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct as_err err;
     double v;
     as_json_parse_number(body, blen, ptr, &v, &err);
+    json_t *doc = as_json_load(body, blen, &err);
+    if (doc != NULL) {
+        int n;
+        as_json_number_at(doc, ptr, AS_JSON_NUMERIC_STRINGS, &v, &err);
+        as_json_count_at(doc, ptr, AS_JSON_NUMERIC_STRINGS, &n, &err);
+        as_json_count_at(doc, ptr, 0, &n, &err);
+        json_decref(doc);
+    }
     free(ptr);
     return 0;
 }
