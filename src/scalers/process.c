@@ -15,14 +15,16 @@
  *   resets once a worker has run longer than `restart_backoff_max`.
  *   stop:   SIGTERM to every worker, SIGKILL after `grace`, done once every child is reaped.
  *
- * No worker outlives the daemon: each has a parent-death signal (SIGTERM, util/proc.h), and
- * with a state_dir the pool lists its workers in <state_dir>/<group>.pids (util/pidfile.h).
- * At start, what an earlier instance left there (a daemon killed with SIGKILL, a worker that
- * ignored the death signal, grandchildren in a worker's process group, the pool a reload
- * replaced) is stopped first: SIGTERM, SIGKILL after `grace`. Until that sweep is done, get and
- * set fail transiently, so two pools never run side by side. Stopping what is left rather than
- * adopting it: an adopted worker could not be reaped (it is not our child) nor its output
- * read, and with the death signal it has normally gone already. */
+ * No worker outlives the daemon: each has a parent-death signal (SIGTERM, util/proc.h), the
+ * child guard stops its process group (SIGTERM, SIGKILL after `grace`) when the daemon dies
+ * (util/guard.h), and with a state_dir the pool lists its workers in <state_dir>/<group>.pids
+ * (util/pidfile.h) for what is still there when it starts again (the guard killed as well, or
+ * a restart within the grace). At start, what an earlier instance left there (a daemon killed with
+ * SIGKILL, a worker that ignored the death signal, grandchildren in a worker's process group, the
+ * pool a reload replaced) is stopped first: SIGTERM, SIGKILL after `grace`. Until that sweep is
+ * done, get and set fail transiently, so two pools never run side by side. Stopping what is left
+ * rather than adopting it: an adopted worker could not be reaped (it is not our child) nor its
+ * output read, and with the death signal it has normally gone already. */
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -177,6 +179,7 @@ static int spawn_worker(struct worker *w, int replicas, struct as_err *err)
                              .cwd = s->working_dir,
                              .out = out,
                              .err = out,
+                             .grace_ms = s->grace, /* the guard's, should the daemon die */
                              .on_line = on_line};
     w->proc = as_proc_spawn(s->ctx.loop, &o, on_exit_worker, w, err);
     int saved = errno;
@@ -186,8 +189,7 @@ static int spawn_worker(struct worker *w, int replicas, struct as_err *err)
         return -1;
     }
     w->pid = as_proc_pid(w->proc);
-    struct as_proc_stat st; /* readable: the loop has not run, so it is not reaped yet */
-    w->start = as_proc_stat(w->pid, &st) == 0 ? st.start_ticks : 0;
+    w->start = as_proc_start_ticks(w->proc);
     w->started_ms = as_loop_now(s->ctx.loop);
     w->busy_ms = w->started_ms;
     w->cpu_ticks = 0;

@@ -1,8 +1,9 @@
 /* A pid file of process groups, and the sweep of what an earlier instance left in it.
  *
  * The process pool (src/scalers/process.c) records its workers in <state_dir>/<group>.pids,
- * so that the next instance (the daemon restarted after a crash or a kill -9, or the pool a
- * reload starts) stops what is left of them before it starts its own:
+ * so that the next instance (the daemon restarted after a crash or a kill -9 that took the
+ * child guard along too, or within the guard's grace, or the pool a reload starts) stops what
+ * is left of them before it starts its own:
  *
  *     autoscaler process pool
  *     boot <the kernel's boot id>

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/guard.h"
 #include "util/loop.h"
 #include "util/util.h"
 
@@ -46,6 +47,8 @@ struct as_proc {
     as_proc_cb done;
     as_proc_line_fn on_line;
     void *arg;
+    unsigned long long start_ticks; /* the child's start time (as_proc_stat), 0 if unknown */
+    int guarded;                    /* registered with the guard */
     int busy;      /* inside on_line: as_proc_abandon leaves the free to the reader */
     int abandoned; /* as_proc_abandon was called */
     int finishing; /* inside done */
@@ -74,6 +77,8 @@ static void free_proc(struct as_proc *p)
 {
     if (p == NULL)
         return;
+    if (p->guarded) /* done with the group, whatever is left of it */
+        as_guard_forget(p->pid);
     cancel_timers(p);
     for (int i = 0; i < 2; i++) {
         close_stream(p, &p->io[i]);
@@ -265,6 +270,11 @@ static int64_t on_timeout(struct as_loop *loop, void *arg)
 pid_t as_proc_pid(const struct as_proc *p)
 {
     return p->pid;
+}
+
+unsigned long long as_proc_start_ticks(const struct as_proc *p)
+{
+    return p->start_ticks;
 }
 
 int as_proc_kill(struct as_proc *p, int signo)
@@ -622,6 +632,16 @@ static int arm(struct as_proc *p, struct as_err *err)
     return ENOMEM;
 }
 
+/* Reads the child's start time (it is not reaped before the loop runs again) and registers its
+ * process group with the guard, which stops it if the daemon dies first. */
+static void guard(struct as_proc *p)
+{
+    struct as_proc_stat st;
+    p->start_ticks = as_proc_stat(p->pid, &st) == 0 ? st.start_ticks : 0;
+    as_guard_watch(p->pid, p->start_ticks, p->grace_ms);
+    p->guarded = 1;
+}
+
 static struct as_proc *proc_new(struct as_loop *loop, const struct as_proc_opts *o, as_proc_cb done,
                                 void *arg)
 {
@@ -668,6 +688,8 @@ struct as_proc *as_proc_spawn(struct as_loop *loop, const struct as_proc_opts *o
     rc = run(p, o, child_end, err);
     if (rc == 0)
         rc = arm(p, err);
+    if (rc == 0)
+        guard(p);
 out:
     for (int i = 0; i < 2; i++)
         if (child_end[i] >= 0)

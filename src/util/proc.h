@@ -12,12 +12,14 @@
  * even of SIGKILL. Between the clone and the prctl the daemon may already have died; the child
  * then sees another parent than the one recorded before the clone and exits at once. The
  * signal is SIGTERM, not SIGKILL: the same request a scale-down or a stop makes, so a worker
- * finishes or hands back its job as it would on any stop. The price is that a child ignoring
- * SIGTERM survives the daemon; and grandchildren (fork clears the death signal) are not
- * covered at all. The process pool therefore also records its workers' process groups in a
- * pid file and stops what is left of them when the daemon starts again (util/pidfile.h). The
- * death signal fires when the *thread* that started the child exits: children are spawned from
- * the loop thread, which lives as long as the daemon.
+ * finishes or hands back its job as it would on any stop. The death signal alone leaves two
+ * gaps: a child ignoring SIGTERM survives, and grandchildren (fork clears the death signal) get
+ * nothing. The child guard (guard.h) closes both: every child's process group is registered
+ * with it, and when the daemon dies it sends the group SIGTERM and SIGKILL after grace_ms. The
+ * process pool also records its workers in a pid file and stops what is left of them when the
+ * daemon starts again (pidfile.h), should the guard have died too. The death signal fires when
+ * the *thread* that started the child exits: children are spawned from the loop thread, which
+ * lives as long as the daemon.
  *
  * posix_spawn cannot set a death signal, so the child is started the way glibc's posix_spawn
  * starts one: clone(CLONE_VM | CLONE_VFORK) on a stack of its own, the daemon suspended until
@@ -71,7 +73,8 @@ struct as_proc_opts {
     enum as_proc_output out, err; /* stdout and stderr; 0 is AS_PROC_CAPTURE */
     size_t capture_max;           /* bytes kept per captured stream; 0: AS_PROC_CAPTURE_MAX */
     int64_t timeout_ms;           /* > 0: as_proc_terminate when it expires; 0: none */
-    int64_t grace_ms;             /* SIGTERM -> SIGKILL delay on timeout; 0: AS_PROC_GRACE_MS */
+    int64_t grace_ms;             /* SIGTERM -> SIGKILL delay on timeout, and the guard's when the
+                                     daemon dies (guard.h); 0: AS_PROC_GRACE_MS */
     as_proc_line_fn on_line;      /* required for AS_PROC_LINES; called with done's arg */
 };
 
@@ -105,6 +108,10 @@ struct as_proc *as_proc_spawn(struct as_loop *loop, const struct as_proc_opts *o
 
 /* The child's pid, which is also its process group id. */
 pid_t as_proc_pid(const struct as_proc *p);
+
+/* The child's start time in clock ticks after boot (as_proc_stat), 0 if it could not be read:
+ * with the pid, it names the child for the whole uptime. */
+unsigned long long as_proc_start_ticks(const struct as_proc *p);
 
 /* Sends signo to the child's process group. After the child has been reaped it only reaches
  * what is left of the group. Returns 0, or -1 with errno (ESRCH: nothing left to signal). */

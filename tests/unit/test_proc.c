@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/guard.h"
 #include "util/loop.h"
 #include "util/proc.h"
 #include "util/util.h"
@@ -262,44 +263,158 @@ static void test_exec_errors_are_synchronous(void **state)
     as_loop_free(loop);
 }
 
-/* The daemon dies of SIGKILL: its child must not live on. A helper process plays the daemon:
- * it spawns `sleep 30` through as_proc_spawn, reports the pid, and waits to be killed. */
-static void test_child_dies_with_parent(void **state)
+/* A helper process plays the daemon: it runs `sh -c script` through as_proc_spawn (none when
+ * script is NULL) with grace_ms, registers the extra groups given, reports the child's pid and
+ * its guard's, and waits to be killed with SIGKILL. */
+struct helper {
+    pid_t pid, child, guard;
+};
+
+static struct helper start_helper(const char *script, int64_t grace_ms, const pid_t extra[],
+                                  const unsigned long long extra_start[], int nextra)
 {
-    (void)state;
     int fds[2];
     assert_int_equal(pipe(fds), 0);
-    pid_t helper = fork();
-    assert_true(helper >= 0);
-    if (helper == 0) {
+    struct helper h = {.pid = fork()};
+    assert_true(h.pid >= 0);
+    if (h.pid == 0) {
         close(fds[0]);
         struct as_loop *loop = as_loop_new();
         static struct outcome o;
-        const char *argv[] = {"sleep", "30", NULL};
-        struct as_proc_opts opts = {.argv = argv, .out = AS_PROC_NULL, .err = AS_PROC_NULL};
+        const char *argv[] = {"sh", "-c", script, NULL};
+        struct as_proc_opts opts = {
+            .argv = argv, .out = AS_PROC_NULL, .err = AS_PROC_NULL, .grace_ms = grace_ms};
         struct as_err err;
-        struct as_proc *p = loop ? as_proc_spawn(loop, &opts, on_done, &o, &err) : NULL;
-        pid_t pid = p ? as_proc_pid(p) : -1;
-        if (write(fds[1], &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
+        struct as_proc *p = loop && script ? as_proc_spawn(loop, &opts, on_done, &o, &err) : NULL;
+        for (int i = 0; i < nextra; i++)
+            as_guard_watch(extra[i], extra_start[i], grace_ms);
+        pid_t report[2] = {p ? as_proc_pid(p) : -1, as_guard_pid()};
+        if (write(fds[1], report, sizeof(report)) != (ssize_t)sizeof(report))
             _exit(1);
         for (;;)
             pause();
     }
     close(fds[1]);
-    pid_t child = -1;
-    assert_int_equal(read(fds[0], &child, sizeof(child)), sizeof(child));
+    pid_t report[2];
+    assert_int_equal(read(fds[0], report, sizeof(report)), sizeof(report));
     close(fds[0]);
-    assert_true(child > 0);
-    assert_false(gone(child));
-    assert_int_equal(kill(helper, SIGKILL), 0);
-    assert_int_equal(waitpid(helper, NULL, 0), helper);
-    int64_t end = as_mono_ms() + 1000;
-    while (!gone(child) && as_mono_ms() < end)
+    h.child = report[0];
+    h.guard = report[1];
+    assert_true(h.guard > 0);
+    return h;
+}
+
+static void kill_helper(const struct helper *h)
+{
+    assert_int_equal(kill(h->pid, SIGKILL), 0);
+    assert_int_equal(waitpid(h->pid, NULL, 0), h->pid);
+}
+
+/* Waits (without a loop: the processes are not ours) until pid is gone; kills it if it is not
+ * gone within max_ms. Returns whether it went by itself. */
+static int gone_within(pid_t pid, int64_t max_ms)
+{
+    int64_t end = as_mono_ms() + max_ms;
+    while (!gone(pid) && as_mono_ms() < end)
         usleep(10 * 1000);
-    int survived = !gone(child);
-    if (survived)
-        kill(child, SIGKILL);
-    assert_false(survived);
+    int went = gone(pid);
+    if (!went)
+        kill(pid, SIGKILL);
+    return went;
+}
+
+/* The daemon dies of SIGKILL, and so does its guard: the death signal alone stops the child. */
+static void test_child_dies_with_parent(void **state)
+{
+    (void)state;
+    struct helper h = start_helper("exec sleep 30", 0, NULL, NULL, 0);
+    assert_true(h.child > 0);
+    assert_false(gone(h.child));
+    assert_int_equal(kill(h.guard, SIGKILL), 0);
+    assert_true(gone_within(h.guard, 1000));
+    kill_helper(&h);
+    assert_true(gone_within(h.child, 1000));
+}
+
+/* The daemon dies of SIGKILL; its child ignores SIGTERM and has a grandchild in its process
+ * group (ignoring SIGTERM too): the guard sends SIGKILL to the group after the grace. */
+static void test_guard_stops_the_group(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/as-test-guard-XXXXXX", script[256], path[300];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/gc", dir);
+    snprintf(script, sizeof(script),
+             "trap '' TERM; sleep 30 & echo $! > %s.tmp; mv %s.tmp %s; wait", path, path, path);
+    struct helper h = start_helper(script, 300, NULL, NULL, 0);
+    long grandchild = 0;
+    char buf[32] = "";
+    int64_t end = as_mono_ms() + 3000;
+    while (as_mono_ms() < end) {
+        FILE *f = fopen(path, "r");
+        if (f != NULL && fgets(buf, sizeof(buf), f) != NULL &&
+            as_parse_long(strtok(buf, "\n"), &grandchild) == 0)
+            end = 0;
+        if (f != NULL)
+            fclose(f);
+        usleep(10 * 1000);
+    }
+    assert_true(grandchild > 1);
+    int64_t t0 = as_mono_ms();
+    kill_helper(&h);
+    usleep(100 * 1000);
+    if (as_mono_ms() - t0 < 250) { /* SIGTERM is ignored: both wait for the SIGKILL */
+        assert_false(gone(h.child));
+        assert_false(gone((pid_t)grandchild));
+    }
+    assert_true(gone_within(h.child, 1300));
+    assert_true(gone_within((pid_t)grandchild, 1300));
+    assert_true(as_mono_ms() - t0 >= 300);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* sleep 30 in a process group of its own, started by the test. */
+static pid_t start_sleeper(void)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sigset_t none; /* the test's loops block SIGTERM, and exec would keep it blocked */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        setpgid(0, 0);
+        execlp("sleep", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    return pid;
+}
+
+/* A registered pid that now names another process (another start time) is not touched; the
+ * guard acts on the one registered with the right start time. */
+static void test_guard_leaves_a_reused_pid_alone(void **state)
+{
+    (void)state;
+    pid_t mine = start_sleeper(), other = start_sleeper();
+    struct as_proc_stat a, b;
+    assert_int_equal(as_proc_stat(mine, &a), 0);
+    assert_int_equal(as_proc_stat(other, &b), 0);
+    const pid_t pids[] = {mine, other};
+    const unsigned long long starts[] = {a.start_ticks, b.start_ticks + 1};
+    struct helper h = start_helper(NULL, 100, pids, starts, 2);
+    kill_helper(&h);
+    int64_t end = as_mono_ms() + 1000;
+    while (kill(mine, 0) == 0 && waitpid(mine, NULL, WNOHANG) == 0 && as_mono_ms() < end)
+        usleep(10 * 1000);
+    int mine_went = kill(mine, 0) < 0;
+    int other_lives = kill(other, 0) == 0 && waitpid(other, NULL, WNOHANG) == 0;
+    kill(mine, SIGKILL);
+    kill(other, SIGKILL);
+    waitpid(mine, NULL, 0);
+    waitpid(other, NULL, 0);
+    assert_true(mine_went);
+    assert_true(other_lives);
 }
 
 static void test_timeout_terminates(void **state)
@@ -539,6 +654,8 @@ int main(void)
         cmocka_unit_test(test_missing_program),
         cmocka_unit_test(test_exec_errors_are_synchronous),
         cmocka_unit_test(test_child_dies_with_parent),
+        cmocka_unit_test(test_guard_stops_the_group),
+        cmocka_unit_test(test_guard_leaves_a_reused_pid_alone),
         cmocka_unit_test(test_timeout_terminates),
         cmocka_unit_test(test_timeout_kills_when_term_ignored),
         cmocka_unit_test(test_grandchildren_killed),
