@@ -4,9 +4,12 @@ behind, and the restarted daemon runs exactly one pool.
 
 - Workers get SIGTERM from the kernel when the daemon dies (the parent-death signal), so a
   plain worker is gone within a second of the kill, without a restart.
-- A worker that ignores SIGTERM, and grandchildren in its process group, outlive the daemon;
-  the restarted daemon finds them through its pid file (<state_dir>/<group>.pids), stops them
-  (SIGTERM, SIGKILL after `grace`) before it starts anything, and only then runs its own pool.
+- A worker that ignores SIGTERM, and grandchildren in its process group, outlive the death
+  signal; the child guard (a small process the daemon forks once) sees the daemon die and
+  stops each worker's process group: SIGTERM, SIGKILL after `grace`. No restart needed.
+- If the guard dies with the daemon, the restarted daemon finds what is left through its pid
+  file (<state_dir>/<group>.pids), stops it (SIGTERM, SIGKILL after `grace`) before it starts
+  anything, and only then runs its own pool.
 
     python3 tests/integration/test_orphans.py --bin build/autoscaler
 """
@@ -115,7 +118,26 @@ def start(ctx, path, cfg, script):
     return d
 
 
-def kill9(d):
+def guard_of(d):
+    """The pid of the daemon's child guard (named as-guard), or None."""
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    st = f.read()
+            except OSError:
+                continue
+            if st[st.index("(") + 1:st.rindex(")")] == "as-guard" and \
+                    int(st[st.rindex(")") + 2:].split()[1]) == d.pid:
+                return int(name)
+    return None
+
+
+def kill9(d, guard_too=False):
+    guard = guard_of(d)
+    assert guard, "the daemon has no child guard"
+    if guard_too:  # both at once, as `pkill -9` or the OOM killer of a cgroup would
+        os.kill(guard, signal.SIGKILL)
     os.kill(d.pid, signal.SIGKILL)
     assert d.wait_exit(5) == -signal.SIGKILL
 
@@ -170,15 +192,40 @@ def test_kill9_workers_die_with_the_daemon(ctx):
 
 
 @test
-def test_restart_stops_what_ignored_the_death_signal(ctx):
+def test_guard_stops_what_ignored_the_death_signal(ctx):
     script, path, cfg = setup(ctx, STUBBORN)
     d = start(ctx, path, cfg, script)
     wait_for(lambda: len(grandchildren(script)) == 3, 5, "three grandchildren")
     old, old_gc = workers(script), grandchildren(script)
 
     kill9(d)
+    t0 = time.monotonic()
+    time.sleep(GRACE / 3)
+    # SIGTERM (the death signal, and the guard's) is ignored; grandchildren got no death signal.
+    assert workers(script) == old and grandchildren(script) == old_gc
+    # The guard's SIGKILL after grace, without any restart.
+    wait_for(lambda: not (workers(script) | grandchildren(script)), GRACE + 1.0 - GRACE / 3,
+             "every worker and grandchild gone within grace + 1 s of the kill")
+    print(f"stubborn workers and grandchildren gone {time.monotonic() - t0:.2f}s after kill -9 "
+          f"(grace {GRACE:g}s)", flush=True)
+
+    d2 = ctx.daemon(path, log_file=cfg["log_file"])
+    new = one_pool(d2, script, old, 1.0)
+    assert not new & old_gc
+    assert d2.grep(r"none of the 3 worker\(s\) listed in .*workers\.pids is still there")
+    d2.stop(signal.SIGTERM, timeout=GRACE + 5)
+    assert not workers(script) and not grandchildren(script)
+
+
+@test
+def test_restart_stops_what_the_guard_could_not(ctx):
+    script, path, cfg = setup(ctx, STUBBORN)
+    d = start(ctx, path, cfg, script)
+    wait_for(lambda: len(grandchildren(script)) == 3, 5, "three grandchildren")
+    old, old_gc = workers(script), grandchildren(script)
+
+    kill9(d, guard_too=True)
     time.sleep(0.3)
-    # SIGTERM from the kernel is ignored, and grandchildren get no death signal at all.
     assert workers(script) == old and grandchildren(script) == old_gc
 
     mark = d.mark()
