@@ -5,11 +5,13 @@ Builds on tests/integration/harness.py (the daemon, its log, the runner) and sca
 
   config(...)              a one-group config against a ScaleitApp (http_json + http scaler)
   start(ctx, cfg, ...)     writes the config, starts the daemon, waits for its first decision
-  counters(d)              the per-group fault counters (SIGUSR1), as {group: {name: int}}
+  counters(d)              the per-group fault counters (SIGUSR1), as {group: {name: int}},
+                           and the engine's (state writes) under ENGINE
+  wait_counter(d, g, name, n)   polls the counters until one reaches n
   finish(d)                SIGTERM: exit 0 and no sanitizer report (every scenario ends so)
   no_scale_down(app, t0)   asserts the app saw no PUT lowering its count since t0
   scaled_lines(d, ...)     (from, to) of every `scaled A->B` line
-  per_second(d, group, ..) decision lines of a group in a window of the log, per second
+  assert_decides_on_cadence(d, group, interval)   rounds keep their interval
   PathServer               an HTTP server on 127.0.0.1 whose paths answer, hang or go away
   procs(marker)            live processes whose command line holds marker
   log_time(raw)            a log line's timestamp in seconds (UTC)
@@ -31,13 +33,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
-from harness import (Daemon, main, test, wait_for, write_config,  # noqa: E402,F401
-                     SANITIZER_RE)
+from harness import main, test, wait_for, write_config  # noqa: E402,F401
 from scaleit_app import ScaleitApp  # noqa: E402,F401
 
 HOST = "127.0.0.1"
 
-COUNTER_RE = re.compile(r"engine\[([\w.-]+)\]: counters (.*)$")
+COUNTER_RE = re.compile(r"engine(?:\[([\w.-]+)\])?: counters (.*)$")
+ENGINE = "(engine)"  # the key of the engine-wide counters (state writes) in counters()
 SCALED_RE = re.compile(r"engine\[([\w.-]+)\]: scaled (\d+)->(\d+) via (\w+) in (\d+)ms")
 
 
@@ -83,21 +85,38 @@ def app_of(ctx, **kw):
 # ---- observing ---------------------------------------------------------------------------------
 
 def counters(d, groups=None, timeout=5.0):
-    """SIGUSR1, then the counters line each group logs: {group: {counter: int}}. groups: the
-    names to wait for (default: whatever answers within the first poll that has any)."""
+    """SIGUSR1, then the counters line each group logs: {group: {counter: int}}, with the
+    engine-wide line (state writes) under ENGINE. groups: the names to wait for (default:
+    whatever answers within the first poll that has any)."""
     mark = d.mark()
     d.send_signal(signal.SIGUSR1)
 
     def got():
         out = {}
         for m in d.grep(COUNTER_RE.pattern, mark):
-            out[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+            out[m.group(1) or ENGINE] = {k: int(v)
+                                         for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
         if not out:
             return None
         if groups is not None and not set(groups) <= set(out):
             return None
         return out
     return d.wait_until(got, timeout, "the counters lines (SIGUSR1)")
+
+
+def wait_counter(d, group, name, at_least, timeout=5.0):
+    """Polls the counters (SIGUSR1) until group's counter `name` reaches at_least; returns
+    the group's counters. Counts that come from another thread (the state writer's results)
+    arrive a moment after the log line that caused them."""
+    last = {}
+
+    def reached():
+        last.update(counters(d, groups=[group])[group])
+        return last if last[name] >= at_least else None
+    try:
+        return wait_for(reached, timeout, f"{group}'s {name} >= {at_least}", interval=0.2)
+    except AssertionError:
+        raise AssertionError(f"{group}'s {name} stayed below {at_least}: {last}\n{d.tail()}")
 
 
 def finish(d, timeout=10.0):
@@ -123,13 +142,6 @@ def log_time(raw):
     base = calendar.timegm(time.strptime(raw[:19], "%Y-%m-%dT%H:%M:%S"))
     frac = re.match(r"\.(\d+)", raw[19:])
     return base + (float("0." + frac.group(1)) if frac else 0.0)
-
-
-def per_second(d, group, since, until=None):
-    """(decisions, seconds): decision lines of `group` between two log marks, and the time
-    they span by the monotonic clock of the test (the caller passes marks it took at known
-    times, so this only counts)."""
-    return len(d.decisions(since=since, group=group, until=until))
 
 
 def assert_decides_on_cadence(d, group, interval_s, seconds=None, share=0.8, timeout=None):
