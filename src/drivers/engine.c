@@ -206,6 +206,22 @@ static const char *phase_name(enum phase p)
     return names[p];
 }
 
+static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_group_cfg *g,
+                        struct as_err *err);
+
+/* A reload that came while the group was in a round is applied at its next tick, never from
+ * inside a backend's callback (the old backends are stopped and may be freed). */
+static void apply_next(struct group_rt *rt)
+{
+    struct as_config *cfg = rt->next_cfg;
+    struct as_err err;
+    rt->next_cfg = NULL;
+    as_err_clear(&err);
+    if (group_switch(rt, cfg, as_config_group(cfg, rt->name), &err) < 0)
+        AS_LOG(AS_ERROR, "engine[%s]: applying the new configuration: %s", rt->name, err.msg);
+    as_config_unref(cfg);
+}
+
 static int64_t on_tick(struct as_loop *loop, void *arg)
 {
     (void)loop;
@@ -220,12 +236,11 @@ static int64_t on_tick(struct as_loop *loop, void *arg)
                phase_name(rt->phase));
         return rt->g->interval_ms;
     }
+    if (rt->next_cfg != NULL)
+        apply_next(rt); /* may replace rt->tick (a new interval): this one then stops */
     as_round_begin(rt);
     return rt->g->interval_ms;
 }
-
-static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_group_cfg *g,
-                        struct as_err *err);
 
 static void check_rounds_done(struct as_engine *eng)
 {
@@ -257,15 +272,6 @@ void as_engine_round_end(struct group_rt *rt)
     if (once_again(rt))
         return;
     rt->rounds++;
-    if (rt->next_cfg != NULL) {
-        struct as_config *cfg = rt->next_cfg;
-        struct as_err err;
-        rt->next_cfg = NULL;
-        as_err_clear(&err);
-        if (group_switch(rt, cfg, as_config_group(cfg, rt->name), &err) < 0)
-            AS_LOG(AS_ERROR, "engine[%s]: applying the new configuration: %s", rt->name, err.msg);
-        as_config_unref(cfg);
-    }
     if (eng->stopping || rt->remove_after) {
         group_stop(rt);
         return;
@@ -350,11 +356,7 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
         free(retire);
         return as_err_set(err, "out of memory");
     }
-    if (rt->phase == MEASURING) {
-        as_round_cancel(rt);
-        rt->phase = IDLE;
-    }
-    sources_stop(rt);
+    sources_stop(rt); /* between rounds: nothing in flight */
     struct as_scaler_cfg *old = &rt->g->scaler;
     int keep = old->ops == g->scaler.ops && strcmp(old->fingerprint, g->scaler.fingerprint) == 0;
     if (keep) {
@@ -367,10 +369,10 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
     }
     if (rt->g->policy != g->policy) /* another policy's state means nothing to this one */
         memset(rt->st.policy, 0, sizeof(rt->st.policy));
+    int64_t old_interval = rt->g->interval_ms; /* rt->g goes with the old config */
     as_config_ref(cfg);
     as_config_unref(rt->cfg);
     free(rt->slots);
-    int64_t old_interval = rt->g->interval_ms;
     rt->cfg = cfg;
     rt->g = g;
     rt->slots = slots;
@@ -492,7 +494,7 @@ static int live(const struct group_rt *rt)
     return rt->phase != STOPPING && rt->phase != STOPPED && !rt->remove_after;
 }
 
-/* Whether the group is in the middle of a scale (the switch waits for its end). */
+/* Whether the group is in the middle of a scale (shutdown waits for its end). */
 static int busy(const struct group_rt *rt)
 {
     return rt->phase != IDLE && rt->phase != MEASURING;
@@ -518,7 +520,7 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
             continue;
         }
         matched[g - cfg->groups] = 1;
-        if (busy(rt)) {
+        if (rt->phase != IDLE) { /* a round in flight finishes on its config */
             as_config_unref(rt->next_cfg);
             rt->next_cfg = cfg;
             as_config_ref(cfg);
