@@ -31,8 +31,18 @@ def metric(app, name="m", **extra):
 
 
 def live_children(pid):
+    """The daemon's workers: its children, but not its child guard (as-guard)."""
     out = os.popen(f"pgrep -P {pid}").read().split()
-    return [int(p) for p in out]
+    workers = []
+    for p in out:
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                if f.read().strip() == "as-guard":
+                    continue
+        except OSError:
+            continue  # gone
+        workers.append(int(p))
+    return workers
 
 
 @test
