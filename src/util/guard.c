@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -193,17 +194,43 @@ GUARD __attribute__((noreturn)) static void guard_main(int fd)
 
 /* ---- the daemon's side ---- */
 
+/* The intermediate child: forks the guard (a raw clone: no atfork handler in a copy of a
+ * daemon that may have had other threads), tells its pid through the pipe, and exits, so the
+ * guard is adopted by init (or the subreaper) and the daemon's children are only its own. */
+GUARD __attribute__((noreturn)) static void fork_guard(int sock, int pipe_fd)
+{
+    long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0)
+        guard_main(sock);
+    int32_t report = (int32_t)pid;
+    syscall(SYS_write, pipe_fd, &report, sizeof(report));
+    syscall(SYS_exit_group, 0);
+    __builtin_unreachable();
+}
+
 static int start_guard(void)
 {
-    int sv[2];
+    int sv[2], pfd[2] = {-1, -1};
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return -1;
-    pid_t pid = fork();
-    if (pid == 0)
-        guard_main(sv[1]);
+    pid_t mid = pipe2(pfd, O_CLOEXEC) < 0 ? -1 : fork();
+    if (mid == 0)
+        fork_guard(sv[1], pfd[1]);
     int saved = errno;
+    int32_t pid = -1;
     close(sv[1]);
-    if (pid < 0) {
+    if (pfd[1] >= 0)
+        close(pfd[1]);
+    if (mid > 0) {
+        while (read(pfd[0], &pid, sizeof(pid)) < 0 && errno == EINTR)
+            ;
+        while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        saved = EAGAIN; /* the guard's fork failed */
+    }
+    if (pfd[0] >= 0)
+        close(pfd[0]);
+    if (pid <= 0) {
         close(sv[0]);
         errno = saved;
         return -1;

@@ -3,9 +3,11 @@
  *
  * The death signal (proc.h) reaches only the daemon's own children, and only as a SIGTERM they
  * may ignore; a grandchild in a child's process group gets nothing. The guard closes both gaps
- * without waiting for a restart. It is forked once, at the first spawn, into a process group of
- * its own (a signal to the daemon's group does not take it along), with every signal blocked,
- * and named "as-guard" (so `pkill autoscaler` does not match it). It reads a socket whose only
+ * without waiting for a restart. It is forked once, at the first spawn, through an intermediate
+ * child that exits at once (so it is adopted by init or the subreaper, and the daemon's children
+ * are only the ones it started), into a process group of its own (a signal to the daemon's
+ * group does not take it along), with every signal blocked, and named "as-guard" (so `pkill
+ * autoscaler` does not match it). It reads a socket whose only
  * other end is the daemon's: every child's process group is registered when the child starts
  * and forgotten when the daemon is done with it. End-of-file on the socket means the daemon is
  * gone, however it died: each registered group whose leader is still the process it was (same

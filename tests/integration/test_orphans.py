@@ -118,23 +118,21 @@ def start(ctx, path, cfg, script):
     return d
 
 
-def guard_of(d):
-    """The pid of the daemon's child guard (named as-guard), or None."""
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as f:
-                    st = f.read()
-            except OSError:
-                continue
-            if st[st.index("(") + 1:st.rindex(")")] == "as-guard" and \
-                    int(st[st.rindex(")") + 2:].split()[1]) == d.pid:
-                return int(name)
+def guard_of(config_path):
+    """The pid of the child guard (named as-guard, adopted by init: it has the daemon's command
+    line) of the daemon running config_path, or None."""
+    for pid, (argv, _, _) in live(config_path).items():
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "as-guard":
+                    return pid
+        except OSError:
+            continue
     return None
 
 
-def kill9(d, guard_too=False):
-    guard = guard_of(d)
+def kill9(d, path, guard_too=False):
+    guard = guard_of(path)
     assert guard, "the daemon has no child guard"
     if guard_too:  # both at once, as `pkill -9` or the OOM killer of a cgroup would
         os.kill(guard, signal.SIGKILL)
@@ -174,7 +172,7 @@ def test_kill9_workers_die_with_the_daemon(ctx):
     old = workers(script)
 
     t0 = time.monotonic()
-    kill9(d)
+    kill9(d, path)
     wait_for(lambda: not workers(script), 1.0, "every worker gone within 1 s of the kill")
     print(f"workers gone {time.monotonic() - t0:.2f}s after kill -9", flush=True)
     assert os.path.exists(pid_file(cfg))
@@ -198,7 +196,7 @@ def test_guard_stops_what_ignored_the_death_signal(ctx):
     wait_for(lambda: len(grandchildren(script)) == 3, 5, "three grandchildren")
     old, old_gc = workers(script), grandchildren(script)
 
-    kill9(d)
+    kill9(d, path)
     t0 = time.monotonic()
     time.sleep(GRACE / 3)
     # SIGTERM (the death signal, and the guard's) is ignored; grandchildren got no death signal.
@@ -224,7 +222,7 @@ def test_restart_stops_what_the_guard_could_not(ctx):
     wait_for(lambda: len(grandchildren(script)) == 3, 5, "three grandchildren")
     old, old_gc = workers(script), grandchildren(script)
 
-    kill9(d, guard_too=True)
+    kill9(d, path, guard_too=True)
     time.sleep(0.3)
     assert workers(script) == old and grandchildren(script) == old_gc
 
