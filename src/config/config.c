@@ -396,8 +396,10 @@ static int parse_scaler(struct as_group_cfg *g, struct as_node *n, struct as_err
     static const char *const engine_keys[] = {"retries", "backoff", "backoff_max", "timeout", NULL};
     struct as_sb fp = {0};
     if (as_node_fingerprint(n, engine_keys, &fp) < 0 ||
-        as_sb_printf(&fp, "t%lld", (long long)s->timeout_ms) < 0)
+        as_sb_printf(&fp, "t%lld", (long long)s->timeout_ms) < 0) {
+        as_sb_free(&fp);
         return as_err_set(err, "out of memory");
+    }
     s->fingerprint = fp.buf;
     return as_node_check_unused(n, what, err);
 }
