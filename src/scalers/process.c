@@ -525,4 +525,5 @@ const struct as_scaler_ops as_scaler_process = {
     .set = set,
     .cancel = cancel,
     .stop = stop,
+    .owns_count = 1,
 };
