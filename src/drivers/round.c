@@ -126,15 +126,25 @@ void as_round_begin(struct group_rt *rt)
         struct slot *s = &rt->slots[i];
         *s = (struct slot){.rt = rt, .pending = 1, .replicas = -1};
         s->deadline = deadline(rt, g->metrics[i].timeout_ms, on_measure_deadline, s);
+        if (s->deadline == NULL) { /* a call without its deadline could hold the group forever */
+            AS_LOG(AS_ERROR, "engine[%s]: metric %s: out of memory: not measured", rt->name,
+                   g->metrics[i].name);
+            measured(s);
+            continue;
+        }
         g->metrics[i].ops->measure(g->metrics[i].state, on_measured, s);
     }
     rt->got_current = 0;
     rt->get_error[0] = '\0';
     if (can_get(&g->scaler)) {
-        rt->pending++;
-        rt->get_pending = 1;
         rt->deadline = deadline(rt, g->scaler.timeout_ms, on_get_deadline, rt);
-        g->scaler.ops->get(g->scaler.state, on_current, rt);
+        if (rt->deadline != NULL) {
+            rt->pending++;
+            rt->get_pending = 1;
+            g->scaler.ops->get(g->scaler.state, on_current, rt);
+        } else {
+            snprintf(rt->get_error, sizeof(rt->get_error), "out of memory: not read");
+        }
     }
     if (--rt->pending == 0)
         decide_and_act(rt);
@@ -366,11 +376,24 @@ static int64_t on_call_deadline(struct as_loop *loop, void *arg)
     return AS_TIMER_STOP;
 }
 
+/* A call is never made without its deadline (it could hold the group forever): without
+ * memory for the deadline, cb gets a failure at once, permanent because nothing was called. */
+static int armed(struct group_rt *rt, as_scale_cb cb)
+{
+    rt->deadline = deadline(rt, rt->g->scaler.timeout_ms, on_call_deadline, rt);
+    if (rt->deadline != NULL)
+        return 1;
+    struct as_scale_result r = {.ok = 0, .permanent = 1, .replicas = -1};
+    snprintf(r.error, sizeof(r.error), "out of memory: the call was not made");
+    cb(&r, rt);
+    return 0;
+}
+
 static void call_get(struct group_rt *rt, as_scale_cb cb)
 {
     const struct as_scaler_cfg *s = &rt->g->scaler;
-    rt->deadline = deadline(rt, s->timeout_ms, on_call_deadline, rt);
-    s->ops->get(s->state, cb, rt);
+    if (armed(rt, cb))
+        s->ops->get(s->state, cb, rt);
 }
 
 static void scale_start(struct group_rt *rt)
@@ -379,8 +402,8 @@ static void scale_start(struct group_rt *rt)
     rt->phase = SCALING;
     rt->attempt++;
     rt->scale_started = as_loop_now(rt->eng->loop);
-    rt->deadline = deadline(rt, s->timeout_ms, on_call_deadline, rt);
-    s->ops->set(s->state, rt->want, on_scaled, rt);
+    if (armed(rt, on_scaled))
+        s->ops->set(s->state, rt->want, on_scaled, rt);
 }
 
 /* The scale is known to have landed at count. */
