@@ -20,8 +20,10 @@ const struct as_opt as_global_opts[] = {
      log_levels, "Lowest level written."},
     {"state_dir", AS_OPT_STR, offsetof(struct as_config, state_dir), "autoscaler-state",
      AS_NO_BOUNDS, 0, NULL,
-     "Directory where each group's state (windows, scale events, counters) is kept across "
-     "restarts, one file per group, written atomically. Empty: not kept."},
+     "Directory where each group's state (windows, scale events, the last trusted count, a "
+     "scale in flight) is kept across restarts, one file per group (<group>.json), written "
+     "atomically off the event loop; process pools keep their pid files there "
+     "(<group>.pids). Created if missing; `check` verifies it can be. Empty: not kept."},
     AS_OPT_END,
 };
 

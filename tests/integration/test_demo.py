@@ -30,7 +30,10 @@ def test_demo_follows_load_and_stops_cleanly(ctx):
     assert "main: stopped" in r.stderr
     # The log file was written in the working directory, and no worker outlived the demo.
     assert os.path.getsize(os.path.join(ctx.tmp, "autoscaler.log")) > 0
-    left = os.popen("pgrep -f 'autoscaler demo-(worker|app)'").read().split()
+    # Only this binary's demo processes: other builds may run demos on the same machine.
+    binary = os.path.realpath(ctx.bin)
+    left = [p for p in os.popen("pgrep -f 'autoscaler demo-(worker|app)'").read().split()
+            if os.path.realpath(f"/proc/{p}/exe") == binary] if os.path.exists(binary) else []
     assert not left, f"processes left behind: {left}"
 
 
