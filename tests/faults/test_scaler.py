@@ -152,6 +152,8 @@ def test_ineffective_set_warned_once_never_scaled(ctx):
     assert c1["scales"] == c0["scales"], (c0, c1)
     app.clear("put")
     d.wait_until(lambda: app.replicas == 8, 8, "scaled once the set works")
+    # The scale is logged once the count has been read back, a moment after the PUT.
+    d.wait_log(r"engine\[web\]: scaled 6->8 via http", 5, since=mark)
     assert scaled_lines(d, mark) == [(6, 8)]
     finish(d)
 
