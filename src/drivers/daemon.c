@@ -33,12 +33,14 @@ struct daemon {
     char *log_path;
     char *state_dir;
     int stopping;
+    int stopped; /* the engine has shut down (maybe before the loop ever ran) */
     struct reload reload;
 };
 
 static void on_stopped(void *arg)
 {
     struct daemon *d = arg;
+    d->stopped = 1;
     as_loop_stop(d->loop);
 }
 
@@ -235,7 +237,8 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
         rc = 1;
         begin_stop(&d, "start failed");
     }
-    as_loop_run(d.loop);
+    if (!d.stopped) /* a shutdown that finished at once stopped no loop: as_loop_run would hang */
+        as_loop_run(d.loop);
     AS_LOG(AS_INFO, "main: stopped");
 out:
     if (d.loop != NULL)
