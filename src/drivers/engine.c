@@ -238,8 +238,15 @@ static int64_t on_tick(struct as_loop *loop, void *arg)
     }
     if (rt->next_cfg != NULL)
         apply_next(rt); /* may replace rt->tick (a new interval): this one then stops */
+    /* A round can end within as_round_begin (no memory for its calls' deadlines), and its end
+     * can stop the group (shutdown, --once): the group is freed only after we are done. */
+    struct as_engine *eng = rt->eng;
+    int64_t next = rt->g->interval_ms;
+    eng->walking++;
     as_round_begin(rt);
-    return rt->g->interval_ms;
+    eng->walking--;
+    maybe_all_stopped(eng);
+    return next; /* ignored when the group stopped: its stop cancelled this timer */
 }
 
 static void check_rounds_done(struct as_engine *eng)
