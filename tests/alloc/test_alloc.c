@@ -205,11 +205,14 @@ static char dir[64], state_dir[96], config_name[96], *text1, *text2;
 
 /* ---- known bugs outside the sweep's files ---- */
 
-/* src/util/http.c, launch(): when curl_multi_add_handle fails (an allocation inside curl, or
- * its timer callback failing to add a loop timer), the call keeps pointing at its lane
- * although it no longer counts in it; another call's release then frees the lane and this
- * call's deadline pumps the freed lane (heap-use-after-free in pump). Until that is fixed,
- * nothing fails inside curl_multi_add_handle; ALLOC_STRICT=http (or 1) fails there too. */
+/* src/util/http.c: when curl_multi_add_handle fails (an allocation inside curl, or timer_cb
+ * returning -1 because the loop timer could not be allocated), launch() leaves the call
+ * pointing at its lane although it no longer counts in it, and leaves the handle in the multi
+ * where curl 7.88 has already linked it (and timer_cb's -1 marks the multi dead, aborting every
+ * transfer). Another call's release then frees the lane and this call's deadline pumps the
+ * freed lane (heap-use-after-free in pump), or curl crashes later in curl_multi_add_handle or
+ * curl_multi_socket_action (SIGSEGV). Until that is fixed, nothing fails inside
+ * curl_multi_add_handle; ALLOC_STRICT=http (or 1) fails there too. */
 static int strict_http, strict_curl, strict_loop;
 
 CURLMcode __real_curl_multi_add_handle(CURLM *multi, CURL *easy);
