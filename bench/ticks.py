@@ -8,6 +8,11 @@ thread), and reads each group's decision times from the log. A tick is missed wh
 decisions of one group are more than 1.5 intervals apart.
 
     python3 bench/ticks.py [--bin build/autoscaler] [--groups 4000] [--seconds 15]
+                           [--interval 1] [--sighup N]
+
+--sighup N sends N SIGHUPs (one every 0.5 s, from the middle of the run) to both daemons: the
+file is parsed on a thread and swapped in without stopping a round, so the gaps should not
+grow. (The finding this guards: a SIGHUP with 20k groups stalled every group for 4.8 s.)
 
 Use a release build (`make`). Bounded: every run stops after --seconds.
 """
@@ -28,10 +33,10 @@ from groups import free_port, wait_port  # noqa: E402
 LINE = re.compile(r"^(\S+) INFO  engine\[(g\d+)\]: decision ")
 
 
-def config(n, port, log, state_dir):
+def config(n, port, log, state_dir, interval):
     out = [f"log_file: {log}", "log_level: info", f"state_dir: '{state_dir}'", "groups:"]
     for i in range(n):
-        out += [f"  g{i}:", "    interval: 1s", "    max: 10", "    count_confirm: 1",
+        out += [f"  g{i}:", f"    interval: {interval}s", "    max: 10", "    count_confirm: 1",
                 "    metrics:", "      - name: cpu", "        type: http_json",
                 f"        url: http://127.0.0.1:{port}/app/status",
                 "        pointer: /cpu/highPriority", "        replicas_pointer: /replicas",
@@ -44,15 +49,19 @@ def stamp(text):
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
 
 
-def run(binary, n, port, seconds, tmp, state_dir):
+def run(binary, n, port, seconds, tmp, state_dir, interval, sighups):
     tag = "state" if state_dir else "nostate"
     path = os.path.join(tmp, f"ticks-{tag}.yaml")
     log = os.path.join(tmp, f"ticks-{tag}.log")
     with open(path, "w") as f:
-        f.write(config(n, port, log, state_dir))
+        f.write(config(n, port, log, state_dir, interval))
     d = subprocess.Popen([binary, "run", "-c", path, "--dry-run"], stderr=subprocess.DEVNULL)
     try:
-        time.sleep(seconds)
+        time.sleep(seconds / 2)
+        for _ in range(sighups):
+            d.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+        time.sleep(max(0.0, seconds / 2 - 0.5 * sighups))
     finally:
         d.send_signal(signal.SIGTERM)
         d.wait(timeout=30)
@@ -67,7 +76,7 @@ def run(binary, n, port, seconds, tmp, state_dir):
         ts = ts[1:]  # the first round comes after the start-up stagger
         for a, b in zip(ts, ts[1:]):
             gaps.append(b - a)
-            if b - a > 1.5:
+            if b - a > 1.5 * interval:
                 missed.add(g)
     gaps.sort()
     files = len(os.listdir(state_dir)) if state_dir else 0
@@ -81,6 +90,8 @@ def main():
     ap.add_argument("--bin", default="build/autoscaler")
     ap.add_argument("--groups", type=int, default=4000)
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument("--sighup", type=int, default=0)
     a = ap.parse_args()
     binary = os.path.abspath(a.bin)
     port = free_port()
@@ -88,8 +99,9 @@ def main():
     try:
         wait_port(port)
         with tempfile.TemporaryDirectory(dir=os.getcwd()) as tmp:
-            rows = [run(binary, a.groups, port, a.seconds, tmp, ""),
-                    run(binary, a.groups, port, a.seconds, tmp, os.path.join(tmp, "state"))]
+            rows = [run(binary, a.groups, port, a.seconds, tmp, "", a.interval, a.sighup),
+                    run(binary, a.groups, port, a.seconds, tmp, os.path.join(tmp, "state"),
+                        a.interval, a.sighup)]
     finally:
         app.send_signal(signal.SIGTERM)
         app.wait(timeout=10)

@@ -292,6 +292,7 @@ static void on_scaler_stopped(void *arg)
 {
     struct group_rt *rt = arg;
     rt->phase = STOPPED;
+    rt->eng->nstopped++;
     maybe_all_stopped(rt->eng);
 }
 
@@ -327,15 +328,18 @@ static void group_free(struct group_rt *rt)
     free(rt);
 }
 
+/* Frees the groups that have stopped (a walk of the list only when there are some: this runs
+ * after every tick) and reports the end of a shutdown. */
 static void maybe_all_stopped(struct as_engine *eng)
 {
     if (eng->walking)
         return;
     struct group_rt **pp = &eng->groups;
-    while (*pp) {
+    while (eng->nstopped > 0 && *pp) {
         struct group_rt *rt = *pp;
         if (rt->phase == STOPPED) {
             *pp = rt->next;
+            eng->nstopped--;
             AS_LOG(AS_INFO, "engine[%s]: stopped", rt->name);
             group_free(rt);
         } else {

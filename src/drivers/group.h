@@ -76,6 +76,7 @@ struct as_engine {
     char write_error[256];       /* the cause of the last one (logged again on change) */
     int stopping;
     int walking;     /* inside a walk of the group list: defer freeing groups */
+    size_t nstopped; /* groups STOPPED and not yet freed */
     size_t retiring; /* scalers whose stop is still running */
     as_engine_cb rounds_cb, stop_cb;
     void *rounds_arg, *stop_arg;
