@@ -25,6 +25,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -309,8 +311,9 @@ static void server_start(void)
     for (size_t i = 0; i < AS_ARRAY_LEN(sigs); i++)
         sigaddset(&set, sigs[i]);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                           answer, NULL, MHD_OPTION_SOCK_ADDR, NULL, MHD_OPTION_END);
+                           answer, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
     if (mhd == NULL) {
         fprintf(stderr, "alloc: cannot start the HTTP server\n");
         exit(1);
