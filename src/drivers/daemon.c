@@ -13,6 +13,7 @@
 #include "util/http.h"
 #include "util/log.h"
 #include "util/loop.h"
+#include "util/util.h"
 
 /* A reload parses the file on a thread of its own, so the groups keep their cadence however
  * large the file (or slow its ${file:} references); the loop only swaps the result in. */
@@ -91,6 +92,7 @@ static void *parse_thread(void *arg)
 {
     struct daemon *d = arg;
     uint64_t one = 1;
+    as_thread_background(10); /* a large file takes seconds to parse: the groups go first */
     as_err_clear(&d->reload.err);
     d->reload.cfg = as_config_load(d->path, &d->reload.err);
     while (write(d->reload.efd, &one, sizeof(one)) < 0 && errno == EINTR)

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 int as_duration_parse(const char *s, int64_t *out_ms)
 {
@@ -210,4 +213,14 @@ const char *as_printable(const char *s, size_t n, char *buf, size_t len)
     }
     buf[o] = '\0';
     return buf;
+}
+
+void as_thread_background(int inc)
+{
+    /* On Linux the nice value is per thread: PRIO_PROCESS with a thread id sets that thread's. */
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int prio = getpriority(PRIO_PROCESS, tid);
+    if (errno == 0)
+        setpriority(PRIO_PROCESS, tid, prio + inc > 19 ? 19 : prio + inc);
 }

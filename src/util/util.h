@@ -18,6 +18,11 @@ const char *as_duration_fmt(int64_t ms, char *buf, size_t len);
 int as_parse_long(const char *s, long *out);
 int as_parse_double(const char *s, double *out);
 
+/* Lowers the calling thread's scheduling priority by inc nice steps (a background thread of
+ * the daemon: the state writer, a reload's parse), so that on a busy machine the event loop
+ * gets the CPU first. Best effort: failures are ignored. */
+void as_thread_background(int inc);
+
 /* Milliseconds on CLOCK_MONOTONIC and CLOCK_REALTIME. */
 int64_t as_mono_ms(void);
 int64_t as_wall_ms(void);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/loop.h"
+#include "util/util.h"
 
 /* A chained hash table whose nodes are embedded first in their owners. */
 struct hnode {
@@ -374,6 +375,7 @@ static struct item *next_item(struct as_writer *w)
 static void *thread_main(void *arg)
 {
     struct as_writer *w = arg; /* every signal blocked: see as_writer_new */
+    as_thread_background(5);   /* the loop first; a durable write still waits only on disk */
     pthread_mutex_lock(&w->mu);
     for (;;) {
         struct item *it = next_item(w);
