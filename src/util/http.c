@@ -188,8 +188,12 @@ static void launch(struct as_http_call *c)
     if (curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)left) != CURLE_OK ||
         curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)left) != CURLE_OK ||
         curl_multi_add_handle(http->multi, c->easy) != CURLM_OK) {
+        /* curl may keep a half-added handle; and the call leaves its lane, which another
+         * call's end may free (an empty lane lingers until reused or as_http_free). */
+        curl_multi_remove_handle(http->multi, c->easy);
         c->state = CALL_IDLE;
         c->lane->running--;
+        c->lane = NULL;
         fail_soon(c, "cannot start the request");
     }
 }
@@ -334,8 +338,9 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     http->timer = NULL;
     if (timeout_ms >= 0) {
         http->timer = as_loop_add_timer(http->loop, timeout_ms, on_timer, http);
+        /* -1 would mark the whole multi handle dead; each call's own deadline still holds */
         if (http->timer == NULL)
-            return -1;
+            AS_LOG(AS_ERROR, "http: out of memory for curl's timer");
     }
     return 0;
 }

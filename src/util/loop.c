@@ -155,7 +155,10 @@ static void sift_down(struct as_loop *loop, size_t i)
 
 static int heap_push(struct as_loop *loop, struct as_timer *t)
 {
-    if (loop->nheap == loop->capheap) {
+    /* A timer that is firing is out of the heap and goes back in when its callback returns:
+     * keep its slot, so that re-inserting it never needs memory (it cannot fail and free a
+     * timer whose owner still holds the handle). */
+    if (loop->nheap + 1 + (loop->firing != NULL) > loop->capheap) {
         size_t cap = loop->capheap ? loop->capheap * 2 : 16;
         struct as_timer **h = realloc(loop->heap, cap * sizeof(*h));
         if (h == NULL)
