@@ -24,6 +24,7 @@
 
 static void decide_and_act(struct group_rt *rt);
 static void round_end(struct group_rt *rt);
+static void round_end_recorded(struct group_rt *rt);
 static void scale_start(struct group_rt *rt);
 
 static int can_get(const struct as_scaler_cfg *s)
@@ -421,8 +422,7 @@ static void landed(struct group_rt *rt, int count, const char *how)
                "engine[%s]: asked %s for %d, the count is now %d: recorded as "
                "%d->%d",
                rt->name, rt->g->scaler.type, rt->want, count, rt->from, count);
-    as_engine_save(rt, 1, NULL);
-    round_end(rt);
+    round_end_recorded(rt);
 }
 
 static void on_verified(const struct as_scale_result *r, void *arg)
@@ -435,8 +435,7 @@ static void on_verified(const struct as_scale_result *r, void *arg)
                "engine[%s]: %d->%d via %s answered, but reading the count back failed "
                "(%s): it counts as a scale until the count is read",
                rt->name, rt->from, rt->want, rt->g->scaler.type, r->error);
-        as_engine_save(rt, 1, NULL);
-        round_end(rt);
+        round_end_recorded(rt);
         return;
     }
     if (r->replicas > as_count_limit(rt->g)) {
@@ -445,8 +444,7 @@ static void on_verified(const struct as_scale_result *r, void *arg)
                "engine[%s]: %d->%d via %s answered, but the count read back (%d) is "
                "implausible: it counts as a scale until the count is read",
                rt->name, rt->from, rt->want, rt->g->scaler.type, r->replicas);
-        as_engine_save(rt, 1, NULL);
-        round_end(rt);
+        round_end_recorded(rt);
         return;
     }
     if (r->replicas != rt->from) {
@@ -459,8 +457,7 @@ static void on_verified(const struct as_scale_result *r, void *arg)
                   "engine[%s]: set %d->%d via %s answered OK but the count is still %d: "
                   "an ineffective scale, not counted as one",
                   rt->name, rt->from, rt->want, rt->g->scaler.type, r->replicas);
-    as_engine_save(rt, 1, NULL);
-    round_end(rt);
+    round_end_recorded(rt);
 }
 
 static int64_t on_retry(struct as_loop *loop, void *arg)
@@ -524,8 +521,7 @@ static void scale_failed(struct group_rt *rt, const struct as_scale_result *r)
         AS_LOG(AS_ERROR, "engine[%s]: giving up on %d->%d until the next round%s", rt->name,
                rt->from, rt->want,
                r->permanent ? "" : " (it counts as a scale until the count is read)");
-    as_engine_save(rt, 1, NULL);
-    round_end(rt);
+    round_end_recorded(rt);
 }
 
 static void on_scaled(const struct as_scale_result *r, void *arg)
@@ -545,6 +541,13 @@ static void on_scaled(const struct as_scale_result *r, void *arg)
 }
 
 /* ---- end ---- */
+
+/* The end of a round that changed what the state knows of a scale: written durably first. */
+static void round_end_recorded(struct group_rt *rt)
+{
+    as_engine_save(rt, 1, NULL);
+    round_end(rt);
+}
 
 static void round_end(struct group_rt *rt)
 {

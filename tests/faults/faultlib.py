@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
-from harness import main, test, wait_for, write_config  # noqa: E402,F401
+from harness import live_processes, main, test, wait_for, write_config  # noqa: E402,F401
 from scaleit_app import ScaleitApp  # noqa: E402,F401
 
 HOST = "127.0.0.1"
@@ -177,20 +177,7 @@ def read_state(path):
 
 def procs(marker):
     """pid -> argv of every live (not zombie) process with marker in an argument."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-            with open(f"/proc/{name}/stat") as f:
-                st = f.read()
-        except OSError:
-            continue
-        if st[st.rindex(")") + 2] != "Z" and any(marker in a for a in argv):
-            out[int(name)] = argv
-    return out
+    return {pid: argv for pid, (argv, _, _) in live_processes(marker).items()}
 
 
 def kill_marked(marker):

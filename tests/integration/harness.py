@@ -62,6 +62,26 @@ class WaitTimeout(AssertionError):
     pass
 
 
+def live_processes(marker):
+    """pid -> (argv, ppid, pgid) of every live (not zombie) process with marker in an argument
+    of its command line."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+            with open(f"/proc/{name}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        if fields[0] != "Z" and any(marker in a for a in argv):
+            out[int(name)] = (argv, int(fields[1]), int(fields[2]))
+    return out
+
+
 def wait_for(pred: Callable, timeout: float, what: str = "condition", interval: float = 0.05,
              check: Optional[Callable] = None):
     """Polls pred() until it returns something truthy and returns that value.

@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import main, test, wait_for, write_config  # noqa: E402
+from harness import live_processes, main, test, wait_for, write_config  # noqa: E402
 from scaleit_app import ScaleitApp  # noqa: E402
 
 GRACE = 1.0  # the pool's `grace`, seconds
@@ -50,24 +50,7 @@ while :; do sleep 0.1; done
 """
 
 
-def live(marker):
-    """pid -> (argv, ppid, pgid) of every live (not zombie) process with marker in its command
-    line."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-            with open(f"/proc/{name}/stat") as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st[st.rindex(")") + 2:].split()
-        if fields[0] != "Z" and any(marker in a for a in argv):
-            out[int(name)] = (argv, int(fields[1]), int(fields[2]))
-    return out
+live = live_processes
 
 
 # A shell forks before it execs `sleep`: for an instant that copy has the worker's command
