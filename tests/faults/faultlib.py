@@ -87,7 +87,8 @@ def app_of(ctx, **kw):
 def counters(d, groups=None, timeout=5.0):
     """SIGUSR1, then the counters line each group logs: {group: {counter: int}}, with the
     engine-wide line (state writes) under ENGINE. groups: the names to wait for (default:
-    whatever answers within the first poll that has any)."""
+    whatever answers within the first poll that has the engine's line and a group's: the engine
+    logs its own line first, and a poll may come between the two)."""
     mark = d.mark()
     d.send_signal(signal.SIGUSR1)
 
@@ -96,7 +97,7 @@ def counters(d, groups=None, timeout=5.0):
         for m in d.grep(COUNTER_RE.pattern, mark):
             out[m.group(1) or ENGINE] = {k: int(v)
                                          for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
-        if not out:
+        if ENGINE not in out or len(out) < 2:
             return None
         if groups is not None and not set(groups) <= set(out):
             return None

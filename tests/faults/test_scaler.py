@@ -130,6 +130,7 @@ def test_hung_put_times_out_and_is_retried(ctx):
     print(f"hung PUT: '{m.group(1)}'; retried {took:.0f}ms after it", flush=True)
     c1 = counters(d)["web"]
     assert c1["scale_failures"] - c0["scale_failures"] == 1, (c0, c1)
+    d.wait_log(r"engine\[web\]: scaled 6->8 via http", 5, since=mark)  # after the read back
     assert scaled_lines(d, mark) == [(6, 8)], scaled_lines(d, mark)
     finish(d)
 
