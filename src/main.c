@@ -217,7 +217,8 @@ static int cmd_check(int argc, char **argv)
     struct as_err err;
     as_err_clear(&err);
     if (cfg->state_dir[0] != '\0' && as_persist_dir_check(cfg->state_dir, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", a.config, err.msg);
+        fprintf(stderr, "%s:%d:%d: %s\n", a.config, cfg->state_dir_line, cfg->state_dir_col,
+                err.msg);
         as_config_unref(cfg);
         return EXIT_USAGE;
     }

@@ -719,6 +719,8 @@ static int parse_root(struct as_config *cfg, struct as_node *root, struct as_err
     if (expect(root, AS_NODE_MAP, "the configuration", err) < 0 ||
         as_opts_parse(as_global_opts, cfg, root, "configuration", err) < 0)
         return -1;
+    const char *file;
+    as_node_pos(root, "state_dir", &file, &cfg->state_dir_line, &cfg->state_dir_col);
     struct as_node *groups = as_node_get(root, "groups");
     if (groups == NULL)
         return as_err_at(err, root->file, root->line, root->col, "missing required key 'groups'");

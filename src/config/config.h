@@ -85,7 +85,8 @@ struct as_config {
     char *file;
     char *log_file;
     int log_level;
-    char *state_dir; /* where group state is persisted; "" = not persisted */
+    char *state_dir;                   /* where group state is persisted; "" = not persisted */
+    int state_dir_line, state_dir_col; /* where it is set (the top of the file by default) */
     size_t ngroups;
     struct as_group_cfg *groups;
     int refs;                /* owners: as_config_unref frees at zero */

@@ -79,7 +79,8 @@ def test_check_state_dir(ctx):
             assert not os.path.exists(os.path.join(ctx.tmp, "new")), "check created state_dir"
         else:
             assert r.returncode == 2, r
-            assert r.stderr.startswith(f"{path}:") and "not a directory" in r.stderr, r.stderr
+            assert r.stderr.startswith(f"{path}:1:12: state_dir "), r.stderr
+            assert "not a directory" in r.stderr, r.stderr
 
 
 @test
