@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,12 +74,44 @@ static void cancel_timers(struct as_proc *p)
     p->timeout = p->kill_timer = p->drain = NULL;
 }
 
+/* The end of a leftover sweep (below): SIGKILL to what still runs in the group, then the guard
+ * forgets it. arg: pgid * 2 + guarded. */
+static int64_t on_sweep(struct as_loop *loop, void *arg)
+{
+    (void)loop;
+    intptr_t v = (intptr_t)arg;
+    pid_t pgid = (pid_t)(v / 2);
+    /* While the group has members its id names no other process; if it emptied and the pid
+     * now names a new process, that one is not ours: leave it alone. */
+    if (kill(pgid, 0) < 0 && errno == ESRCH)
+        kill(-pgid, SIGKILL);
+    if (v % 2)
+        as_guard_forget(pgid);
+    return AS_TIMER_STOP;
+}
+
+/* The child has been reaped but its process group may live on (a worker's or a command's
+ * background jobs): what is left gets SIGTERM now and SIGKILL after the grace, so nothing it
+ * started outlives it. The group stays registered with the guard until then. */
+static void sweep_leftovers(struct as_proc *p)
+{
+    int left = p->reaped && kill(-p->pid, 0) == 0;
+    if (left) {
+        kill(-p->pid, SIGTERM);
+        void *arg = (void *)((intptr_t)p->pid * 2 + (p->guarded != 0));
+        if (as_loop_add_timer(p->loop, p->grace_ms, on_sweep, arg) != NULL)
+            return;
+        kill(-p->pid, SIGKILL); /* no timer: now rather than never */
+    }
+    if (p->guarded) /* done with the group */
+        as_guard_forget(p->pid);
+}
+
 static void free_proc(struct as_proc *p)
 {
     if (p == NULL)
         return;
-    if (p->guarded) /* done with the group, whatever is left of it */
-        as_guard_forget(p->pid);
+    sweep_leftovers(p);
     cancel_timers(p);
     for (int i = 0; i < 2; i++) {
         close_stream(p, &p->io[i]);

@@ -498,7 +498,42 @@ static void test_drain_bound(void **state)
     assert_true(o.done_at - t0 < 3000);
     long grandchild = 0;
     assert_int_equal(as_parse_long(strtok(o.out, "\n"), &grandchild), 0);
-    assert_int_equal(kill((pid_t)grandchild, SIGKILL), 0);
+    /* and what was left of the group is stopped after the child's end */
+    assert_true(wait_gone(loop, (pid_t)grandchild, 3000));
+    as_loop_free(loop);
+}
+
+/* A child that exits on its own, leaving a background job in its process group that ignores
+ * SIGTERM: the job gets SIGTERM, then SIGKILL after the grace (no output pipes here, so
+ * nothing else would ever notice it). */
+static void test_leftovers_stopped_after_exit(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    char file[] = "/tmp/as-test-leftover-XXXXXX", cmd[256];
+    int fd = mkstemp(file);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(cmd, sizeof(cmd), "trap '' TERM; sleep 30 & echo $! > %s; exit 0", file);
+    const char *argv[] = {"sh", "-c", cmd, NULL};
+    struct as_proc_opts opts = {
+        .argv = argv, .out = AS_PROC_NULL, .err = AS_PROC_NULL, .grace_ms = 300};
+    spawn(loop, &opts, &o);
+    run_until_done(loop, &o, 4000);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.r.exit_code, 0);
+    FILE *f = fopen(file, "r");
+    long job = 0;
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%ld", &job), 1);
+    fclose(f);
+    unlink(file);
+    assert_true(job > 1);
+    int64_t t0 = as_mono_ms();
+    assert_true(wait_gone(loop, (pid_t)job, 3000));
+    assert_true(as_mono_ms() - t0 >= 200); /* it ignored SIGTERM: SIGKILL after the grace */
     as_loop_free(loop);
 }
 
@@ -660,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_timeout_kills_when_term_ignored),
         cmocka_unit_test(test_grandchildren_killed),
         cmocka_unit_test(test_drain_bound),
+        cmocka_unit_test(test_leftovers_stopped_after_exit),
         cmocka_unit_test(test_kill_and_abandon),
         cmocka_unit_test(test_terminate_grace),
         cmocka_unit_test(test_lines),
