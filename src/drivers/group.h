@@ -9,6 +9,7 @@
 #include "core/decide.h"
 #include "drivers/engine.h"
 #include "util/backoff.h"
+#include "util/log.h"
 
 struct as_writer;
 
@@ -52,14 +53,14 @@ struct group_rt {
     int from, want, attempt;
     int64_t scale_started;
     struct as_backoff backoff;
-    int rounds;                 /* rounds that reached a decision or a definite failure */
-    int unconfirmed;            /* this round held for an unconfirmed count */
-    int confirm_tries;          /* --once: rounds read again at once for a confirmation */
-    int64_t saved_ms;           /* decision clock of the last state write; -1: never */
-    uint64_t ticket;            /* the writer's ticket of a write whose callback we wait for */
-    char count_warn[160];       /* the last count warning, logged again only on change */
-    char scale_warn[160];       /* the last ineffective-scale warning, likewise */
-    struct as_config *next_cfg; /* switch when the scale call ends */
+    int rounds;                      /* rounds that reached a decision or a definite failure */
+    int unconfirmed;                 /* this round held for an unconfirmed count */
+    int confirm_tries;               /* --once: rounds read again at once for a confirmation */
+    int64_t saved_ms;                /* decision clock of the last state write; -1: never */
+    uint64_t ticket;                 /* the writer's ticket of a write whose callback we wait for */
+    struct as_fault_log count_fault; /* the count could not be trusted (logged on change) */
+    struct as_fault_log scale_fault; /* sets without effect (logged on change) */
+    struct as_config *next_cfg;      /* switch when the scale call ends */
     int remove_after;
     struct group_rt *next;
 };
@@ -99,12 +100,5 @@ void as_engine_round_end(struct group_rt *rt);
  * AS_STATE_SAVE_MS. done (may be NULL) runs when a durable write has finished, with ok 0 when
  * it failed; without a state_dir it runs at once with ok 1. */
 void as_engine_save(struct group_rt *rt, int durable, void (*done)(struct group_rt *, int ok));
-
-/* Logs a warning at WARN unless it is the same as *last (then at DEBUG), and keeps it in last
- * (one of the group's *_warn buffers): faults are logged on change, counted always. */
-void as_group_warn(char *last, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-#define AS_GROUP_WARN(rt, which, ...) as_group_warn((rt)->which, sizeof((rt)->which), __VA_ARGS__)
 
 #endif

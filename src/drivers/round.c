@@ -9,7 +9,6 @@
  * cannot be read, is implausible or unconfirmed holds the group. A scale is recorded as an
  * intent (durably) before the call, verified by reading the count back where the scaler can,
  * and recorded as a scale only once it is known to have landed. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,10 +181,10 @@ static int trusted_count(struct group_rt *rt)
     if (can_get(s)) {
         if (!rt->got_current) {
             rt->n.count_failures++;
-            AS_GROUP_WARN(rt, count_warn,
-                          "engine[%s]: reading the replica count via %s failed: %s: no "
-                          "decision, hold",
-                          rt->name, s->type, rt->get_error);
+            as_log_fault(&rt->count_fault, AS_WARN,
+                         "engine[%s]: reading the replica count via %s failed: %s: no "
+                         "decision, hold",
+                         rt->name, s->type, rt->get_error);
             return -1;
         }
         read = rt->scaler_current;
@@ -200,10 +199,10 @@ static int trusted_count(struct group_rt *rt)
         if (rt->st.count_known)
             return rt->st.count; /* the scaler cannot read it: the count it last set */
         rt->n.count_failures++;
-        AS_GROUP_WARN(rt, count_warn,
-                      "engine[%s]: current replica count unknown: %s cannot read it, no "
-                      "metric reports it (replicas_pointer) and nothing was set yet: hold",
-                      rt->name, s->type);
+        as_log_fault(&rt->count_fault, AS_WARN,
+                     "engine[%s]: current replica count unknown: %s cannot read it, no "
+                     "metric reports it (replicas_pointer) and nothing was set yet: hold",
+                     rt->name, s->type);
         return -1;
     }
     switch (
@@ -218,7 +217,8 @@ static int trusted_count(struct group_rt *rt)
         rt->unconfirmed = 1;
         break;
     }
-    AS_GROUP_WARN(rt, count_warn, "engine[%s]: replica %s (via %s): hold", rt->name, why, from);
+    as_log_fault(&rt->count_fault, AS_WARN, "engine[%s]: replica %s (via %s): hold", rt->name, why,
+                 from);
     return -1;
 }
 
@@ -306,7 +306,7 @@ static void decide_and_act(struct group_rt *rt)
         round_end(rt);
         return;
     }
-    rt->count_warn[0] = '\0';
+    as_log_recovered(&rt->count_fault, "engine[%s]: replica count %d trusted", rt->name, current);
     settle(rt, current);
     struct as_metric_obs obs[rt->g->nmetrics];
     for (size_t i = 0; i < rt->g->nmetrics; i++)
@@ -413,7 +413,7 @@ static void landed(struct group_rt *rt, int count, const char *how)
     int64_t ms = as_loop_now(rt->eng->loop) - rt->scale_started;
     as_decide_scaled(rt->g, &rt->st, as_engine_now(rt->eng), rt->from, count);
     rt->n.scales++;
-    rt->scale_warn[0] = '\0';
+    as_log_recovered(&rt->scale_fault, "engine[%s]: a set took effect again", rt->name);
     if (count == rt->want)
         AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s in %lldms%s", rt->name, rt->from, count,
                rt->g->scaler.type, (long long)ms, how);
@@ -453,10 +453,10 @@ static void on_verified(const struct as_scale_result *r, void *arg)
     }
     rt->n.scale_ineffective++;
     rt->st.pending = 0;
-    AS_GROUP_WARN(rt, scale_warn,
-                  "engine[%s]: set %d->%d via %s answered OK but the count is still %d: "
-                  "an ineffective scale, not counted as one",
-                  rt->name, rt->from, rt->want, rt->g->scaler.type, r->replicas);
+    as_log_fault(&rt->scale_fault, AS_WARN,
+                 "engine[%s]: set %d->%d via %s answered OK but the count is still %d: "
+                 "an ineffective scale, not counted as one",
+                 rt->name, rt->from, rt->want, rt->g->scaler.type, r->replicas);
     round_end_recorded(rt);
 }
 
@@ -553,16 +553,4 @@ static void round_end(struct group_rt *rt)
 {
     rt->phase = IDLE;
     as_engine_round_end(rt);
-}
-
-void as_group_warn(char *last, size_t len, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    int same = strncmp(line, last, len - 1) == 0;
-    snprintf(last, len, "%s", line);
-    AS_LOG(same ? AS_DEBUG : AS_WARN, "%s", line);
 }

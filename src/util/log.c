@@ -349,3 +349,51 @@ const char *as_log_url(const char *url, char *buf, unsigned len)
     buf[o] = '\0';
     return buf;
 }
+
+/* Whether a and b are the same text once every run of digits is taken as one digit. */
+static int same_but_numbers(const char *a, const char *b)
+{
+    for (;;) {
+        int da = *a >= '0' && *a <= '9', db = *b >= '0' && *b <= '9';
+        if (da && db) {
+            while (*a >= '0' && *a <= '9')
+                a++;
+            while (*b >= '0' && *b <= '9')
+                b++;
+            continue;
+        }
+        if (*a != *b)
+            return 0;
+        if (*a == '\0')
+            return 1;
+        a++, b++;
+    }
+}
+
+void as_log_fault(struct as_fault_log *f, enum as_log_level level, const char *fmt, ...)
+{
+    char line[sizeof(f->last)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    int same = f->last[0] != '\0' && same_but_numbers(line, f->last);
+    f->repeats = same ? f->repeats + 1 : 0;
+    snprintf(f->last, sizeof(f->last), "%s", line);
+    AS_LOG(same ? AS_DEBUG : level, "%s", line);
+}
+
+void as_log_recovered(struct as_fault_log *f, const char *fmt, ...)
+{
+    if (f->last[0] == '\0')
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    AS_LOG(AS_INFO, "%s (after %lu repeat%s of the fault)", line, f->repeats,
+           f->repeats == 1 ? "" : "s");
+    f->last[0] = '\0';
+    f->repeats = 0;
+}

@@ -57,6 +57,24 @@ size_t as_log_secret_count(void);
  * the result (never longer). Returns its length. */
 size_t as_log_mask(char *s, size_t len);
 
+/* The last fault of one thing (a source, a group's count), so that a fault repeated every
+ * round is logged when it starts or changes and at DEBUG while it repeats ("timeout after
+ * 801 ms" repeats "timeout after 800 ms": runs of digits do not count as a change). The
+ * repeats are counted by the caller's own counters. Zero-initialise. */
+struct as_fault_log {
+    char last[192];
+    unsigned long repeats;
+};
+
+/* Logs the fault at level when it differs from f's last one, else at DEBUG. */
+void as_log_fault(struct as_fault_log *f, enum as_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The thing works again: when a fault was logged, logs fmt at INFO with how many rounds it
+ * lasted appended, and forgets the fault. */
+void as_log_recovered(struct as_fault_log *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Copies url into buf without userinfo and with query values masked, for logging. */
 const char *as_log_url(const char *url, char *buf, unsigned len);
 

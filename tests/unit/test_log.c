@@ -234,6 +234,44 @@ static void test_threads(void **state)
     assert_logged("x thread-secret-1999 y", "x *** y");
 }
 
+/* The whole log file, and how many lines hold needle. */
+static int count_lines(const char *needle)
+{
+    FILE *f = fopen(log_path, "r");
+    assert_non_null(f);
+    char line[8192];
+    int n = 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* A fault repeated every round is logged when it starts and when it changes (numbers aside),
+ * at DEBUG in between; the recovery once, with the number of repeats. */
+static void test_fault_logged_on_change(void **state)
+{
+    (void)state;
+    struct as_fault_log f = {0};
+    enum as_log_level saved = as_log_min;
+    as_log_min = AS_INFO;
+    as_log_recovered(&f, "nothing to recover from"); /* no fault yet: silent */
+    for (int i = 0; i < 5; i++)
+        as_log_fault(&f, AS_ERROR, "src: timeout after %d ms", 800 + i);
+    assert_int_equal(count_lines("ERROR src: timeout after"), 1);
+    as_log_fault(&f, AS_ERROR, "src: HTTP 500: down");
+    as_log_fault(&f, AS_ERROR, "src: HTTP 503: down");
+    assert_int_equal(count_lines("ERROR src: HTTP 500: down"), 1);
+    assert_int_equal(count_lines("HTTP 503"), 0);
+    as_log_recovered(&f, "src: measuring again");
+    assert_int_equal(count_lines("INFO  src: measuring again (after 1 repeat of the fault)"), 1);
+    as_log_recovered(&f, "src: measuring again");
+    assert_int_equal(count_lines("measuring again"), 1);
+    as_log_fault(&f, AS_ERROR, "src: timeout after 900 ms"); /* a new fault after recovery */
+    assert_int_equal(count_lines("ERROR src: timeout after"), 2);
+    as_log_min = saved;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +286,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newlines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mask_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fault_logged_on_change, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
