@@ -130,6 +130,11 @@ const struct as_opt as_metric_opts[] = {
      "to zero after idle_period at or below it (KEDA's activationThreshold; 0 is KEDA's "
      "default). Unset: this metric takes no part; with no metric taking part, min 0 is a plain "
      "bound."},
+    {"backoff_max", AS_OPT_DURATION, offsetof(struct as_metric_cfg, backoff_max_ms), NULL, 100,
+     86400000, 0, NULL,
+     "A source that keeps failing is measured less often: after k failures in a row, again "
+     "after interval * 2^(k-1), at most this long (a success resets it; the rounds between count "
+     "as failed measurements). Default: 4 times the interval; the interval itself: no backoff."},
     AS_OPT_END,
 };
 
@@ -312,6 +317,10 @@ static int parse_metric(struct as_group_cfg *g, struct as_metric_cfg *m, struct 
     }
     if (check_timeout(g, n, &m->timeout_ms, what, err) < 0)
         return -1;
+    if (m->backoff_max_ms == 0)
+        m->backoff_max_ms = g->interval_ms * 4;
+    if (m->backoff_max_ms < g->interval_ms)
+        m->backoff_max_ms = g->interval_ms;
     struct as_node *act = as_node_get(n, "activation");
     m->has_activation = act != NULL && act->kind != AS_NODE_NULL;
     m->state = calloc(1, m->ops->state_size ? m->ops->state_size : 1);

@@ -21,9 +21,10 @@ struct as_metric_cfg {
     double average_value; /* total form: desired = ceil(value / average_value); 0 when unset */
     int64_t timeout_ms;
     const struct as_source_ops *ops;
-    void *state;        /* ops->state_size bytes, options parsed in */
-    double activation;  /* scale to zero: the group is active while value > activation */
-    int has_activation; /* `activation` was given: the metric takes part in scale to zero */
+    void *state;            /* ops->state_size bytes, options parsed in */
+    int64_t backoff_max_ms; /* longest wait between attempts of a failing source */
+    double activation;      /* scale to zero: the group is active while value > activation */
+    int has_activation;     /* `activation` was given: the metric takes part in scale to zero */
 };
 
 struct as_scaler_cfg {

@@ -19,15 +19,6 @@
 #define AS_COUNT_MAX 1000000000        /* the largest replica count anything accepts */
 #define AS_TIME_MAX 1000000000000000LL /* ms: a stamp beyond this is corrupt (year 33658) */
 
-/* One replica's share of a per-replica metric. */
-struct as_replica_obs {
-    int ok; /* 0: this replica has no sample (a "missing" pod) */
-    double value;
-    int ready;       /* 0: not ready (left out on a scale-down, counted as 0 on a scale-up) */
-    int64_t age_ms;  /* time since the replica started, -1 unknown (for `warmup`) */
-    int64_t idle_ms; /* time the replica has been idle, 0 busy, -1 unknown (for `queue`) */
-};
-
 /* One metric's measurement in this round; index i matches group->metrics[i]. */
 struct as_metric_obs {
     int ok;           /* 0: failed (unknown), never read as zero */

@@ -26,12 +26,31 @@ struct as_ctx {
 
 #define AS_MSG_MAX 256
 
+/* One replica's share of a per-replica metric (a host an agent reports, a series of a
+ * Prometheus vector, a pod), as sources report it and the decision reads it. */
+struct as_replica_obs {
+    int ok; /* 0: this replica has no sample (a "missing" pod, a silent host) */
+    double value;
+    int ready;       /* 0: not ready (left out on a scale-down, counted as 0 on a scale-up) */
+    int64_t age_ms;  /* time since the replica started, -1 unknown (for `warmup`) */
+    int64_t idle_ms; /* time the replica has been idle, 0 busy, -1 unknown (for `queue`) */
+};
+
 /* ---- sources ---- */
+
+#define AS_REPLICAS_MAX 4096 /* per-replica values a measurement may carry */
 
 struct as_measurement {
     int ok;       /* 0: the measurement failed and `error` says why */
-    double value; /* finite, >= 0 when ok */
+    double value; /* finite, >= 0 when ok; with per-replica values, their aggregate (mean of
+                     the ready ones with a sample, or what the source documents) */
     int replicas; /* current replica count reported with the value, -1 if none */
+    /* Per-replica values (0 and NULL: none), at most AS_REPLICAS_MAX; borrowed for the
+     * callback (the engine copies them). With them, a `target` metric follows the HPA's
+     * per-pod rules: missing replicas count as the target on a scale-down and 0 on a
+     * scale-up, not-ready ones are left out. */
+    size_t nreplicas;
+    const struct as_replica_obs *per_replica;
     char error[AS_MSG_MAX];
 };
 
@@ -110,9 +129,9 @@ const struct as_scaler_ops *as_scaler_find(const char *name);
 struct as_timer;
 
 /* Delivers a result from the loop on its next iteration (never re-entrantly): for backends
- * whose answer is known at once. Copies *m / *r. *slot holds the pending delivery and is
- * cleared just before cb runs, so `*slot != NULL` means "a result is on its way".
- * Returns 0, or -1 on ENOMEM (cb will not run, *slot is NULL). */
+ * whose answer is known at once. Copies *m (its per-replica values too) / *r. *slot holds the
+ * pending delivery and is cleared just before cb runs, so `*slot != NULL` means "a result is on its
+ * way". Returns 0, or -1 on ENOMEM (cb will not run, *slot is NULL). */
 int as_defer_measurement(struct as_loop *loop, struct as_timer **slot, as_measure_cb cb,
                          const struct as_measurement *m, void *arg);
 int as_defer_scale(struct as_loop *loop, struct as_timer **slot, as_scale_cb cb,

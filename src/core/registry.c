@@ -78,6 +78,7 @@ struct deferred {
     struct as_measurement m;
     struct as_scale_result r;
     void *arg;
+    struct as_replica_obs reps[]; /* m's per-replica values, copied */
 };
 
 static int64_t fire(struct as_loop *loop, void *arg)
@@ -114,10 +115,15 @@ void as_defer_cancel(struct as_loop *loop, struct as_timer **slot)
 int as_defer_measurement(struct as_loop *loop, struct as_timer **slot, as_measure_cb cb,
                          const struct as_measurement *m, void *arg)
 {
-    struct deferred *d = calloc(1, sizeof(*d));
+    size_t n = m->per_replica && m->nreplicas <= AS_REPLICAS_MAX ? m->nreplicas : 0;
+    struct deferred *d = calloc(1, sizeof(*d) + n * sizeof(d->reps[0]));
     if (d == NULL)
         return -1;
     *d = (struct deferred){.slot = slot, .mcb = cb, .m = *m, .arg = arg};
+    if (n > 0)
+        memcpy(d->reps, m->per_replica, n * sizeof(d->reps[0]));
+    d->m.nreplicas = n;
+    d->m.per_replica = n > 0 ? d->reps : NULL;
     return defer(loop, d);
 }
 

@@ -317,13 +317,22 @@ static void group_stop(struct group_rt *rt)
         on_scaler_stopped(rt);
 }
 
+/* The group's slots and their per-replica buffers (rt->g still the slots' config). */
+static void slots_free(struct group_rt *rt)
+{
+    for (size_t i = 0; rt->slots != NULL && i < rt->g->nmetrics; i++)
+        free(rt->slots[i].reps);
+    free(rt->slots);
+    rt->slots = NULL;
+}
+
 static void group_free(struct group_rt *rt)
 {
     free(as_writer_forget(rt->eng->writer, rt->ticket)); /* its struct save_wait */
     as_group_state_free(&rt->st);
+    slots_free(rt);
     as_config_unref(rt->next_cfg);
     as_config_unref(rt->cfg);
-    free(rt->slots);
     free(rt->name);
     free(rt);
 }
@@ -381,9 +390,9 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
     if (rt->g->policy != g->policy) /* another policy's state means nothing to this one */
         memset(rt->st.policy, 0, sizeof(rt->st.policy));
     int64_t old_interval = rt->g->interval_ms; /* rt->g goes with the old config */
+    slots_free(rt);
     as_config_ref(cfg);
     as_config_unref(rt->cfg);
-    free(rt->slots);
     rt->cfg = cfg;
     rt->g = g;
     rt->slots = slots;
@@ -603,6 +612,15 @@ void as_engine_log_counters(const struct as_engine *eng)
                (unsigned long long)c->count_implausible, (unsigned long long)c->count_unconfirmed,
                (unsigned long long)c->scale_failures, (unsigned long long)c->scale_ineffective,
                (unsigned long long)c->deadline_exceeded, (unsigned long long)c->state_write_errors);
+        for (size_t i = 0; rt->slots != NULL && i < rt->g->nmetrics; i++) {
+            const struct as_metric_counters *m = &rt->slots[i].n;
+            AS_LOG(AS_INFO,
+                   "engine[%s]: metric %s counters measurements=%llu failures=%llu skipped=%llu "
+                   "deadline_exceeded=%llu failing=%u",
+                   rt->name, rt->g->metrics[i].name, (unsigned long long)m->measurements,
+                   (unsigned long long)m->failures, (unsigned long long)m->skipped,
+                   (unsigned long long)m->deadline_exceeded, rt->slots[i].failing);
+        }
     }
 }
 

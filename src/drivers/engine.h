@@ -19,6 +19,14 @@ struct as_engine_opts {
 
 typedef void (*as_engine_cb)(void *arg);
 
+/* One metric of a group, since its configuration was last applied. */
+struct as_metric_counters {
+    uint64_t measurements; /* attempts made */
+    uint64_t failures;     /* attempts that failed (deadline included) */
+    uint64_t skipped;      /* rounds without an attempt: the source is backing off */
+    uint64_t deadline_exceeded;
+};
+
 /* What happened to a group since start: every fault is counted here (and logged on change). */
 struct as_group_counters {
     uint64_t rounds;             /* rounds started */

@@ -33,7 +33,12 @@ struct slot {
     int pending;
     struct as_timer *deadline;
     struct as_metric_obs obs;
-    int replicas; /* reported by the source, -1 if none */
+    int replicas;                /* reported by the source, -1 if none */
+    struct as_replica_obs *reps; /* the per-replica values of obs, owned, kept across rounds */
+    size_t capreps;
+    unsigned failing; /* measurements failed in a row (the source's backoff) */
+    int64_t next_ms;  /* loop time of the next attempt while backing off */
+    struct as_metric_counters n;
 };
 
 struct group_rt {

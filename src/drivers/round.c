@@ -44,15 +44,58 @@ static void cancel_deadline(struct group_rt *rt, struct as_timer **t)
 
 /* ---- measure ---- */
 
+/* A failing source backs off: after k failures in a row it is measured again only after
+ * interval * 2^(k-1), at most backoff_max (collectd's rule); a success resets it. */
+static void backoff_update(struct group_rt *rt, struct slot *s, const struct as_metric_cfg *m)
+{
+    if (s->obs.ok) {
+        if (s->failing > 1)
+            AS_LOG(AS_INFO, "engine[%s]: metric %s: measured again after %u failures", rt->name,
+                   m->name, s->failing);
+        s->failing = 0;
+        return;
+    }
+    s->failing++;
+    int64_t delay = rt->g->interval_ms;
+    for (unsigned k = 1; k < s->failing && delay < m->backoff_max_ms; k++)
+        delay *= 2;
+    if (delay > m->backoff_max_ms)
+        delay = m->backoff_max_ms;
+    s->next_ms = as_loop_now(rt->eng->loop) + delay - rt->g->interval_ms / 2;
+}
+
 static void measured(struct slot *s)
 {
     struct group_rt *rt = s->rt;
     s->pending = 0;
     cancel_deadline(rt, &s->deadline);
-    if (!s->obs.ok)
+    if (!s->obs.ok) {
         rt->n.measure_failures++;
+        s->n.failures++;
+    }
+    backoff_update(rt, s, &rt->g->metrics[s - rt->slots]);
     if (--rt->pending == 0)
         decide_and_act(rt);
+}
+
+/* The slot keeps its own copy of the per-replica values (the source's are borrowed). */
+static int copy_replicas(struct slot *s, const struct as_measurement *m)
+{
+    size_t n = m->per_replica ? m->nreplicas : 0;
+    if (n > AS_REPLICAS_MAX)
+        return -1;
+    if (n > s->capreps) {
+        struct as_replica_obs *v = realloc(s->reps, n * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        s->reps = v;
+        s->capreps = n;
+    }
+    if (n > 0)
+        memcpy(s->reps, m->per_replica, n * sizeof(*s->reps));
+    s->obs.nreplicas = n;
+    s->obs.replicas = n > 0 ? s->reps : NULL;
+    return 0;
 }
 
 static void on_measured(const struct as_measurement *m, void *arg)
@@ -61,6 +104,13 @@ static void on_measured(const struct as_measurement *m, void *arg)
     s->obs.ok = m->ok;
     s->obs.value = m->ok ? m->value : 0;
     s->replicas = m->ok ? m->replicas : -1;
+    if (m->ok && copy_replicas(s, m) < 0) {
+        s->obs.ok = 0;
+        AS_LOG(AS_ERROR,
+               "engine[%s]: metric %s: %zu per-replica values: too many or out of "
+               "memory (a failed measurement)",
+               s->rt->name, s->rt->g->metrics[s - s->rt->slots].name, m->nreplicas);
+    }
     measured(s);
 }
 
@@ -73,6 +123,7 @@ static int64_t on_measure_deadline(struct as_loop *loop, void *arg)
     s->deadline = NULL;
     m->ops->cancel(m->state);
     rt->n.deadline_exceeded++;
+    s->n.deadline_exceeded++;
     AS_LOG(AS_ERROR,
            "engine[%s]: metric %s: no answer within %lldms: cancelled (a failed "
            "measurement)",
@@ -124,7 +175,18 @@ void as_round_begin(struct group_rt *rt)
     rt->pending = g->nmetrics + 1; /* +1 guards against synchronous completion */
     for (size_t i = 0; i < g->nmetrics; i++) {
         struct slot *s = &rt->slots[i];
-        *s = (struct slot){.rt = rt, .pending = 1, .replicas = -1};
+        s->rt = rt;
+        s->pending = 1;
+        s->replicas = -1;
+        s->obs = (struct as_metric_obs){0};
+        if (s->failing > 0 && as_loop_now(rt->eng->loop) < s->next_ms) {
+            s->n.skipped++; /* backing off: a failed measurement without an attempt */
+            s->pending = 0;
+            rt->n.measure_failures++;
+            rt->pending--;
+            continue;
+        }
+        s->n.measurements++;
         s->deadline = deadline(rt, g->metrics[i].timeout_ms, on_measure_deadline, s);
         if (s->deadline == NULL) { /* a call without its deadline could hold the group forever */
             AS_LOG(AS_ERROR, "engine[%s]: metric %s: out of memory: not measured", rt->name,
