@@ -94,11 +94,11 @@ static void cleanup(void *p)
 static int admit(const redisReadTask *task, long more)
 {
     struct io *io = task->privdata;
-    if (io == NULL || io->ac == NULL)
+    if (io == NULL || io->dead)
         return 1;
     if (task->parent == NULL) {
         io->objects = 0;
-        int guarded = !(io->ac->c.flags & (REDIS_SUBSCRIBED | REDIS_MONITORING));
+        int guarded = io->ac && !(io->ac->c.flags & (REDIS_SUBSCRIBED | REDIS_MONITORING));
         if (guarded && io->ac->replies.head == NULL && task->type != REDIS_REPLY_ERROR) {
             snprintf(io->reason, sizeof(io->reason),
                      "the server sent a reply no command asked for");
@@ -126,7 +126,8 @@ static void *create_string(const redisReadTask *task, char *str, size_t len)
 
 static void *create_array(const redisReadTask *task, nelem_t n)
 {
-    return admit(task, (long)n) ? base_of(task)->createArray(task, n) : NULL;
+    long more = (long)n;
+    return admit(task, more) ? base_of(task)->createArray(task, n) : NULL;
 }
 
 static void *create_integer(const redisReadTask *task, long long v)
@@ -220,4 +221,34 @@ const char *as_redis_error(const redisAsyncContext *ac)
     if (ac->c.err)
         return ac->c.errstr;
     return "connection closed";
+}
+
+redisReader *as_redis_reader_new(void)
+{
+    redisReader *r = redisReaderCreate();
+    struct io *io = calloc(1, sizeof(*io));
+    if (r == NULL || io == NULL) {
+        if (r)
+            redisReaderFree(r);
+        free(io);
+        return NULL;
+    }
+    io->base = r->fn;
+    r->fn = &guarded_fns;
+    r->privdata = io;
+    return r;
+}
+
+const char *as_redis_reader_error(const redisReader *r)
+{
+    const struct io *io = r->privdata;
+    return io && io->reason[0] ? io->reason : r->errstr;
+}
+
+void as_redis_reader_free(redisReader *r)
+{
+    if (r == NULL)
+        return;
+    free(r->privdata);
+    redisReaderFree(r);
 }

@@ -13,6 +13,7 @@
  *    closes the connection with its text itself (e.g. "ERR max number of clients reached").
  *  - a reply made of more than AS_REDIS_MAX_OBJECTS elements (all levels counted), or more than
  *    AS_REDIS_MAX_BUFFER bytes buffered without a complete reply, closes the connection.
+ *    (Debian's hiredis 0.14.1 itself refuses a negative or out-of-range length.)
  * The commands waiting then get a NULL reply, and as_redis_error() says why. Subscriptions and
  * MONITOR, whose messages come unasked by design, are not guarded: do not use them. */
 #ifndef AS_REDIS_LOOP_H
@@ -36,5 +37,14 @@ int as_redis_attach(struct as_loop *loop, redisAsyncContext *ac);
  * the connection (above), else hiredis' error text ("Connection refused", "Server closed the
  * connection"), else "connection closed". Borrowed until ac is freed. */
 const char *as_redis_error(const redisAsyncContext *ac);
+
+/* A reply reader with the adapter's limits but no connection (so no check for unasked
+ * replies), for tests and fuzzing: redisReaderFeed and redisReaderGetReply as usual. NULL on
+ * ENOMEM. Free with as_redis_reader_free (NULL-safe). */
+redisReader *as_redis_reader_new(void);
+void as_redis_reader_free(redisReader *r);
+
+/* Why the reader failed: a limit's reason, else hiredis' error text. */
+const char *as_redis_reader_error(const redisReader *r);
 
 #endif

@@ -266,7 +266,7 @@ static void *write_big(void *arg)
     memset(chunk, 'x', sizeof(chunk));
     const char *head = "$100000000\r\n";
     send(w->fd, head, strlen(head), MSG_NOSIGNAL);
-    while (w->bytes < 20u * 1024 * 1024) {
+    while (w->bytes < 64u * 1024 * 1024) {
         ssize_t n = send(w->fd, chunk, sizeof(chunk), MSG_NOSIGNAL);
         if (n <= 0)
             break; /* the client closed */
@@ -295,7 +295,7 @@ static void test_too_many_bytes(void **state)
     pthread_join(th, NULL);
     assert_int_equal(t->nulls, 1);
     assert_non_null(strstr(t->error, "larger than 16 MiB"));
-    assert_true(w.bytes < 20u * 1024 * 1024);
+    assert_true(w.bytes < 64u * 1024 * 1024);
 }
 
 static void test_closed_mid_reply(void **state)
@@ -342,6 +342,28 @@ static void test_free_before_connected(void **state)
     as_loop_once(t->loop, 20);
 }
 
+/* The same limits on a reader without a connection (for fuzzing). */
+static void test_reader(void **state)
+{
+    (void)state;
+    redisReader *r = as_redis_reader_new();
+    assert_non_null(r);
+    const char *ok = ":1\r\n*2\r\n$1\r\na\r\n:2\r\n";
+    assert_int_equal(redisReaderFeed(r, ok, strlen(ok)), REDIS_OK);
+    void *reply;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(redisReaderGetReply(r, &reply), REDIS_OK);
+        assert_non_null(reply);
+        freeReplyObject(reply);
+    }
+    const char *big = "*1048577\r\n";
+    assert_int_equal(redisReaderFeed(r, big, strlen(big)), REDIS_OK);
+    assert_int_equal(redisReaderGetReply(r, &reply), REDIS_ERR);
+    assert_string_equal(as_redis_reader_error(r), "a reply of more than 1048576 elements");
+    as_redis_reader_free(r);
+    as_redis_reader_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +378,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_closed_mid_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_inside_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_before_connected, setup, teardown),
+        cmocka_unit_test(test_reader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
