@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "util/log.h"
 #include "util/loop.h"
@@ -39,10 +40,12 @@ struct as_http_call {
     struct curl_slist *headers;
     char *body_copy;
     struct as_sb resp;
-    size_t max_body;
-    int truncated;
+    size_t max_body, max_in_flight;
+    char *want_header; /* req.header, copied */
+    int truncated, discard;
     enum call_state state;
     int64_t started, timeout_ms;
+    int64_t started_us;
     struct as_timer *deadline;
     const char *fail; /* set: the deadline timer fires now and reports this error */
     struct lane *lane;
@@ -53,6 +56,13 @@ struct as_http_call {
 };
 
 static int64_t on_deadline(struct as_loop *loop, void *arg);
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* ---- lanes: one owner's calls to one origin ---- */
 
@@ -198,10 +208,10 @@ static void launch(struct as_http_call *c)
     }
 }
 
-/* Starts the lane's waiting calls, oldest first, while it has room. */
+/* Starts the lane's waiting calls, oldest first, while it has room for the oldest. */
 static void pump(struct lane *l)
 {
-    while (l->running < AS_HTTP_OWNER_HOST_MAX && l->head != NULL) {
+    while (l->head != NULL && l->running < l->head->max_in_flight) {
         struct as_http_call *c = l->head;
         lane_unlink(l, c);
         launch(c);
@@ -233,6 +243,7 @@ static void call_free(struct as_http_call *c)
     curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->headers);
     free(c->body_copy);
+    free(c->want_header);
     as_sb_free(&c->resp);
     c->http->active--;
     free(c);
@@ -242,6 +253,7 @@ static void call_free(struct as_http_call *c)
 static void complete(struct as_http_call *c, struct as_http_resp *r)
 {
     r->elapsed_ms = as_mono_ms() - c->started;
+    r->elapsed_us = mono_us() - c->started_us;
     release(c);
     c->cb(r, c->arg);
     call_free(c);
@@ -258,13 +270,24 @@ static int64_t on_deadline(struct as_loop *loop, void *arg)
     (void)loop;
     struct as_http_call *c = arg;
     c->deadline = NULL; /* the loop drops it: AS_TIMER_STOP */
-    struct as_http_resp r = {.body = "", .error = c->fail};
+    struct as_http_resp r = {.body = "", .error = c->fail, .total_us = -1};
     if (c->fail == NULL) {
         r.timed_out = 1;
         r.error = timeout_text(c);
     }
     complete(c, &r);
     return AS_TIMER_STOP;
+}
+
+/* The value of the header the caller asked for, when it came exactly once. */
+static void find_header(struct as_http_call *c, struct as_http_resp *r)
+{
+    struct curl_header *h = NULL;
+    if (curl_easy_header(c->easy, c->want_header, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return;
+    r->header_count = h->amount;
+    if (h->amount == 1)
+        r->header = h->value;
 }
 
 static void check_done(struct as_http *http)
@@ -286,6 +309,12 @@ static void check_done(struct as_http *http)
         r.len = c->resp.len;
         r.truncated = c->truncated;
         r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+        r.total_us = -1;
+        curl_off_t us;
+        if (r.ok && curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK)
+            r.total_us = (int64_t)us;
+        if (r.ok && c->want_header)
+            find_header(c, &r);
         r.error = c->truncated   ? "response body larger than the limit"
                   : r.timed_out  ? timeout_text(c)
                   : c->errbuf[0] ? c->errbuf
@@ -418,6 +447,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct as_http_call *c = arg;
     size_t n = size * nmemb;
+    if (c->discard)
+        return n;
     if (c->resp.len + n > c->max_body) {
         c->truncated = 1;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -482,13 +513,18 @@ struct as_http_call *as_http_start(struct as_http *http, const struct as_http_re
     c->cb = cb;
     c->arg = arg;
     c->max_body = req->max_body ? req->max_body : AS_HTTP_BODY_MAX;
+    c->max_in_flight = req->max_in_flight ? req->max_in_flight : AS_HTTP_OWNER_HOST_MAX;
+    c->discard = req->discard_body;
     /* The clock now, not the loop's cached time: the caller may have been busy since. */
     c->started = as_mono_ms();
+    c->started_us = mono_us();
     c->timeout_ms = req->timeout_ms;
     http->active++;
     char *origin = NULL;
     c->easy = curl_easy_init();
     if (c->easy == NULL || setup(c, req) < 0)
+        goto fail;
+    if (req->header != NULL && (c->want_header = strdup(req->header)) == NULL)
         goto fail;
     origin = origin_of(req->url);
     c->lane = origin ? lane_get(http, req->owner, origin) : NULL;
@@ -498,7 +534,7 @@ struct as_http_call *as_http_start(struct as_http *http, const struct as_http_re
         http->loop, c->started + c->timeout_ms - as_loop_now(http->loop), on_deadline, c);
     if (c->deadline == NULL)
         goto fail;
-    if (c->lane->running < AS_HTTP_OWNER_HOST_MAX) {
+    if (c->lane->head == NULL && c->lane->running < c->max_in_flight) {
         launch(c);
     } else {
         AS_LOG(AS_DEBUG, "http: %s has %zu calls in flight to %s; one more waits",

@@ -9,7 +9,8 @@
  *     curl's own timeout is set to the time left when the transfer is handed to curl.
  *   - Owners. Each request names an owner (the group; NULL is one shared anonymous owner).
  *     An owner has at most AS_HTTP_OWNER_HOST_MAX transfers in flight per origin
- *     (scheme://host:port); its further requests to that origin wait in a FIFO of its own,
+ *     (scheme://host:port; a request may raise its own limit, max_in_flight); its further
+ *     requests to that origin wait in a FIFO of its own,
  *     and that wait counts toward their deadline. So one group's stuck calls never take
  *     another group's connections: there is no per-host cap across owners in curl.
  *   - Connections. One connection cache for the process: a keep-alive connection is reused
@@ -44,6 +45,14 @@ struct as_http_req {
     int insecure;               /* 1 disables TLS verification (default: verify) */
     const char *ca_file;        /* extra CA bundle, may be NULL */
     size_t max_body;            /* 0 means AS_HTTP_BODY_MAX */
+    /* The call starts only while fewer than this many of its owner's calls to its origin are
+     * in flight (and none of them waits before it); 0 means AS_HTTP_OWNER_HOST_MAX. A load
+     * generator sets its number of users. */
+    size_t max_in_flight;
+    const char *header; /* a response header to return (resp.header), may be NULL */
+    /* 1: read the body without keeping it (resp.body is "" and resp.len 0; max_body does not
+     * apply): a load generator's requests. */
+    int discard_body;
 };
 
 struct as_http_resp {
@@ -55,6 +64,16 @@ struct as_http_resp {
     int timed_out;      /* the deadline passed: error is "timeout after N ms" */
     const char *error;  /* transport error text when !ok, borrowed */
     int64_t elapsed_ms; /* since as_http_start */
+    int64_t elapsed_us; /* the same in microseconds: what the caller waited for the answer */
+    /* The transfer's own time in microseconds, as curl measured it (CURLINFO_TOTAL_TIME_T:
+     * from the moment curl took the call, connecting included, to the last byte); -1 when
+     * the call did not complete (!ok). More precise than elapsed_ms, and without the wait
+     * in the owner's queue. */
+    int64_t total_us;
+    /* The value of req.header in the response (NULL: absent), and how many times the header
+     * came (a value is given only when it came once). Borrowed for the callback only. */
+    const char *header;
+    size_t header_count;
 };
 
 typedef void (*as_http_cb)(const struct as_http_resp *resp, void *arg);
