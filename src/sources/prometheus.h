@@ -77,7 +77,7 @@ void as_prom_memory_free(struct as_prom_memory *mem);
 /* What changed in the remembered series, for the log: how many, and the first one's labels. */
 struct as_prom_change {
     size_t n;
-    char first[96];
+    char first[160];
 };
 struct as_prom_changes {
     struct as_prom_change appeared, vanished, returned, forgotten, unusable;

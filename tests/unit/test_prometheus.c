@@ -500,6 +500,8 @@ static void test_validate(void **state)
         {"url: http://x:%d\nquery: up\ntoken: t\nusername: u\n",
          "test.yaml:3:8: 'token' and 'username' exclude each other"},
         {"url: http://x:%d\nquery: up\npassword: p\n", "test.yaml:3:11: 'password' needs"},
+        {"url: http://x:%d\nquery: up\ntoken: \"abc\\r\\nX-Evil: 1\"\n",
+         "test.yaml:3:8: 'token' holds a control character"},
         {"url: http://x:%d\nquery: up\ntoken: t\nheaders: {authorization: x}\n",
          "test.yaml:4:10: 'headers' sets Authorization"},
         {"url: http://x:%d\nquery: up\nparams: {timeout: 1s}\n", "test.yaml:3:9: 'params' may"},
