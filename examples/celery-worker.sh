@@ -1,0 +1,30 @@
+#!/bin/sh
+# A stand-in for one Celery worker with --concurrency 1, for examples/celery.yaml: it takes one
+# task at a time from the `celery` list in Redis (BRPOP, as Celery's Redis transport does) and
+# "runs" it for TASK_SECONDS. Replace it with your real worker, e.g.
+#   command: [celery, -A, proj, worker, --concurrency, "1", -n, "w{{worker}}@%h"]
+#
+# Needs redis-cli (Debian: redis-tools). Environment:
+#   CELERY_BROKER_URL  redis://[:PASSWORD@]HOST[:PORT][/DB]  (default redis://127.0.0.1:6379/0)
+#   CELERY_QUEUE       the list (default celery)
+#   TASK_SECONDS       how long a task takes (default 1)
+# AUTOSCALER_WORKER (this worker's slot) comes from the process scaler.
+url=${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}
+queue=${CELERY_QUEUE:-celery}
+secs=${TASK_SECONDS:-1}
+me=${AUTOSCALER_WORKER:-0}
+trap 'exit 0' TERM INT
+while :; do
+    out=$(redis-cli -u "$url" --no-auth-warning BRPOP "$queue" 1 2>&1) || out="error: $out"
+    case $out in
+    "$queue"*)
+        echo "worker $me: task $(echo "$out" | tail -n 1)"
+        sleep "$secs"
+        ;;
+    "") ;; # nothing within a second: ask again
+    *)
+        echo "worker $me: $out" >&2 # Redis is down: try again in a second
+        sleep 1
+        ;;
+    esac
+done
