@@ -13,6 +13,7 @@
 #include "drivers/replay.h"
 #include "config/starter.h"
 #include "drivers/demo.h"
+#include "drivers/agent.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -31,6 +32,8 @@ static const char usage_main[] =
     "                                       decisions for recorded metrics (CSV, JSON Lines)\n"
     "  demo [--duration S] [--speed N]      a live autoscaling loop with no outside service\n"
     "  options                              the configuration reference (Markdown)\n"
+    "  agent --master HOST:PORT --secret-file PATH\n"
+    "                                       report this host's CPU to a master (alias: daemon)\n"
     "\n"
     "  --version                            print the version\n"
     "  --help                               this text; `autoscaler COMMAND --help` for one "
@@ -113,6 +116,32 @@ static const char usage_options[] =
     "\n"
     "Prints the configuration reference generated from the option tables (Markdown):\n"
     "every key of every section, source and scaler with its type, default and meaning.\n";
+
+static const char usage_agent[] =
+    "usage: autoscaler agent --master HOST:PORT --secret-file PATH [--name HOST]\n"
+    "                        [--interval DURATION] [--command NAME=COMMAND]... [--log-level L]\n"
+    "\n"
+    "Runs on an application host and reports this host's CPU utilization (0..1 over all\n"
+    "cores, from /proc/stat) to the master's `agents` source every interval: one line per\n"
+    "report, signed with the shared secret (docs/protocol.md). `autoscaler daemon` is the\n"
+    "same command.\n"
+    "\n"
+    "  --master HOST:PORT    the master's listener, e.g. 127.0.0.1:7070 (also the local end\n"
+    "                        of an ssh -R tunnel); a name is resolved at each connection\n"
+    "  --secret-file PATH    the key shared with the master: at least 16 bytes, trailing\n"
+    "                        newlines dropped; the key itself never goes on a command line\n"
+    "  --name HOST           the name to report as (default: this host's name)\n"
+    "  --interval DURATION   how often to report (default 5s; 100ms to 24h)\n"
+    "  --command NAME=CMD    also report the number CMD prints as value NAME (run by\n"
+    "                        /bin/sh -c each interval, killed after 80% of it); repeatable,\n"
+    "                        at most 15; a master metric reads it with `field: NAME`\n"
+    "  --log-level LEVEL     debug, info (default), warn or error; the log goes to stderr\n"
+    "\n"
+    "No backlog: while the master is unreachable, reports are dropped and the connection is\n"
+    "retried with backoff, at most 5s apart; once connected, the latest values go at once.\n"
+    "signals: SIGTERM/SIGINT stop it cleanly.\n"
+    "exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage error or unusable secret file\n"
+    "docs: docs/protocol.md, docs/sources/agents.md\n";
 
 struct args {
     const char *config, *metrics, *out, *group, *file, *start, *format;
@@ -356,6 +385,16 @@ static int cmd_demo(int argc, char **argv)
     return as_demo_main(argc, argv);
 }
 
+static int cmd_agent(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_agent, stdout);
+            return 0;
+        }
+    return as_agent_main(argc, argv);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -367,6 +406,8 @@ int main(int argc, char **argv)
                 {"replay", cmd_replay},
                 {"options", cmd_options},
                 {"demo", cmd_demo},
+                {"agent", cmd_agent},
+                {"daemon", cmd_agent},
                 {"demo-app", as_demo_app_main},
                 {"demo-worker", as_demo_worker_main}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

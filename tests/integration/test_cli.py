@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import REPO, main, run_cli, test, write_config  # noqa: E402
 
-COMMANDS = ["run", "check", "init", "replay", "demo", "options"]
+COMMANDS = ["run", "check", "init", "replay", "demo", "options", "agent"]
 
 GOOD = """\
 log_file: ''
