@@ -265,6 +265,7 @@ def test_measures_lists_keys_streams_commands(ctx):
     c.close()
     d, dec = once(ctx, [
         metric("queue", r.url(), key="celery"),
+        metric("by_name", f"redis://localhost:{r.port}", key="celery"),  # resolved on a thread
         metric("lists", r.url(0), keys=["celery", "celery", "missing"]),
         metric("mixed", r.url(), keys=["celery", "z", "set", "s", "missing"], key_type="auto"),
         metric("zset", r.url(), key="z", key_type="zset"),
@@ -274,7 +275,7 @@ def test_measures_lists_keys_streams_commands(ctx):
         metric("cmd", r.url(), command=["ZCOUNT", "z", "2", "+inf"]),
         metric("db2", r.url(2), key="jobs"),
     ])
-    assert dec.values == {"queue": 50, "lists": 100, "mixed": 65, "zset": 3, "backlog": 10,
+    assert dec.values == {"queue": 50, "by_name": 50, "lists": 100, "mixed": 65, "zset": 3, "backlog": 10,
                           "lag": 6, "pending": 4, "cmd": 2, "db2": 2}, d.tail()
 
 
