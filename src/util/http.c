@@ -12,6 +12,8 @@
 #include "util/util.h"
 
 #define LANE_BUCKETS 256
+/* Easy handles kept for reuse (a load test makes thousands of calls a second). */
+#define IDLE_EASY_MAX 256
 
 /* One owner's calls to one origin: how many are in curl, and the FIFO of those waiting. */
 struct lane {
@@ -30,6 +32,10 @@ struct as_http {
     size_t active;
     long total_max;
     struct lane *lanes[LANE_BUCKETS];
+    CURL *idle[IDLE_EASY_MAX]; /* reset easy handles, ready for the next call */
+    size_t nidle;
+    /* The origin of the last URL parsed, by the text up to the end of its authority. */
+    char *origin_key, *origin;
 };
 
 enum call_state { CALL_IDLE, CALL_QUEUED, CALL_RUNNING };
@@ -173,6 +179,45 @@ static char *origin_of(const char *url)
     return out;
 }
 
+/* The origin of url, from the cache when url's text up to the end of its authority is the
+ * last one's. Borrowed until the next call; NULL on ENOMEM. */
+static const char *origin_cached(struct as_http *http, const char *url)
+{
+    const char *p = strstr(url, "://");
+    size_t n = p ? (size_t)(p + 3 - url) + strcspn(p + 3, "/?#") : strlen(url);
+    if (http->origin_key && strlen(http->origin_key) == n && memcmp(http->origin_key, url, n) == 0)
+        return http->origin;
+    char *key = strndup(url, n), *origin = origin_of(url);
+    if (key == NULL || origin == NULL) {
+        free(key);
+        free(origin);
+        return NULL;
+    }
+    free(http->origin_key);
+    free(http->origin);
+    http->origin_key = key;
+    http->origin = origin;
+    return origin;
+}
+
+static CURL *easy_get(struct as_http *http)
+{
+    if (http->nidle == 0)
+        return curl_easy_init();
+    CURL *e = http->idle[--http->nidle];
+    curl_easy_reset(e);
+    return e;
+}
+
+/* Keeps an easy handle (out of the multi handle) for the next call, or frees it. */
+static void easy_put(struct as_http *http, CURL *e)
+{
+    if (e != NULL && http->nidle < IDLE_EASY_MAX)
+        http->idle[http->nidle++] = e;
+    else
+        curl_easy_cleanup(e);
+}
+
 /* ---- a call's way through its lane and curl ---- */
 
 /* Reports why as soon as the loop runs (or, without memory for that, at the deadline). */
@@ -240,7 +285,7 @@ static void call_free(struct as_http_call *c)
 {
     as_loop_cancel_timer(c->http->loop, c->deadline);
     release(c);
-    curl_easy_cleanup(c->easy);
+    easy_put(c->http, c->easy);
     curl_slist_free_all(c->headers);
     free(c->body_copy);
     free(c->want_header);
@@ -419,6 +464,10 @@ void as_http_free(struct as_http *http)
         return;
     as_loop_cancel_timer(http->loop, http->timer);
     curl_multi_cleanup(http->multi);
+    while (http->nidle > 0)
+        curl_easy_cleanup(http->idle[--http->nidle]);
+    free(http->origin_key);
+    free(http->origin);
     for (size_t i = 0; i < LANE_BUCKETS; i++) /* none left once every call ended */
         while (http->lanes[i] != NULL) {
             struct lane *l = http->lanes[i];
@@ -520,13 +569,13 @@ struct as_http_call *as_http_start(struct as_http *http, const struct as_http_re
     c->started_us = mono_us();
     c->timeout_ms = req->timeout_ms;
     http->active++;
-    char *origin = NULL;
-    c->easy = curl_easy_init();
+    const char *origin = NULL;
+    c->easy = easy_get(http);
     if (c->easy == NULL || setup(c, req) < 0)
         goto fail;
     if (req->header != NULL && (c->want_header = strdup(req->header)) == NULL)
         goto fail;
-    origin = origin_of(req->url);
+    origin = origin_cached(http, req->url);
     c->lane = origin ? lane_get(http, req->owner, origin) : NULL;
     if (c->lane == NULL)
         goto fail;
@@ -541,10 +590,8 @@ struct as_http_call *as_http_start(struct as_http *http, const struct as_http_re
                req->owner ? req->owner : "(anonymous)", c->lane->running, origin);
         lane_push(c->lane, c);
     }
-    free(origin);
     return c;
 fail:
-    free(origin);
     call_free(c);
     return NULL;
 }
