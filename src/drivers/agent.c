@@ -62,7 +62,7 @@ struct agent {
     char out[AS_AGENT_LINE_MAX + 1];
     size_t outlen, outoff;
     struct as_backoff backoff;
-    int64_t up_since;
+    int64_t up_since, sent_ms; /* connected; the last report written */
     unsigned long long sent, dropped;
     struct as_fault_log conn_fault, cpu_fault;
 };
@@ -142,6 +142,7 @@ static void flush(struct agent *a)
     }
     a->outlen = a->outoff = 0;
     a->sent++;
+    a->sent_ms = as_loop_now(a->loop);
     as_loop_watch_fd(a->loop, a->fd, AS_READ, on_fd, a);
 }
 
@@ -184,13 +185,13 @@ static void connected(struct agent *a)
 {
     a->link = UP;
     a->up_since = as_loop_now(a->loop);
+    a->sent_ms = -1;
     as_loop_cancel_timer(a->loop, a->deadline);
     a->deadline = NULL;
     as_loop_watch_fd(a->loop, a->fd, AS_READ, on_fd, a);
-    if (a->conn_fault.last[0] != '\0')
-        as_log_recovered(&a->conn_fault, "agent: connected to %s", a->master);
-    else
-        AS_LOG(AS_INFO, "agent: connected to %s", a->master);
+    /* Recovered once the connection lasts (on_tick): a master that rejects every report
+     * accepts each connection, and that is no recovery. */
+    AS_LOG(a->conn_fault.last[0] ? AS_DEBUG : AS_INFO, "agent: connected to %s", a->master);
     if (a->reported && a->running == 0) /* the latest values at once, in a fresh report */
         report(a);
 }
@@ -211,6 +212,15 @@ static void on_fd(struct as_loop *loop, int fd, int events, void *arg)
     if (events & AS_READ) { /* the master sends nothing: data is discarded, EOF is a close */
         char buf[512];
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        char why[160];
+        int64_t after = as_loop_now(a->loop) - a->sent_ms;
+        if (n == 0 && a->sent_ms >= a->up_since && after < 1000) {
+            snprintf(why, sizeof(why),
+                     "the master closed the connection %.1fs after a report (when it keeps "
+                     "doing so, it rejects them: its log says why)",
+                     (double)after / 1000);
+            return reconnect_later(a, why);
+        }
         if (n == 0)
             return reconnect_later(a, "the master closed the connection");
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -329,8 +339,10 @@ static int64_t on_tick(struct as_loop *loop, void *arg)
 {
     struct agent *a = arg;
     sample_cpu(a);
-    if (a->link == UP && as_loop_now(loop) - a->up_since >= a->interval_ms)
+    if (a->link == UP && as_loop_now(loop) - a->up_since >= a->interval_ms) {
         as_backoff_reset(&a->backoff); /* a connection that lasts, not one the master drops */
+        as_log_recovered(&a->conn_fault, "agent: connected to %s", a->master);
+    }
     if (a->running > 0)
         AS_LOG(AS_WARN, "agent: commands still running from the last interval: report skipped");
     else if (a->ncmds == 0 || run_commands(a) == 0)

@@ -98,7 +98,10 @@ static const char *check(struct agents *s, struct as_node *map, struct as_err *e
         return "forget_after";
     }
     for (size_t i = 0; s->hosts && s->hosts[i]; i++)
-        if (!as_agent_host_ok(s->hosts[i])) {
+        if (i == (size_t)s->max_hosts) {
+            as_err_set(err, "'hosts' lists more than max_hosts (%d) hosts", s->max_hosts);
+            return "hosts";
+        } else if (!as_agent_host_ok(s->hosts[i])) {
             as_err_set(err, "'hosts': '%s' is not a host name", s->hosts[i]);
             return "hosts";
         }

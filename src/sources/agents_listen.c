@@ -19,7 +19,8 @@ struct agents_conn {
     char host[AS_AGENT_HOST_MAX + 1]; /* of its last accepted message, "" none yet */
     char buf[AS_AGENT_LINE_MAX];
     size_t len;
-    int64_t since_ms, ok_ms, limit_ms; /* ok_ms 0: never authenticated */
+    int64_t since_ms, ok_ms, limit_ms;
+    int authed; /* delivered an accepted report (ok_ms is its time) */
     double tokens;
     int64_t tokens_ms;
     struct agents_conn *prev, *next;
@@ -233,6 +234,8 @@ static int on_line(struct agents_conn *c, const char *line, size_t len)
     }
     enum as_agent_status st =
         as_agent_parse(line, len, o->secret, strlen(o->secret), &m, why, sizeof(why));
+    if (st == AS_AGENT_BAD_MAC || st == AS_AGENT_BAD_VALUE) /* the host it names (for logs) */
+        return reject(l, st, c->peer, m.host, why);
     if (st != AS_AGENT_OK)
         return reject(l, st, c->peer, c->host, why);
     struct agents_host *h = host_find(l, m.host);
@@ -256,6 +259,7 @@ static int on_line(struct agents_conn *c, const char *line, size_t len)
     host_update(l, h, &m, c->peer);
     snprintf(c->host, sizeof(c->host), "%s", m.host);
     c->ok_ms = as_loop_now(l->loop);
+    c->authed = 1;
     c->limit_ms = o->idle_ms > 3 * m.interval_ms ? o->idle_ms : 3 * m.interval_ms;
     return 0;
 }
@@ -323,7 +327,7 @@ static int make_room(struct agents_listener *l)
         return 0;
     struct agents_conn *victim = NULL;
     for (struct agents_conn *c = l->conns; c; c = c->next)
-        if (c->ok_ms == 0 && (victim == NULL || c->since_ms < victim->since_ms))
+        if (!c->authed && (victim == NULL || c->since_ms < victim->since_ms))
             victim = c;
     if (victim == NULL)
         return -1;
@@ -404,7 +408,7 @@ static int64_t on_sweep(struct as_loop *loop, void *arg)
     int64_t now = as_loop_now(loop);
     for (struct agents_conn *c = l->conns, *next; c; c = next) {
         next = c->next;
-        int64_t quiet = now - (c->ok_ms ? c->ok_ms : c->since_ms);
+        int64_t quiet = now - (c->authed ? c->ok_ms : c->since_ms);
         if (quiet > c->limit_ms) {
             char why[80];
             snprintf(why, sizeof(why), "no report for %.1fs", (double)quiet / 1000);

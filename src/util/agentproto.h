@@ -67,7 +67,9 @@ int as_agent_format(const struct as_agent_msg *m, const void *key, size_t keylen
 
 /* Parses one line (len bytes, with or without its final LF) and checks its MAC with key.
  * Returns AS_AGENT_OK with *out filled, or the reason with a one-line detail in why (never a
- * secret, at most whylen bytes). *out is unspecified on failure. */
+ * secret, at most whylen bytes). On AS_AGENT_BAD_MAC and AS_AGENT_BAD_VALUE *out holds the
+ * fields as parsed (for BAD_MAC, unverified: whoever sent it may have made them up); on any
+ * other failure it is unspecified. */
 enum as_agent_status as_agent_parse(const char *line, size_t len, const void *key, size_t keylen,
                                     struct as_agent_msg *out, char *why, size_t whylen);
 

@@ -326,7 +326,8 @@ def test_reload_keeps_hosts(ctx):
     d.wait_log(r"listening on 127\.0\.0\.1:\d+ \(hosts kept from before the reload\)", 10,
                since=mark)
     for a in agents:
-        a.wait_log(r"the master closed the connection; retrying", 10)
+        a.wait_log(r"the master closed the connection( [\d.]+s after a report \(.*\))?; "
+                   r"retrying", 10)
         a.wait_log(r"agent: connected to .* \(after \d+ repeat", 10)
     d.wait_decisions(3, 10, since=mark)
     assert send(port, old), "the master kept a connection that replayed a line"
@@ -356,11 +357,23 @@ def test_agent_survives_master_down(ctx):
     a.stop()
     m = re.search(r"stopping \((\d+) reports sent, (\d+) dropped\)", a.stderr())
     assert m and int(m.group(1)) >= 1 and int(m.group(2)) >= 5, a.stderr()
+    # An agent with another key: the master rejects it, the agent says where to look.
+    w = start_agent(ctx, port, "wrong", interval="300ms",
+                    extra=["--secret-file", key_file(ctx, b"another-key-0123456789", "w.key")])
+    d.wait_log(r"host=wrong: rejected \(bad_mac\)", 10)
+    w.wait_log(r"the master closed the connection [\d.]+s after a report \(when it keeps "
+               r"doing so, it rejects them: its log says why\); retrying", 10)
+    time.sleep(2)  # a few more rejected connections: logged once, not once each
+    log = w.stderr()
+    assert len(re.findall(r"INFO  agent: connected", log)) == 1, log
+    assert len(re.findall(r"WARN  agent: .*after a report", log)) == 1, log
+    assert len(re.findall(r"host=wrong: rejected \(bad_mac\)", d.log_text())) == 1, d.tail()
+    w.stop()
     # The master going away again: the agent notices and retries.
     b = start_agent(ctx, port, "late", interval="300ms")
     d.wait_log(r"host late reporting from", 15)
     d.stop()
-    b.wait_log(r"agent: 127\.0\.0\.1:\d+: the master closed the connection; retrying", 10)
+    b.wait_log(r"agent: 127\.0\.0\.1:\d+: the master closed the connection", 10)
     b.stop()
 
 
@@ -419,7 +432,8 @@ def test_usage_and_config_errors(ctx):
                     ({"listen": "127.0.0.1:0"}, "port must be 1..65535"),
                     ({"missing_after": "20s", "forget_after": "10s"}, "'forget_after' must be"),
                     ({"field": "Load"}, "'field' must be"),
-                    ({"hosts": ["ok", "not ok"]}, "'not ok' is not a host name")]:
+                    ({"hosts": ["ok", "not ok"]}, "'not ok' is not a host name"),
+                    ({"hosts": ["a", "b", "c"], "max_hosts": 2}, "more than max_hosts")]:
         cfg = config(ctx, agents_metric(port, key, **kw), app)
         r = run_cli(ctx.bin, ["check", "-c", write_config(ctx.tmp, cfg)])
         assert r.returncode == 2 and re.search(r"config\.yaml:\d+:\d+: .*" + re.escape(msg),
