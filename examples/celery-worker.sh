@@ -1,7 +1,9 @@
 #!/bin/sh
 # A stand-in for one Celery worker with --concurrency 1, for examples/celery.yaml: it takes one
 # task at a time from the `celery` list in Redis (BRPOP, as Celery's Redis transport does) and
-# "runs" it for TASK_SECONDS. Replace it with your real worker, e.g.
+# "runs" it for TASK_SECONDS. On SIGTERM (a scale-down, or the daemon stopping) it finishes the
+# task at hand and exits, as Celery's warm shutdown does; the pool's `grace` must be longer
+# than a task. Replace it with your real worker, e.g.
 #   command: [celery, -A, proj, worker, --concurrency, "1", -n, "w{{worker}}@%h"]
 #
 # Needs redis-cli (Debian: redis-tools). Environment:
@@ -13,13 +15,17 @@ url=${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}
 queue=${CELERY_QUEUE:-celery}
 secs=${TASK_SECONDS:-1}
 me=${AUTOSCALER_WORKER:-0}
-trap 'exit 0' TERM INT
-while :; do
-    out=$(redis-cli -u "$url" --no-auth-warning BRPOP "$queue" 1 2>&1) || out="error: $out"
+stop=0
+trap 'stop=1' TERM INT
+while [ "$stop" = 0 ]; do
+    # The signal goes to the whole process group: redis-cli and the task ignore it, so a task
+    # taken from the queue is never lost; this shell notes it and stops after the task.
+    out=$( (trap '' TERM INT; exec redis-cli -u "$url" --no-auth-warning BRPOP "$queue" 1) 2>&1) ||
+        out="error: $out"
     case $out in
     "$queue"*)
         echo "worker $me: task $(echo "$out" | tail -n 1)"
-        sleep "$secs"
+        (trap '' TERM INT; exec sleep "$secs")
         ;;
     "") ;; # nothing within a second: ask again
     *)
