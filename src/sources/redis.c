@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <async.h>
+#include <hiredis/async.h>
 
 #include "core/plugin.h"
 #include "sources/redis_proto.h"

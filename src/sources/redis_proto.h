@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include <hiredis.h>
+#include <hiredis/hiredis.h>
 
 #include "util/err.h"
 

@@ -21,7 +21,7 @@
 
 #include <stddef.h>
 
-#include <async.h>
+#include <hiredis/async.h>
 
 struct as_loop;
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis.h>
+#include <hiredis/hiredis.h>
 
 #include "sources/redis_proto.h"
 #include "util/redis_loop.h"

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis.h>
+#include <hiredis/hiredis.h>
 
 #include "config/cfg.h"
 #include "config/opt.h"

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <async.h>
+#include <hiredis/async.h>
 
 #include "util/loop.h"
 #include "util/redis_loop.h"
