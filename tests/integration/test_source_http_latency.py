@@ -128,6 +128,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 drops the SYNs of a burst of users: 1 s stalls
 
     def handle_error(self, request, client_address):
         pass  # a client that gave up (a timeout, a cancelled call) is expected here

@@ -1,0 +1,417 @@
+/* util/h1: the response head parser, the chunked decoder, numeric URLs, request formatting,
+ * and a connection against a scripted server on 127.0.0.1 (keep-alive, chunked and
+ * close-delimited bodies, an idle connection the server closed, 1xx, garbage, a refused
+ * connection, a timeout, cancellation). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/h1.h"
+#include "util/loop.h"
+#include "util/util.h"
+
+static void test_parse_head(void **state)
+{
+    (void)state;
+    struct {
+        const char *text;
+        int rc; /* >0: the head's length is strlen(text) minus `extra` */
+        size_t extra;
+        long status;
+        int64_t cl;
+        int chunked, close, no_body;
+        const char *why;
+    } cases[] = {
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 1, 5, 200, 5, 0, 0, 0, NULL},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 1, 0, 200, -1, 1, 0, 0, NULL},
+        {"HTTP/1.1 204 No Content\r\n\r\n", 1, 0, 204, -1, 0, 0, 1, NULL},
+        {"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n", 1, 0, 304, -1, 0, 1, 1, NULL},
+        {"HTTP/1.1 100 Continue\r\n\r\n", 1, 0, 100, -1, 0, 0, 1, NULL},
+        {"HTTP/1.1 200 OK\r\n\r\n", 1, 0, 200, -1, 0, 1, 0, NULL}, /* to the close */
+        {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", 1, 0, 200, 0, 0, 1, 0, NULL},
+        {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: Keep-Alive\r\n\r\n", 1, 0, 200, 0, 0,
+         0, 0, NULL},
+        {"HTTP/1.1 503\r\ncontent-length:  2 \r\nCONNECTION: foo, close\r\n\r\n", 1, 0, 503, 2, 0,
+         1, 0, NULL},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 1, 0, 200, 5, 0, 0, 0,
+         NULL},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", 0, 0, 0, 0, 0, 0, 0, NULL},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", -1, 0, 0, 0, 0, 0, 0,
+         "conflicting Content-Length"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", -1, 0, 0, 0, 0, 0, 0,
+         "bad Content-Length"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456789\r\n\r\n", -1, 0, 0, 0, 0, 0, 0,
+         "bad Content-Length"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -1, 0, 0, 0, 0, 0, 0,
+         "unsupported Transfer-Encoding"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", -1, 0, 0, 0,
+         0, 0, 0, "both Content-Length and chunked"},
+        {"HTTP/2 200\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "not an HTTP/1.x status line"},
+        {"HTTP/1.1 2000 OK\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "bad status code"},
+        {"HTTP/1.1 099 Low\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "bad status code"},
+        {"HTTP/1.1 101 Switching\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "protocol switch"},
+        {"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "malformed header"},
+        {"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "malformed header"},
+        {"HTTP/1.1 200 OK\r\nX: a\nb\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "bare CR or LF"},
+        {"\x00\xff garbage\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "not an HTTP/1.x status line"},
+    };
+    for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++) {
+        struct as_h1_head h;
+        const char *why = "";
+        size_t len = strlen(cases[i].text);
+        if (cases[i].text[0] == '\0')
+            len = 16; /* the garbage case starts with a NUL */
+        int rc = as_h1_parse_head(cases[i].text, len, &h, &why);
+        int ok = cases[i].rc > 0
+                     ? rc == (int)(len - cases[i].extra) && h.status == cases[i].status &&
+                           h.content_length == cases[i].cl && h.chunked == cases[i].chunked &&
+                           h.close == cases[i].close && h.no_body == cases[i].no_body
+                 : cases[i].rc == 0 ? rc == 0
+                                    : rc == -1 && strstr(why, cases[i].why) != NULL;
+        if (!ok)
+            fail_msg("case %zu: rc=%d status=%ld cl=%lld chunked=%d close=%d why='%s'", i, rc,
+                     h.status, (long long)h.content_length, h.chunked, h.close, rc < 0 ? why : "");
+    }
+    /* a head that never ends */
+    char big[AS_H1_HEAD_MAX + 10];
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "HTTP/1.1 200 OK\r\nX: ", 20);
+    struct as_h1_head h;
+    const char *why;
+    assert_int_equal(as_h1_parse_head(big, sizeof(big), &h, &why), -1);
+    assert_int_equal(as_h1_parse_head(big, 100, &h, &why), 0);
+}
+
+/* Feeds text to a fresh decoder in pieces of `step` bytes; the consumed count at the end. */
+static long feed(const char *text, size_t len, size_t step, int *done, const char **why)
+{
+    struct as_h1_chunked d = {0};
+    size_t at = 0;
+    *done = 0;
+    while (at < len && !*done) {
+        size_t n = len - at < step ? len - at : step;
+        long used = as_h1_chunked_feed(&d, text + at, n, done, why);
+        if (used < 0)
+            return -1;
+        at += (size_t)used;
+    }
+    return (long)at;
+}
+
+static void test_chunked(void **state)
+{
+    (void)state;
+    struct {
+        const char *text;
+        long used; /* -1: an error with `why`; otherwise the end after `used` bytes */
+        int done;
+        const char *why;
+    } cases[] = {
+        {"5\r\nhello\r\n0\r\n\r\n", 15, 1, NULL},
+        {"5\r\nhello\r\n0\r\n\r\nEXTRA", 15, 1, NULL},
+        {"A;name=val\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n", 43, 1, NULL},
+        {"5\r\nhel", 6, 0, NULL},
+        {"5\r\nhello\r\n0\r\n", 13, 0, NULL},
+        {"5\r\nhelloX\r\n", -1, 0, "chunk data longer than its size"},
+        {"G\r\n", -1, 0, "bad chunk size"},
+        {"\r\n", -1, 0, "bad chunk size"},
+        {"1234567890123456\r\n", -1, 0, "chunk size too large"},
+        {"5\rX", -1, 0, "bad chunk size line"},
+        {"0\r\nX\x01\r\n\r\n", -1, 0, "bad trailer"},
+    };
+    for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++)
+        for (size_t step = 1; step <= 64; step *= 4) {
+            int done;
+            const char *why = "";
+            long used = feed(cases[i].text, strlen(cases[i].text), step, &done, &why);
+            int ok = cases[i].used < 0 ? used == -1 && strstr(why, cases[i].why) != NULL
+                                       : used == cases[i].used && done == cases[i].done;
+            if (!ok)
+                fail_msg("case %zu step %zu: used=%ld done=%d why='%s'", i, step, used, done,
+                         used < 0 ? why : "");
+        }
+}
+
+static void test_numeric_url_and_format(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    const char *path;
+    assert_int_equal(as_h1_numeric_url("http://127.0.0.1:8080/base", &ss, &len, &path), 0);
+    assert_string_equal(path, "/base");
+    assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 8080);
+    assert_int_equal(as_h1_numeric_url("http://10.0.0.1", &ss, &len, &path), 0);
+    assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 80);
+    assert_string_equal(path, "");
+    assert_int_equal(as_h1_numeric_url("http://[::1]:81/x", &ss, &len, &path), 0);
+    assert_int_equal(ss.ss_family, AF_INET6);
+    const char *bad[] = {"https://127.0.0.1/",     "http://localhost:80/", "http://127.0.0.1:0/",
+                         "http://127.0.0.1:99999", "http://u@127.0.0.1/",  "http://[::1/",
+                         "http://127.0.0.1:/",     "http://[::1]x/",       "http://127.1.1/"};
+    for (size_t i = 0; i < AS_ARRAY_LEN(bad); i++)
+        if (as_h1_numeric_url(bad[i], &ss, &len, &path) == 0)
+            fail_msg("%s taken", bad[i]);
+    const char *hdrs[] = {"X-A: 1", NULL};
+    char buf[512];
+    size_t n = as_h1_format_request(NULL, 0, "POST", "h:1", 3, "/p?q=1", hdrs, "body");
+    assert_int_equal(
+        as_h1_format_request(buf, sizeof(buf), "POST", "h:1", 3, "/p?q=1", hdrs, "body"), n);
+    buf[n] = '\0';
+    assert_string_equal(buf,
+                        "POST /p?q=1 HTTP/1.1\r\nHost: h:1\r\nUser-Agent: autoscaler/" AS_VERSION
+                        "\r\nAccept: */*\r\nX-A: 1\r\nContent-Length: 4\r\n\r\nbody");
+    const char *host[] = {"host: other", NULL};
+    n = as_h1_format_request(buf, sizeof(buf), "GET", "h:1", 3, "/", host, NULL);
+    buf[n] = '\0';
+    assert_null(strstr(buf, "Host: h:1"));
+    assert_non_null(strstr(buf, "host: other\r\n\r\n"));
+}
+
+/* ---- a scripted server ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    const char *reply; /* sent for each request */
+    int close_after;   /* close the connection after each reply */
+    int silent;        /* never reply */
+    int conns, requests;
+    int lfd, port, stop;
+} sv = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void *serve_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end == NULL)
+            continue;
+        have = 0;
+        pthread_mutex_lock(&sv.mu);
+        sv.requests++;
+        const char *reply = sv.reply;
+        int close_after = sv.close_after, silent = sv.silent;
+        pthread_mutex_unlock(&sv.mu);
+        if (silent)
+            continue;
+        for (const char *p = reply; *p; p++) /* a byte at a time: every split is tried */
+            if (send(fd, p, 1, MSG_NOSIGNAL) != 1)
+                break;
+        if (close_after)
+            break;
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *acceptor(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = accept(sv.lfd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        pthread_mutex_lock(&sv.mu);
+        int stop = sv.stop;
+        sv.conns++;
+        pthread_mutex_unlock(&sv.mu);
+        if (stop) {
+            close(fd);
+            return NULL;
+        }
+        pthread_t t;
+        pthread_create(&t, NULL, serve_conn, (void *)(intptr_t)fd);
+        pthread_detach(t);
+    }
+}
+
+static pthread_t acc;
+
+static int sv_start(void **state)
+{
+    (void)state;
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sin);
+    sv.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (sv.lfd < 0 || bind(sv.lfd, (struct sockaddr *)&sin, len) < 0 || listen(sv.lfd, 16) < 0 ||
+        getsockname(sv.lfd, (struct sockaddr *)&sin, &len) < 0)
+        return -1;
+    sv.port = ntohs(sin.sin_port);
+    return pthread_create(&acc, NULL, acceptor, NULL);
+}
+
+static int sv_stop(void **state)
+{
+    (void)state;
+    pthread_mutex_lock(&sv.mu);
+    sv.stop = 1;
+    pthread_mutex_unlock(&sv.mu);
+    shutdown(sv.lfd, SHUT_RDWR);
+    close(sv.lfd);
+    pthread_join(acc, NULL);
+    return 0;
+}
+
+static void script(const char *reply, int close_after, int silent)
+{
+    pthread_mutex_lock(&sv.mu);
+    sv.reply = reply;
+    sv.close_after = close_after;
+    sv.silent = silent;
+    sv.conns = sv.requests = 0;
+    pthread_mutex_unlock(&sv.mu);
+}
+
+static int sv_get(const int *f)
+{
+    pthread_mutex_lock(&sv.mu);
+    int n = *f;
+    pthread_mutex_unlock(&sv.mu);
+    return n;
+}
+
+struct got {
+    int done;
+    struct as_h1_resp r;
+    char error[128];
+};
+
+static void on_resp(const struct as_h1_resp *r, void *arg)
+{
+    struct got *g = arg;
+    g->done++;
+    g->r = *r;
+    snprintf(g->error, sizeof(g->error), "%s", r->error ? r->error : "");
+}
+
+static const char GET[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/* One request on c; its answer. */
+static struct got one(struct as_loop *loop, struct as_h1 *c, int64_t timeout_ms)
+{
+    struct got g = {0};
+    assert_int_equal(as_h1_send(c, GET, sizeof(GET) - 1, timeout_ms, on_resp, &g), 0);
+    assert_int_equal(g.done, 0); /* never from within as_h1_send */
+    int64_t end = as_mono_ms() + 5000;
+    while (!g.done && as_mono_ms() < end)
+        as_loop_once(loop, 10);
+    assert_int_equal(g.done, 1);
+    return g;
+}
+
+static struct as_h1 *conn_to(struct as_loop *loop, int port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct as_h1 *c = as_h1_new(loop, (struct sockaddr *)&sin, sizeof(sin));
+    assert_non_null(c);
+    return c;
+}
+
+static void test_connection(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    struct as_h1 *c = conn_to(loop, sv.port);
+    struct {
+        const char *reply;
+        int close_after, n, ok, conns;
+        long status;
+        const char *error;
+    } cases[] = {
+        /* keep-alive: three requests, one connection */
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 0, 3, 1, 1, 200, ""},
+        {"HTTP/1.1 404 No\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nT: 1\r\n\r\n", 0, 3,
+         1, 1, 404, ""},
+        {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 0, 2, 1,
+         1, 201, ""},
+        /* the body ends with the connection: a new one each time */
+        {"HTTP/1.0 200 OK\r\n\r\nall of it", 1, 2, 1, 2, 200, ""},
+        /* the server drops idle connections without saying so: sent again on a new one */
+        {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1, 3, 1, 3, 200, ""},
+        {"\x01garbage\r\n\r\n", 0, 2, 0, 2, 0, "not an HTTP/1.x status line"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 1, 1, 0, 1, 0,
+         "connection closed before the end of the answer"},
+    };
+    for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++) {
+        script(cases[i].reply, cases[i].close_after, 0);
+        as_h1_cancel(c); /* a fresh connection for each case */
+        for (int k = 0; k < cases[i].n; k++) {
+            struct got g = one(loop, c, 2000);
+            if (g.r.ok != cases[i].ok || g.r.status != cases[i].status ||
+                strstr(g.error, cases[i].error) == NULL || g.r.elapsed_us <= 0)
+                fail_msg("case %zu request %d: ok=%d status=%ld error='%s'", i, k, g.r.ok,
+                         g.r.status, g.error);
+        }
+        int64_t end = as_mono_ms() + 1000; /* the server counts a connection when it accepts */
+        while (sv_get(&sv.conns) < cases[i].conns && as_mono_ms() < end)
+            usleep(5000);
+        if (sv_get(&sv.conns) != cases[i].conns)
+            fail_msg("case %zu: %d connections, want %d", i, sv_get(&sv.conns), cases[i].conns);
+    }
+    /* no answer: the deadline */
+    script("", 0, 1);
+    int64_t t0 = as_mono_ms();
+    struct got g = one(loop, c, 150);
+    assert_true(!g.r.ok && g.r.timed_out);
+    assert_true(as_mono_ms() - t0 >= 140);
+    /* cancelled: no callback; the connection works again */
+    struct got g2 = {0};
+    assert_int_equal(as_h1_send(c, GET, sizeof(GET) - 1, 1000, on_resp, &g2), 0);
+    assert_int_equal(as_h1_send(c, GET, sizeof(GET) - 1, 1000, on_resp, &g2), -1); /* busy */
+    as_h1_cancel(c);
+    for (int k = 0; k < 20; k++)
+        as_loop_once(loop, 10);
+    assert_int_equal(g2.done, 0);
+    script("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 0);
+    assert_true(one(loop, c, 1000).r.ok);
+    as_h1_free(c);
+    /* refused: reported from the loop */
+    int port;
+    {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sin = {.sin_family = AF_INET};
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof(sin);
+        bind(fd, (struct sockaddr *)&sin, len);
+        getsockname(fd, (struct sockaddr *)&sin, &len);
+        port = ntohs(sin.sin_port);
+        close(fd);
+    }
+    c = conn_to(loop, port);
+    g = one(loop, c, 1000);
+    assert_false(g.r.ok);
+    assert_non_null(strstr(g.error, "refused"));
+    as_h1_free(c);
+    as_h1_free(NULL);
+    as_loop_free(loop);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_head),
+        cmocka_unit_test(test_chunked),
+        cmocka_unit_test(test_numeric_url_and_format),
+        cmocka_unit_test(test_connection),
+    };
+    return cmocka_run_group_tests(tests, sv_start, sv_stop);
+}
