@@ -28,7 +28,7 @@ struct agents_conn {
 
 #define SWEEP_MS 500    /* idle connections, silent hosts, a paused accept */
 #define ACCEPT_BATCH 64 /* connections accepted per wake-up */
-#define LOG_BURST 10    /* rejection lines logged per second per listener */
+#define LOG_BURST 10    /* lines logged per second per listener and reason */
 
 static const char *const extra_names[] = {"flood",   "idle",         "refused",
                                           "evicted", "unknown_host", "host_limit"};
@@ -74,14 +74,16 @@ static const struct agents *owner(const struct agents_listener *l)
     return l->att;
 }
 
-static int log_allowed(struct agents_listener *l)
+/* Whether a line about `reason` may be logged now: LOG_BURST a second for each reason, so a
+ * flood of one kind cannot hide another (slot 0, "ok", is for agents restarting). */
+static int log_allowed(struct agents_listener *l, int reason)
 {
     int64_t now = as_loop_now(l->loop);
-    if (now - l->log_window_ms >= 1000) {
-        l->log_window_ms = now;
-        l->log_count = 0;
+    if (now - l->log_window_ms[reason] >= 1000) {
+        l->log_window_ms[reason] = now;
+        l->log_count[reason] = 0;
     }
-    if (l->log_count++ < LOG_BURST)
+    if (l->log_count[reason]++ < LOG_BURST)
         return 1;
     l->suppressed++;
     return 0;
@@ -92,7 +94,7 @@ static int reject(struct agents_listener *l, int reason, const char *peer, const
                   const char *why)
 {
     l->n[reason]++;
-    if (!log_allowed(l))
+    if (!log_allowed(l, reason))
         return -1;
     const struct agents *o = owner(l);
     as_log_fault(&l->fault[reason], AS_WARN, "source/agents[%s/%s]: %s%s%s: rejected (%s): %s",
@@ -160,7 +162,7 @@ static void host_update(struct agents_listener *l, struct agents_host *h,
     else if (h->missing)
         AS_LOG(AS_INFO, "source/agents[%s/%s]: host %s reporting again after %.1fs", o->ctx.group,
                o->ctx.name, h->name, (double)(now - h->seen_ms) / 1000);
-    else if (h->last.boot != m->boot && log_allowed(l))
+    else if (h->last.boot != m->boot && log_allowed(l, AS_AGENT_OK))
         AS_LOG(AS_INFO, "source/agents[%s/%s]: host %s: agent restarted (boot %016llx)",
                o->ctx.group, o->ctx.name, h->name, (unsigned long long)m->boot);
     h->last = *m;

@@ -70,8 +70,8 @@ struct agents_listener {
     int warm; /* had hosts when it (re)started: no warmup */
     unsigned long long accepted, n[AS_AGENTS_NREASONS], suppressed;
     struct as_fault_log fault[AS_AGENTS_NREASONS];
-    int64_t log_window_ms;
-    int log_count;
+    int64_t log_window_ms[AS_AGENTS_NREASONS];
+    int log_count[AS_AGENTS_NREASONS];
 };
 
 /* "HOST:PORT" with a numeric host ("[v6]:PORT" for IPv6) into a socket address. Returns 0, or
