@@ -8,6 +8,15 @@
 #include "util/util.h"
 
 extern const struct as_source_ops as_source_http_json;
+extern const struct as_source_ops as_source_http_latency;
+extern const struct as_source_ops as_source_loadtest;
+extern const struct as_source_ops as_source_redis;
+extern const struct as_source_ops as_source_prometheus;
+extern const struct as_source_ops as_source_rabbitmq;
+extern const struct as_source_ops as_source_postgresql;
+extern const struct as_source_ops as_source_exec;
+extern const struct as_source_ops as_source_cpu;
+extern const struct as_source_ops as_source_agents;
 extern const struct as_scaler_ops as_scaler_http;
 extern const struct as_scaler_ops as_scaler_exec;
 extern const struct as_scaler_ops as_scaler_process;
@@ -45,6 +54,15 @@ const struct as_policy_ops *as_policy_find(const char *name)
 
 const struct as_source_ops *const as_sources[] = {
     &as_source_http_json,
+    &as_source_http_latency,
+    &as_source_loadtest,
+    &as_source_redis,
+    &as_source_prometheus,
+    &as_source_rabbitmq,
+    &as_source_postgresql,
+    &as_source_exec,
+    &as_source_cpu,
+    &as_source_agents,
     NULL,
 };
 
