@@ -41,7 +41,8 @@ void as_h1_free(struct as_h1 *c);
 
 /* Sends the complete request req[0..len) (borrowed until the callback) and reads its answer;
  * connects first when needed. cb runs exactly once, from the loop (never from within this
- * call), unless as_h1_cancel or as_h1_free comes first. Returns 0, or -1 when a request is
+ * call), unless as_h1_cancel or as_h1_free comes first; cb may send the next request on c or
+ * cancel it, but not free it. Returns 0, or -1 when a request is
  * already in flight or timeout_ms <= 0 or memory lacks (cb will not run). */
 int as_h1_send(struct as_h1 *c, const char *req, size_t len, int64_t timeout_ms, as_h1_cb cb,
                void *arg);
