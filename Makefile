@@ -16,7 +16,9 @@ test-deps:
 	@scripts/bootstrap.sh --test
 
 # The whole suite (unit, replay, integration) under AddressSanitizer + UBSan.
-test: test-deps
+# The release build first: optimised builds warn where the debug one does not (-Werror), and
+# `make` is the README's first command.
+test: test-deps all
 	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DAS_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
 	@cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300

@@ -150,7 +150,7 @@ static int parse_scheme(const char *url, struct as_redis_url *u, const char **re
 int as_redis_url_parse(const char *url, struct as_redis_url *out, struct as_err *err)
 {
     memset(out, 0, sizeof(*out));
-    const char *rest;
+    const char *rest = NULL;
     if (parse_scheme(url, out, &rest, err) < 0)
         return -1;
     const char *at = strrchr(rest, '@');
