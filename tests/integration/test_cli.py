@@ -118,7 +118,9 @@ def test_examples_validate(ctx):
     examples = sorted(glob.glob(os.path.join(REPO, "examples", "*.yaml")))
     assert examples, "no examples"
     for path in examples:
-        r = run_cli(ctx.bin, ["check", "-c", path], env={"APP_URL": "http://127.0.0.1:9"})
+        r = run_cli(ctx.bin, ["check", "-c", path],
+                    env={"APP_URL": "http://127.0.0.1:9",
+                         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"})
         assert r.returncode == 0, (path, r.stderr)
 
 
