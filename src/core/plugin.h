@@ -34,6 +34,11 @@ struct as_replica_obs {
     int ready;       /* 0: not ready (left out on a scale-down, counted as 0 on a scale-up) */
     int64_t age_ms;  /* time since the replica started, -1 unknown (for `warmup`) */
     int64_t idle_ms; /* time the replica has been idle, 0 busy, -1 unknown (for `queue`) */
+    /* Which replica ("" unknown): a pod's name, a host's. When a metric's values and the
+     * scaler's replicas (as_worker_info.id) both carry ids, the engine joins them as the HPA
+     * does: a replica the scaler lists without a value is missing, a value for a replica the
+     * scaler does not list is dropped, and the scaler's readiness and age apply. */
+    char id[64];
 };
 
 /* ---- sources ---- */
@@ -88,8 +93,10 @@ typedef void (*as_scale_cb)(const struct as_scale_result *r, void *arg);
 /* What a scaler knows of one replica (a process pool: each worker). */
 struct as_worker_info {
     long pid;        /* 0 when not applicable */
-    int64_t age_ms;  /* since it started */
+    int64_t age_ms;  /* since it started, -1 unknown */
     int64_t idle_ms; /* how long it has used no CPU; 0 = busy at the last sample; -1 unknown */
+    int not_ready;   /* 1: not ready (a pod whose Ready condition is not True) */
+    char id[64];     /* its name ("" none): joined with per-replica metric values by id */
 };
 typedef void (*as_stopped_cb)(void *arg);
 
@@ -109,8 +116,8 @@ struct as_scaler_ops {
     /* Aborts a get/set in flight without calling done: at shutdown, and when the engine's
      * deadline for the call (the scaler's timeout and a little slack) passes. */
     void (*cancel)(void *state);
-    /* Optional: per-replica facts, sampled now (once per round); fills at most max entries
-     * and returns how many. */
+    /* Optional: per-replica facts, sampled now (once per round) or learned at the last get;
+     * fills at most max entries and returns how many. */
     size_t (*workers)(void *state, struct as_worker_info *out, size_t max);
     /* Optional: stops everything (e.g. the process pool); done may run synchronously. */
     void (*stop)(void *state, as_stopped_cb done, void *arg);

@@ -319,10 +319,50 @@ static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, si
     if (s->ops->workers == NULL)
         return 0;
     size_t n = s->ops->workers(s->state, info, max < AS_WORKERS_MAX ? max : AS_WORKERS_MAX);
-    for (size_t i = 0; i < n; i++)
-        out[i] = (struct as_replica_obs){
-            .ok = 1, .ready = 1, .age_ms = info[i].age_ms, .idle_ms = info[i].idle_ms};
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (struct as_replica_obs){.ok = 1,
+                                         .ready = !info[i].not_ready,
+                                         .age_ms = info[i].age_ms,
+                                         .idle_ms = info[i].idle_ms};
+        memcpy(out[i].id, info[i].id, sizeof(out[i].id));
+        out[i].id[sizeof(out[i].id) - 1] = '\0';
+    }
     return n;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    return strcmp(((const struct as_replica_obs *)a)->id, ((const struct as_replica_obs *)b)->id);
+}
+
+/* The HPA's join of per-pod values with the pods that exist: when a metric's values and the
+ * scaler's replicas both carry ids, a listed replica without a value is missing, a value of an
+ * unlisted replica is dropped, and the scaler's readiness and age apply. */
+static void join_workers(struct slot *s, const struct as_replica_obs *workers, size_t nworkers)
+{
+    size_t n = s->obs.nreplicas, keep = 0;
+    if (n == 0 || nworkers == 0 || workers[0].id[0] == '\0' || s->reps[0].id[0] == '\0')
+        return;
+    if (nworkers > s->capreps) {
+        struct as_replica_obs *v = realloc(s->reps, nworkers * sizeof(*v));
+        if (v == NULL)
+            return; /* unjoined: the values as the source gave them */
+        s->reps = v;
+        s->capreps = nworkers;
+    }
+    qsort(s->reps, n, sizeof(*s->reps), by_id);
+    struct as_replica_obs joined[AS_WORKERS_MAX];
+    for (size_t i = 0; i < nworkers; i++) {
+        const struct as_replica_obs *v = bsearch(&workers[i], s->reps, n, sizeof(*s->reps), by_id);
+        joined[keep] = v ? *v : (struct as_replica_obs){.ok = 0};
+        joined[keep].ready = workers[i].ready;
+        joined[keep].age_ms = workers[i].age_ms;
+        memcpy(joined[keep].id, workers[i].id, sizeof(joined[keep].id));
+        keep++;
+    }
+    memcpy(s->reps, joined, keep * sizeof(*s->reps));
+    s->obs.nreplicas = keep;
+    s->obs.replicas = s->reps;
 }
 
 static void log_decision(const struct group_rt *rt, int current, const struct as_decision *d)
@@ -381,6 +421,10 @@ static void decide_and_act(struct group_rt *rt)
     struct as_replica_obs workers[AS_WORKERS_MAX];
     o.workers = workers;
     o.nworkers = scaler_workers(rt, workers, AS_WORKERS_MAX);
+    for (size_t i = 0; i < rt->g->nmetrics; i++) {
+        join_workers(&rt->slots[i], workers, o.nworkers);
+        obs[i] = rt->slots[i].obs;
+    }
     struct as_decision d;
     as_decide(rt->g, &rt->st, &o, &d);
     rt->n.decisions++;

@@ -472,7 +472,8 @@ static size_t workers(void *state, struct as_worker_info *out, size_t max)
         if (ticks != w->cpu_ticks)
             w->busy_ms = now;
         w->cpu_ticks = ticks;
-        out[n++] = (struct as_worker_info){(long)w->pid, now - w->started_ms, now - w->busy_ms};
+        out[n++] = (struct as_worker_info){
+            .pid = (long)w->pid, .age_ms = now - w->started_ms, .idle_ms = now - w->busy_ms};
     }
     return n;
 }
