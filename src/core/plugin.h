@@ -124,6 +124,10 @@ struct as_scaler_ops {
     /* get answers from the scaler's own bookkeeping (a process pool counts its workers): the
      * count is trusted as read, and a set needs no read back. 0 for anything remote. */
     int owns_count;
+    /* Optional: the exact call set(want) would make, for `--dry-run` ("PATCH https://...
+     * {\"spec\":{\"replicas\":4}}"), one line into buf (secrets appear as resolved: the log
+     * masks every resolved reference; never put a token that did not come from one). */
+    void (*describe)(void *state, int want, char *buf, size_t len);
 };
 
 /* The registries (registry.c). NULL-terminated. */

@@ -441,8 +441,12 @@ static void decide_and_act(struct group_rt *rt)
         return;
     }
     if (rt->eng->opts.dry_run) {
-        AS_LOG(AS_INFO, "engine[%s]: dry-run: would scale %d->%d via %s", rt->name, current,
-               d.desired, rt->g->scaler.type);
+        char call[512] = "";
+        const struct as_scaler_cfg *s = &rt->g->scaler;
+        if (s->ops->describe)
+            s->ops->describe(s->state, d.desired, call, sizeof(call));
+        AS_LOG(AS_INFO, "engine[%s]: dry-run: would scale %d->%d via %s%s%s", rt->name, current,
+               d.desired, s->type, call[0] ? ": " : "", call);
         round_end(rt);
         return;
     }
