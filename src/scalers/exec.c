@@ -16,6 +16,7 @@
 #include "util/log.h"
 #include "core/plugin.h"
 #include "util/proc.h"
+#include "util/util.h"
 
 struct exec_scaler {
     char **command, **get_cmd, **env;
@@ -49,23 +50,13 @@ static const struct as_opt opts[] = {
     AS_OPT_END,
 };
 
-static int valid_env_name(const char *s, size_t n)
-{
-    if (n == 0 || isdigit((unsigned char)s[0]))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '_')
-            return 0;
-    return strncmp(s, "AUTOSCALER_", 11) != 0;
-}
-
 static int validate(void *state, struct as_node *map, struct as_err *err)
 {
     struct exec_scaler *s = state;
     for (size_t i = 0; s->env && s->env[i]; i++) {
         const char *colon = strstr(s->env[i], ": ");
         size_t n = colon ? (size_t)(colon - s->env[i]) : 0;
-        if (valid_env_name(s->env[i], n))
+        if (as_env_name_ok(s->env[i], n))
             continue;
         const char *file;
         int line, col;
@@ -76,13 +67,6 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
                          i + 1);
     }
     return 0;
-}
-
-static void free_list(char **list)
-{
-    for (size_t i = 0; list && list[i]; i++)
-        free(list[i]);
-    free(list);
 }
 
 /* "NAME: value" (as the option parser stores a mapping) to "NAME=value". */
@@ -99,7 +83,7 @@ static char **env_templates(char **headers)
         if (as_sb_append(&sb, headers[i], len) < 0 ||
             as_sb_printf(&sb, "=%s", colon ? colon + 2 : "") < 0) {
             as_sb_free(&sb);
-            free_list(list);
+            as_strv_free(list);
             return NULL;
         }
         list[i] = sb.buf;
@@ -131,7 +115,7 @@ static char **expand(char *const *tmpl, const char *const *fixed, size_t nfixed,
     for (size_t i = 0; i < nfixed + len; i++) {
         list[i] = i < nfixed ? as_strdup(fixed[i]) : as_template(tmpl[i - nfixed], keys, values, n);
         if (list[i] == NULL) {
-            free_list(list);
+            as_strv_free(list);
             return NULL;
         }
     }
@@ -266,8 +250,8 @@ static void set(void *state, int want, as_scale_cb done, void *arg)
     s->done = done;
     s->arg = arg;
     launch(s, argv, env, on_set);
-    free_list(argv);
-    free_list(env);
+    as_strv_free(argv);
+    as_strv_free(env);
     as_sb_free(&group);
 }
 
@@ -284,8 +268,8 @@ static void get(void *state, as_scale_cb done, void *arg)
     s->done = done;
     s->arg = arg;
     launch(s, argv, env, on_get);
-    free_list(argv);
-    free_list(env);
+    as_strv_free(argv);
+    as_strv_free(env);
     as_sb_free(&group);
 }
 
@@ -309,7 +293,7 @@ static void stop(void *state, as_stopped_cb done, void *arg)
     struct exec_scaler *s = state;
     if (s->ctx.loop != NULL)
         cancel(s);
-    free_list(s->env_tmpl);
+    as_strv_free(s->env_tmpl);
     s->env_tmpl = NULL;
     done(arg);
 }

@@ -23,6 +23,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/proc.h"
+#include "util/util.h"
 
 #define EXEC_GRACE_MS 50 /* SIGTERM -> SIGKILL at the timeout: within the engine's slack */
 #define EXEC_NUMBER_MAX 64
@@ -153,16 +154,6 @@ int as_source_exec_parse(const char *out, size_t len, const char *pointer, doubl
 
 /* ---- configuration ---- */
 
-static int valid_env_name(const char *s, size_t n)
-{
-    if (n == 0 || isdigit((unsigned char)s[0]))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '_')
-            return 0;
-    return strncmp(s, "AUTOSCALER_", 11) != 0;
-}
-
 static int bad_key(struct as_node *map, const char *key, struct as_err *err, const char *msg)
 {
     const char *file;
@@ -186,19 +177,12 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
     }
     for (size_t i = 0; s->env && s->env[i]; i++) {
         const char *colon = strstr(s->env[i], ": ");
-        if (!valid_env_name(s->env[i], colon ? (size_t)(colon - s->env[i]) : 0))
+        if (!as_env_name_ok(s->env[i], colon ? (size_t)(colon - s->env[i]) : 0))
             return bad_key(map, "env", err,
                            "'env' names must be letters, digits and _ and may not start with a "
                            "digit or AUTOSCALER_");
     }
     return 0;
-}
-
-static void free_list(char **list)
-{
-    for (size_t i = 0; list && list[i]; i++)
-        free(list[i]);
-    free(list);
 }
 
 /* A NULL-terminated copy of the first n entries of src (NULL-terminated if n is SIZE_MAX),
@@ -230,7 +214,7 @@ static char **build_list(char *const *src, const char *const *fixed, size_t nfix
                                  : as_strdup(src[i - nfixed]);
         }
         if (list[i] == NULL) {
-            free_list(list);
+            as_strv_free(list);
             return NULL;
         }
     }
@@ -353,8 +337,8 @@ static void stop(void *state)
     struct exec_src *s = state;
     if (s->ctx.loop != NULL)
         cancel(s);
-    free_list(s->argv);
-    free_list(s->envv);
+    as_strv_free(s->argv);
+    as_strv_free(s->envv);
     s->argv = s->envv = NULL;
 }
 

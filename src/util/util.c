@@ -224,3 +224,20 @@ void as_thread_background(int inc)
     if (errno == 0)
         setpriority(PRIO_PROCESS, tid, prio + inc > 19 ? 19 : prio + inc);
 }
+
+void as_strv_free(char **list)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        free(list[i]);
+    free(list);
+}
+
+int as_env_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || isdigit((unsigned char)s[0]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+            return 0;
+    return strncmp(s, "AUTOSCALER_", 11) != 0;
+}

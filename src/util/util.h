@@ -27,6 +27,14 @@ void as_thread_background(int inc);
 int64_t as_mono_ms(void);
 int64_t as_wall_ms(void);
 
+/* Frees a NULL-terminated list of strings and the list itself; NULL is a no-op. */
+void as_strv_free(char **list);
+
+/* Whether the first n bytes of s are an environment variable name a user may set for a
+ * child: letters, digits and _, not starting with a digit nor with AUTOSCALER_ (the daemon's
+ * own variables). */
+int as_env_name_ok(const char *s, size_t n);
+
 /* strdup that returns NULL on NULL input. Caller frees. */
 char *as_strdup(const char *s);
 
