@@ -21,8 +21,11 @@ struct as_timer {
     int cancelled;
 };
 
+#define SIGNAL_EVENT UINT64_MAX /* epoll data of the signalfd (no fd_watch has it) */
+
 struct fd_watch {
     int fd, events;
+    uint32_t gen; /* this registration's number, carried in its epoll events */
     as_fd_fn fn;
     void *arg;
 };
@@ -38,6 +41,7 @@ struct as_loop {
     int stop;
     int64_t now;
     uint64_t seq;
+    uint32_t fd_gen; /* the last fd_watch.gen given */
     struct as_timer **heap;
     size_t nheap, capheap;
     struct fd_watch *fds; /* indexed by fd */
@@ -77,7 +81,7 @@ struct as_loop *as_loop_new(void)
     loop->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (loop->sigfd < 0)
         goto fail;
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = -1};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = SIGNAL_EVENT};
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->sigfd, &ev) < 0)
         goto fail;
     loop->now = as_mono_ms();
@@ -257,21 +261,29 @@ int as_loop_watch_fd(struct as_loop *loop, int fd, int events, as_fd_fn fn, void
         loop->capfds = cap;
     }
     struct fd_watch *w = &loop->fds[fd];
-    struct epoll_event ev = {.data.fd = fd};
-    ev.events = ((events & AS_READ) ? EPOLLIN : 0u) | ((events & AS_WRITE) ? EPOLLOUT : 0u);
     int op = events == 0 ? EPOLL_CTL_DEL : w->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (events == 0 && w->events == 0)
         return 0;
+    /* A new watcher of the number (a new registration, or another owner) gets a new
+     * generation: an event already queued for the old descriptor in this batch of epoll_wait
+     * then never reaches it. */
+    uint32_t gen = w->gen;
+    if (op == EPOLL_CTL_ADD || w->fn != fn || w->arg != arg)
+        gen = ++loop->fd_gen;
+    struct epoll_event ev = {.data.u64 = (uint64_t)gen << 32 | (uint32_t)fd};
+    ev.events = ((events & AS_READ) ? EPOLLIN : 0u) | ((events & AS_WRITE) ? EPOLLOUT : 0u);
     /* A descriptor closed while watched left the epoll set by itself, and its number may have
      * been reused since: our table can be stale in either direction. */
     int rc = epoll_ctl(loop->epfd, op, fd, &ev);
-    if (rc < 0 && op == EPOLL_CTL_MOD && errno == ENOENT)
+    if (rc < 0 && op == EPOLL_CTL_MOD && errno == ENOENT) {
+        gen = ++loop->fd_gen; /* the old descriptor is gone: this is a new one */
+        ev.data.u64 = (uint64_t)gen << 32 | (uint32_t)fd;
         rc = epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev);
-    else if (rc < 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
+    } else if (rc < 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
         rc = epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
     if (rc < 0 && !(op == EPOLL_CTL_DEL && (errno == EBADF || errno == ENOENT)))
         return -1;
-    *w = (struct fd_watch){.fd = fd, .events = events, .fn = fn, .arg = arg};
+    *w = (struct fd_watch){.fd = fd, .events = events, .gen = gen, .fn = fn, .arg = arg};
     return 0;
 }
 
@@ -355,13 +367,14 @@ void as_loop_once(struct as_loop *loop, int64_t max_wait_ms)
     int n = epoll_wait(loop->epfd, evs, 64, wait > 2000000000 ? 2000000000 : (int)wait);
     loop->now = as_mono_ms();
     for (int i = 0; i < n; i++) {
-        int fd = evs[i].data.fd;
-        if (fd < 0) {
+        if (evs[i].data.u64 == SIGNAL_EVENT) {
             read_signals(loop);
             continue;
         }
-        if ((size_t)fd >= loop->capfds || loop->fds[fd].events == 0)
-            continue; /* removed by an earlier callback in this batch */
+        int fd = (int)(uint32_t)evs[i].data.u64;
+        uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
+        if ((size_t)fd >= loop->capfds || loop->fds[fd].events == 0 || loop->fds[fd].gen != gen)
+            continue; /* removed, or the number reused, by an earlier callback in this batch */
         struct fd_watch w = loop->fds[fd];
         int got = 0;
         if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))

@@ -158,6 +158,74 @@ static void test_fd_closed_and_reused(void **state)
     as_loop_free(loop);
 }
 
+/* Two descriptors ready in one epoll batch: the first's callback closes the second and opens
+ * a new descriptor with its number, watched by someone else. The batch's event for the old one
+ * must not reach the new watcher (it has nothing to read). */
+static int batch_b[2], spurious;
+
+static void on_new(struct as_loop *loop, int fd, int events, void *arg)
+{
+    (void)loop;
+    (void)fd;
+    (void)events;
+    (void)arg;
+    spurious++;
+}
+
+static void on_first(struct as_loop *loop, int fd, int events, void *arg)
+{
+    (void)events;
+    (void)arg;
+    char c;
+    assert_int_equal(read(fd, &c, 1), 1);
+    as_loop_watch_fd(loop, fd, 0, NULL, NULL);
+    int old = batch_b[0];
+    close(old); /* leaves the epoll set; its event may still be in this batch */
+    int q[2];
+    assert_int_equal(pipe(q), 0);
+    if (q[0] != old) {
+        assert_int_equal(dup2(q[0], old), old);
+        close(q[0]);
+    }
+    batch_b[0] = old;
+    close(batch_b[1]);
+    batch_b[1] = q[1];
+    assert_int_equal(as_loop_watch_fd(loop, old, AS_READ, on_new, &spurious), 0);
+}
+
+static void on_second(struct as_loop *loop, int fd, int events, void *arg)
+{
+    (void)loop;
+    (void)fd;
+    (void)events;
+    (void)arg;
+    fail_msg("the old descriptor's callback ran after it was closed");
+}
+
+static void test_fd_reused_within_a_batch(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    int a[2];
+    assert_int_equal(pipe(a), 0);
+    assert_int_equal(pipe(batch_b), 0);
+    assert_true(a[0] < batch_b[0]); /* epoll reports them in this order (both ready) */
+    assert_int_equal(as_loop_watch_fd(loop, a[0], AS_READ, on_first, NULL), 0);
+    assert_int_equal(as_loop_watch_fd(loop, batch_b[0], AS_READ, on_second, NULL), 0);
+    assert_int_equal(write(a[1], "x", 1), 1);
+    assert_int_equal(write(batch_b[1], "y", 1), 1);
+    spurious = 0;
+    as_loop_once(loop, 100);
+    as_loop_once(loop, 50);
+    assert_int_equal(spurious, 0);
+    as_loop_watch_fd(loop, batch_b[0], 0, NULL, NULL);
+    close(a[0]);
+    close(a[1]);
+    close(batch_b[0]);
+    close(batch_b[1]);
+    as_loop_free(loop);
+}
+
 static int got_signal, child_status = -1;
 
 static void on_sig(struct as_loop *loop, int signo, void *arg)
@@ -252,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_repeat_and_self_cancel),
         cmocka_unit_test(test_fd),
         cmocka_unit_test(test_fd_closed_and_reused),
+        cmocka_unit_test(test_fd_reused_within_a_batch),
         cmocka_unit_test(test_signals_and_children),
         cmocka_unit_test(test_many_timers),
     };
