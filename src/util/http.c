@@ -505,6 +505,32 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
     return as_sb_append(&c->resp, data, n) == 0 ? n : 0;
 }
 
+/* PEM text handed to curl, which copies it. */
+static int set_blob(CURL *e, CURLoption opt, const char *pem)
+{
+    struct curl_blob blob = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
+    return curl_easy_setopt(e, opt, &blob) == CURLE_OK ? 0 : 1;
+}
+
+/* A client certificate and key (files or PEM text) and a CA bundle given as text. */
+static int setup_tls_identity(CURL *e, const struct as_http_req *req)
+{
+    int rc = 0;
+    if (req->cert_file)
+        rc |= curl_easy_setopt(e, CURLOPT_SSLCERT, req->cert_file) != CURLE_OK;
+    if (req->key_file)
+        rc |= curl_easy_setopt(e, CURLOPT_SSLKEY, req->key_file) != CURLE_OK;
+    if (req->cert_pem)
+        rc |= set_blob(e, CURLOPT_SSLCERT_BLOB, req->cert_pem) |
+              (curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM") != CURLE_OK);
+    if (req->key_pem)
+        rc |= set_blob(e, CURLOPT_SSLKEY_BLOB, req->key_pem) |
+              (curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM") != CURLE_OK);
+    if (req->ca_pem)
+        rc |= set_blob(e, CURLOPT_CAINFO_BLOB, req->ca_pem);
+    return rc;
+}
+
 static int setup(struct as_http_call *c, const struct as_http_req *req)
 {
     CURL *e = c->easy;
@@ -525,6 +551,7 @@ static int setup(struct as_http_call *c, const struct as_http_req *req)
     }
     if (req->ca_file)
         rc |= curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+    rc |= setup_tls_identity(e, req);
     if (strcmp(method, "GET") != 0)
         rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     if (req->body) {

@@ -53,6 +53,11 @@ struct as_http_req {
     /* 1: read the body without keeping it (resp.body is "" and resp.len 0; max_body does not
      * apply): a load generator's requests. */
     int discard_body;
+    /* TLS client authentication: a certificate and its private key, as PEM files or as PEM
+     * text (each may be NULL). ca_pem: a CA bundle as PEM text, used instead of ca_file.
+     * Copied with the request, like every field. */
+    const char *cert_file, *key_file;
+    const char *cert_pem, *key_pem, *ca_pem;
 };
 
 struct as_http_resp {
