@@ -696,6 +696,7 @@ static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_no
                        struct as_err *err)
 {
     g->line = key->line;
+    g->col = key->col;
     if ((g->name = strdup(key->value)) == NULL)
         return as_err_set(err, "out of memory");
     if (!valid_name(g->name))
@@ -749,6 +750,8 @@ static int parse_root(struct as_config *cfg, struct as_node *root, struct as_err
         if (as_index_put(&cfg->by_name, cfg->groups[i].name, i) < 0) /* names are map keys */
             return as_err_set(err, "out of memory");
     }
+    if (as_config_check_exclusive(cfg, root->file, err) < 0)
+        return -1;
     return as_node_check_unused(root, "the configuration", err);
 }
 

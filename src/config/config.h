@@ -65,9 +65,9 @@ struct as_group_cfg {
     int on_error; /* enum as_on_error */
     struct as_fallback fallback;
     struct as_too_rapid too_rapid;
-    int paused;   /* decide and log, hold the count */
-    int override; /* a manual count that wins over every decision; -1 = none */
-    int line;     /* where the group is defined */
+    int paused;    /* decide and log, hold the count */
+    int override;  /* a manual count that wins over every decision; -1 = none */
+    int line, col; /* where the group is defined */
     /* Bounds in time (docs/bounds.md). With a time-of-day schedule, `min` above holds its
      * lowest value and `max` its highest; the bounds in effect come from as_bounds_at. */
     struct as_tod *min_tod, *max_tod; /* NULL: the constant min / max */
@@ -112,6 +112,11 @@ long as_group_metric_index(const struct as_group_cfg *g, const char *name);
  * Returns 0 or -1 with err. */
 int as_group_metric(const struct as_group_cfg *g, struct as_node *map, const char *key,
                     const char *name, size_t def, size_t *out, struct as_err *err);
+
+/* Two groups whose metrics claim one exclusive resource (as_source_ops.exclusive: a listening
+ * port) cannot both run: returns -1 with err at the later group's name (in file). Metrics of
+ * one group may share one. Returns 0 otherwise. */
+int as_config_check_exclusive(const struct as_config *cfg, const char *file, struct as_err *err);
 
 /* Finds a group by name in O(1), NULL if absent. */
 struct as_group_cfg *as_config_group(const struct as_config *cfg, const char *name);

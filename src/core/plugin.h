@@ -77,6 +77,10 @@ struct as_source_ops {
     void (*cancel)(void *state);
     /* Optional: releases what start() acquired; tolerates a half-started state. */
     void (*stop)(void *state);
+    /* Optional: something only one group may use (a listening port), as a key such as
+     * "TCP port 7070" written into buf; returns 0, or -1 when there is none. `check` refuses
+     * two groups whose metrics claim the same key. */
+    int (*exclusive)(const void *state, char *buf, size_t len);
 };
 
 /* ---- scalers ---- */

@@ -261,6 +261,15 @@ static void cancel(void *state)
     as_defer_cancel(s->ctx.loop, &s->deferred);
 }
 
+/* The listening port: one group per port (its metrics may share it). */
+static int exclusive(const void *state, char *buf, size_t len)
+{
+    const struct agents *s = state;
+    const char *colon = strrchr(s->listen, ':');
+    snprintf(buf, len, "TCP port %s (agents)", colon ? colon + 1 : s->listen);
+    return 0;
+}
+
 const struct as_source_ops as_source_agents = {
     .name = "agents",
     .opts = opts,
@@ -272,4 +281,5 @@ const struct as_source_ops as_source_agents = {
     .measure = measure,
     .cancel = cancel,
     .stop = stop,
+    .exclusive = exclusive,
 };

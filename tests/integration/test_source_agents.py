@@ -439,13 +439,16 @@ def test_usage_and_config_errors(ctx):
         r = run_cli(ctx.bin, ["check", "-c", write_config(ctx.tmp, cfg)])
         assert r.returncode == 2 and re.search(r"config\.yaml:\d+:\d+: .*" + re.escape(msg),
                                                r.stderr), (kw, r.stderr)
-    # Two groups on one port: the second cannot start.
+    # Two groups on one port: `check` refuses it at the second group (and so does `run`).
     cfg = config(ctx, agents_metric(port, key), app)
     cfg["groups"]["api"] = dict(cfg["groups"]["web"])
-    d = ctx.daemon(write_config(ctx.tmp, cfg), extra=["--dry-run"], log_file=cfg["log_file"])
-    assert d.wait_exit(15) != 0
-    assert re.search(r"listen 127\.0\.0\.1:\d+ is already used by group '(web|api)'",
-                     d.log_text() + d.stderr()), d.tail()
+    path = write_config(ctx.tmp, cfg)
+    r = run_cli(ctx.bin, ["check", "-c", path])
+    assert r.returncode == 2 and re.search(
+        r"config\.yaml:\d+:\d+: group 'api' uses TCP port \d+ \(agents\), as group 'web'",
+        r.stderr), r.stderr
+    d = ctx.daemon(path, extra=["--dry-run"], log_file=cfg["log_file"])
+    assert d.wait_exit(15) == 2, d.tail()
 
 
 if __name__ == "__main__":

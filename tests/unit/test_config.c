@@ -380,6 +380,43 @@ static void test_fingerprint(void **state)
     as_config_unref(cc);
 }
 
+/* Two groups on one exclusive resource (an agents port): an error at the second group;
+ * two metrics of one group may share it. */
+static void test_exclusive_across_groups(void **state)
+{
+    (void)state;
+    setenv("AS_TEST_AGENT_KEY", "0123456789abcdef0123", 1);
+    static const char *const two =
+        "groups:\n"
+        "  a:\n"
+        "    max: 3\n"
+        "    metrics: [{type: agents, secret: '${env:AS_TEST_AGENT_KEY}', target: 0.5}]\n"
+        "    scaler: {type: process, command: [x]}\n"
+        "  b:\n"
+        "    max: 3\n"
+        "    metrics: [{type: agents, listen: '127.0.0.2:7070', secret: "
+        "'${env:AS_TEST_AGENT_KEY}', target: 0.5}]\n"
+        "    scaler: {type: process, command: [x]}\n";
+    struct as_err err;
+    as_err_clear(&err);
+    assert_null(as_config_parse("two.yaml", two, &err));
+    assert_int_equal(err.line, 6);
+    assert_int_equal(err.col, 3);
+    assert_non_null(strstr(err.msg, "TCP port 7070"));
+    static const char *const shared =
+        "groups:\n"
+        "  a:\n"
+        "    max: 3\n"
+        "    metrics:\n"
+        "      - {name: c, type: agents, secret: '${env:AS_TEST_AGENT_KEY}', target: 0.5}\n"
+        "      - {name: q, type: agents, field: queue, secret: '${env:AS_TEST_AGENT_KEY}',\n"
+        "         average_value: 10}\n"
+        "    scaler: {type: process, command: [x]}\n";
+    struct as_config *cfg = as_config_parse("shared.yaml", shared, &err);
+    assert_non_null(cfg);
+    as_config_unref(cfg);
+}
+
 static void test_reference_doc(void **state)
 {
     (void)state;
@@ -402,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_many_groups),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_reference_doc),
+        cmocka_unit_test(test_exclusive_across_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
