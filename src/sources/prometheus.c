@@ -388,7 +388,7 @@ static const char *const methods[] = {"GET", "POST", NULL};
 static const char *const aggregates[] = {"mean", "sum", "max", "min", NULL};
 
 struct prometheus {
-    char *url, *query, *token, *username, *password, *ca_file;
+    char *url, *query, *token, *username, *password, *ca_file, *id_label;
     char **headers, **params;
     int method, insecure, per_replica, aggregate;
     int64_t forget_ms;
@@ -441,6 +441,11 @@ static const struct as_opt opts[] = {
      NULL,
      "A series that vanished counts as a missing replica until it returns or this long after "
      "its last sample; 0: a vanished series is simply not counted."},
+    {"replica_id_label", AS_OPT_STR, offsetof(struct prometheus, id_label), NULL, AS_NO_BOUNDS,
+     AS_OPT_NONEMPTY, NULL,
+     "The label naming each series' replica, e.g. pod: its value is the per-replica value's id, "
+     "joined with the scaler's replicas (the kubernetes scaler's pods) as the HPA joins metrics "
+     "with pods; even one series is then a per-replica value."},
     {"empty_as", AS_OPT_DOUBLE, offsetof(struct prometheus, empty_as), NULL, 0, 1e15, 0, NULL,
      "The value of an empty result (no series matched), e.g. 0 as KEDA's ignoreNullValues; "
      "unset: an empty result is a failed measurement."},
@@ -466,6 +471,14 @@ static const char *check(struct prometheus *s, struct as_err *err)
     if ((s->token || s->username) && as_api_has_header(s->headers, "Authorization"))
         return as_err_set(err, "'headers' sets Authorization: drop it, or token/username"),
                "headers";
+    for (const char *p = s->id_label; p && *p; p++)
+        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (p > s->id_label && *p >= '0' && *p <= '9')))
+            return as_err_set(err,
+                              "'replica_id_label' is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)"),
+                   "replica_id_label";
+    if (s->id_label && !s->per_replica)
+        return as_err_set(err, "'replica_id_label' needs per_replica: true"), "replica_id_label";
     for (size_t i = 0; s->params && s->params[i]; i++) {
         const char *p = s->params[i];
         size_t n = strcspn(p, ":");
@@ -589,6 +602,43 @@ static void log_changes(struct prometheus *s, const struct as_prom_changes *ch, 
                          name);
 }
 
+/* With replica_id_label, one series alone is a per-replica value too (a pod without a series is
+ * then missing, as with several). */
+static void one_series_replica(struct prometheus *s, struct as_measurement *m)
+{
+    if (!m->ok || m->per_replica != NULL || s->mem.n != 1 || !s->mem.v[0].present)
+        return;
+    if (s->mem.cap == 0) {
+        struct as_replica_obs *r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            return;
+        s->mem.reps = r;
+        s->mem.cap = 1;
+    }
+    s->mem.reps[0] = (struct as_replica_obs){
+        .ok = 1, .value = m->value, .ready = 1, .age_ms = -1, .idle_ms = -1};
+    m->nreplicas = 1;
+    m->per_replica = s->mem.reps;
+}
+
+/* Each per-replica value's id: the value of replica_id_label in its series' labels ("" when the
+ * series has none or a value too long for an id: it joins no replica). */
+static void label_ids(struct prometheus *s, struct as_measurement *m)
+{
+    one_series_replica(s, m);
+    if (m->per_replica != s->mem.reps || m->per_replica == NULL)
+        return;
+    for (size_t i = 0; i < m->nreplicas; i++) {
+        json_t *labels = json_loads(s->mem.v[i].labels, 0, NULL);
+        json_t *v = json_object_get(labels, s->id_label);
+        struct as_replica_obs *r = &s->mem.reps[i];
+        r->id[0] = '\0';
+        if (json_is_string(v) && json_string_length(v) < sizeof(r->id))
+            memcpy(r->id, json_string_value(v), json_string_length(v) + 1);
+        json_decref(labels);
+    }
+}
+
 /* The answer of a completed call (any status) as a measurement. */
 static void evaluate(struct prometheus *s, const struct as_http_resp *r, struct as_measurement *m)
 {
@@ -618,6 +668,8 @@ static void evaluate(struct prometheus *s, const struct as_http_resp *r, struct 
             snprintf(m->error, sizeof(m->error), "out of memory");
         else
             log_changes(s, &ch, s->mem.n);
+        if (s->id_label)
+            label_ids(s, m);
     }
     as_prom_result_free(&res);
 }

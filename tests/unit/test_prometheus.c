@@ -490,6 +490,73 @@ static void test_source(void **state)
     as_log_secrets_clear();
 }
 
+/* replica_id_label: each per-replica value carries its series' label value as its id (the pod
+ * the kubernetes scaler lists), one series too; a series without the label has no id. */
+struct ids {
+    int ok;
+    size_t n;
+    char id[4][64];
+    double value[4];
+};
+
+static void on_ids(const struct as_measurement *m, void *arg)
+{
+    struct ids *out = arg;
+    out->ok = m->ok;
+    out->n = m->nreplicas;
+    for (size_t i = 0; i < m->nreplicas && i < 4; i++) {
+        memcpy(out->id[i], m->per_replica[i].id, sizeof(out->id[i]));
+        out->value[i] = m->per_replica[i].value;
+    }
+}
+
+static struct ids measure_ids(struct src *s)
+{
+    struct ids out = {.ok = -1};
+    as_source_prometheus.measure(s->state, on_ids, &out);
+    int64_t end = as_mono_ms() + 5000;
+    while (out.ok == -1 && as_mono_ms() < end)
+        as_loop_once(s->loop, 20);
+    assert_int_not_equal(out.ok, -1);
+    return out;
+}
+
+static void test_replica_id_label(void **state)
+{
+    (void)state;
+    struct src s;
+    struct as_err err;
+    assert_int_equal(
+        src_new(&s, "url: http://127.0.0.1:%d\nquery: load\nreplica_id_label: pod\n", 1000, &err),
+        0);
+    serve(200,
+          VEC(SER("web-7d4b9-x2x", "0.5") "," SER(
+              "web-7d4b9-a1a", "0.25") ","
+                                       "{\"metric\":{\"job\":\"w\"},\"value\":[1,\"9\"]}"),
+          0);
+    struct ids ids = measure_ids(&s);
+    assert_int_equal(ids.ok, 1);
+    assert_int_equal(ids.n, 3); /* sorted by labels */
+    assert_string_equal(ids.id[0], "");
+    assert_string_equal(ids.id[1], "web-7d4b9-a1a");
+    assert_true(ids.value[1] == 0.25);
+    assert_string_equal(ids.id[2], "web-7d4b9-x2x");
+    assert_true(ids.value[2] == 0.5);
+    src_free(&s);
+
+    /* one series alone is a per-replica value with its id */
+    assert_int_equal(
+        src_new(&s, "url: http://127.0.0.1:%d\nquery: load\nreplica_id_label: pod\n", 1000, &err),
+        0);
+    serve(200, VEC(SER("web-1", "0.75")), 0);
+    ids = measure_ids(&s);
+    assert_int_equal(ids.ok, 1);
+    assert_int_equal(ids.n, 1);
+    assert_string_equal(ids.id[0], "web-1");
+    assert_true(ids.value[0] == 0.75);
+    src_free(&s);
+}
+
 static void test_validate(void **state)
 {
     (void)state;
@@ -509,6 +576,11 @@ static void test_validate(void **state)
         {"url: http://x:%d\nquery: up\naggregate: median\n", "aggregate"},
         {"url: http://x:%d\nquery: up\nempty_as: -1\n", "empty_as"},
         {"url: http://x:%d\nquery: ''\n", "query"},
+        {"url: http://x:%d\nquery: up\nreplica_id_label: 'pod-name'\n",
+         "test.yaml:3:19: 'replica_id_label' is not a label name"},
+        {"url: http://x:%d\nquery: up\nreplica_id_label: 0pod\n", "is not a label name"},
+        {"url: http://x:%d\nquery: up\nper_replica: false\nreplica_id_label: pod\n",
+         "test.yaml:4:19: 'replica_id_label' needs per_replica: true"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char yaml[256], msg[AS_ERR_MAX + 300];
@@ -536,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_eval_per_replica), cmocka_unit_test(test_eval_values),
         cmocka_unit_test(test_eval_no_memory),   cmocka_unit_test(test_helpers),
         cmocka_unit_test(test_source),           cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_replica_id_label),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
