@@ -1,19 +1,26 @@
 /* Scaler `process`: supervises N local copies of a command, the embedded default scaler.
  *
- * Workers live in slots 0..N-1; slot i runs `command` ({{group}} and {{worker}} substituted,
- * no shell) with AUTOSCALER_GROUP, AUTOSCALER_WORKER=i and AUTOSCALER_REPLICAS (the pool size
- * when it started), in its own process group.
- *   set(n): grows by spawning the missing slots; shrinks by sending SIGTERM to the process
- *           groups of the highest slots and SIGKILL `grace` later. Reports as soon as the
- *           spawns have succeeded and the signals are sent, without waiting for exits. A slot
- *           that is wanted again while its old worker is still stopping is restarted when that
- *           worker has exited, so two workers never share an index. A program that cannot be
- *           started is a permanent failure; the slots started before it stay.
- *   get:    the intended pool size: wanted slots, including crashed workers awaiting restart.
+ * Each worker lives in a slot whose number is its id: it runs `command` ({{group}} and
+ * {{worker}} substituted, no shell) with AUTOSCALER_GROUP, AUTOSCALER_WORKER=<slot>,
+ * AUTOSCALER_REPLICAS (the pool size when it started) and, with the status channel,
+ * AUTOSCALER_STATUS_FD=3, in its own process group.
+ *   Status channel (process_status.h): the worker writes BUSY / FREE lines to descriptor 3, the
+ *           pool reads them on the loop; a worker that never writes is judged by its CPU time.
+ *   set(n): grows by starting workers in the lowest free slots (a slot is free when no process
+ *           runs there, a stopping one included, so ids stay unique among running workers);
+ *           shrinks by asking the workers as_release_order puts first to stop: slots waiting
+ *           to restart, then workers that are not BUSY, the longest idle first, and BUSY ones
+ *           only when nothing else is left. A worker asked to stop gets `stop_signal` and
+ *           SIGKILL `grace` later; with `drain`, a BUSY one gets `drain_grace` to finish its
+ *           task (cut to `grace` once it reports FREE). Reports as soon as the spawns have
+ *           succeeded and the signals are sent. A program that cannot be started is a
+ *           permanent failure; the workers started before it stay.
+ *   get:    the intended pool size: wanted workers, including crashed ones awaiting restart,
+ *           excluding those asked to stop.
  *   A wanted worker that exits is logged at ERROR and restarted after `restart_backoff`,
  *   doubled for each consecutive crash of the slot up to `restart_backoff_max`; the doubling
  *   resets once a worker has run longer than `restart_backoff_max`.
- *   stop:   SIGTERM to every worker, SIGKILL after `grace`, done once every child is reaped.
+ *   stop:   every worker is asked to stop as on a scale-down; done once every child is reaped.
  *
  * No worker outlives the daemon: each has a parent-death signal (SIGTERM, util/proc.h), the
  * child guard stops its process group (SIGTERM, SIGKILL after `grace`) when the daemon dies
@@ -24,12 +31,19 @@
  * pool a reload replaced) is stopped first: SIGTERM, SIGKILL after `grace`. Until that sweep is
  * done, get and set fail transiently, so two pools never run side by side. Stopping what is left
  * rather than adopting it: an adopted worker could not be reaped (it is not our child) nor its
- * output read, and with the death signal it has normally gone already. */
+ * output read, and with the death signal it has normally gone already.
+ *
+ * With a state_dir the pool also keeps <state_dir>/<group>.workers (process_list.h) for
+ * `autoscaler workers`: rewritten at most once a second while something changed, a last time
+ * when the pool stops, and removed once it has stopped. */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/backoff.h"
 #include "util/log.h"
@@ -37,44 +51,10 @@
 #include "util/pidfile.h"
 #include "core/plugin.h"
 #include "util/proc.h"
+#include "scalers/process_pool.h"
+#include "scalers/process_status.h"
 
-enum { OUT_INHERIT, OUT_NULL, OUT_LOG };
 static const char *const outputs[] = {"inherit", "null", "log", NULL};
-
-struct process_scaler;
-
-struct worker {
-    struct process_scaler *s;
-    int slot;
-    struct as_proc *proc; /* NULL when not running */
-    pid_t pid;
-    unsigned long long start; /* its start time (clock ticks after boot), for the pid file */
-    int64_t started_ms;
-    unsigned long long cpu_ticks; /* utime + stime at the last sample */
-    int64_t busy_ms;              /* last sample that saw CPU used (or the start) */
-    int stopping;                 /* SIGTERM sent: the exit is expected */
-    unsigned crashes;             /* consecutive exits of a wanted worker that ran briefly */
-    struct as_timer *restart;
-};
-
-struct process_scaler {
-    char **command;
-    char *working_dir;
-    int64_t grace, backoff, backoff_max;
-    int output;
-    /* runtime */
-    struct as_ctx ctx;
-    struct worker **slots; /* nslots allocated workers, stable addresses */
-    int nslots;
-    int size; /* slots 0..size-1 are wanted */
-    int live; /* children not yet reaped */
-    struct as_timer *deferred;
-    int stopping;
-    struct as_timer *stop_timer;
-    as_stopped_cb stop_done;
-    void *stop_arg;
-    struct as_pidfile *pids; /* <state_dir>/<group>.pids; NULL without a state_dir */
-};
 
 static const struct as_opt opts[] = {
     {"command", AS_OPT_STRLIST, offsetof(struct process_scaler, command), NULL, AS_NO_BOUNDS,
@@ -82,7 +62,20 @@ static const struct as_opt opts[] = {
      "Program and arguments of one worker (no shell); {{group}} and {{worker}} are "
      "substituted."},
     {"grace", AS_OPT_DURATION, offsetof(struct process_scaler, grace), "5s", 1, 3600000, 0, NULL,
-     "How long a stopping worker gets after SIGTERM before SIGKILL."},
+     "How long a worker asked to stop gets after stop_signal before SIGKILL."},
+    {"stop_signal", AS_OPT_ENUM, offsetof(struct process_scaler, stop_signal), "SIGTERM",
+     AS_NO_BOUNDS, 0, as_pool_signal_names,
+     "The signal that asks a worker to stop (its warm shutdown: finish the task at hand, take "
+     "no new one, exit)."},
+    {"drain", AS_OPT_BOOL, offsetof(struct process_scaler, drain), "false", AS_NO_BOUNDS, 0, NULL,
+     "A BUSY worker asked to stop gets drain_grace instead of grace to finish its task."},
+    {"drain_grace", AS_OPT_DURATION, offsetof(struct process_scaler, drain_grace), "5m", 1,
+     86400000, 0, NULL,
+     "With drain: how long a BUSY worker asked to stop gets before SIGKILL (grace once it "
+     "reports FREE)."},
+    {"status_channel", AS_OPT_BOOL, offsetof(struct process_scaler, status_channel), "true",
+     AS_NO_BOUNDS, 0, NULL,
+     "Give each worker descriptor 3 (AUTOSCALER_STATUS_FD) to report BUSY / FREE lines on."},
     {"restart_backoff", AS_OPT_DURATION, offsetof(struct process_scaler, backoff), "1s", 1, 3600000,
      0, NULL, "Delay before restarting a crashed worker, doubled per consecutive crash."},
     {"restart_backoff_max", AS_OPT_DURATION, offsetof(struct process_scaler, backoff_max), "30s", 1,
@@ -100,18 +93,22 @@ static const struct as_opt opts[] = {
 static int validate(void *state, struct as_node *map, struct as_err *err)
 {
     struct process_scaler *s = state;
-    if (s->backoff_max >= s->backoff)
-        return 0;
-    const char *file;
+    const char *file, *key = NULL, *what = NULL;
     int line, col;
-    as_node_pos(map, "restart_backoff_max", &file, &line, &col);
-    return as_err_at(err, file, line, col,
-                     "'restart_backoff_max' must not be shorter than 'restart_backoff'");
+    if (s->backoff_max < s->backoff)
+        key = "restart_backoff_max", what = "'restart_backoff_max' must not be shorter than "
+                                            "'restart_backoff'";
+    else if (s->drain && s->drain_grace < s->grace)
+        key = "drain_grace", what = "'drain_grace' must not be shorter than 'grace'";
+    if (key == NULL)
+        return 0;
+    as_node_pos(map, key, &file, &line, &col);
+    return as_err_at(err, file, line, col, "%s", what);
 }
 
 static int wanted(const struct worker *w)
 {
-    return !w->s->stopping && w->slot < w->s->size;
+    return !w->s->stopping && w->wanted;
 }
 
 /* ---- spawning ---- */
@@ -156,35 +153,58 @@ static char **worker_argv(const struct worker *w)
 
 static void on_exit_worker(const struct as_proc_result *r, void *arg);
 
-/* Starts slot w with AUTOSCALER_REPLICAS=replicas. Returns 0, or -1 with err and errno. */
-static int spawn_worker(struct worker *w, int replicas, struct as_err *err)
+/* Starts the child of w with env (argv from the command) and the worker's end of its status
+ * pipe (-1: none). Returns 0, or -1 with err and errno. */
+static int run_child(struct worker *w, const char *const *env, int status_end, struct as_err *err)
 {
     struct process_scaler *s = w->s;
-    char e_group[256], e_worker[48], e_replicas[48];
-    int n = snprintf(e_group, sizeof(e_group), "AUTOSCALER_GROUP=%s", s->ctx.group);
-    snprintf(e_worker, sizeof(e_worker), "AUTOSCALER_WORKER=%d", w->slot);
-    snprintf(e_replicas, sizeof(e_replicas), "AUTOSCALER_REPLICAS=%d", replicas);
-    const char *env[] = {e_group, e_worker, e_replicas, NULL};
     char **argv = worker_argv(w);
-    if (argv == NULL || n < 0 || (size_t)n >= sizeof(e_group)) {
-        free_list(argv);
+    if (argv == NULL) {
         errno = ENOMEM;
-        return as_err_set(err, "out of memory or group name too long");
+        return as_err_set(err, "out of memory");
     }
-    enum as_proc_output out = s->output == OUT_LOG    ? AS_PROC_LINES
-                              : s->output == OUT_NULL ? AS_PROC_NULL
-                                                      : AS_PROC_INHERIT;
+    enum as_proc_output out = s->output == AS_POOL_OUT_LOG    ? AS_PROC_LINES
+                              : s->output == AS_POOL_OUT_NULL ? AS_PROC_NULL
+                                                              : AS_PROC_INHERIT;
     struct as_proc_opts o = {.argv = (const char *const *)argv,
                              .env = env,
                              .cwd = s->working_dir,
                              .out = out,
                              .err = out,
                              .grace_ms = s->grace, /* the guard's, should the daemon die */
-                             .on_line = on_line};
+                             .on_line = on_line,
+                             .pass_fd = status_end >= 0 ? status_end : 0};
     w->proc = as_proc_spawn(s->ctx.loop, &o, on_exit_worker, w, err);
     int saved = errno;
     free_list(argv);
-    if (w->proc == NULL) {
+    errno = saved;
+    return w->proc == NULL ? -1 : 0;
+}
+
+/* Starts slot w with AUTOSCALER_REPLICAS=replicas. Returns 0, or -1 with err and errno. */
+static int spawn_worker(struct worker *w, int replicas, struct as_err *err)
+{
+    struct process_scaler *s = w->s;
+    char e_group[256], e_worker[48], e_replicas[48], e_fd[48];
+    int n = snprintf(e_group, sizeof(e_group), "AUTOSCALER_GROUP=%s", s->ctx.group);
+    snprintf(e_worker, sizeof(e_worker), "AUTOSCALER_WORKER=%d", w->slot);
+    snprintf(e_replicas, sizeof(e_replicas), "AUTOSCALER_REPLICAS=%d", replicas);
+    snprintf(e_fd, sizeof(e_fd), "AUTOSCALER_STATUS_FD=%d", AS_STATUS_FD);
+    const char *env[] = {e_group, e_worker, e_replicas, s->status_channel ? e_fd : NULL, NULL};
+    if (n < 0 || (size_t)n >= sizeof(e_group)) {
+        errno = EINVAL;
+        return as_err_set(err, "group name too long");
+    }
+    int status_end = s->status_channel ? as_pool_status_open(w) : -1;
+    if (s->status_channel && status_end < 0)
+        return as_err_set(err, "cannot create the status pipe: %s", strerror(errno));
+    int rc = run_child(w, env, status_end, err), saved = errno;
+    if (status_end >= 0)
+        close(status_end);
+    if (rc == 0)
+        as_pool_status_watch(w);
+    if (rc < 0) {
+        as_pool_status_close(w);
         errno = saved;
         return -1;
     }
@@ -193,10 +213,15 @@ static int spawn_worker(struct worker *w, int replicas, struct as_err *err)
     w->started_ms = as_loop_now(s->ctx.loop);
     w->busy_ms = w->started_ms;
     w->cpu_ticks = 0;
+    w->sampled = 0;
     w->stopping = 0;
+    w->state = AS_WSTATE_UNKNOWN;
+    w->task[0] = '\0';
+    w->garbage = 0;
     s->live++;
     AS_LOG(AS_DEBUG, "scaler/process[%s]: worker %d started (pid %ld)", s->ctx.group, w->slot,
            (long)w->pid);
+    as_pool_list_touch(s);
     return 0;
 }
 
@@ -242,7 +267,9 @@ static int start(void *state, const struct as_ctx *ctx, struct as_err *err)
         return as_err_set(err, "pid file path too long");
     snprintf(who, sizeof(who), "scaler/process[%s]", ctx->group);
     s->pids = as_pidfile_open(ctx->loop, path, who, s->grace, on_swept, s, err);
-    return s->pids == NULL ? -1 : 0;
+    if (s->pids == NULL)
+        return -1;
+    return as_pool_list_open(s, err);
 }
 
 /* ---- restarts ---- */
@@ -291,6 +318,8 @@ static void free_workers(struct process_scaler *s)
 {
     for (int i = 0; i < s->nslots; i++) {
         as_loop_cancel_timer(s->ctx.loop, s->slots[i]->restart);
+        as_loop_cancel_timer(s->ctx.loop, s->slots[i]->kill_timer);
+        as_pool_status_close(s->slots[i]);
         free(s->slots[i]);
     }
     free(s->slots);
@@ -299,12 +328,13 @@ static void free_workers(struct process_scaler *s)
 }
 
 /* Last step of stop(): nothing of s is touched after done. Nothing is left running: the pid
- * file goes (unless a reload's successor has taken it over). */
+ * file goes (unless a reload's successor has taken it over), and so does the worker list. */
 static void stopped(struct process_scaler *s)
 {
     as_stopped_cb done = s->stop_done;
     as_pidfile_close(s->pids);
     s->pids = NULL;
+    as_pool_list_close(s);
     free_workers(s);
     s->stop_done = NULL;
     done(s->stop_arg);
@@ -319,25 +349,33 @@ static int64_t on_stop_timer(struct as_loop *loop, void *arg)
     return AS_TIMER_STOP;
 }
 
+/* The worker's process is gone: its slot is free (or restarts, if it is still wanted). */
+static void forget_process(struct worker *w)
+{
+    as_loop_cancel_timer(w->s->ctx.loop, w->kill_timer);
+    w->kill_timer = NULL;
+    as_pool_status_close(w);
+    w->proc = NULL;
+    w->stopping = 0;
+    w->state = AS_WSTATE_UNKNOWN;
+    w->task[0] = '\0';
+    w->s->live--;
+}
+
 static void on_exit_worker(const struct as_proc_result *r, void *arg)
 {
     struct worker *w = arg;
     struct process_scaler *s = w->s;
     char how[96], why[160];
     as_proc_describe(r, how, sizeof(how));
-    w->proc = NULL;
-    s->live--;
-    if (w->stopping || !wanted(w)) {
+    int expected = w->stopping || !wanted(w);
+    forget_process(w);
+    as_pool_list_touch(s);
+    if (expected) {
         AS_LOG(AS_INFO, "scaler/process[%s]: worker %d (pid %ld) stopped: %s", s->ctx.group,
                w->slot, (long)r->pid, how);
-        w->stopping = 0;
         if (s->stopping && s->live == 0 && as_pidfile_left(s->pids) == 0)
             return stopped(s);
-        struct as_err err;
-        as_err_clear(&err);
-        /* Wanted again while it was stopping: take the slot back now. */
-        if (wanted(w) && spawn_worker(w, s->size, &err) < 0)
-            schedule_restart(w, err.msg);
         save_pids(s);
         return;
     }
@@ -358,56 +396,76 @@ static void reply(struct process_scaler *s, const struct as_scale_result *r, as_
         AS_LOG(AS_ERROR, "scaler/process[%s]: out of memory reporting a result", s->ctx.group);
 }
 
-static void retire(struct worker *w)
+/* The lowest slot with nothing in it (not wanted, no process still stopping there), added at
+ * the end when there is none. NULL on ENOMEM. */
+static struct worker *free_slot(struct process_scaler *s)
 {
-    as_loop_cancel_timer(w->s->ctx.loop, w->restart);
-    w->restart = NULL;
-    w->crashes = 0;
-    if (w->proc == NULL || w->stopping)
-        return;
-    w->stopping = 1;
-    as_proc_terminate(w->proc, w->s->grace);
-    AS_LOG(AS_INFO, "scaler/process[%s]: stopping worker %d (pid %ld)", w->s->ctx.group, w->slot,
-           (long)w->pid);
-}
-
-static int grow_slots(struct process_scaler *s, int want)
-{
-    if (want <= s->nslots)
-        return 0;
-    struct worker **slots = realloc(s->slots, (size_t)want * sizeof(*slots));
+    for (int i = 0; i < s->nslots; i++)
+        if (!s->slots[i]->wanted && s->slots[i]->proc == NULL)
+            return s->slots[i];
+    struct worker **slots = realloc(s->slots, ((size_t)s->nslots + 1) * sizeof(*slots));
     if (slots == NULL)
-        return -1;
+        return NULL;
     s->slots = slots;
-    for (; s->nslots < want; s->nslots++) {
-        struct worker *w = calloc(1, sizeof(*w));
-        if (w == NULL)
-            return -1;
-        *w = (struct worker){.s = s, .slot = s->nslots};
-        s->slots[s->nslots] = w;
-    }
-    return 0;
+    struct worker *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    *w = (struct worker){.s = s, .slot = s->nslots, .status_fd = -1};
+    s->slots[s->nslots++] = w;
+    return w;
 }
 
-/* Spawns slots size..want-1; on a failure the pool keeps the slots below it. */
+/* Starts workers until want; on a failure the pool keeps those started before it. */
 static void grow(struct process_scaler *s, int want, struct as_scale_result *r)
 {
     struct as_err err;
     as_err_clear(&err);
     while (s->size < want) {
-        struct worker *w = s->slots[s->size];
-        s->size++;
-        /* A worker still stopping in this slot is replaced when it exits. */
-        if (w->proc != NULL || spawn_worker(w, want, &err) == 0)
+        struct worker *w = free_slot(s);
+        if (w != NULL && spawn_worker(w, want, &err) == 0) {
+            w->wanted = 1;
+            s->size++;
             continue;
-        int e = errno;
-        s->size--;
+        }
+        int e = w == NULL ? ENOMEM : errno;
         r->ok = 0;
         r->permanent = e != ENOMEM && e != EMFILE && e != ENFILE && e != EAGAIN;
         r->replicas = s->size;
-        snprintf(r->error, sizeof(r->error), "%s", err.msg);
+        snprintf(r->error, sizeof(r->error), "%s", w == NULL ? "out of memory" : err.msg);
         return;
     }
+}
+
+/* How the scale-down order sees w now. */
+static struct as_release_cand candidate(const struct worker *w, int64_t now)
+{
+    struct as_release_cand c = {.slot = w->slot, .running = w->proc != NULL, .state = w->state};
+    if (w->state == AS_WSTATE_BUSY)
+        c.busy_ms = now - w->state_ms;
+    else if (w->state == AS_WSTATE_FREE)
+        c.idle_ms = now - w->state_ms;
+    else if (w->sampled)
+        c.idle_ms = now - w->busy_ms; /* as last sampled, what the policy saw */
+    return c;
+}
+
+/* Stops size - want workers, in as_release_order. Returns 0 or -1 on ENOMEM. */
+static int shrink(struct process_scaler *s, int want)
+{
+    struct as_release_cand *c = calloc((size_t)s->nslots + 1, sizeof(*c));
+    if (c == NULL)
+        return -1;
+    int64_t now = as_loop_now(s->ctx.loop);
+    size_t n = 0;
+    for (int i = 0; i < s->nslots; i++)
+        if (s->slots[i]->wanted)
+            c[n++] = candidate(s->slots[i], now);
+    as_release_order(c, n);
+    for (size_t i = 0; i < n && s->size > want; i++, s->size--)
+        as_pool_retire(s->slots[c[i].slot]);
+    free(c);
+    as_pool_list_touch(s);
+    return 0;
 }
 
 /* While an earlier instance's workers are being stopped, the pool runs nothing: get and set
@@ -433,15 +491,10 @@ static void set(void *state, int want, as_scale_cb done, void *arg)
         snprintf(r.error, sizeof(r.error), "%s", s->stopping ? "stopping" : "negative count");
     } else if (holding(s, &r)) {
         /* r says why */
-    } else if (grow_slots(s, want) < 0) {
+    } else if (want < s->size && shrink(s, want) < 0) {
         r = (struct as_scale_result){.ok = 0, .replicas = -1};
         snprintf(r.error, sizeof(r.error), "out of memory");
-    } else if (want < s->size) {
-        int old = s->size;
-        s->size = want;
-        for (int i = want; i < old; i++)
-            retire(s->slots[i]);
-    } else {
+    } else if (want > s->size) {
         grow(s, want, &r);
     }
     if (s->size > before)
@@ -457,8 +510,25 @@ static unsigned long long cpu_ticks(pid_t pid)
     return as_proc_stat(pid, &st) == 0 ? st.utime + st.stime : 0;
 }
 
-/* Each running, wanted worker: its age, and how long it has used no CPU (a worker waiting
- * on an empty queue sleeps; one with a job burns CPU), for the queue policy and warmup. */
+/* How long w has been idle: 0 while BUSY, since its FREE line when FREE; a worker that never
+ * reported is sampled now: idle since its CPU time last moved (a worker waiting on an empty
+ * queue sleeps; one with a job burns CPU). */
+static int64_t idle_now(struct worker *w, int64_t now)
+{
+    if (w->state == AS_WSTATE_BUSY)
+        return 0;
+    if (w->state == AS_WSTATE_FREE)
+        return now > w->state_ms ? now - w->state_ms : 1; /* 0 would read as busy */
+    unsigned long long ticks = cpu_ticks(w->pid);
+    if (ticks != w->cpu_ticks)
+        w->busy_ms = now;
+    w->cpu_ticks = ticks;
+    w->sampled = 1;
+    return now - w->busy_ms;
+}
+
+/* Each running, wanted worker (not those being stopped): its age and idle time, for the queue
+ * policy and warmup. */
 static size_t workers(void *state, struct as_worker_info *out, size_t max)
 {
     struct process_scaler *s = state;
@@ -466,14 +536,10 @@ static size_t workers(void *state, struct as_worker_info *out, size_t max)
     size_t n = 0;
     for (int i = 0; i < s->nslots && n < max; i++) {
         struct worker *w = s->slots[i];
-        if (w == NULL || w->proc == NULL || !wanted(w))
+        if (w->proc == NULL || !wanted(w))
             continue;
-        unsigned long long ticks = cpu_ticks(w->pid);
-        if (ticks != w->cpu_ticks)
-            w->busy_ms = now;
-        w->cpu_ticks = ticks;
         out[n++] = (struct as_worker_info){
-            .pid = (long)w->pid, .age_ms = now - w->started_ms, .idle_ms = now - w->busy_ms};
+            .pid = (long)w->pid, .age_ms = now - w->started_ms, .idle_ms = idle_now(w, now)};
     }
     return n;
 }
@@ -500,12 +566,14 @@ static void stop(void *state, as_stopped_cb done, void *arg)
         return;
     }
     cancel(s);
+    for (int i = 0; i < s->nslots; i++)
+        as_pool_retire(s->slots[i]);
+    s->size = 0;
+    if (s->list_path != NULL) /* a last time, every worker stopping (a reload's pool follows) */
+        as_pool_list_flush(s);
     s->stopping = 1;
     s->stop_done = done;
     s->stop_arg = arg;
-    for (int i = 0; i < s->nslots; i++)
-        retire(s->slots[i]);
-    s->size = 0;
     if (s->live > 0 || as_pidfile_left(s->pids) > 0) /* a sweep still running ends first */
         return;
     s->stop_timer = as_loop_add_timer(s->ctx.loop, 0, on_stop_timer, s);
@@ -517,8 +585,8 @@ const struct as_scaler_ops as_scaler_process = {
     .name = "process",
     .opts = opts,
     .state_size = sizeof(struct process_scaler),
-    .summary = "Runs N local copies of a command and restarts them when they crash (the "
-               "embedded default).",
+    .summary = "Runs N local copies of a command, restarts them when they crash, and on a "
+               "scale-down stops idle workers (BUSY / FREE reported by each) first.",
     .validate = validate,
     .start = start,
     .get = get,

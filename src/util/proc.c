@@ -374,6 +374,10 @@ static int check_opts(const struct as_proc_opts *o, struct as_err *err)
         as_err_set(err, "cannot run %s: line output without a line callback", o->argv[0]);
         return EINVAL;
     }
+    if (o->pass_fd != 0 && (o->pass_fd < 3 || fcntl(o->pass_fd, F_GETFD) < 0)) {
+        as_err_set(err, "cannot run %s: descriptor %d cannot be passed", o->argv[0], o->pass_fd);
+        return EINVAL;
+    }
     struct stat st;
     if (o->cwd == NULL)
         return 0;
@@ -531,13 +535,26 @@ CHILD static int child_stdio(const struct launch *l)
     return 0;
 }
 
+/* opts->pass_fd onto AS_PROC_PASS_FD, after stdio (a pipe's child end may sit there: it has
+ * been copied onto 1 or 2 by then). dup3 clears close-on-exec on the copy. */
+CHILD static int child_pass_fd(const struct launch *l)
+{
+    int fd = l->o->pass_fd;
+    if (fd == 0)
+        return 0;
+    long rc = fd == AS_PROC_PASS_FD ? syscall(SYS_fcntl, fd, F_SETFD, 0)
+                                    : syscall(SYS_dup3, fd, AS_PROC_PASS_FD, 0);
+    return rc < 0 ? -1 : 0;
+}
+
 CHILD static void child_close_fds(const struct launch *l)
 {
+    unsigned first = l->o->pass_fd != 0 ? AS_PROC_PASS_FD + 1 : 3;
 #ifdef SYS_close_range /* Linux 5.9 */
-    if (syscall(SYS_close_range, 3, ~0U, 0) == 0)
+    if (syscall(SYS_close_range, first, ~0U, 0) == 0)
         return;
 #endif
-    for (long fd = 3; fd < l->max_fd; fd++)
+    for (long fd = first; fd < l->max_fd; fd++)
         syscall(SYS_close, fd);
 }
 
@@ -581,7 +598,7 @@ CHILD static int child(void *arg)
     if (syscall(SYS_getppid) != l->parent)
         return 127;
     child_signals();
-    if (syscall(SYS_setpgid, 0, 0) < 0 || child_stdio(l) < 0)
+    if (syscall(SYS_setpgid, 0, 0) < 0 || child_stdio(l) < 0 || child_pass_fd(l) < 0)
         return child_fail(l, STEP_SETUP, errno);
     child_close_fds(l);
     if (l->o->cwd != NULL && syscall(SYS_chdir, l->o->cwd) < 0)

@@ -4,7 +4,8 @@
  * PATH unless it contains a '/'), in its own process group so that a signal reaches its
  * grandchildren too, with an empty signal mask and every signal at its default disposition
  * (the loop blocks SIGCHLD, SIGTERM... and ignores SIGPIPE in the daemon), stdin on /dev/null
- * and no other inherited descriptor. Output is captured into bounded buffers through
+ * and no other inherited descriptor but the one opts->pass_fd may name (as descriptor
+ * AS_PROC_PASS_FD). Output is captured into bounded buffers through
  * non-blocking pipes, streamed line by line, inherited, or discarded.
  *
  * No child outlives the daemon unnoticed: each one is started with a parent-death signal
@@ -50,6 +51,7 @@ struct as_proc;
 #define AS_PROC_DRAIN_MS 500  /* pipes are read this long after the child exits, then closed */
 #define AS_PROC_LINE_MAX 1024 /* AS_PROC_LINES: longer lines are split */
 #define AS_PROC_DEATH_SIGNAL SIGTERM /* what a child gets when the daemon dies (see above) */
+#define AS_PROC_PASS_FD 3            /* where the child finds opts->pass_fd */
 
 enum as_proc_output {
     AS_PROC_CAPTURE = 0, /* into a bounded buffer passed to the completion callback */
@@ -76,6 +78,9 @@ struct as_proc_opts {
     int64_t grace_ms;             /* SIGTERM -> SIGKILL delay on timeout, and the guard's when the
                                      daemon dies (guard.h); 0: AS_PROC_GRACE_MS */
     as_proc_line_fn on_line;      /* required for AS_PROC_LINES; called with done's arg */
+    int pass_fd;                  /* >= 3: a descriptor of the daemon the child inherits as
+                                     AS_PROC_PASS_FD (e.g. the write end of a status pipe; the
+                                     caller keeps and closes its own); 0: none */
 };
 
 /* What a finished child did. Borrowed for the duration of the completion callback. */

@@ -278,7 +278,9 @@ static void test_spawn_failure_is_permanent(void **state)
     assert_int_equal(get(f), 0);
 }
 
-static void test_regrow_waits_for_stopping_slot(void **state)
+/* A worker still stopping keeps its slot: a scale-up takes the next free one at once (ids stay
+ * unique among running workers), and the slot is free again once that worker has gone. */
+static void test_regrow_takes_a_free_slot(void **state)
 {
     struct fixture *f = *state;
     /* The worker takes 300 ms to shut down. */
@@ -288,21 +290,21 @@ static void test_regrow_waits_for_stopping_slot(void **state)
     set(f, 2);
     pid_t old = wait_pid_file(f, "p1", 3000);
     assert_true(old > 0);
-    char path[128];
-    snprintf(path, sizeof(path), "%s/p1", f->dir);
     set(f, 1);
-    unlink(path);
     set(f, 2);
     assert_true(f->r.ok);
     assert_int_equal(get(f), 2);
-    assert_int_equal(kill(old, 0), 0); /* still stopping: slot 1 is not doubled up */
-    char buf[32];
-    assert_string_equal(slurp(f, "p1", buf, sizeof(buf)), "");
-    /* Slot 1 comes back as a new process once the old one has gone. */
-    pid_t fresh = wait_pid_file(f, "p1", 3000);
+    pid_t fresh = wait_pid_file(f, "p2", 3000); /* at once, in slot 2 */
     assert_true(fresh > 0);
-    assert_true(fresh != old);
-    assert_int_equal(kill(old, 0), -1);
+    assert_int_equal(kill(old, 0), 0); /* slot 1 is still stopping: not doubled up */
+    assert_true(wait_gone(f, old, 3000));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/p1", f->dir);
+    unlink(path);
+    set(f, 3); /* slot 1 is free again: the lowest free slot comes first */
+    pid_t again = wait_pid_file(f, "p1", 3000);
+    assert_true(again > 0 && again != old && again != fresh);
+    assert_int_equal(kill(fresh, 0), 0);
 }
 
 static void test_output_log(void **state)
@@ -646,7 +648,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_grace_then_kill_on_shrink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_restarts_with_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spawn_failure_is_permanent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_regrow_waits_for_stopping_slot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_regrow_takes_a_free_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_log, setup, teardown),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test_setup_teardown(test_pid_file_lists_workers, setup, teardown),
