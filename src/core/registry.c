@@ -20,6 +20,9 @@ extern const struct as_source_ops as_source_agents;
 extern const struct as_scaler_ops as_scaler_http;
 extern const struct as_scaler_ops as_scaler_exec;
 extern const struct as_scaler_ops as_scaler_process;
+extern const struct as_scaler_ops as_scaler_kubernetes;
+extern const struct as_scaler_ops as_scaler_heroku;
+extern const struct as_scaler_ops as_scaler_nomad;
 
 extern const struct as_policy_ops as_policy_threshold_consecutive_ops;
 extern const struct as_policy_ops as_policy_threshold_average_ops;
@@ -70,6 +73,9 @@ const struct as_scaler_ops *const as_scalers[] = {
     &as_scaler_http,
     &as_scaler_exec,
     &as_scaler_process,
+    &as_scaler_kubernetes,
+    &as_scaler_heroku,
+    &as_scaler_nomad,
     NULL,
 };
 
