@@ -241,7 +241,9 @@ def test_dry_run_values_and_failures(ctx):
         ds = d.decisions(group=name)
         assert ds and all(x.values["q"] is None and x.desired == 3 for x in ds), (name, d.tail())
         c = counters(d, name)
-        assert c["measurements"] >= 1 and c["failures"] == c["measurements"], (name, c)
+        # measurements counts a measurement when it starts: one may be in flight at the signal
+        # (the decisions above show that none succeeded)
+        assert c["failures"] >= 1 and c["measurements"] - c["failures"] <= 1, (name, c)
     # The same fault every round: one ERROR line, the repeats at DEBUG.
     assert len(d.grep(r"ERROR source/postgresql\[text/q\]")) == 1, d.tail()
     # The statement we gave up on was ended by the server (statement_timeout), not left running.
