@@ -45,9 +45,12 @@ struct as_fallback {
     int replicas; /* the count to go to; -1 = hold */
 };
 
+/* Too rapid scaling (docs/events.md): a change that makes more than `scales` scale events, or
+ * more than `replicas` replicas changed, in its direction within `within`. 0: not checked. */
 struct as_too_rapid {
-    int scales;        /* more than this many scale events ... 0 = off */
-    int64_t within_ms; /* ... within this long is reported */
+    int scales;
+    int replicas;
+    int64_t within_ms;
 };
 
 struct as_group_cfg {

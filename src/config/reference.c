@@ -25,8 +25,10 @@ int as_config_reference(struct as_sb *sb)
                   "valid metric, go to R (KEDA's fallback), or hold with R = -1.",
                   as_fallback_opts);
     rc |= section(sb, "Group `too_rapid`",
-                  "`too_rapid: {scales: N, within: T}`: a decision that makes more than N scale "
-                  "events within T is reported as too rapid scaling.",
+                  "`too_rapid: {scales: N, within: T}` or `{replicas: R, within: T}`: a change "
+                  "that makes more than N scale events (or more than R replicas changed) in its "
+                  "direction within T is reported as too rapid scaling (the `too_rapid` event, "
+                  "docs/events.md). Off by default, as autoscalebot's.",
                   as_too_rapid_opts);
     rc |= section(sb, "Group `schedules`: each entry",
                   "Scheduled capacity (AWS scheduled actions, KEDA's cron scaler): during a "
