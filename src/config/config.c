@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/notify_cfg.h"
 #include "core/decide.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -218,6 +219,7 @@ void as_config_unref(struct as_config *cfg)
     for (size_t i = 0; i < cfg->ngroups; i++)
         group_free(&cfg->groups[i]);
     free(cfg->groups);
+    as_notifiers_free(cfg);
     as_index_free(&cfg->by_name);
     as_opts_free(as_global_opts, cfg);
     free(cfg->file);
@@ -762,6 +764,8 @@ static int parse_root(struct as_config *cfg, struct as_node *root, struct as_err
             return as_err_set(err, "out of memory");
     }
     if (as_config_check_exclusive(cfg, root->file, err) < 0)
+        return -1;
+    if (as_notifiers_parse(cfg, as_node_get(root, "notifiers"), err) < 0)
         return -1;
     return as_node_check_unused(root, "the configuration", err);
 }

@@ -13,6 +13,7 @@
 #include "core/behavior.h"
 
 struct as_policy_ops;
+struct as_notifier_cfg;
 
 struct as_metric_cfg {
     char *name;
@@ -93,8 +94,10 @@ struct as_config {
     int state_dir_line, state_dir_col; /* where it is set (the top of the file by default) */
     size_t ngroups;
     struct as_group_cfg *groups;
-    int refs;                /* owners: as_config_unref frees at zero */
-    struct as_index by_name; /* group name -> index in groups, for as_config_group */
+    size_t nnotifiers;
+    struct as_notifier_cfg *notifiers; /* config/notify_cfg.h */
+    int refs;                          /* owners: as_config_unref frees at zero */
+    struct as_index by_name;           /* group name -> index in groups, for as_config_group */
 };
 
 /* Loads and validates path. Returns a config with one reference, or NULL with err at the

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "config/config.h"
+#include "config/notify_cfg.h"
 #include "core/decide.h"
 
 static int section(struct as_sb *sb, const char *title, const char *intro, const struct as_opt *o)
@@ -61,6 +62,15 @@ int as_config_reference(struct as_sb *sb)
         char title[96];
         snprintf(title, sizeof(title), "Scaler `%s`", as_scalers[i]->name);
         rc |= section(sb, title, as_scalers[i]->summary, as_scalers[i]->opts);
+    }
+    rc |= section(sb, "Notifier (every type)",
+                  "Each entry of the top-level `notifiers:` mapping (the key is the notifier's "
+                  "name) takes these keys beside its type's own. See docs/events.md.",
+                  as_notifier_common_opts);
+    for (size_t i = 0; rc == 0 && as_notifiers[i]; i++) {
+        char title[96];
+        snprintf(title, sizeof(title), "Notifier `%s`", as_notifiers[i]->name);
+        rc |= section(sb, title, as_notifiers[i]->summary, as_notifiers[i]->opts);
     }
     return rc ? -1 : 0;
 }

@@ -87,6 +87,9 @@ const struct as_scaler_ops *const as_scalers[] = {
 };
 
 const struct as_notifier_ops *const as_notifiers[] = {
+    &as_notifier_console,
+    &as_notifier_log,
+    &as_notifier_test,
     NULL,
 };
 
