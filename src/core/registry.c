@@ -87,10 +87,8 @@ const struct as_scaler_ops *const as_scalers[] = {
 };
 
 const struct as_notifier_ops *const as_notifiers[] = {
-    &as_notifier_console,
-    &as_notifier_log,
-    &as_notifier_test,
-    NULL,
+    &as_notifier_console, &as_notifier_log,  &as_notifier_syslog, &as_notifier_webhook,
+    &as_notifier_email,   &as_notifier_exec, &as_notifier_test,   NULL,
 };
 
 const struct as_notifier_ops *as_notifier_find(const char *name)

@@ -12,6 +12,7 @@ static void make(struct group_rt *rt, struct as_ev *ev, enum as_ev_kind kind, in
     as_ev_init(ev, kind, rt->name, as_wall_ms());
     ev->from = from;
     ev->to = to;
+    as_bounds_at(rt->g, ev->time_ms, &ev->min, &ev->max);
     for (size_t i = 0; i < rt->g->nmetrics && i < AS_EV_METRICS_MAX; i++) {
         const struct as_metric_cfg *m = &rt->g->metrics[i];
         struct as_ev_metric *e = &ev->metrics[ev->nmetrics++];

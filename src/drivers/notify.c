@@ -383,7 +383,7 @@ static void nrt_free(struct nrt *r)
     as_loop_cancel_timer(loop, r->flush);
     if (r->busy && r->c->ops->cancel)
         r->c->ops->cancel(r->c->state);
-    if (r->started && r->c->ops->stop)
+    if (r->c->ops->stop) /* after a failed start too: stop tolerates a half-started state */
         r->c->ops->stop(r->c->state);
     as_config_unref(r->cfg);
     as_sb_free(&r->text);
