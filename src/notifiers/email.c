@@ -316,7 +316,9 @@ static void on_sent(const struct as_http_resp *resp, void *arg)
         r.permanent = (resp->reply >= 500 && resp->reply <= 599) ||
                       resp->curl_code == CURLE_LOGIN_DENIED ||
                       resp->curl_code == CURLE_USE_SSL_FAILED;
-        if (resp->reply > 0)
+        char code[16];
+        snprintf(code, sizeof(code), "%ld", resp->reply);
+        if (resp->reply >= 400 && strstr(resp->error, code) == NULL)
             snprintf(r.error, sizeof(r.error), "%s (reply %ld)", resp->error, resp->reply);
         else
             snprintf(r.error, sizeof(r.error), "%s", resp->error);
