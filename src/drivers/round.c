@@ -437,12 +437,16 @@ static void decide_and_act(struct group_rt *rt)
     rt->n.decisions++;
     log_decision(rt, current, &d);
     as_round_decision_events(rt, current, &d);
-    if (d.too_rapid)
+    if (d.too_rapid) {
+        const struct as_too_rapid *tr = &rt->g->too_rapid;
+        int events = tr->scales > 0 && d.too_rapid_events > tr->scales;
         AS_LOG(AS_WARN,
-               "engine[%s]: too rapid scaling: %d->%d would exceed %d scale events in "
-               "%llds",
-               rt->name, current, d.desired, rt->g->too_rapid.scales,
-               (long long)rt->g->too_rapid.within_ms / 1000);
+               "engine[%s]: too rapid scaling: %d->%d would exceed %d %s in %llds (%d in one "
+               "direction)",
+               rt->name, current, d.desired, events ? tr->scales : tr->replicas,
+               events ? "scale events" : "replicas changed", (long long)tr->within_ms / 1000,
+               events ? d.too_rapid_events : d.too_rapid_replicas);
+    }
     as_engine_save(rt, 0, NULL);
     if (d.desired == current) {
         round_end(rt);

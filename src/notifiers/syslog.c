@@ -18,8 +18,9 @@
 #define MSG_MAX 4096 /* bytes of one datagram (RFC 5424 receivers take at least 2048) */
 
 struct syslog_notifier {
-    char *path, *ident;
-    int format, facility, severity;
+    char *path, *ident, *facility_name;
+    int format, severity;
+    int facility; /* its code: the index in facilities[] */
     /* runtime */
     struct as_ctx ctx;
     int fd;
@@ -43,8 +44,10 @@ static const struct as_opt opts[] = {
      formats,
      "rfc3164: as glibc's syslog() sends it (\"<PRI>Mmm dd hh:mm:ss ident[pid]: text\", local "
      "time); rfc5424: \"<PRI>1 TIMESTAMP HOST ident pid KIND - text\" (UTC)."},
-    {"facility", AS_OPT_ENUM, offsetof(struct syslog_notifier, facility), "daemon", AS_NO_BOUNDS, 0,
-     facilities, "The facility."},
+    {"facility", AS_OPT_STR, offsetof(struct syslog_notifier, facility_name), "daemon",
+     AS_NO_BOUNDS, 0, NULL,
+     "kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, "
+     "security, console, solaris-cron, or local0 to local7."},
     {"severity", AS_OPT_ENUM, offsetof(struct syslog_notifier, severity), "auto", AS_NO_BOUNDS, 0,
      severities,
      "The severity; auto: warning for scale_failed and source_failed, notice for above_max, "
@@ -59,6 +62,13 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
     struct syslog_notifier *s = state;
     const char *file;
     int line, col;
+    for (s->facility = 0; facilities[s->facility]; s->facility++)
+        if (strcmp(facilities[s->facility], s->facility_name) == 0)
+            break;
+    if (facilities[s->facility] == NULL) {
+        as_node_pos(map, "facility", &file, &line, &col);
+        return as_err_at(err, file, line, col, "'facility': no facility '%s'", s->facility_name);
+    }
     if (strlen(s->path) < sizeof(((struct sockaddr_un *)0)->sun_path)) {
         for (const char *p = s->ident; *p; p++)
             if (*p <= ' ' || *p > '~' || *p == '[' || *p == ':') {
