@@ -199,7 +199,12 @@ static void test_list_file_round_trip(void **state)
          .task = "job \"7\"\\",
          .started_ms = 1000,
          .since_ms = 2000},
-        {.id = 3, .pid = 0, .state = AS_WSTATE_UNKNOWN, .stopping = 1, .garbage = 12},
+        {.id = 3,
+         .pid = 0,
+         .state = AS_WSTATE_UNKNOWN,
+         .cpu = AS_CPU_BUSY,
+         .stopping = 1,
+         .garbage = 12},
     };
     struct as_worker_list l = {.group = "g",
                                .daemon_pid = (long)getpid(),
@@ -224,6 +229,8 @@ static void test_list_file_round_trip(void **state)
     assert_int_equal(back.w[1].id, 3);
     assert_true(back.w[1].stopping);
     assert_int_equal(back.w[1].garbage, 12);
+    assert_int_equal(back.w[1].cpu, AS_CPU_BUSY);
+    assert_int_equal(back.w[0].cpu, AS_CPU_UNSAMPLED);
     assert_false(as_worker_list_live(&back)); /* our start time is not 77 */
     as_worker_list_free(&back);
 
@@ -233,7 +240,22 @@ static void test_list_file_round_trip(void **state)
         "{\"format\": \"autoscaler workers 2\"}",
         "{\"format\": \"autoscaler workers 1\", \"group\": \"g\", \"daemon\": {\"pid\": 1, "
         "\"start\": 1, \"instance\": 1}, \"updated\": 1, \"workers\": [{\"id\": -1}]}",
+        "{\"format\": \"autoscaler workers 1\", \"group\": \"g\", \"daemon\": {\"pid\": 1, "
+        "\"start\": 1, \"instance\": 1}, \"updated\": 1, \"workers\": [{\"id\": 0, \"pid\": 1, "
+        "\"status\": \"unknown\", \"task\": \"\", \"started\": 1, \"since\": 1, \"cpu\": \"hot\", "
+        "\"stopping\": false, \"garbage\": 0}]}",
     };
+    /* A list without "cpu" (the first writer's) reads, as not sampled. */
+    static const char old_list[] =
+        "{\"format\": \"autoscaler workers 1\", \"group\": \"g\", \"daemon\": {\"pid\": 1, "
+        "\"start\": 1, \"instance\": 1}, \"updated\": 1, \"workers\": [{\"id\": 0, \"pid\": 1, "
+        "\"status\": \"unknown\", \"task\": \"\", \"started\": 1, \"since\": 0, "
+        "\"stopping\": false, \"garbage\": 0}]}";
+    as_err_clear(&err);
+    assert_int_equal(as_worker_list_parse(old_list, strlen(old_list), &back, &err), 0);
+    assert_int_equal(back.n, 1);
+    assert_int_equal(back.w[0].cpu, AS_CPU_UNSAMPLED);
+    as_worker_list_free(&back);
     for (size_t i = 0; i < AS_ARRAY_LEN(bad); i++) {
         FILE *fp = fopen(path, "w");
         assert_non_null(fp);
@@ -452,6 +474,7 @@ static void test_worker_list(void **state)
     assert_string_equal(l.w[0].task, "job-0");
     assert_true(l.w[0].since_ms >= l.w[0].started_ms);
     assert_int_equal(l.w[2].since_ms, 0); /* never sampled */
+    assert_int_equal(l.w[2].cpu, AS_CPU_UNSAMPLED);
     assert_int_equal(l.w[3].garbage, 3);
     as_worker_list_free(&l);
     ops->stop(f->state, on_stopped, f); /* the list goes with the pool */
