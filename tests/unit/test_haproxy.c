@@ -134,8 +134,8 @@ static void test_reconcile_active(void **state)
                 "add 10.0.0.1_80\n"
                 "enable health app/10.0.0.1_80\n"
                 "enable server app/10.0.0.1_80\n"
-                "enable health app/10.0.0.3_80\n"
                 "set server app/10.0.0.3_80 state ready\n"
+                "enable health app/10.0.0.3_80\n"
                 "set server app/10.0.0.4_80 state ready\n"
                 "set server app/10.0.0.5_80 weight 5\n");
     struct as_hosts h = {.v = e, .n = 5};
