@@ -89,6 +89,8 @@ def test_init_writes_starter_files_that_check_accepts(ctx):
         assert "    server 10.0.0.11_8080 10.0.0.11:8080 weight 1 check\n" in f.read()
     r = run_cli(ctx.bin, ["init", "--selfhosted"])
     assert r.returncode == 2
+    r = run_cli(ctx.bin, ["init", "--selfhosted", "--help"])
+    assert r.returncode == 0 and r.stdout.startswith("usage: autoscaler init --selfhosted DIR")
 
 
 HOSTILE_HOSTS = ["app1\nserver evil 6.6.6.6:80", "app1 backup", "app1#", "app1\"", "'app1'",
