@@ -62,6 +62,9 @@ def test_runtime_api_scale_up_and_down_without_reload(ctx):
     hw.wait_seen(w["port"], set(names) | new, 15)
     assert h.workers() == workers, "HAProxy was reloaded"
     assert set(h.servers()) == {f"127.0.0.1_{e['port']}" for e in hw.entries(w)[0].values()}
+    # each provision ran once: a finished one whose server waits to be added is not resumed
+    starts = [ln for ln in hw.lines_of(os.path.join(ctx.tmp, "provision.log")) if " start " in ln]
+    assert len(starts) == 2, starts
     d.wait_log(r"add server app/127\.0\.0\.1_\d+ 127\.0\.0\.1:\d+ weight 1 check inter 500ms", 5)
     # down: the two provisioned ones drain (idle, so they go at once) and are deprovisioned
     hw.set_want(ctx, 1)
