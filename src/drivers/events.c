@@ -30,10 +30,16 @@ static void emit(struct group_rt *rt, struct as_ev *ev)
     as_notify_emit(rt->eng->notify, ev);
 }
 
+/* Whether some notifier takes events of this kind (else none is made). */
+static int wanted(const struct group_rt *rt, enum as_ev_kind kind)
+{
+    return (as_notify_kinds(rt->eng->notify) & (1u << kind)) != 0;
+}
+
 void as_round_event(struct group_rt *rt, enum as_ev_kind kind, int from, int to, const char *reason)
 {
     struct as_ev ev;
-    if (rt->eng->notify == NULL)
+    if (!wanted(rt, kind))
         return;
     make(rt, &ev, kind, from, to);
     snprintf(ev.reason, sizeof(ev.reason), "%s", reason ? reason : "");
@@ -71,7 +77,10 @@ void as_round_decision_events(struct group_rt *rt, int current, const struct as_
 {
     struct as_ev ev;
     char why[160];
-    if (rt->eng->notify == NULL)
+    unsigned decision_kinds = 1u << AS_EV_MEASUREMENT | 1u << AS_EV_ABOVE_MAX |
+                              1u << AS_EV_BELOW_MIN | 1u << AS_EV_FALLBACK | 1u << AS_EV_PAUSED |
+                              1u << AS_EV_TOO_RAPID;
+    if ((as_notify_kinds(rt->eng->notify) & decision_kinds) == 0)
         return;
     make(rt, &ev, AS_EV_MEASUREMENT, current, d->desired);
     ev.wanted = d->wanted;
@@ -98,7 +107,8 @@ void as_round_metric_event(struct group_rt *rt, size_t i, int ok, const char *er
 {
     const struct slot *s = &rt->slots[i];
     char why[64];
-    if (rt->eng->notify == NULL || (ok && s->failing == 0) || (!ok && s->failing > 0))
+    if ((ok && s->failing == 0) || (!ok && s->failing > 0) ||
+        !wanted(rt, ok ? AS_EV_RECOVERED : AS_EV_SOURCE_FAILED))
         return;
     struct as_ev ev;
     make(rt, &ev, ok ? AS_EV_RECOVERED : AS_EV_SOURCE_FAILED, -1, -1);

@@ -516,6 +516,15 @@ void as_notify_apply(struct as_notify *n, struct as_config *cfg)
     }
 }
 
+unsigned as_notify_kinds(const struct as_notify *n)
+{
+    unsigned kinds = 0;
+    for (const struct nrt *r = n ? n->list : NULL; r; r = r->next)
+        if (!r->retiring)
+            kinds |= r->c->kinds;
+    return kinds;
+}
+
 void as_notify_shutdown(struct as_notify *n, void (*done)(void *), void *arg)
 {
     n->stopping = 1;

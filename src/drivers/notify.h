@@ -56,6 +56,10 @@ void as_notify_apply(struct as_notify *n, struct as_config *cfg);
  * that cannot be queued is dropped and counted. */
 void as_notify_emit(struct as_notify *n, const struct as_ev *ev);
 
+/* The kinds (bit 1 << enum as_ev_kind) some live notifier takes: an event of another kind
+ * need not even be made. */
+unsigned as_notify_kinds(const struct as_notify *n);
+
 /* Stops every notifier as described above; done runs (from the loop) once all have stopped.
  * Events emitted meanwhile are still queued until each notifier's bound. */
 void as_notify_shutdown(struct as_notify *n, void (*done)(void *), void *arg);
