@@ -22,6 +22,9 @@ struct as_ctx {
     /* Where the backend may keep its own durable files (the process pool's pid file), named
      * after the group; NULL when the configuration keeps no state (`state_dir: ""`). */
     const char *state_dir;
+    /* `run --dry-run`: set is never called, and a backend whose reads change things (the
+     * haproxy scaler brings HAProxy in line with hosts.d) only reads. */
+    int dry_run;
 };
 
 #define AS_MSG_MAX 256
