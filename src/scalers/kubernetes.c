@@ -526,7 +526,8 @@ static size_t workers(void *state, struct as_worker_info *out, size_t max)
         out[n] =
             (struct as_worker_info){.age_ms = age,
                                     .idle_ms = -1,
-                                    .not_ready = k8s_pod_not_ready(p, &s->rule, now, s->since_ms)};
+                                    .not_ready = k8s_pod_not_ready(p, &s->rule, now, s->since_ms),
+                                    .pending = p->pending};
         memcpy(out[n].id, p->name, sizeof(out[n].id));
     }
     return n;

@@ -80,6 +80,7 @@ class MetricHandler(BaseHTTPRequestHandler):
             ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
                                             for c in p["status"]["conditions"])]
             values = {p["metadata"]["name"]: srv.per_pod(p, ready) for p in pods}
+            values = {k: v for k, v in values.items() if v is not None}  # None: no series
             values.update(srv.extra)
             result = [{"metric": {"__name__": "load", "pod": name}, "value": [time.time(),
                                                                                str(v)]}
@@ -488,6 +489,27 @@ def test_default_readiness_counts_running_pods(ctx):
     # (with readiness: ready the two would be left out: 50 a pod, keep 4).
     total[0] = 100.0
     d.wait_log(r"engine\[web\]: scaled 4->2 via kubernetes", 10)
+    d.stop(signal.SIGTERM)
+
+
+@test
+def test_pending_pods_without_series_are_not_ready(ctx):
+    # The HPA looks at the phase before the metric (groupPods): a Pending pod is unready even
+    # without a series (a new pod has none), so it is left out of a scale-down, where a started
+    # pod without a series would be missing and counted at the target.
+    api, metric, path = setup(ctx, start=False, api_kw={"pending_for": 60.0, "ready_after": 60.0},
+                              group=per_pod_load)
+    total = [200.0]
+    metric.per_pod = lambda p, ready: (None if p["status"]["phase"] == "Pending"
+                                       else total[0] / len(ready))
+    d = daemon(ctx, path)
+    d.wait_log(r"engine\[web\]: scaled 2->4 via kubernetes", 15)
+    d.wait_log(r"decision current=4 desired=4 .*with 0 missing and 2 not ready", 5)
+    # 20 on each Ready pod: 0.4 of the target over the 2 of them, the Pending ones left out:
+    # ceil(0.4 * 2) = 1 (were they missing, at the target: 35 a pod, ceil(0.7 * 4) = 3).
+    total[0] = 40.0
+    d.wait_log(r"engine\[web\]: scaled 4->1 via kubernetes", 10)
+    assert not d.grep(r"scaled 4->3"), d.tail()
     d.stop(signal.SIGTERM)
 
 
