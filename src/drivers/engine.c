@@ -476,7 +476,7 @@ struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http, stru
     if (eng == NULL)
         return NULL;
     eng->writer = as_writer_new(loop);
-    eng->notify = as_notify_new(loop, http);
+    eng->notify = as_notify_new(loop, http, opts->dry_run);
     if (eng->writer == NULL || eng->notify == NULL) {
         as_writer_free(eng->writer);
         as_notify_free(eng->notify);

@@ -45,7 +45,7 @@ struct as_notify {
     struct as_loop *loop;
     struct as_http *http;
     struct nrt *list;
-    int stopping;
+    int stopping, dry_run;
     void (*done)(void *);
     void *done_arg;
 };
@@ -53,13 +53,14 @@ struct as_notify {
 static void kick(struct nrt *r);
 static void flush_begin(struct nrt *r, int64_t bound_ms);
 
-struct as_notify *as_notify_new(struct as_loop *loop, struct as_http *http)
+struct as_notify *as_notify_new(struct as_loop *loop, struct as_http *http, int dry_run)
 {
     struct as_notify *n = calloc(1, sizeof(*n));
     if (n == NULL)
         return NULL;
     n->loop = loop;
     n->http = http;
+    n->dry_run = dry_run;
     return n;
 }
 
@@ -277,11 +278,28 @@ static int64_t on_retry(struct as_loop *loop, void *arg)
 static int64_t on_finish(struct as_loop *loop, void *arg);
 static void finish(struct nrt *r);
 
+/* --dry-run: what would be delivered is logged, nothing is sent. */
+static void dry_run(struct nrt *r)
+{
+    while (r->qlen > 0) {
+        struct as_ev_view view = {&r->q[r->qhead], r->c->name};
+        r->text.len = 0;
+        if (as_tmpl_render(r->c->tmpl, as_ev_field, &view, &r->text) == 0 && r->text.buf)
+            AS_LOG(AS_INFO, "notify[%s]: dry-run: would deliver the %s event of %s: %s", r->c->name,
+                   kind(view.ev), view.ev->group, r->text.buf);
+        r->cnt.delivered++;
+        r->qhead = (r->qhead + 1) % r->qcap;
+        r->qlen--;
+    }
+}
+
 /* Takes the next waiting event, or ends a flush once nothing waits. */
 static void kick(struct nrt *r)
 {
     if (r->busy || r->retry != NULL || r->finishing)
         return;
+    if (r->n->dry_run)
+        dry_run(r);
     if (r->qlen == 0) {
         if (r->retiring) { /* finished from the loop, not inside a backend's callback */
             as_loop_cancel_timer(r->n->loop, r->flush);
@@ -354,9 +372,10 @@ static struct nrt *nrt_new(struct as_notify *n, struct as_config *cfg, struct as
         .loop = n->loop, .http = n->http, .name = c->name, .timeout_ms = c->timeout_ms};
     struct as_err err;
     as_err_clear(&err);
-    r->started = c->ops->start == NULL || c->ops->start(c->state, &ctx, &err) == 0;
+    r->started = n->dry_run || c->ops->start == NULL || c->ops->start(c->state, &ctx, &err) == 0;
     if (r->started)
-        AS_LOG(AS_INFO, "notify[%s]: started: %s", c->name, c->type);
+        AS_LOG(AS_INFO, "notify[%s]: started: %s%s", c->name, c->type,
+               n->dry_run ? " (dry run: events are logged, not delivered)" : "");
     else
         AS_LOG(AS_ERROR, "notify[%s]: cannot start (its events are dropped): %s", c->name, err.msg);
     r->next = n->list;

@@ -45,8 +45,10 @@ struct as_notify_counters {
     uint64_t summaries; /* held-back events delivered with their count */
 };
 
-/* A dispatcher with no notifier; NULL on ENOMEM. http may be NULL (no webhook, no email). */
-struct as_notify *as_notify_new(struct as_loop *loop, struct as_http *http);
+/* A dispatcher with no notifier; NULL on ENOMEM. http may be NULL (no webhook, no email).
+ * With dry_run (`run --dry-run`), no notifier is started and nothing is delivered: each event
+ * a notifier would deliver is logged with its text instead. */
+struct as_notify *as_notify_new(struct as_loop *loop, struct as_http *http, int dry_run);
 
 /* Runs cfg's notifiers (takes references to cfg as needed): see the reload rule above. A
  * notifier that cannot start is logged and off (its events are dropped and counted). */

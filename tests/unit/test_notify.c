@@ -56,7 +56,7 @@ static void rig_start(struct rig *r, const char *notifiers)
     *r = (struct rig){0};
     r->loop = as_loop_new();
     assert_non_null(r->loop);
-    r->n = as_notify_new(r->loop, NULL);
+    r->n = as_notify_new(r->loop, NULL, 0);
     assert_non_null(r->n);
     r->cfg = parse(notifiers);
     as_notify_apply(r->n, r->cfg);
@@ -353,6 +353,25 @@ static void test_no_secret_in_text(void **unused)
     as_log_secrets_clear();
 }
 
+/* --dry-run: no notifier starts, nothing is delivered; each event is logged and counted. */
+static void test_dry_run(void **unused)
+{
+    (void)unused;
+    struct rig r = {0};
+    r.loop = as_loop_new();
+    r.n = as_notify_new(r.loop, NULL, 1);
+    r.cfg = parse("  t: {type: test, on: [scale], repeat_interval: 0s}\n");
+    as_notify_apply(r.n, r.cfg);
+    emit(&r, AS_EV_SCALE, "web", 1, 2);
+    emit(&r, AS_EV_SCALE, "web", 2, 3);
+    run_for(&r, 30);
+    struct as_test_notifier *t = t_of(&r, "t");
+    assert_int_equal(t->n, 0);
+    assert_null(t->ctx.loop); /* never started */
+    assert_int_equal(counters(&r, "t").delivered, 2);
+    rig_stop(&r, 100);
+}
+
 static int fails;
 
 static void config_error(const char *notifiers, int line, int col, const char *msg)
@@ -399,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_shutdown_flush),
         cmocka_unit_test(test_no_secret_in_text),
+        cmocka_unit_test(test_dry_run),
         cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
