@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/notify_cfg.h"
 #include "core/decide.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -102,10 +103,16 @@ const struct as_opt as_fallback_opts[] = {
 };
 
 const struct as_opt as_too_rapid_opts[] = {
-    {"scales", AS_OPT_INT, offsetof(struct as_too_rapid, scales), NULL, 1, 32, AS_OPT_REQUIRED,
-     NULL, "More than this many scale events ..."},
+    {"scales", AS_OPT_INT, offsetof(struct as_too_rapid, scales), NULL, 1, 32, 0, NULL,
+     "More than this many scale events in one direction (scale-ups, or scale-downs) within "
+     "`within` is too rapid. At least one of scales and replicas."},
+    {"replicas", AS_OPT_INT, offsetof(struct as_too_rapid, replicas), NULL, 1, AS_INT_MAX_OPT, 0,
+     NULL,
+     "More than this many replicas added (or removed) within `within` is too rapid "
+     "(autoscalebot's NOTIFY_IF_SCALE_DIFF_EXCEEDS_THRESHOLD)."},
     {"within", AS_OPT_DURATION, offsetof(struct as_too_rapid, within_ms), NULL, 1000, 86400000,
-     AS_OPT_REQUIRED, NULL, "... within this long is reported as too rapid scaling."},
+     AS_OPT_REQUIRED, NULL,
+     "The period (autoscalebot's NOTIFY_IF_SCALE_DIFF_EXCEEDS_PERIOD_IN_MINUTES)."},
     AS_OPT_END,
 };
 
@@ -212,6 +219,7 @@ void as_config_unref(struct as_config *cfg)
     for (size_t i = 0; i < cfg->ngroups; i++)
         group_free(&cfg->groups[i]);
     free(cfg->groups);
+    as_notifiers_free(cfg);
     as_index_free(&cfg->by_name);
     as_opts_free(as_global_opts, cfg);
     free(cfg->file);
@@ -721,6 +729,11 @@ static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_no
         parse_sub(as_too_rapid_opts, &g->too_rapid, as_node_get(n, "too_rapid"), what, "too_rapid",
                   err) < 0)
         return -1;
+    struct as_node *tr = as_node_get(n, "too_rapid");
+    if (tr != NULL && tr->kind == AS_NODE_MAP && g->too_rapid.scales == 0 &&
+        g->too_rapid.replicas == 0)
+        return as_err_at(err, tr->file, tr->line, tr->col,
+                         "%s 'too_rapid': set at least one of 'scales' and 'replicas'", what);
     return as_node_check_unused(n, what, err);
 }
 
@@ -751,6 +764,8 @@ static int parse_root(struct as_config *cfg, struct as_node *root, struct as_err
             return as_err_set(err, "out of memory");
     }
     if (as_config_check_exclusive(cfg, root->file, err) < 0)
+        return -1;
+    if (as_notifiers_parse(cfg, as_node_get(root, "notifiers"), err) < 0)
         return -1;
     return as_node_check_unused(root, "the configuration", err);
 }
