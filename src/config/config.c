@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "config/notify_cfg.h"
+#include "config/redact.h"
+#include "config/server_cfg.h"
 #include "core/decide.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -220,6 +222,8 @@ void as_config_unref(struct as_config *cfg)
         group_free(&cfg->groups[i]);
     free(cfg->groups);
     as_notifiers_free(cfg);
+    as_server_cfg_free(cfg->http);
+    as_strv_free(cfg->ref_values);
     as_index_free(&cfg->by_name);
     as_opts_free(as_global_opts, cfg);
     free(cfg->file);
@@ -765,7 +769,9 @@ static int parse_root(struct as_config *cfg, struct as_node *root, struct as_err
     }
     if (as_config_check_exclusive(cfg, root->file, err) < 0)
         return -1;
-    if (as_notifiers_parse(cfg, as_node_get(root, "notifiers"), err) < 0)
+    if (as_notifiers_parse(cfg, as_node_get(root, "notifiers"), err) < 0 ||
+        as_server_cfg_parse(as_node_get(root, "http"), root, &cfg->http, err) < 0 ||
+        as_redact_collect(root, &cfg->ref_values, err) < 0)
         return -1;
     return as_node_check_unused(root, "the configuration", err);
 }

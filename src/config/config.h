@@ -14,6 +14,7 @@
 
 struct as_policy_ops;
 struct as_notifier_cfg;
+struct as_server_cfg;
 
 struct as_metric_cfg {
     char *name;
@@ -96,8 +97,10 @@ struct as_config {
     struct as_group_cfg *groups;
     size_t nnotifiers;
     struct as_notifier_cfg *notifiers; /* config/notify_cfg.h */
-    int refs;                          /* owners: as_config_unref frees at zero */
-    struct as_index by_name;           /* group name -> index in groups, for as_config_group */
+    struct as_server_cfg *http;        /* `http:` (config/server_cfg.h); never NULL once loaded */
+    char **ref_values; /* what every ${...} reference resolved to (config/redact.h); NULL-ended */
+    int refs;          /* owners: as_config_unref frees at zero */
+    struct as_index by_name; /* group name -> index in groups, for as_config_group */
 };
 
 /* Loads and validates path. Returns a config with one reference, or NULL with err at the

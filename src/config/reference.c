@@ -4,6 +4,7 @@
 
 #include "config/config.h"
 #include "config/notify_cfg.h"
+#include "config/server_cfg.h"
 #include "core/decide.h"
 
 static int section(struct as_sb *sb, const char *title, const char *intro, const struct as_opt *o)
@@ -17,6 +18,11 @@ int as_config_reference(struct as_sb *sb)
 {
     int rc =
         section(sb, "Top level", "Keys at the top of the file, beside `groups`.", as_global_opts);
+    rc |= section(sb, "`http`",
+                  "The daemon's HTTP server: /metrics (Prometheus), /api/v1 (JSON), /healthz, "
+                  "/readyz and the dashboard at / (docs/api.md). On by default on "
+                  "127.0.0.1:9711.",
+                  as_server_opts);
     rc |= section(sb, "Group",
                   "Each entry of `groups:` (the key is the group's name), beside "
                   "`metrics` (a list) and `scaler` (a mapping).",

@@ -134,6 +134,13 @@ struct as_group_state {
     int count;       /* persisted: a restart trusts an unchanged count at once */
     int last_read;   /* the count read last round (not persisted) ... */
     int same_reads;  /* ... and how many rounds in a row it was read (not persisted) */
+    /* Set through the status API (docs/api.md) and persisted, over the configuration's
+     * `paused` and `override` until resumed or cleared: a pause, and a manual count. The
+     * decision core reads the configuration's; the engine applies these over it. */
+    int api_paused;
+    int api_override_set;
+    int api_override;
+    int64_t api_paused_at, api_override_at; /* wall clock ms when set (shown, never decided on) */
 };
 
 void as_group_state_free(struct as_group_state *st);

@@ -3,6 +3,7 @@
 #ifndef AS_PLUGIN_H
 #define AS_PLUGIN_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "config/cfg.h"
@@ -139,6 +140,10 @@ struct as_scaler_ops {
      * {\"spec\":{\"replicas\":4}}"), one line into buf (secrets appear as resolved: the log
      * masks every resolved reference; never put a token that did not come from one). */
     void (*describe)(void *state, int want, char *buf, size_t len);
+    /* Optional: the replicas as the status API lists them (a process pool's workers, BUSY or
+     * FREE: scalers/process_list.h's document), built now. Caller owns the result; NULL when
+     * there is none (or on ENOMEM). */
+    json_t *(*worker_list)(void *state);
 };
 
 /* ---- notifiers (docs/events.md; the dispatcher: drivers/notify.c) ---- */

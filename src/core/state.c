@@ -37,6 +37,19 @@ static json_t *history_json(const struct as_group_state *st)
     return history;
 }
 
+/* "api": {"paused": B, "paused_at": T, "override": N|null, "override_at": T}, only when the
+ * API paused the group or set its count. 0 or -1 on ENOMEM. */
+static int api_json(const struct as_group_state *st, json_t *doc)
+{
+    if (!st->api_paused && !st->api_override_set)
+        return 0;
+    json_t *api = json_pack("{s:b, s:I, s:o, s:I}", "paused", st->api_paused, "paused_at",
+                            (json_int_t)st->api_paused_at, "override",
+                            st->api_override_set ? json_integer(st->api_override) : json_null(),
+                            "override_at", (json_int_t)st->api_override_at);
+    return json_object_set_new(doc, "api", api);
+}
+
 /* The members added after version 1's; 0 or -1 on ENOMEM. */
 static int extras_json(const struct as_group_state *st, json_t *doc)
 {
@@ -48,7 +61,7 @@ static int extras_json(const struct as_group_state *st, json_t *doc)
            json_object_set_new(doc, "last_up_ms",
                                json_integer(st->scaled_up ? st->last_up_ms : -1)) |
            json_object_set_new(doc, "count", json_integer(st->count_known ? st->count : -1)) |
-           json_object_set_new(doc, "pending", pending);
+           json_object_set_new(doc, "pending", pending) | api_json(st, doc);
 }
 
 json_t *as_state_to_json(const struct as_group_cfg *g, const struct as_group_state *st,
@@ -193,6 +206,23 @@ static void history_from(struct reader *rd, const struct as_group_cfg *g, const 
     st->last_reason[0] = '\0';
 }
 
+/* The API's pause and count (optional). */
+static void api_from(struct reader *rd, const json_t *api, struct as_group_state *st)
+{
+    if (api == NULL)
+        return;
+    const json_t *o = json_object_get(api, "override");
+    if (!json_is_object(api) || !json_is_boolean(json_object_get(api, "paused"))) {
+        rd->bad = 1;
+        return;
+    }
+    st->api_paused = json_is_true(json_object_get(api, "paused"));
+    st->api_paused_at = int_in(rd, json_object_get(api, "paused_at"), 0, AS_TIME_MAX);
+    st->api_override_set = o != NULL && !json_is_null(o);
+    st->api_override = st->api_override_set ? count_in(rd, o, 0) : 0;
+    st->api_override_at = int_in(rd, json_object_get(api, "override_at"), 0, AS_TIME_MAX);
+}
+
 /* count, pending, last_up_ms, idle (optional: version 1 files lack some). */
 static void extras_from(struct reader *rd, const json_t *doc, struct as_group_state *st)
 {
@@ -219,6 +249,7 @@ static void extras_from(struct reader *rd, const json_t *doc, struct as_group_st
         st->last_up_ms = stamp(rd, v);
     }
     st->idle = json_is_true(json_object_get(doc, "idle"));
+    api_from(rd, json_object_get(doc, "api"), st);
 }
 
 /* The policy's own state only if the same policy wrote it, and only if it reads back. */

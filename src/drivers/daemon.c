@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "api/server.h"
 #include "drivers/persist.h"
 #include "util/http.h"
 #include "util/log.h"
@@ -30,6 +31,7 @@ struct daemon {
     struct as_loop *loop;
     struct as_engine *eng;
     struct as_http *http;
+    struct as_api *api; /* the HTTP server: /metrics, /api/v1, the dashboard */
     const char *path;
     char *log_path;
     char *state_dir;
@@ -140,6 +142,9 @@ static void on_parsed(struct as_loop *loop, int fd, int events, void *arg)
             AS_LOG(AS_ERROR, "main: reload partly failed: %s", err.msg);
         else
             AS_LOG(AS_INFO, "main: reloaded %s: %zu group(s)", d->path, cfg->ngroups);
+        as_err_clear(&err);
+        if (as_api_apply(d->api, cfg, 0, &err) < 0)
+            AS_LOG(AS_ERROR, "main: %s", err.msg);
     }
     as_config_unref(cfg);
     if (d->reload.again && !d->stopping)
@@ -209,7 +214,8 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
     d.loop = as_loop_new();
     d.http = d.loop ? as_http_new(d.loop) : NULL;
     d.eng = d.http ? as_engine_new(d.loop, d.http, cfg, opts) : NULL;
-    if (d.eng == NULL) {
+    d.api = d.eng ? as_api_new(d.loop, d.eng) : NULL;
+    if (d.api == NULL) {
         AS_LOG(AS_ERROR, "main: cannot initialise (out of memory or no epoll)");
         goto out;
     }
@@ -233,6 +239,10 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
     }
     AS_LOG(AS_INFO, "main: autoscaler %s running %s: %zu group(s), pid %d", AS_VERSION,
            path ? path : "(embedded configuration)", cfg->ngroups, (int)getpid());
+    if (as_api_apply(d.api, cfg, 1, &err) < 0) {
+        AS_LOG(AS_ERROR, "main: %s", err.msg);
+        goto out;
+    }
     rc = 0;
     if (as_engine_start(d.eng, &err) < 0) {
         AS_LOG(AS_ERROR, "main: %s", err.msg);
@@ -245,6 +255,7 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
 out:
     if (d.loop != NULL)
         reload_finish(&d);
+    as_api_free(d.api);
     as_engine_free(d.eng);
     as_http_free(d.http);
     as_loop_free(d.loop);

@@ -9,6 +9,7 @@
 #include "drivers/group.h"
 #include "drivers/notify.h"
 #include "drivers/persist.h"
+#include "drivers/status.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/util.h"
@@ -18,6 +19,7 @@
 
 static void group_stop(struct group_rt *rt);
 static void maybe_all_stopped(struct as_engine *eng);
+static void timeline(struct group_rt *rt);
 
 int64_t as_engine_now(const struct as_engine *eng)
 {
@@ -245,6 +247,7 @@ static int64_t on_tick(struct as_loop *loop, void *arg)
     struct as_engine *eng = rt->eng;
     int64_t next = rt->g->interval_ms;
     eng->walking++;
+    rt->round_started_ms = as_loop_now(eng->loop);
     as_round_begin(rt);
     eng->walking--;
     maybe_all_stopped(eng);
@@ -278,6 +281,7 @@ static int once_again(struct group_rt *rt)
 void as_engine_round_end(struct group_rt *rt)
 {
     struct as_engine *eng = rt->eng;
+    as_status_round_end(rt);
     if (once_again(rt))
         return;
     rt->rounds++;
@@ -332,6 +336,7 @@ static void group_free(struct group_rt *rt)
 {
     free(as_writer_forget(rt->eng->writer, rt->ticket)); /* its struct save_wait */
     as_group_state_free(&rt->st);
+    as_timeline_free(rt->tl);
     slots_free(rt);
     as_config_unref(rt->next_cfg);
     as_config_unref(rt->cfg);
@@ -398,6 +403,7 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
     rt->cfg = cfg;
     rt->g = g;
     rt->slots = slots;
+    timeline(rt);
     int rc = sources_start(rt, err);
     if (rc == 0 && !keep && g->scaler.ops->start) {
         struct as_ctx ctx = ctx_for(rt, g->scaler.ops->name, g->scaler.timeout_ms);
@@ -413,6 +419,14 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
 }
 
 /* ---- groups ---- */
+
+/* What the status API keeps of the group's rounds; without memory for it, nothing (logged). */
+static void timeline(struct group_rt *rt)
+{
+    if (as_status_timeline(rt) < 0)
+        AS_LOG(AS_ERROR, "engine[%s]: out of memory: the API keeps no history of this group",
+               rt->name);
+}
 
 static uint64_t name_seed(const char *s)
 {
@@ -445,6 +459,7 @@ static struct group_rt *group_new(struct as_engine *eng, struct as_config *cfg,
     as_backoff_init(&rt->backoff, g->scaler.backoff_ms, g->scaler.backoff_max_ms,
                     name_seed(g->name));
     state_restore(rt);
+    timeline(rt);
     rt->next = eng->groups;
     eng->groups = rt;
     return rt;
@@ -492,6 +507,7 @@ struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http, stru
     /* Decisions run on this clock: the wall clock now, carried on by the monotonic clock,
      * so a step of the wall clock never freezes or rushes a window or a cooldown. */
     eng->clock_base = as_wall_ms() - as_loop_now(loop);
+    eng->started_wall_ms = as_wall_ms();
     return eng;
 }
 

@@ -33,6 +33,8 @@ struct as_group_counters {
     uint64_t rounds_skipped;     /* ticks that found the previous round still running */
     uint64_t decisions;          /* rounds that reached a decision */
     uint64_t scales;             /* scales known to have landed */
+    uint64_t scale_ups;          /* ... of them, up */
+    uint64_t scale_downs;        /* ... and down */
     uint64_t measure_failures;   /* failed measurements (any metric) */
     uint64_t count_failures;     /* the current count could not be read */
     uint64_t count_implausible;  /* a count above count_max */

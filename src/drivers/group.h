@@ -8,11 +8,13 @@
 
 #include "core/decide.h"
 #include "drivers/engine.h"
+#include "drivers/timeline.h"
 #include "util/backoff.h"
 #include "util/log.h"
 
 struct as_writer;
 struct as_notify;
+struct as_timeline;
 
 enum phase {
     IDLE,       /* between rounds */
@@ -37,8 +39,9 @@ struct slot {
     int replicas;                /* reported by the source, -1 if none */
     struct as_replica_obs *reps; /* the per-replica values of obs, owned, kept across rounds */
     size_t capreps;
-    unsigned failing; /* measurements failed in a row (the source's backoff) */
-    int64_t next_ms;  /* loop time of the next attempt while backing off */
+    unsigned failing;   /* measurements failed in a row (the source's backoff) */
+    int64_t next_ms;    /* loop time of the next attempt while backing off */
+    int64_t last_ok_ms; /* wall clock of the last successful measurement; 0: none yet */
     struct as_metric_counters n;
 };
 
@@ -68,6 +71,10 @@ struct group_rt {
     struct as_fault_log scale_fault; /* sets without effect (logged on change) */
     struct as_config *next_cfg;      /* switch when the scale call ends */
     int remove_after;
+    struct as_timeline *tl;   /* recent rounds and decisions for the status API; NULL: none */
+    int64_t round_started_ms; /* loop time the current round began */
+    double last_round_s;      /* how long the last finished round took */
+    uint64_t by_class[AS_OUTCOMES][AS_RC_CLASSES]; /* decisions (drivers/timeline.h) */
     struct group_rt *next;
 };
 
@@ -88,6 +95,8 @@ struct as_engine {
     size_t retiring; /* scalers whose stop is still running */
     as_engine_cb rounds_cb, stop_cb;
     void *rounds_arg, *stop_arg;
+    struct as_round_hist round_hist; /* every group's round durations (drivers/timeline.h) */
+    int64_t started_wall_ms;         /* when the engine was made */
 };
 
 /* The decision clock now: the wall clock at start carried on by the monotonic clock. */

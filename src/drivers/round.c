@@ -15,6 +15,7 @@
 
 #include "drivers/events.h"
 #include "drivers/group.h"
+#include "drivers/status.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/util.h"
@@ -73,6 +74,8 @@ static void measured(struct slot *s, const char *error)
     if (!s->obs.ok) {
         rt->n.measure_failures++;
         s->n.failures++;
+    } else {
+        s->last_ok_ms = as_wall_ms();
     }
     as_round_metric_event(rt, (size_t)(s - rt->slots), s->obs.ok, error);
     backoff_update(rt, s, &rt->g->metrics[s - rt->slots]);
@@ -296,6 +299,7 @@ static void settle(struct group_rt *rt, int count)
     switch (as_decide_resolve(rt->g, &rt->st, count)) {
     case AS_INTENT_LANDED:
         rt->n.scales++;
+        as_status_scaled(rt, in.from, count);
         AS_LOG(AS_INFO,
                "engine[%s]: the scale %d->%d whose outcome was unknown landed (count "
                "now %d)",
@@ -417,6 +421,7 @@ static void decide_and_act(struct group_rt *rt)
 {
     int current = trusted_count(rt);
     if (current < 0) {
+        as_status_held(rt);
         round_end(rt);
         return;
     }
@@ -438,8 +443,10 @@ static void decide_and_act(struct group_rt *rt)
         obs[i] = rt->slots[i].obs;
     }
     struct as_decision d;
-    as_decide(rt->g, &rt->st, &o, &d);
+    struct as_group_cfg eff; /* with the API's pause and count over the configuration's */
+    as_decide(as_status_effective(rt, &eff), &rt->st, &o, &d);
     rt->n.decisions++;
+    as_status_decided(rt, current, &d, eff.override >= 0);
     log_decision(rt, current, &d);
     as_round_decision_events(rt, current, &d);
     if (d.too_rapid) {
@@ -540,6 +547,7 @@ static void landed(struct group_rt *rt, int count, const char *how)
     int64_t ms = as_loop_now(rt->eng->loop) - rt->scale_started;
     as_decide_scaled(rt->g, &rt->st, as_engine_now(rt->eng), rt->from, count);
     rt->n.scales++;
+    as_status_scaled(rt, rt->from, count);
     as_log_recovered(&rt->scale_fault, "engine[%s]: a set took effect again", rt->name);
     if (count == rt->want)
         AS_LOG(AS_INFO, "engine[%s]: scaled %d->%d via %s in %lldms%s", rt->name, rt->from, count,

@@ -1,0 +1,413 @@
+/* GET /metrics: the Prometheus text exposition format 0.0.4 (docs/api.md lists every family).
+ * Names and labels follow Prometheus' conventions: a unit suffix in the plural (`_replicas`,
+ * `_seconds`, `_bytes`), `_total` on counters, label values of bounded cardinality (the group,
+ * the metric, a notifier, a reason class, never a free text). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "api/procself.h"
+#include "config/notify_cfg.h"
+#include "drivers/status.h"
+#include "util/util.h"
+
+struct out {
+    struct as_sb sb;
+    int bad; /* out of memory */
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf) || as_sb_append(&o->sb, buf, (size_t)n) < 0)
+        o->bad = 1;
+}
+
+static void family(struct out *o, const char *name, const char *type, const char *help)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value: \ " and newline escaped. */
+static const char *esc(const char *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (; *s && o + 3 < len; s++) {
+        if (*s == '\\' || *s == '"' || *s == '\n') {
+            buf[o++] = '\\';
+            buf[o++] = *s == '\n' ? 'n' : *s;
+        } else {
+            buf[o++] = *s;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* A sample value as Go's strconv.ParseFloat reads it. */
+static const char *num(double v, char *buf, size_t len)
+{
+    if (isnan(v))
+        snprintf(buf, len, "NaN");
+    else if (isinf(v))
+        snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
+    else /* the shortest form that reads back the same */
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(buf, len, "%.*g", prec, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
+    return buf;
+}
+
+/* ---- the groups ---- */
+
+struct groups {
+    struct as_group_view *v;
+    size_t n, cap;
+    int bad;
+};
+
+static void collect(const struct as_group_view *v, void *arg)
+{
+    struct groups *g = arg;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 16;
+        struct as_group_view *nv = realloc(g->v, cap * sizeof(*nv));
+        if (nv == NULL) {
+            g->bad = 1;
+            return;
+        }
+        g->v = nv;
+        g->cap = cap;
+    }
+    g->v[g->n++] = *v;
+}
+
+typedef double (*group_value_fn)(const struct as_group_view *v, int *skip);
+
+static double current(const struct as_group_view *v, int *skip)
+{
+    *skip = v->current < 0;
+    return v->current;
+}
+static double desired(const struct as_group_view *v, int *skip)
+{
+    *skip = !v->decided;
+    return v->last.desired;
+}
+static double min_of(const struct as_group_view *v, int *skip)
+{
+    *skip = 0;
+    return v->min;
+}
+static double max_of(const struct as_group_view *v, int *skip)
+{
+    *skip = 0;
+    return v->max;
+}
+static double paused(const struct as_group_view *v, int *skip)
+{
+    *skip = 0;
+    return v->paused;
+}
+static double override(const struct as_group_view *v, int *skip)
+{
+    *skip = v->override < 0;
+    return v->override;
+}
+static double last_decision(const struct as_group_view *v, int *skip)
+{
+    *skip = !v->decided;
+    return (double)v->last.t / 1000.0;
+}
+static double last_round(const struct as_group_view *v, int *skip)
+{
+    *skip = v->rounds == 0;
+    return v->last_round_s;
+}
+
+#define COUNTER(field)                                                                             \
+    static double c_##field(const struct as_group_view *v, int *skip)                              \
+    {                                                                                              \
+        *skip = 0;                                                                                 \
+        return (double)v->n->field;                                                                \
+    }
+COUNTER(rounds)
+COUNTER(rounds_skipped)
+COUNTER(scale_failures)
+COUNTER(scale_ineffective)
+COUNTER(count_failures)
+COUNTER(count_implausible)
+COUNTER(count_unconfirmed)
+COUNTER(deadline_exceeded)
+COUNTER(state_write_errors)
+
+static void per_group(struct out *o, const struct groups *g, const char *name, const char *type,
+                      const char *help, group_value_fn fn)
+{
+    char e[256], nb[64];
+    int skip;
+    family(o, name, type, help);
+    for (size_t i = 0; i < g->n; i++) {
+        double v = fn(&g->v[i], &skip);
+        if (!skip)
+            put(o, "%s{group=\"%s\"} %s\n", name, esc(g->v[i].name, e, sizeof(e)),
+                num(v, nb, sizeof(nb)));
+    }
+}
+
+static void group_families(struct out *o, const struct groups *g)
+{
+    static const struct {
+        const char *name, *type, *help;
+        group_value_fn fn;
+    } fams[] = {
+        {"autoscaler_group_replicas", "gauge", "Replicas now (the last trusted count).", current},
+        {"autoscaler_group_desired_replicas", "gauge", "Replicas the last decision called for.",
+         desired},
+        {"autoscaler_group_min_replicas", "gauge", "The min in effect now (schedules applied).",
+         min_of},
+        {"autoscaler_group_max_replicas", "gauge", "The max in effect now (schedules applied).",
+         max_of},
+        {"autoscaler_group_paused", "gauge", "1 while the group is paused (configuration or API).",
+         paused},
+        {"autoscaler_group_override_replicas", "gauge",
+         "The manual count in effect (configuration or API), when there is one.", override},
+        {"autoscaler_group_last_decision_timestamp_seconds", "gauge",
+         "When the group last decided (Unix time).", last_decision},
+        {"autoscaler_group_last_round_duration_seconds", "gauge",
+         "How long the group's last finished round took.", last_round},
+        {"autoscaler_rounds_total", "counter", "Rounds started.", c_rounds},
+        {"autoscaler_rounds_skipped_total", "counter",
+         "Ticks skipped because the previous round was still running.", c_rounds_skipped},
+        {"autoscaler_scaler_errors_total", "counter", "Scale calls that failed (each attempt).",
+         c_scale_failures},
+        {"autoscaler_scale_ineffective_total", "counter",
+         "Scale calls that answered OK and changed nothing.", c_scale_ineffective},
+        {"autoscaler_count_read_failures_total", "counter",
+         "Rounds whose replica count could not be read.", c_count_failures},
+        {"autoscaler_count_implausible_total", "counter",
+         "Counts read above count_max (a failed read).", c_count_implausible},
+        {"autoscaler_count_unconfirmed_total", "counter",
+         "Rounds held for a changed count not yet confirmed.", c_count_unconfirmed},
+        {"autoscaler_deadline_exceeded_total", "counter",
+         "Backend calls cancelled at their deadline.", c_deadline_exceeded},
+        {"autoscaler_state_write_errors_total", "counter",
+         "Durable state writes of the group that failed.", c_state_write_errors},
+    };
+    for (size_t i = 0; i < AS_ARRAY_LEN(fams); i++)
+        per_group(o, g, fams[i].name, fams[i].type, fams[i].help, fams[i].fn);
+}
+
+static void scale_events(struct out *o, const struct groups *g)
+{
+    char e[256];
+    family(o, "autoscaler_scale_events_total", "counter",
+           "Scales known to have landed, by direction.");
+    for (size_t i = 0; i < g->n; i++) {
+        esc(g->v[i].name, e, sizeof(e));
+        put(o, "autoscaler_scale_events_total{group=\"%s\",direction=\"up\"} %llu\n", e,
+            (unsigned long long)g->v[i].n->scale_ups);
+        put(o, "autoscaler_scale_events_total{group=\"%s\",direction=\"down\"} %llu\n", e,
+            (unsigned long long)g->v[i].n->scale_downs);
+    }
+}
+
+static void decisions(struct out *o, const struct groups *g)
+{
+    char e[256];
+    family(o, "autoscaler_decisions_total", "counter",
+           "Decisions by outcome (up, down, hold) and reason class (policy, max, min, bounds, "
+           "no_recommendation, fallback, paused, override); the reason itself is in /api/v1.");
+    for (size_t i = 0; i < g->n; i++)
+        for (unsigned out = 0; out < AS_OUTCOMES; out++)
+            for (unsigned c = 0; c < AS_RC_CLASSES; c++)
+                if (g->v[i].by_class[out][c] > 0)
+                    put(o,
+                        "autoscaler_decisions_total{group=\"%s\",outcome=\"%s\",reason=\"%s\"} "
+                        "%llu\n",
+                        esc(g->v[i].name, e, sizeof(e)), as_outcome_name(out),
+                        as_reason_class_name(c), (unsigned long long)g->v[i].by_class[out][c]);
+}
+
+enum metric_field { M_VALUE, M_TARGET, M_UP, M_LAST_OK, M_MEASUREMENTS, M_FAILURES, M_SKIPPED };
+
+static void per_metric(struct out *o, const struct groups *g, const char *name, const char *type,
+                       const char *help, enum metric_field f)
+{
+    char e[256], m[256], nb[64];
+    family(o, name, type, help);
+    for (size_t i = 0; i < g->n; i++)
+        for (size_t k = 0; k < g->v[i].nmetrics; k++) {
+            struct as_metric_view mv;
+            as_status_metric(&g->v[i], k, &mv);
+            double v = f == M_VALUE          ? mv.value
+                       : f == M_TARGET       ? mv.target
+                       : f == M_UP           ? mv.ok
+                       : f == M_LAST_OK      ? (double)mv.last_ok_ms / 1000.0
+                       : f == M_MEASUREMENTS ? (double)mv.n->measurements
+                       : f == M_FAILURES     ? (double)mv.n->failures
+                                             : (double)mv.n->skipped;
+            if ((f == M_VALUE && !mv.ok) || (f == M_TARGET && !mv.has_target) ||
+                (f == M_UP && !mv.measured) || (f == M_LAST_OK && mv.last_ok_ms == 0))
+                continue;
+            put(o, "%s{group=\"%s\",metric=\"%s\"} %s\n", name, esc(g->v[i].name, e, sizeof(e)),
+                esc(mv.name, m, sizeof(m)), num(v, nb, sizeof(nb)));
+        }
+}
+
+static void metric_families(struct out *o, const struct groups *g)
+{
+    per_metric(o, g, "autoscaler_metric_value", "gauge",
+               "The metric's last successful measurement (absent while it fails).", M_VALUE);
+    per_metric(o, g, "autoscaler_metric_target", "gauge",
+               "The metric's target, or its average_value.", M_TARGET);
+    per_metric(o, g, "autoscaler_metric_up", "gauge",
+               "1 when the metric's last measurement succeeded.", M_UP);
+    per_metric(o, g, "autoscaler_last_successful_measurement_timestamp_seconds", "gauge",
+               "When the metric was last measured successfully (Unix time).", M_LAST_OK);
+    per_metric(o, g, "autoscaler_measurements_total", "counter",
+               "Measurements attempted since the group's configuration was applied.",
+               M_MEASUREMENTS);
+    per_metric(o, g, "autoscaler_source_errors_total", "counter",
+               "Measurements that failed (deadline included) since the configuration was applied.",
+               M_FAILURES);
+    per_metric(o, g, "autoscaler_measurements_skipped_total", "counter",
+               "Rounds without a measurement while the source backed off.", M_SKIPPED);
+}
+
+/* ---- notifiers ---- */
+
+enum notify_field { N_EVENTS, N_DELIVERED, N_FAILED, N_GAVE_UP, N_DROPPED, N_HELD };
+
+struct notify_pass {
+    struct out *o;
+    const char *name;
+    enum notify_field f;
+};
+
+static void one_notifier(const char *name, const char *type, const struct as_notify_counters *c,
+                         void *arg)
+{
+    struct notify_pass *p = arg;
+    char e[256], t[64];
+    uint64_t v = p->f == N_EVENTS      ? c->events
+                 : p->f == N_DELIVERED ? c->delivered
+                 : p->f == N_FAILED    ? c->failed
+                 : p->f == N_GAVE_UP   ? c->gave_up
+                 : p->f == N_DROPPED   ? c->dropped
+                                       : c->held;
+    put(p->o, "%s{notifier=\"%s\",type=\"%s\"} %llu\n", p->name, esc(name, e, sizeof(e)),
+        esc(type, t, sizeof(t)), (unsigned long long)v);
+}
+
+static void notifier_families(struct out *o, struct as_engine *eng)
+{
+    static const struct {
+        const char *name, *help;
+        enum notify_field f;
+    } fams[] = {
+        {"autoscaler_notifier_events_total", "Events the notifier took.", N_EVENTS},
+        {"autoscaler_notifier_deliveries_total", "Deliveries that succeeded.", N_DELIVERED},
+        {"autoscaler_notifier_errors_total", "Delivery attempts that failed.", N_FAILED},
+        {"autoscaler_notifier_gave_up_total", "Events given up after their last attempt.",
+         N_GAVE_UP},
+        {"autoscaler_notifier_dropped_total", "Events dropped (queue full, not started, shutdown).",
+         N_DROPPED},
+        {"autoscaler_notifier_held_total", "Events held back by the rate limit.", N_HELD},
+    };
+    for (size_t i = 0; i < AS_ARRAY_LEN(fams); i++) {
+        struct notify_pass p = {o, fams[i].name, fams[i].f};
+        family(o, fams[i].name, "counter", fams[i].help);
+        as_status_notifiers(eng, one_notifier, &p);
+    }
+}
+
+/* ---- the daemon and the process ---- */
+
+static void daemon_families(struct out *o, struct as_engine *eng)
+{
+    struct as_engine_view ev;
+    char nb[64];
+    as_status_engine(eng, &ev);
+    family(o, "autoscaler_build_info", "gauge", "Always 1; the version as a label.");
+    put(o, "autoscaler_build_info{version=\"%s\"} 1\n", AS_VERSION);
+    family(
+        o, "autoscaler_ready", "gauge",
+        "1 once every group finished its first round (as /readyz), 0 before and while stopping.");
+    put(o, "autoscaler_ready %d\n", ev.waiting == 0 && !ev.stopping);
+    family(o, "autoscaler_groups", "gauge", "Groups running.");
+    put(o, "autoscaler_groups %zu\n", ev.ngroups);
+    family(o, "autoscaler_daemon_state_write_errors_total", "counter",
+           "Every failed state write, whichever group's.");
+    put(o, "autoscaler_daemon_state_write_errors_total %llu\n",
+        (unsigned long long)ev.state_write_errors);
+    family(o, "autoscaler_round_duration_seconds", "histogram",
+           "How long rounds take, from the tick to the end of the scale (every group).");
+    for (size_t i = 0; i < AS_ROUND_BUCKETS; i++)
+        put(o, "autoscaler_round_duration_seconds_bucket{le=\"%s\"} %llu\n",
+            num(as_round_bounds[i], nb, sizeof(nb)), (unsigned long long)ev.rounds->le[i]);
+    put(o, "autoscaler_round_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+        (unsigned long long)ev.rounds->count);
+    put(o, "autoscaler_round_duration_seconds_sum %s\n", num(ev.rounds->sum, nb, sizeof(nb)));
+    put(o, "autoscaler_round_duration_seconds_count %llu\n", (unsigned long long)ev.rounds->count);
+}
+
+static void process_families(struct out *o)
+{
+    struct as_procself p;
+    char nb[64];
+    if (as_procself_read(&p) < 0)
+        return;
+    family(o, "process_cpu_seconds_total", "counter",
+           "Total user and system CPU time spent in seconds.");
+    put(o, "process_cpu_seconds_total %s\n", num(p.cpu_seconds, nb, sizeof(nb)));
+    family(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    put(o, "process_resident_memory_bytes %llu\n", (unsigned long long)p.rss_bytes);
+    family(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    put(o, "process_virtual_memory_bytes %llu\n", (unsigned long long)p.vsize_bytes);
+    family(o, "process_open_fds", "gauge", "Number of open file descriptors.");
+    put(o, "process_open_fds %ld\n", p.open_fds);
+    family(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    put(o, "process_max_fds %ld\n", p.max_fds);
+    family(o, "process_start_time_seconds", "gauge",
+           "Start time of the process since unix epoch in seconds.");
+    put(o, "process_start_time_seconds %s\n", num(p.start_seconds, nb, sizeof(nb)));
+}
+
+void as_api_metrics(struct as_engine *eng, struct as_api_reply *r)
+{
+    struct out o = {0};
+    struct groups g = {0};
+    as_status_each(eng, collect, &g);
+    daemon_families(&o, eng);
+    group_families(&o, &g);
+    scale_events(&o, &g);
+    decisions(&o, &g);
+    metric_families(&o, &g);
+    notifier_families(&o, eng);
+    process_families(&o);
+    free(g.v);
+    if (o.bad || g.bad) {
+        as_sb_free(&o.sb);
+        as_api_error(r, 500, "out of memory");
+        return;
+    }
+    free(r->body);
+    r->status = 200;
+    r->body = o.sb.buf ? o.sb.buf : calloc(1, 1);
+    r->len = o.sb.len;
+    r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+}
