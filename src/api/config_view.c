@@ -171,6 +171,8 @@ static json_t *metrics_json(const struct as_config *cfg, const struct as_group_c
             json_object_set_new(o, "target", json_null());
         if (o != NULL && m->average_value <= 0)
             json_object_set_new(o, "average_value", json_null());
+        if (o != NULL && !m->has_activation)
+            json_object_set_new(o, "activation", json_null());
         json_array_append_new(a, opts_into(o, cfg, m->ops->opts, m->state));
     }
     return a;

@@ -559,6 +559,11 @@ static size_t workers(void *state, struct as_worker_info *out, size_t max)
     return n;
 }
 
+static json_t *worker_list(void *state)
+{
+    return as_pool_list_doc(state);
+}
+
 static void get(void *state, as_scale_cb done, void *arg)
 {
     struct process_scaler *s = state;
@@ -606,6 +611,7 @@ const struct as_scaler_ops as_scaler_process = {
     .start = start,
     .get = get,
     .workers = workers,
+    .worker_list = worker_list,
     .set = set,
     .cancel = cancel,
     .stop = stop,

@@ -255,19 +255,38 @@ static void list_entry(const struct worker *w, int64_t now, int64_t wall, struct
     e->since_ms = wall_of(since, now, wall);
 }
 
+/* The list now: the wanted workers and those still stopping (l->w NULL on ENOMEM; the caller
+ * frees it). */
+static void list_build(const struct process_scaler *s, struct as_worker_list *l)
+{
+    *l = (struct as_worker_list){.daemon_pid = (long)getpid(),
+                                 .daemon_start = s->self_start,
+                                 .instance = s->instance,
+                                 .updated_ms = as_wall_ms()};
+    snprintf(l->group, sizeof(l->group), "%s", s->ctx.group);
+    l->w = calloc((size_t)s->nslots + 1, sizeof(*l->w));
+    int64_t now = as_loop_now(s->ctx.loop);
+    for (int i = 0; l->w != NULL && i < s->nslots; i++)
+        if (s->slots[i]->wanted || s->slots[i]->proc != NULL)
+            list_entry(s->slots[i], now, l->updated_ms, &l->w[l->n++]);
+}
+
+json_t *as_pool_list_doc(const struct process_scaler *s)
+{
+    struct as_worker_list l;
+    if (s->ctx.loop == NULL)
+        return NULL; /* not started */
+    list_build(s, &l);
+    json_t *doc = l.w ? as_worker_list_json(&l) : NULL;
+    free(l.w);
+    return doc;
+}
+
 /* Writes the list now: the wanted workers and those still stopping. */
 void as_pool_list_flush(struct process_scaler *s)
 {
-    struct as_worker_list l = {.daemon_pid = (long)getpid(),
-                               .daemon_start = s->self_start,
-                               .instance = s->instance,
-                               .updated_ms = as_wall_ms()};
-    snprintf(l.group, sizeof(l.group), "%s", s->ctx.group);
-    l.w = calloc((size_t)s->nslots + 1, sizeof(*l.w));
-    int64_t now = as_loop_now(s->ctx.loop);
-    for (int i = 0; l.w != NULL && i < s->nslots; i++)
-        if (s->slots[i]->wanted || s->slots[i]->proc != NULL)
-            list_entry(s->slots[i], now, l.updated_ms, &l.w[l.n++]);
+    struct as_worker_list l;
+    list_build(s, &l);
     int rc = l.w == NULL ? -1 : as_worker_list_write(s->list_path, &l);
     if (l.w == NULL)
         errno = ENOMEM;
@@ -277,7 +296,7 @@ void as_pool_list_flush(struct process_scaler *s)
     else if (rc == 0 && s->list_failed)
         AS_LOG(AS_INFO, "scaler/process[%s]: %s written again", s->ctx.group, s->list_path);
     s->list_failed = rc < 0;
-    s->list_at = now;
+    s->list_at = as_loop_now(s->ctx.loop);
     free(l.w);
 }
 

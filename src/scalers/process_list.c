@@ -32,7 +32,7 @@ static json_t *worker_json(const struct as_worker_entry *w)
                      cpu_names[w->cpu], "stopping", w->stopping, "garbage", (json_int_t)w->garbage);
 }
 
-static json_t *list_json(const struct as_worker_list *l)
+json_t *as_worker_list_json(const struct as_worker_list *l)
 {
     json_t *workers = json_array();
     json_t *doc = json_pack("{s:s, s:s, s:{s:I, s:I, s:I}, s:I}", "format", AS_WORKER_LIST_FORMAT,
@@ -72,7 +72,7 @@ int as_worker_list_write(const char *path, const struct as_worker_list *l)
         errno = ENAMETOOLONG;
         return -1;
     }
-    json_t *doc = list_json(l);
+    json_t *doc = as_worker_list_json(l);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (text == NULL) {

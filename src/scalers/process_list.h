@@ -22,6 +22,7 @@
 #ifndef AS_PROCESS_LIST_H
 #define AS_PROCESS_LIST_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,10 @@ struct as_worker_list {
 
 /* Formats <state_dir>/<group>.workers into buf. Returns 0, or -1 when it does not fit. */
 int as_worker_list_path(char *buf, size_t len, const char *state_dir, const char *group);
+
+/* l as the JSON document above (the file's, and the status API's answer). Caller owns the
+ * result; NULL on ENOMEM. */
+json_t *as_worker_list_json(const struct as_worker_list *l);
 
 /* Writes l to path atomically (path.tmp, then rename). Returns 0, or -1 with errno. */
 int as_worker_list_write(const char *path, const struct as_worker_list *l);

@@ -113,6 +113,10 @@ void as_pool_list_touch(struct process_scaler *s);
 /* Rewrites the list now. */
 void as_pool_list_flush(struct process_scaler *s);
 
+/* The list as the status API shows it (the file's document, built now, whether or not the
+ * pool keeps a file). Caller owns it; NULL before start or on ENOMEM. */
+json_t *as_pool_list_doc(const struct process_scaler *s);
+
 /* The pool has stopped: removes the list unless another pool (a reload's) has taken it over;
  * frees what as_pool_list_open allocated. */
 void as_pool_list_close(struct process_scaler *s);

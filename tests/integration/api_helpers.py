@@ -90,6 +90,24 @@ def pool_group(backlog_file, interval="1s", min_=1, max_=6, per_worker=2, **extr
     return g
 
 
+# A worker of a `process` pool with a status channel: slot 0 says it is BUSY with a task named
+# after its slot, the others FREE; then it sleeps until stopped.
+WORKER = ("import os, time\n"
+          "slot = os.environ['AUTOSCALER_WORKER']\n"
+          "os.write(3, f'BUSY job-{slot}\\n'.encode() if slot == '0' else b'FREE\\n')\n"
+          "time.sleep(600)\n")
+
+
+def queue_group(backlog_file, max_=2, interval="1s"):
+    """The queue policy over the backlog file, workers that report BUSY/FREE."""
+    return {"interval": interval, "min": 0, "max": max_,
+            "metrics": [{"name": "backlog", "type": "exec", "command": ["cat", backlog_file]}],
+            "policy": {"type": "queue", "metric": "backlog", "max_queue_size": 1,
+                       "scale_up_step": 1, "min_workers": 1, "max_idle_time": "1h"},
+            "scaler": {"type": "process", "command": ["python3", "-c", WORKER],
+                       "status_channel": True, "grace": "2s"}}
+
+
 def api_config(tmp, port, groups, http=None, **top):
     cfg = {"log_file": os.path.join(tmp, "autoscaler.log"),
            "state_dir": os.path.join(tmp, "state"),

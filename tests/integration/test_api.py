@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from api_helpers import Api, api_config, pool_group, write_backlog
+from api_helpers import Api, api_config, pool_group, queue_group, write_backlog
 from harness import free_port, main, run_cli, test, wait_for, write_config
 
 TOKEN = "tok-0123456789abcdef-secret"
@@ -334,6 +334,91 @@ def test_address_in_use(ctx):
     busy.close()
     if default is not None:
         default.close()
+
+
+@test
+def test_workers_and_queue(ctx):
+    backlog = os.path.join(ctx.tmp, "backlog")
+    write_backlog(backlog, 5)
+    other = os.path.join(ctx.tmp, "other")
+    write_backlog(other, 2)
+    d, api, _ = start(ctx, {"jobs": queue_group(backlog), "web": pool_group(other)})
+    g = api.wait_group("jobs", lambda g: g["replicas"] == 2, 15, "2 workers")
+    assert g["workers"] is True and g["queue_metric"] == "backlog", g
+
+    def listed():
+        w = api.json("/api/v1/groups/jobs/workers")
+        ws = w["workers"]
+        return w if len(ws) == 2 and all(x["status"] in ("BUSY", "FREE") for x in ws) else None
+    w = wait_for(listed, 10, "two workers that reported")
+    assert w["format"] == "autoscaler workers 1" and w["group"] == "jobs", w
+    assert w["daemon"]["pid"] == d.pid, w
+    by_id = {x["id"]: x for x in w["workers"]}
+    assert by_id[0]["status"] == "BUSY" and by_id[0]["task"] == "job-0", by_id
+    assert by_id[1]["status"] == "FREE" and by_id[1]["task"] == "", by_id
+    assert all(x["pid"] > 0 and not x["stopping"] for x in w["workers"]), w
+    # the queue over the last rounds, oldest first
+    t = int(time.time() * 1000)
+    for n in (7, 3):
+        write_backlog(backlog, n)
+        wait_for(lambda: any(r["length"] == n and r["time"] > t for r in
+                             api.json("/api/v1/groups/jobs/queue")["rounds"]), 10, f"queue {n}")
+    q = api.json(f"/api/v1/groups/jobs/queue?since={t}")
+    lengths = [r["length"] for r in q["rounds"]]
+    assert q["metric"] == "backlog" and q["policy"] == "queue", q
+    assert 7 in lengths and lengths.index(7) < len(lengths) - 1 - lengths[::-1].index(3), lengths
+    assert set(lengths) <= {5, 7, 3}, lengths
+    assert len(api.json("/api/v1/groups/jobs/queue?limit=2")["rounds"]) == 2
+    # groups without a pool or a queue say so
+    status, _, raw = api.get("/api/v1/groups/web/queue")
+    assert status == 404 and json.loads(raw)["error"] == (
+        "group 'web' has no queue (its policy is target): name the metric with ?metric=NAME"), raw
+    assert api.json("/api/v1/groups/web/queue?metric=backlog")["rounds"][-1]["length"] == 2
+    status, _, raw = api.get("/api/v1/groups/web/queue?metric=nope")
+    assert status == 404 and json.loads(raw)["error"] == "group 'web' has no metric 'nope'", raw
+    status, _, raw = api.get("/api/v1/groups/web/queue?limit=0")
+    assert status == 400 and b"limit must be a whole number from 1 to 100000" in raw, raw
+    status, _, raw = api.get("/api/v1/groups/web/workers")
+    assert status == 200  # web is a process pool too
+    d.stop()
+
+
+@test
+def test_decisions_and_rounds(ctx):
+    backlog = os.path.join(ctx.tmp, "backlog")
+    write_backlog(backlog, 2)
+    d, api, _ = start(ctx, {"web": pool_group(backlog, max_=3)},
+                      http={"history_rounds": 5, "history_decisions": 3})
+    api.wait_group("web", lambda g: g["rounds"] >= 2, 10, "two rounds")
+    write_backlog(backlog, 20)  # ceil(20/2) = 10, above max 3
+    g = api.wait_group("web", lambda g: g["replicas"] == 3 and g["rounds"] >= 8, 15, "3 replicas")
+    last = g["last_decision"]
+    assert last["class"] == "max" and last["wanted"] == 10 and last["desired"] == 3, last
+    assert last["reason"].startswith("backlog=20 average_value=2: ceil(20/2)=10"), last
+    ds = api.json("/api/v1/groups/web/decisions")["decisions"]
+    assert len(ds) == 3, ds  # history_decisions
+    assert [x["time"] for x in ds] == sorted(x["time"] for x in ds), ds
+    assert ds[-1] == last, (ds, last)
+    assert g["decisions"] == ds, g
+    assert len(api.json("/api/v1/groups/web/decisions?limit=1")["decisions"]) == 1
+    assert api.json(f"/api/v1/groups/web/decisions?since={last['time']}")["decisions"] == []
+    r = api.json("/api/v1/groups/web/rounds")
+    assert r["metrics"] == ["backlog"] and len(r["rounds"]) == 5, r  # history_rounds
+    newest = r["rounds"][-1]
+    assert newest["values"] == [20] and newest["current"] == 3 and newest["max"] == 3, newest
+    scales = g["scales"]
+    assert [(x["from"], x["to"]) for x in scales][-1] == (1, 3), scales
+    m = g["metrics"][0]
+    assert m["name"] == "backlog" and m["value"] == 20 and m["target"] == 2, m
+    assert m["target_kind"] == "average_value" and m["ok"] and m["last_ok"] > 0, m
+    assert g["counters"]["scale_ups"] == 2 and g["counters"]["scale_downs"] == 0, g["counters"]
+    # a failing metric: value null, failing counted, the round still listed
+    os.unlink(backlog)
+    g = api.wait_group("web", lambda g: g["metrics"][0]["failing"] >= 1, 10, "a failure")
+    assert g["metrics"][0]["ok"] is False and g["metrics"][0]["value"] is None, g
+    r = api.json("/api/v1/groups/web/rounds?limit=1")["rounds"]
+    assert r[0]["values"] == [None], r
+    d.stop()
 
 
 @test
