@@ -14,6 +14,7 @@
 #include "config/starter.h"
 #include "drivers/demo.h"
 #include "drivers/workers_cmd.h"
+#include "drivers/status_cmd.h"
 #include "drivers/agent.h"
 #include "drivers/hosts_cmd.h"
 
@@ -36,8 +37,12 @@ static const char usage_main[] =
     "                                       decisions for recorded metrics (CSV, JSON Lines)\n"
     "  demo [--duration S] [--speed N]      a live autoscaling loop with no outside service\n"
     "  options                              the configuration reference (Markdown)\n"
-    "  workers [-c FILE] [--group NAME] [--json]\n"
+    "  status [-c FILE | --url URL] [--json]\n"
+    "                                       what a running daemon's groups are doing\n"
+    "  workers [-c FILE | --url URL] [--group NAME] [--json]\n"
     "                                       list a running process pool's workers (BUSY/FREE)\n"
+    "  queue GROUP [-c FILE | --url URL] [--json]\n"
+    "                                       a group's queue length over its recent rounds\n"
     "  agent --master HOST:PORT --secret-file PATH\n"
     "                                       report this host's CPU to a master (alias: daemon)\n"
     "  add-host HOST PORT [--weight W]      put a server in the HAProxy pool (hosts.d)\n"
@@ -59,7 +64,8 @@ static const char usage_run[] =
     "replica count (the group's policy, HPA target tracking by default, then the HPA's\n"
     "stabilization windows and rate policies, bounds, cooldown), scales through the group's\n"
     "scaler and logs the decision and any change to stderr and the log file. Each group's\n"
-    "state (windows, scale events, counters) is kept in state_dir across restarts.\n"
+    "state (windows, scale events, counters) is kept in state_dir across restarts. It serves\n"
+    "/metrics, /api/v1 and a dashboard at http.listen (127.0.0.1:9711 unless set; docs/api.md).\n"
     "\n"
     "  -c, --config FILE   the YAML configuration (required)\n"
     "  --once              one round per group, then stop (exit 0)\n"
@@ -424,6 +430,8 @@ int main(int argc, char **argv)
                 {"replay", cmd_replay},
                 {"options", cmd_options},
                 {"workers", as_cmd_workers},
+                {"status", as_cmd_status},
+                {"queue", as_cmd_queue},
                 {"demo", cmd_demo},
                 {"agent", cmd_agent},
                 {"daemon", cmd_agent},

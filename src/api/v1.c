@@ -1,5 +1,6 @@
 /* /api/v1/... and /healthz, /readyz (docs/api.md has every answer with an example). Lists
  * are oldest first; `limit` keeps the newest N, `since` those after a time. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,12 +317,15 @@ static void answer_status(struct as_engine *eng, struct as_api_reply *r)
     as_status_engine(eng, &ev);
     const struct as_server_cfg *h = ev.cfg->http;
     static const char *const auths[] = {"writes", "all"};
+    char real[PATH_MAX];
+    const char *file = ev.cfg->file ? ev.cfg->file : "";
     as_api_json(r, 200,
-                json_pack("{s:s, s:i, s:I, s:I, s:s, s:i, s:i, s:b, s:b, s:b, s:{s:s, s:b, s:s}}",
+                json_pack("{s:s, s:i, s:I, s:I, s:s, s:s, s:i, s:i, s:b, s:b, s:b, s:{s:s, s:b, "
+                          "s:s}}",
                           "version", AS_VERSION, "pid", (int)getpid(), "started",
                           (json_int_t)ev.started_ms, "uptime_ms",
-                          (json_int_t)(as_wall_ms() - ev.started_ms), "config",
-                          ev.cfg->file ? ev.cfg->file : "", "groups", (int)ev.ngroups, "waiting",
+                          (json_int_t)(as_wall_ms() - ev.started_ms), "config", file, "config_path",
+                          realpath(file, real) ? real : file, "groups", (int)ev.ngroups, "waiting",
                           (int)ev.waiting, "ready", ev.waiting == 0 && !ev.stopping, "stopping",
                           ev.stopping, "dry_run", ev.dry_run, "http", "listen", h->listen, "token",
                           h->token != NULL, "auth", auths[h->auth ? 1 : 0]));

@@ -55,6 +55,7 @@ void as_server_cfg_free(struct as_server_cfg *s)
     if (s == NULL)
         return;
     as_opts_free(as_server_opts, s);
+    free(s->cert_file);
     free(s->cert_pem);
     free(s->key_pem);
     free(s);
@@ -186,8 +187,10 @@ out:
     return buf;
 }
 
-/* path, or path taken from the directory of the file that named it. */
-static char *pem_at(struct as_node *map, const char *key, const char *path, struct as_err *err)
+/* path, or path taken from the directory of the file that named it (its full path into
+ * *full_out when full_out is not NULL). */
+static char *pem_at(struct as_node *map, const char *key, const char *path, char **full_out,
+                    struct as_err *err)
 {
     char full[4096], dir[4096];
     struct as_node *v = as_node_get(map, key);
@@ -208,6 +211,11 @@ static char *pem_at(struct as_node *map, const char *key, const char *path, stru
         at_key(map, key, err, "http: '%s': %s", key, "not a PEM file (no -----BEGIN line)");
         free(pem);
         pem = NULL;
+    }
+    if (pem != NULL && full_out != NULL && (*full_out = strdup(path)) == NULL) {
+        free(pem);
+        as_err_set(err, "out of memory");
+        return NULL;
     }
     return pem;
 }
@@ -251,10 +259,10 @@ static int check_tls(struct as_server_cfg *s, struct as_node *map, struct as_err
                       s->tls_cert ? "tls_cert" : "tls_key", s->tls_cert ? "tls_key" : "tls_cert");
     if (s->tls_cert == NULL || s->off)
         return 0;
-    s->cert_pem = pem_at(map, "tls_cert", s->tls_cert, err);
+    s->cert_pem = pem_at(map, "tls_cert", s->tls_cert, &s->cert_file, err);
     if (s->cert_pem == NULL)
         return -1;
-    s->key_pem = pem_at(map, "tls_key", s->tls_key, err);
+    s->key_pem = pem_at(map, "tls_key", s->tls_key, NULL, err);
     return s->key_pem == NULL ? -1 : 0;
 }
 

@@ -35,8 +35,9 @@ struct as_server_cfg {
     int listen_given;             /* `listen` was written (else the default) */
     struct sockaddr_storage addr; /* where to bind */
     socklen_t addrlen;
-    int loopback;   /* addr is 127.0.0.0/8 or ::1 */
-    char *cert_pem; /* the files' contents, read when the configuration is loaded */
+    int loopback;    /* addr is 127.0.0.0/8 or ::1 */
+    char *cert_file; /* tls_cert's path, taken from the file's directory when relative */
+    char *cert_pem;  /* the files' contents, read when the configuration is loaded */
     char *key_pem;
     int line, col; /* where `http:` is (or the top of the file) */
 };

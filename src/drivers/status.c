@@ -106,6 +106,13 @@ static int live(const struct group_rt *rt)
     return rt->phase != STOPPING && rt->phase != STOPPED && !rt->remove_after;
 }
 
+/* What the views show: a group until it has stopped (while the daemon stops, its pool's workers
+ * are listed STOPPING until they are gone). */
+static int shown(const struct group_rt *rt)
+{
+    return rt->phase != STOPPED;
+}
+
 static void view_of(const struct group_rt *rt, struct as_group_view *v)
 {
     const struct as_group_state *st = &rt->st;
@@ -169,7 +176,7 @@ void as_status_engine(const struct as_engine *eng, struct as_engine_view *out)
                                    .rounds = &eng->round_hist,
                                    .cfg = eng->cfg};
     for (const struct group_rt *rt = eng->groups; rt; rt = rt->next) {
-        if (!live(rt))
+        if (!shown(rt))
             continue;
         out->ngroups++;
         out->waiting += rt->rounds < 1;
@@ -186,11 +193,11 @@ void as_status_each(const struct as_engine *eng, as_group_view_fn fn, void *arg)
 {
     size_t n = 0;
     for (const struct group_rt *rt = eng->groups; rt; rt = rt->next)
-        n += live(rt);
+        n += shown(rt);
     const struct group_rt **all = calloc(n + 1, sizeof(*all));
     size_t k = 0;
     for (const struct group_rt *rt = eng->groups; all && rt; rt = rt->next)
-        if (live(rt))
+        if (shown(rt))
             all[k++] = rt;
     if (all != NULL)
         qsort(all, k, sizeof(*all), by_name);
@@ -201,24 +208,25 @@ void as_status_each(const struct as_engine *eng, as_group_view_fn fn, void *arg)
     }
     /* Without memory to sort, the engine's order. */
     for (const struct group_rt *rt = eng->groups; all == NULL && rt; rt = rt->next)
-        if (live(rt)) {
+        if (shown(rt)) {
             view_of(rt, &v);
             fn(&v, arg);
         }
     free(all);
 }
 
-static struct group_rt *find(const struct as_engine *eng, const char *name)
+/* The group of that name that changes may reach (live), or any shown. */
+static struct group_rt *find(const struct as_engine *eng, const char *name, int any)
 {
     for (struct group_rt *rt = eng->groups; rt; rt = rt->next)
-        if (live(rt) && strcmp(rt->name, name) == 0)
+        if ((any ? shown(rt) : live(rt)) && strcmp(rt->name, name) == 0)
             return rt;
     return NULL;
 }
 
 int as_status_group(const struct as_engine *eng, const char *name, as_group_view_fn fn, void *arg)
 {
-    const struct group_rt *rt = find(eng, name);
+    const struct group_rt *rt = find(eng, name, 1);
     struct as_group_view v;
     if (rt == NULL)
         return -1;
@@ -244,7 +252,7 @@ void as_status_notifiers(const struct as_engine *eng,
 
 int as_status_pause(struct as_engine *eng, const char *name, int on, const char *who)
 {
-    struct group_rt *rt = find(eng, name);
+    struct group_rt *rt = find(eng, name, 0);
     if (rt == NULL)
         return AS_STATUS_NO_GROUP;
     if (rt->st.api_paused != on) {
@@ -260,7 +268,7 @@ int as_status_pause(struct as_engine *eng, const char *name, int on, const char 
 
 int as_status_override(struct as_engine *eng, const char *name, int replicas, const char *who)
 {
-    struct group_rt *rt = find(eng, name);
+    struct group_rt *rt = find(eng, name, 0);
     if (rt == NULL)
         return AS_STATUS_NO_GROUP;
     int set = replicas >= 0;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "drivers/api_client.h"
 #include "scalers/process_list.h"
 #include "util/json.h"
 #include "util/util.h"
@@ -18,7 +19,7 @@
 #define EXIT_USAGE 2
 
 static const char usage[] =
-    "usage: autoscaler workers [-c FILE] [--group NAME] [--json]\n"
+    "usage: autoscaler workers [-c FILE | --url URL] [--token-file PATH] [--group NAME] [--json]\n"
     "\n"
     "Lists the workers of the process pools that a running daemon keeps for FILE's groups\n"
     "(every group with `scaler: {type: process}`, or only NAME), as queue platforms'\n"
@@ -35,12 +36,17 @@ static const char usage[] =
     "  FOR      how long: busy 12s, idle 2m05s, cpu busy 3s, cpu idle 40s\n"
     "  TASK     the task id of its `BUSY <task>` line\n"
     "\n"
-    "The daemon writes <state_dir>/<group>.workers while the pool runs (at most once a second,\n"
-    "when something changes) and removes it when the pool stops; a list whose daemon is gone\n"
-    "(killed with SIGKILL) is reported as stale, not shown. Run it on the daemon's host, from\n"
-    "the directory the daemon runs in when state_dir is relative.\n"
+    "The lists come from the daemon's HTTP API (GET /api/v1/groups/NAME/workers, docs/api.md)\n"
+    "when it serves one: at the configuration's http.listen, or at --url. Otherwise from the\n"
+    "files the daemon writes, <state_dir>/<group>.workers, while the pool runs (at most once a\n"
+    "second, when something changes; removed when the pool stops): a list whose daemon is gone\n"
+    "(killed with SIGKILL) is reported as stale, not shown. Files are read on the daemon's\n"
+    "host, from the directory the daemon runs in when state_dir is relative.\n"
     "\n"
     "  -c, --config FILE   the daemon's configuration (default autoscaler.yaml)\n"
+    "  --url URL           the daemon's API instead (every process pool it runs, or NAME)\n"
+    "  --token-file PATH   the API's token (else $AUTOSCALER_TOKEN, else the file's http.token);\n"
+    "                      needed only with http.auth: all\n"
     "  --group NAME        only this group\n"
     "  --json              one JSON object: {\"groups\": [{\"group\", \"running\", \"error\",\n"
     "                      \"daemon_pid\", \"updated\", \"workers\": [{\"id\", \"pid\", "
@@ -53,7 +59,7 @@ static const char usage[] =
     "docs: docs/cli.md, docs/scalers/process.md\n";
 
 struct args {
-    const char *config, *group;
+    const char *config, *group, *url, *token_file;
     int json, help;
 };
 
@@ -79,6 +85,10 @@ static int parse_args(int argc, char **argv, struct args *a)
             val = &a->config;
         else if (strcmp(s, "--group") == 0)
             val = &a->group;
+        else if (strcmp(s, "--url") == 0)
+            val = &a->url;
+        else if (strcmp(s, "--token-file") == 0)
+            val = &a->token_file;
         else {
             fprintf(stderr, "autoscaler workers: unknown argument '%s' (see --help)\n", s);
             return -1;
@@ -155,6 +165,38 @@ static void load_view(const struct as_config *cfg, const struct as_group_cfg *g,
         return;
     }
     as_worker_list_free(&v->l);
+}
+
+/* From the daemon's API: rc 0 with the list, rc 1 with why (the daemon answered an error);
+ * -1 when the API could not be reached. */
+static int api_view(const struct as_api_target *t, const char *group, struct view *v)
+{
+    char path[256];
+    json_t *doc = NULL;
+    struct as_err err;
+    as_err_clear(&err);
+    v->group = group;
+    v->rc = 1;
+    snprintf(path, sizeof(path), "/api/v1/groups/%s/workers", group);
+    long status = as_api_get(t, path, &doc, &err);
+    if (status < 0) {
+        snprintf(v->why, sizeof(v->why), "%s", err.msg);
+        return -1;
+    }
+    char *text = status == 200 ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (status != 200)
+        snprintf(v->why, sizeof(v->why), "%s%s answered %ld: %s", t->url, path, status,
+                 json_string_value(json_object_get(doc, "error"))
+                     ? json_string_value(json_object_get(doc, "error"))
+                     : "(no message)");
+    else if (text == NULL || as_worker_list_parse(text, strlen(text), &v->l, &err) < 0)
+        snprintf(v->why, sizeof(v->why), "%s%s: not a worker list: %s", t->url, path,
+                 text ? err.msg : "out of memory");
+    else
+        v->rc = 0;
+    free(text);
+    json_decref(doc);
+    return 0;
 }
 
 /* ---- text ---- */
@@ -300,6 +342,83 @@ static long select_groups(const struct as_config *cfg, const char *file, const c
     return n > 0 ? n : -1;
 }
 
+/* Shows views[0..n) (rc 0 each, else its why on stderr); returns the exit code. */
+static int show(struct view *views, long n, const struct args *a)
+{
+    int rc = 0;
+    int64_t now = as_wall_ms();
+    for (long i = 0; i < n; i++) {
+        if (views[i].rc != 0) {
+            fprintf(stderr, "autoscaler workers: group %s: %s\n", views[i].group, views[i].why);
+            rc = EXIT_RUNTIME;
+        } else if (!a->json) {
+            if (i > 0)
+                putchar('\n');
+            print_text(&views[i], now);
+        }
+    }
+    if (n > 0 && a->json && print_json(views, (size_t)n) < 0)
+        rc = EXIT_RUNTIME;
+    for (long i = 0; i < n; i++)
+        as_worker_list_free(&views[i].l);
+    return rc;
+}
+
+/* The daemon's API for cfg's groups (or --url's): returns the exit code, or -1 when the API
+ * cannot be used (off, unreachable, another daemon's): the files are read instead. */
+static int list_api(const struct as_config *cfg, const struct args *a)
+{
+    struct as_api_target t;
+    struct as_err err;
+    json_t *groups = NULL;
+    long n = 0;
+    as_err_clear(&err);
+    if (as_api_target(&t, cfg, a->url, a->token_file, &err) < 0) {
+        if (a->url != NULL || a->token_file != NULL) {
+            fprintf(stderr, "autoscaler workers: %s\n", err.msg);
+            return EXIT_USAGE;
+        }
+        return -1;
+    }
+    if (as_api_same_config(&t, &err) < 0) {
+        if (a->url != NULL)
+            fprintf(stderr, "autoscaler workers: %s\n", err.msg);
+        as_api_target_free(&t);
+        return a->url != NULL ? EXIT_RUNTIME : -1;
+    }
+    long status = as_api_get(&t, "/api/v1/groups", &groups, &err);
+    const json_t *all = json_object_get(groups, "groups"), *g;
+    size_t i, count = json_array_size(all);
+    struct view *views = calloc(count + 2, sizeof(*views));
+    int rc = status == 200 && views != NULL ? 0 : EXIT_RUNTIME;
+    if (status != 200)
+        fprintf(stderr, "autoscaler workers: %s\n",
+                status < 0 ? err.msg : "the daemon's API refused /api/v1/groups");
+    json_array_foreach(all, i, g)
+    {
+        const char *name = json_string_value(json_object_get(g, "name"));
+        if (rc != 0 || name == NULL ||
+            (a->group ? strcmp(name, a->group) != 0 : !json_is_true(json_object_get(g, "workers"))))
+            continue;
+        if (api_view(&t, name, &views[n++]) < 0)
+            rc = EXIT_RUNTIME;
+    }
+    if (rc == 0 && n == 0) {
+        if (a->group != NULL)
+            fprintf(stderr, "autoscaler workers: the daemon at %s has no group '%s'\n", t.url,
+                    a->group);
+        else
+            fprintf(stderr, "autoscaler workers: the daemon at %s runs no process pool\n", t.url);
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0)
+        rc = show(views, n, a);
+    free(views);
+    json_decref(groups);
+    as_api_target_free(&t);
+    return rc;
+}
+
 static int list(const struct as_config *cfg, const struct args *a)
 {
     const struct as_group_cfg **sel = calloc(cfg->ngroups + 1, sizeof(*sel));
@@ -338,6 +457,12 @@ int as_cmd_workers(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
+    if (a.config != NULL && a.url != NULL) {
+        fprintf(stderr, "autoscaler workers: -c and --url: give one of them\n");
+        return EXIT_USAGE;
+    }
+    if (a.url != NULL)
+        return list_api(NULL, &a);
     if (a.config == NULL)
         a.config = "autoscaler.yaml";
     struct as_err err;
@@ -348,7 +473,9 @@ int as_cmd_workers(int argc, char **argv)
         fprintf(stderr, "%s\n", as_err_str(&err, buf, sizeof(buf)));
         return EXIT_USAGE;
     }
-    int rc = list(cfg, &a);
+    int rc = list_api(cfg, &a);
+    if (rc < 0)
+        rc = list(cfg, &a);
     as_config_unref(cfg);
     return rc;
 }
