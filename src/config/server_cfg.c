@@ -22,12 +22,13 @@ const struct as_opt as_server_opts[] = {
      "than a loopback one requires `token`. Empty: no server."},
     {"token", AS_OPT_STR, offsetof(struct as_server_cfg, token), NULL, AS_NO_BOUNDS,
      AS_OPT_SECRET | AS_OPT_NONEMPTY, NULL,
-     "Bearer token (at least 16 bytes) that pause, resume and override require, and every "
-     "request but /healthz and /readyz with auth: all. Only by reference: ${env:NAME} or "
-     "${file:PATH}. Without it the API is read-only."},
+     "Bearer token (at least 16 bytes) that pause, resume and override require, and with "
+     "auth: all every request but /healthz, /readyz and the dashboard's files. Only by "
+     "reference: ${env:NAME} or ${file:PATH}. Without it the API is read-only."},
     {"auth", AS_OPT_ENUM, offsetof(struct as_server_cfg, auth), "writes", AS_NO_BOUNDS, 0, auths,
      "What needs the token: writes (pause, resume, override), or all (every request but "
-     "/healthz and /readyz; Prometheus then sends it with `authorization`)."},
+     "/healthz, /readyz and the dashboard's files; Prometheus then sends it with "
+     "`authorization`)."},
     {"tls_cert", AS_OPT_STR, offsetof(struct as_server_cfg, tls_cert), NULL, AS_NO_BOUNDS,
      AS_OPT_NONEMPTY, NULL,
      "PEM certificate (chain) file: serve HTTPS. With tls_key; a relative path is taken from "
