@@ -105,10 +105,10 @@ def test_read_only_without_a_token_and_auth_all(ctx):
     d2, api2, _ = start(ctx, {"web": pool_group(backlog)},
                         http={"token": "${env:AS_API_TOKEN}", "auth": "all"},
                         env={"AS_API_TOKEN": TOKEN})
-    for p in ["/api/v1/groups", "/metrics", "/", "/api/v1/groups/web/config"]:
+    for p in ["/api/v1/groups", "/metrics", "/api/v1/status", "/api/v1/groups/web/config"]:
         assert api2.get(p, token="")[0] == 401, p
         assert api2.get(p, token=TOKEN)[0] == 200, p
-    for p in ["/healthz", "/readyz"]:
+    for p in ["/healthz", "/readyz", "/", "/dashboard.js", "/dashboard.css"]:  # no data in them
         assert api2.get(p, token="")[0] in (200, 503), p
     d2.stop()
 
