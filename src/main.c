@@ -65,7 +65,8 @@ static const char usage_check[] =
     "\n"
     "Validates FILE as `run` would (every key, type, range, reference, and that state_dir\n"
     "exists as a writable directory or can be created) without starting or creating\n"
-    "anything. Prints the first error as FILE:LINE:COLUMN: message.\n"
+    "anything. Prints every error, in file order, one a line as FILE:LINE:COLUMN: message\n"
+    "(the first 50, then how many more; FILE: message when the file cannot be read).\n"
     "exit codes: 0 valid, 2 invalid or usage error\n";
 
 static const char usage_init[] =
@@ -191,15 +192,32 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
     return 0;
 }
 
+#define ERRORS_SHOWN 50 /* a file that is wrong everywhere: the first ones, then a count */
+
+/* Prints every error of the file, in file order, one a line. */
+static void print_errors(const struct as_errs *errs, const struct as_err *first)
+{
+    char buf[AS_ERR_MAX + 300];
+    if (errs->n == 0) {
+        fprintf(stderr, "%s\n", as_err_str(first, buf, sizeof(buf)));
+        return;
+    }
+    for (size_t i = 0; i < errs->n && i < ERRORS_SHOWN; i++)
+        fprintf(stderr, "%s\n", as_err_str(&errs->v[i], buf, sizeof(buf)));
+    size_t more = errs->n + errs->dropped - (errs->n < ERRORS_SHOWN ? errs->n : ERRORS_SHOWN);
+    if (more > 0)
+        fprintf(stderr, "... and %zu more error%s\n", more, more == 1 ? "" : "s");
+}
+
+/* Loads the configuration, or prints every error in it and returns NULL. */
 static struct as_config *load_or_report(const char *path)
 {
     struct as_err err;
-    as_err_clear(&err);
-    struct as_config *cfg = as_config_load(path, &err);
-    if (cfg == NULL) {
-        char buf[AS_ERR_MAX + 300];
-        fprintf(stderr, "%s\n", as_err_str(&err, buf, sizeof(buf)));
-    }
+    struct as_errs errs = {0};
+    struct as_config *cfg = as_config_load_all(path, &errs, &err);
+    if (cfg == NULL)
+        print_errors(&errs, &err);
+    as_errs_free(&errs);
     return cfg;
 }
 

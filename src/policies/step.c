@@ -129,7 +129,8 @@ static int parse_band(const struct step_cfg *c, struct as_node *item, struct ban
         as_node_pos(item, "upper", &file, &line, &col);
         return as_err_at(err, file, line, col, "%s: 'upper' must be greater than 'lower'", what);
     }
-    return as_node_check_unused(item, what, err);
+    static const char *const keys[] = {"lower", "upper", "adjustment", NULL};
+    return as_node_check_keys(item, what, NULL, keys, err);
 }
 
 static int parse_steps(struct step_cfg *c, const struct as_group_cfg *g, struct as_node *map,
