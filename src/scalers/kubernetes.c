@@ -75,7 +75,7 @@ static const struct as_opt opts[] = {
     {"serviceaccount_dir", AS_OPT_STR, offsetof(struct k8s, sa_dir), K8S_SA_DIR, AS_NO_BOUNDS,
      AS_OPT_NONEMPTY, NULL,
      "In a cluster: where the service account's token (re-read as it rotates), ca.crt and "
-     "namespace are mounted."},
+     "namespace are mounted (relative to this configuration file)."},
     {"pods", AS_OPT_BOOL, offsetof(struct k8s, pods), "true", AS_NO_BOUNDS, 0, NULL,
      "List the pods the scale's selector matches at every read: their names, readiness and age "
      "join per-pod metric values (the HPA's rules; needs list on pods). false: the count only."},
@@ -84,23 +84,23 @@ static const struct as_opt opts[] = {
 
 /* ---- configuration ---- */
 
-/* kubeconfig made relative to the configuration file's directory (like ${file:...}). */
-static int anchor_path(struct k8s *s, struct as_node *map)
+/* A path option made relative to the configuration file's directory (like ${file:...}). */
+static int anchor_path(struct as_node *map, const char *key, char **path)
 {
-    struct as_node *n = as_node_get(map, "kubeconfig");
-    if (n == NULL || s->kubeconfig == NULL || s->kubeconfig[0] == '/' || n->file == NULL)
+    struct as_node *n = as_node_get(map, key);
+    if (n == NULL || *path == NULL || (*path)[0] == '/' || n->file == NULL)
         return 0;
     const char *slash = strrchr(n->file, '/');
     if (slash == NULL)
         return 0;
     struct as_sb sb = {0};
     if (as_sb_append(&sb, n->file, (size_t)(slash - n->file) + 1) < 0 ||
-        as_sb_puts(&sb, s->kubeconfig) < 0) {
+        as_sb_puts(&sb, *path) < 0) {
         as_sb_free(&sb);
         return -1;
     }
-    free(s->kubeconfig);
-    s->kubeconfig = sb.buf;
+    free(*path);
+    *path = sb.buf;
     return 0;
 }
 
@@ -125,10 +125,11 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
                        "at most 63)");
     if (s->context && !s->kubeconfig)
         return bad_key(map, "context", err, "'context' needs 'kubeconfig'");
+    if (anchor_path(map, "kubeconfig", &s->kubeconfig) < 0 ||
+        anchor_path(map, "serviceaccount_dir", &s->sa_dir) < 0)
+        return as_err_set(err, "out of memory");
     if (s->kubeconfig == NULL)
         return 0; /* in-cluster: the environment is checked when the group starts */
-    if (anchor_path(s, map) < 0)
-        return as_err_set(err, "out of memory");
     struct k8s_auth a;
     int rc = k8s_kubeconfig_load(s->kubeconfig, s->context, &a, err);
     k8s_auth_free(&a); /* read again at start: a state that never starts holds nothing */
@@ -480,7 +481,12 @@ static void set(void *state, int want, as_scale_cb done, void *arg)
 static void describe(void *state, int want, char *buf, size_t len)
 {
     struct k8s *s = state;
-    snprintf(buf, len, "PATCH %s {\"spec\":{\"replicas\":%d}}", s->patch_url, want);
+    const char *auth = s->basic                              ? ", Authorization: Basic ***"
+                       : s->auth.token || s->auth.token_file ? ", Authorization: Bearer ***"
+                                                             : "";
+    snprintf(buf, len,
+             "PATCH %s {\"spec\":{\"replicas\":%d}} (Content-Type: application/merge-patch+json%s)",
+             s->patch_url, want, auth);
 }
 
 static size_t workers(void *state, struct as_worker_info *out, size_t max)

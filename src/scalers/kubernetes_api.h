@@ -2,7 +2,8 @@
  * subresource and of a pod list, the answers parsed without trusting them (an autoscaling/v1
  * Scale, a PodList page, a Status error object), and the small formats around them (RFC 3339
  * times, Retry-After, base64, object names). A helper of scalers/kubernetes.c (no ops table);
- * unit-tested in tests/unit/test_kubernetes.c and fuzzed in tests/fuzz/fuzz_k8s_api.c.
+ * unit-tested in tests/unit/test_kubernetes_api.c and fuzzed in
+ * tests/fuzz/fuzz_kube_api.c.
  *
  * Followed: the Kubernetes API reference (https://kubernetes.io/docs/reference/kubernetes-api/),
  * pages "Scale" (autoscaling/v1), "Pod" (core/v1), "Status" (meta/v1), and "API Concepts"

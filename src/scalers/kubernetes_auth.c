@@ -255,6 +255,17 @@ static int user_cert(const struct kc *k, struct as_node *u, const char *name)
     return 0;
 }
 
+/* A token is sent as it is in a header: a control character in it (a line break inside a
+ * quoted scalar) would end the Authorization header and start another. */
+static int header_safe(const struct kc *k, struct as_node *u, const char *key, const char *v)
+{
+    for (const char *p = v; p && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return at(k, as_node_get(u, key), "'%s' holds a control character (a line break?)%s",
+                      key, "");
+    return 0;
+}
+
 static int user(const struct kc *k, struct as_node *u, const char *name)
 {
     int rc = impersonates(k, u, name) < 0 ? -1 : user_cert(k, u, name);
@@ -262,6 +273,8 @@ static int user(const struct kc *k, struct as_node *u, const char *name)
     const char *token = rc == 0 ? scalar(k, u, "token", &rc) : NULL;
     const char *user = rc == 0 ? scalar(k, u, "username", &rc) : NULL;
     const char *pass = rc == 0 ? scalar(k, u, "password", &rc) : NULL;
+    if (rc == 0 && header_safe(k, u, "token", token) < 0)
+        return -1;
     if (rc == 0)
         o->token_file = path_of(k, u, "tokenFile", &rc);
     if (rc < 0 || dup_to(k, &o->token, token) < 0 || dup_to(k, &o->username, user) < 0 ||
@@ -418,6 +431,8 @@ const char *k8s_token_get(struct k8s_token *t, int64_t now_ms, int *stale, struc
         *stale = t->value != NULL;
         return t->value;
     }
+    if (t->value == NULL || strcmp(t->value, v) != 0)
+        as_log_secret(v, strlen(v)); /* never logged, even when an answer echoes it */
     free(t->value);
     t->value = v;
     t->read_ms = now_ms;

@@ -37,7 +37,7 @@ struct k8s_auth {
 
 void k8s_auth_free(struct k8s_auth *a);
 
-/* Reads the kubeconfig at path (YAML, at most 64 MiB) and resolves `context` (NULL: its
+/* Reads the kubeconfig at path (YAML, at most 1 MiB) and resolves `context` (NULL: its
  * current-context) to a cluster and a user. Paths in the file are relative to its directory,
  * as kubectl takes them; -data keys are base64 PEM. The token and password are registered as
  * log secrets. Returns 0, or -1 with err, at the file's line and column when the file says
@@ -74,8 +74,9 @@ struct k8s_token {
     unsigned long reads;
 };
 
-/* The token to send now (borrowed until the next call): re-read when due. When a re-read fails
- * the last value is kept and err says why (*stale = 1); NULL with err when there is none. */
+/* The token to send now (borrowed until the next call): re-read when due. Each value read is
+ * registered as a log secret. When a re-read fails the last value is kept and err says why
+ * (*stale = 1); NULL with err when there is none. */
 const char *k8s_token_get(struct k8s_token *t, int64_t now_ms, int *stale, struct as_err *err);
 
 void k8s_token_free(struct k8s_token *t);

@@ -4,7 +4,10 @@
  *        or with `read: job`, GET {address}/v1/job/{job} (Read Job): TaskGroups[].Count
  *   set: POST {address}/v1/job/{job}/scale (Scale Task Group) with
  *        {"Count": N, "Target": {"Group": G}, "Message": M}
- * with ?namespace= and &region= when configured and the ACL token as X-Nomad-Token. Nomad's
+ * with ?namespace= and &region= when configured and the ACL token as X-Nomad-Token. With
+ * `allocations: true` a read also lists the group's allocations (GET
+ * {address}/v1/job/{job}/allocations, List Job Allocations): their IDs, readiness and age are
+ * the `workers` of the round, and a failed listing fails the read. Nomad's
  * errors are plain text: 3xx and 4xx are permanent (403 "Permission denied", 404 "job not
  * found", a count outside the group's scaling block) but 408, 409, 425, 429 and the 400 of a
  * job whose deployment is still active; 5xx, timeouts and transport errors are transient. */
@@ -20,18 +23,25 @@
 #include "core/plugin.h"
 #include "scalers/nomad.h"
 
+/* Bounds on what one read takes in: a whole job, a group's allocations (stubs of a few kB). */
+#define ALLOCS_BODY_MAX (16 * 1024 * 1024)
+
 struct nomad {
     char *address, *job, *group, *namespace_, *region, *token, *message, *ca_file;
-    int policy_override, insecure, read;
+    int policy_override, insecure, read, allocations;
     /* runtime */
     struct as_ctx ctx;
-    char *read_url, *scale_url, *token_header;
+    char *read_url, *scale_url, *allocs_url, *token_header;
     const char *get_headers[3], *set_headers[4];
     struct as_http_call *call;
     struct as_timer *deferred;
     as_scale_cb done;
     void *arg;
     int want;
+    int count;                    /* the count read, while the allocations are listed */
+    int64_t deadline;             /* of the get or set in flight (both calls of a get share it) */
+    struct as_nomad_allocs known; /* the allocations of the last read: the round's workers */
+    struct as_fault_log allocs_fault;
 };
 
 static const char *const reads[] = {"scale", "job", NULL};
@@ -58,6 +68,11 @@ static const struct as_opt opts[] = {
     {"read", AS_OPT_ENUM, offsetof(struct nomad, read), "scale", AS_NO_BOUNDS, 0, reads,
      "Where the count is read: scale (GET /v1/job/:job_id/scale, Desired) or job (GET "
      "/v1/job/:job_id, Count)."},
+    {"allocations", AS_OPT_BOOL, offsetof(struct nomad, allocations), "false", AS_NO_BOUNDS, 0,
+     NULL,
+     "Also list the group's allocations at every read (GET /v1/job/:job_id/allocations; needs "
+     "read-job): their IDs, readiness (ClientStatus running) and age join per-allocation metric "
+     "values and warmup."},
     {"insecure_skip_verify", AS_OPT_BOOL, offsetof(struct nomad, insecure), "false", AS_NO_BOUNDS,
      0, NULL, "Skip TLS certificate verification."},
     {"ca_file", AS_OPT_STR, offsetof(struct nomad, ca_file), NULL, AS_NO_BOUNDS, AS_OPT_NONEMPTY,
@@ -216,6 +231,94 @@ int as_nomad_permanent(long status, const char *body, size_t blen)
     return status < 200 || status >= 300;
 }
 
+/* The string at key of stub, or NULL when it is not one. */
+static const char *str_of(json_t *stub, const char *key)
+{
+    json_t *v = json_object_get(stub, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Whether an allocation in this state is one of the group's replicas (see nomad.h). */
+static int alloc_counts(const char *desired, const char *client)
+{
+    return strcmp(desired, "run") == 0 &&
+           (strcmp(client, "pending") == 0 || strcmp(client, "running") == 0 ||
+            strcmp(client, "unknown") == 0);
+}
+
+/* Keeps one stub of the group (rc 0, or -1 on ENOMEM). */
+static int alloc_keep(struct as_nomad_allocs *out, size_t max, const char *id, json_t *stub,
+                      const char *client)
+{
+    if (strlen(id) >= sizeof(out->v[0].id)) {
+        out->long_id++;
+        return 0;
+    }
+    if (out->n >= max) {
+        out->dropped++;
+        return 0;
+    }
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 16;
+        struct as_nomad_alloc *v = realloc(out->v, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        out->v = v;
+        out->cap = cap;
+    }
+    struct as_nomad_alloc *a = &out->v[out->n++];
+    json_t *created = json_object_get(stub, "CreateTime");
+    double ns = json_is_number(created) ? json_number_value(created) : -1;
+    a->created_ms = ns >= 0 && ns < 9.2e18 ? (int64_t)(ns / 1e6) : -1;
+    a->not_ready = strcmp(client, "running") != 0;
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    return 0;
+}
+
+static int allocs_of(json_t *doc, const char *group, size_t max, struct as_nomad_allocs *out,
+                     struct as_err *err)
+{
+    if (!json_is_array(doc))
+        return as_err_set(err, "response is not a list of allocations: not a JSON array");
+    for (size_t i = 0; i < json_array_size(doc); i++) {
+        json_t *stub = json_array_get(doc, i);
+        const char *id = str_of(stub, "ID"), *tg = str_of(stub, "TaskGroup");
+        const char *desired = str_of(stub, "DesiredStatus"), *client = str_of(stub, "ClientStatus");
+        if (!id || !tg || !desired || !client)
+            return as_err_set(err,
+                              "allocation %zu has no string ID, TaskGroup, DesiredStatus and "
+                              "ClientStatus",
+                              i);
+        if (strcmp(tg, group) != 0 || !alloc_counts(desired, client))
+            continue;
+        if (alloc_keep(out, max, id, stub, client) < 0)
+            return as_err_set(err, "out of memory");
+    }
+    return 0;
+}
+
+int as_nomad_allocs(const char *body, size_t len, const char *group, size_t max,
+                    struct as_nomad_allocs *out, struct as_err *err)
+{
+    struct as_err e;
+    as_err_clear(&e);
+    as_nomad_allocs_free(out);
+    json_t *doc = as_json_load(body, len, &e);
+    if (doc == NULL)
+        return as_err_set(err, "response is %s", e.msg);
+    int rc = allocs_of(doc, group, max, out, err);
+    json_decref(doc);
+    if (rc < 0)
+        as_nomad_allocs_free(out);
+    return rc;
+}
+
+void as_nomad_allocs_free(struct as_nomad_allocs *out)
+{
+    free(out->v);
+    *out = (struct as_nomad_allocs){0};
+}
+
 /* ---- configuration ---- */
 
 static int has_control(const char *s)
@@ -260,8 +363,10 @@ static int start(void *state, const struct as_ctx *ctx, struct as_err *err)
     const char *suffix = s->read == AS_NOMAD_READ_SCALE ? "/scale" : "";
     s->read_url = as_nomad_url(s->address, s->job, suffix, s->namespace_, s->region);
     s->scale_url = as_nomad_url(s->address, s->job, "/scale", s->namespace_, s->region);
+    if (s->allocations)
+        s->allocs_url = as_nomad_url(s->address, s->job, "/allocations", s->namespace_, s->region);
     struct as_sb tok = {0};
-    if (s->read_url == NULL || s->scale_url == NULL ||
+    if (s->read_url == NULL || s->scale_url == NULL || (s->allocations && !s->allocs_url) ||
         (s->token && (as_sb_printf(&tok, "X-Nomad-Token: %s", s->token) < 0 ||
                       as_log_secret(s->token, strlen(s->token)) < 0))) {
         as_sb_free(&tok);
@@ -303,6 +408,47 @@ static int answer_ok(struct nomad *s, const struct as_http_resp *resp, struct as
     return -1;
 }
 
+static void call(struct nomad *s, struct as_http_req *req, as_http_cb cb, as_scale_cb done,
+                 void *arg);
+
+/* The allocations listed become the workers of this round. */
+static void keep_allocs(struct nomad *s, struct as_nomad_allocs *got)
+{
+    as_nomad_allocs_free(&s->known);
+    s->known = *got;
+    if (got->dropped || got->long_id)
+        as_log_fault(&s->allocs_fault, AS_WARN,
+                     "scaler/nomad[%s]: allocations of %s left out: %zu beyond %d, %zu with an "
+                     "ID of 64 bytes or more",
+                     s->ctx.group, s->group, got->dropped, AS_REPLICAS_MAX, got->long_id);
+    else
+        as_log_recovered(&s->allocs_fault, "scaler/nomad[%s]: every allocation listed",
+                         s->ctx.group);
+}
+
+static void on_allocs(const struct as_http_resp *resp, void *arg)
+{
+    struct nomad *s = arg;
+    struct as_scale_result r;
+    struct as_nomad_allocs got = {0};
+    struct as_err err;
+    as_err_clear(&err);
+    if (answer_ok(s, resp, &r) == 0) {
+        if (as_nomad_allocs(resp->body, resp->len, s->group, AS_REPLICAS_MAX, &got, &err) == 0) {
+            keep_allocs(s, &got);
+            r.ok = 1;
+            r.replicas = s->count;
+            finish(s, &r);
+            return;
+        }
+        snprintf(r.error, sizeof(r.error), "%s", err.msg);
+    }
+    char why[AS_MSG_MAX];
+    snprintf(why, sizeof(why), "%s", r.error);
+    snprintf(r.error, sizeof(r.error), "listing allocations: %s", why);
+    finish(s, &r);
+}
+
 static void on_get(const struct as_http_resp *resp, void *arg)
 {
     struct nomad *s = arg;
@@ -317,6 +463,12 @@ static void on_get(const struct as_http_resp *resp, void *arg)
             r.replicas = -1;
             snprintf(r.error, sizeof(r.error), "%s", err.msg);
         }
+    }
+    if (r.ok && s->allocations) {
+        struct as_http_req req = {.url = s->allocs_url, .headers = s->get_headers};
+        s->count = r.replicas;
+        call(s, &req, on_allocs, s->done, s->arg);
+        return;
     }
     finish(s, &r);
 }
@@ -337,11 +489,12 @@ static void call(struct nomad *s, struct as_http_req *req, as_http_cb cb, as_sca
 {
     s->done = done;
     s->arg = arg;
+    int64_t left = s->deadline - as_mono_ms();
     req->owner = s->ctx.group;
-    req->timeout_ms = s->ctx.timeout_ms;
+    req->timeout_ms = left > 0 ? left : 1;
     req->insecure = s->insecure;
     req->ca_file = s->ca_file;
-    req->max_body = 4 * 1024 * 1024; /* a whole job (read: job) can be large */
+    req->max_body = ALLOCS_BODY_MAX; /* a whole job (read: job), the allocations */
     s->call = req->url ? as_http_start(s->ctx.http, req, cb, s) : NULL;
     if (s->call != NULL)
         return;
@@ -356,6 +509,7 @@ static void get(void *state, as_scale_cb done, void *arg)
 {
     struct nomad *s = state;
     struct as_http_req req = {.url = s->read_url, .headers = s->get_headers};
+    s->deadline = as_mono_ms() + s->ctx.timeout_ms;
     call(s, &req, on_get, done, arg);
 }
 
@@ -380,6 +534,7 @@ static void set(void *state, int want, as_scale_cb done, void *arg)
                               .headers = s->set_headers,
                               .body = body};
     s->want = want;
+    s->deadline = as_mono_ms() + s->ctx.timeout_ms;
     call(s, &req, on_set, done, arg);
     free(body);
 }
@@ -391,6 +546,20 @@ static void describe(void *state, int want, char *buf, size_t len)
     snprintf(buf, len, "POST %s %s%s", s->scale_url, body ? body : "{}",
              s->token ? " (X-Nomad-Token: ***)" : "");
     free(body);
+}
+
+static size_t workers(void *state, struct as_worker_info *out, size_t max)
+{
+    struct nomad *s = state;
+    int64_t now = as_wall_ms();
+    size_t n = 0;
+    for (; n < s->known.n && n < max; n++) {
+        const struct as_nomad_alloc *a = &s->known.v[n];
+        int64_t age = a->created_ms < 0 ? -1 : now > a->created_ms ? now - a->created_ms : 0;
+        out[n] = (struct as_worker_info){.age_ms = age, .idle_ms = -1, .not_ready = a->not_ready};
+        memcpy(out[n].id, a->id, sizeof(out[n].id));
+    }
+    return n;
 }
 
 static void cancel(void *state)
@@ -409,8 +578,10 @@ static void stop(void *state, as_stopped_cb done, void *arg)
         cancel(s);
     free(s->read_url);
     free(s->scale_url);
+    free(s->allocs_url);
     free(s->token_header);
-    s->read_url = s->scale_url = s->token_header = NULL;
+    s->read_url = s->scale_url = s->allocs_url = s->token_header = NULL;
+    as_nomad_allocs_free(&s->known);
     done(arg);
 }
 
@@ -426,5 +597,6 @@ const struct as_scaler_ops as_scaler_nomad = {
     .set = set,
     .cancel = cancel,
     .stop = stop,
+    .workers = workers,
     .describe = describe,
 };

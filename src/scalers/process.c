@@ -214,6 +214,7 @@ static int spawn_worker(struct worker *w, int replicas, struct as_err *err)
     w->busy_ms = w->started_ms;
     w->cpu_ticks = 0;
     w->sampled = 0;
+    w->cpu_busy = 0;
     w->stopping = 0;
     w->state = AS_WSTATE_UNKNOWN;
     w->task[0] = '\0';
@@ -436,27 +437,33 @@ static void grow(struct process_scaler *s, int want, struct as_scale_result *r)
     }
 }
 
-/* How the scale-down order sees w now. */
+/* How the scale-down order sees w now: what it reported, else what its last CPU sample said,
+ * as the policy saw it (busy at the last sample is busy, not "idle since that sample"). */
 static struct as_release_cand candidate(const struct worker *w, int64_t now)
 {
     struct as_release_cand c = {.slot = w->slot, .running = w->proc != NULL, .state = w->state};
-    if (w->state == AS_WSTATE_BUSY)
-        c.busy_ms = now - w->state_ms;
-    else if (w->state == AS_WSTATE_FREE)
+    if (as_pool_busy(w)) {
+        c.state = AS_WSTATE_BUSY;
+        c.busy_ms = now - (w->state == AS_WSTATE_BUSY ? w->state_ms : w->cpu_busy_from);
+    } else if (w->state == AS_WSTATE_FREE) {
         c.idle_ms = now - w->state_ms;
-    else if (w->sampled)
-        c.idle_ms = now - w->busy_ms; /* as last sampled, what the policy saw */
+    } else if (w->sampled) {
+        c.idle_ms = now - w->busy_ms;
+    }
     return c;
 }
 
-/* Stops size - want workers, in as_release_order. Returns 0 or -1 on ENOMEM. */
+/* Stops size - want workers, in as_release_order, on the latest status each worker wrote.
+ * Returns 0 or -1 on ENOMEM. */
 static int shrink(struct process_scaler *s, int want)
 {
     struct as_release_cand *c = calloc((size_t)s->nslots + 1, sizeof(*c));
     if (c == NULL)
         return -1;
-    int64_t now = as_loop_now(s->ctx.loop);
     size_t n = 0;
+    for (int i = 0; i < s->nslots; i++)
+        as_pool_status_poll(s->slots[i]);
+    int64_t now = as_loop_now(s->ctx.loop);
     for (int i = 0; i < s->nslots; i++)
         if (s->slots[i]->wanted)
             c[n++] = candidate(s->slots[i], now);
@@ -511,8 +518,8 @@ static unsigned long long cpu_ticks(pid_t pid)
 }
 
 /* How long w has been idle: 0 while BUSY, since its FREE line when FREE; a worker that never
- * reported is sampled now: idle since its CPU time last moved (a worker waiting on an empty
- * queue sleeps; one with a job burns CPU). */
+ * reported is sampled now: busy (0) when its CPU time moved since the last sample, else idle
+ * since it last moved (a worker waiting on an empty queue sleeps; one with a job burns CPU). */
 static int64_t idle_now(struct worker *w, int64_t now)
 {
     if (w->state == AS_WSTATE_BUSY)
@@ -520,9 +527,15 @@ static int64_t idle_now(struct worker *w, int64_t now)
     if (w->state == AS_WSTATE_FREE)
         return now > w->state_ms ? now - w->state_ms : 1; /* 0 would read as busy */
     unsigned long long ticks = cpu_ticks(w->pid);
-    if (ticks != w->cpu_ticks)
+    int busy = ticks != w->cpu_ticks;
+    if (busy && (!w->sampled || !w->cpu_busy))
+        w->cpu_busy_from = now;
+    if (busy)
         w->busy_ms = now;
+    if (!w->sampled || busy != w->cpu_busy)
+        as_pool_list_touch(w->s);
     w->cpu_ticks = ticks;
+    w->cpu_busy = busy;
     w->sampled = 1;
     return now - w->busy_ms;
 }

@@ -80,6 +80,27 @@ static void on_status(const struct as_status_line *line, const char *raw, size_t
     as_pool_list_touch(s);
 }
 
+/* The worker (and anything it started) closed its end of the channel. A worker that still
+ * runs can no longer report: what it said last would go stale (a BUSY held forever), so it is
+ * judged by its CPU time from now on. A stopping one keeps its deadline. */
+static void on_status_closed(struct worker *w)
+{
+    struct as_proc_stat st;
+    as_pool_status_close(w);
+    if (w->proc == NULL || w->stopping || w->state == AS_WSTATE_UNKNOWN ||
+        as_proc_stat(w->pid, &st) < 0 || st.state == 'Z')
+        return; /* exiting: its exit is handled as such */
+    AS_LOG(AS_INFO,
+           "scaler/process[%s]: worker %d (pid %ld) closed its status channel after %s: judged "
+           "by its CPU time from now on",
+           w->s->ctx.group, w->slot, (long)w->pid, as_wstate_name(w->state));
+    w->state = AS_WSTATE_UNKNOWN;
+    w->task[0] = '\0';
+    w->sampled = 0;
+    w->cpu_busy = 0;
+    as_pool_list_touch(w->s);
+}
+
 static void on_status_readable(struct as_loop *loop, int fd, int events, void *arg)
 {
     (void)loop;
@@ -94,11 +115,17 @@ static void on_status_readable(struct as_loop *loop, int fd, int events, void *a
         if (n < 0 && errno == EAGAIN)
             return;
         if (n <= 0) { /* closed by the worker (and anything it started): nothing more to read */
-            as_pool_status_close(w);
+            on_status_closed(w);
             return;
         }
         as_status_feed(&w->rd, chunk, (size_t)n, on_status, w);
     }
+}
+
+void as_pool_status_poll(struct worker *w)
+{
+    if (w->status_fd >= 0)
+        on_status_readable(w->s->ctx.loop, w->status_fd, AS_READ, w);
 }
 
 /* A pipe for the worker's status: our end non-blocking; both close-on-exec (the child gets
@@ -161,12 +188,15 @@ static void arm_kill(struct worker *w)
 static const char *doing(const struct worker *w, int64_t now, char *buf, size_t len)
 {
     char d[32];
-    int64_t since = w->state != AS_WSTATE_UNKNOWN ? w->state_ms : w->sampled ? w->busy_ms : now;
+    int64_t since = w->state != AS_WSTATE_UNKNOWN ? w->state_ms
+                    : !w->sampled                 ? now
+                    : w->cpu_busy                 ? w->cpu_busy_from
+                                                  : w->busy_ms;
     as_duration_fmt(now - since, d, sizeof(d));
     if (w->state == AS_WSTATE_UNKNOWN && !w->sampled)
         snprintf(buf, len, "no status");
     else if (w->state == AS_WSTATE_UNKNOWN)
-        snprintf(buf, len, "no status, CPU idle for %s", d);
+        snprintf(buf, len, "no status, CPU %s for %s", w->cpu_busy ? "busy" : "idle", d);
     else
         snprintf(buf, len, "%s%s%s for %s", as_wstate_name(w->state), w->task[0] ? " " : "",
                  w->task, d);
@@ -176,7 +206,9 @@ static const char *doing(const struct worker *w, int64_t now, char *buf, size_t 
 void as_pool_retire(struct worker *w)
 {
     struct process_scaler *s = w->s;
-    int64_t now = as_loop_now(s->ctx.loop);
+    /* The clock now, not the loop's (read when the iteration began): grace counts from the
+     * signal, however late in an iteration the scale-down comes (as util/proc's timers do). */
+    int64_t now = as_mono_ms();
     char what[160], k[32];
     as_loop_cancel_timer(s->ctx.loop, w->restart);
     w->restart = NULL;
@@ -186,7 +218,7 @@ void as_pool_retire(struct worker *w)
         return;
     w->stopping = 1;
     w->stop_ms = now;
-    int drain = s->drain && w->state == AS_WSTATE_BUSY;
+    int drain = s->drain && as_pool_busy(w);
     w->kill_at = now + (drain ? s->drain_grace : s->grace);
     as_proc_kill(w->proc, as_pool_signals[s->stop_signal]);
     arm_kill(w);
@@ -215,7 +247,11 @@ static void list_entry(const struct worker *w, int64_t now, int64_t wall, struct
         return;
     memcpy(e->task, w->task, sizeof(e->task));
     e->started_ms = wall_of(w->started_ms, now, wall);
-    int64_t since = w->state != AS_WSTATE_UNKNOWN ? w->state_ms : w->sampled ? w->busy_ms : 0;
+    int64_t since = w->state_ms;
+    if (w->state == AS_WSTATE_UNKNOWN) {
+        e->cpu = !w->sampled ? AS_CPU_UNSAMPLED : w->cpu_busy ? AS_CPU_BUSY : AS_CPU_IDLE;
+        since = e->cpu == AS_CPU_UNSAMPLED ? 0 : w->cpu_busy ? w->cpu_busy_from : w->busy_ms;
+    }
     e->since_ms = wall_of(since, now, wall);
 }
 
@@ -288,8 +324,7 @@ int as_pool_list_open(struct process_scaler *s, struct as_err *err)
     static unsigned long instances;
     char path[4096];
     struct as_proc_stat self;
-    if (snprintf(path, sizeof(path), "%s/%s.workers", s->ctx.state_dir, s->ctx.group) >=
-        (int)sizeof(path))
+    if (as_worker_list_path(path, sizeof(path), s->ctx.state_dir, s->ctx.group) < 0)
         return as_err_set(err, "worker list path too long");
     s->instance = ++instances;
     s->self_start = as_proc_stat(getpid(), &self) == 0 ? self.start_ticks : 0;

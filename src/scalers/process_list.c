@@ -14,14 +14,22 @@
 
 #define LIST_MAX_BYTES (16 * 1024 * 1024) /* a larger file is not ours */
 
+int as_worker_list_path(char *buf, size_t len, const char *state_dir, const char *group)
+{
+    int n = snprintf(buf, len, "%s/%s.workers", state_dir, group);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 /* ---- writing ---- */
+
+static const char *const cpu_names[] = {"", "idle", "busy"}; /* enum as_cpu_seen */
 
 static json_t *worker_json(const struct as_worker_entry *w)
 {
-    return json_pack("{s:i, s:I, s:s, s:s, s:I, s:I, s:b, s:I}", "id", w->id, "pid",
+    return json_pack("{s:i, s:I, s:s, s:s, s:I, s:I, s:s, s:b, s:I}", "id", w->id, "pid",
                      (json_int_t)w->pid, "status", as_wstate_name(w->state), "task", w->task,
-                     "started", (json_int_t)w->started_ms, "since", (json_int_t)w->since_ms,
-                     "stopping", w->stopping, "garbage", (json_int_t)w->garbage);
+                     "started", (json_int_t)w->started_ms, "since", (json_int_t)w->since_ms, "cpu",
+                     cpu_names[w->cpu], "stopping", w->stopping, "garbage", (json_int_t)w->garbage);
 }
 
 static json_t *list_json(const struct as_worker_list *l)
@@ -114,6 +122,22 @@ static int get_str(json_t *obj, const char *key, char *buf, size_t len, struct a
     return 0;
 }
 
+/* "cpu": optional (a file of the first writer has none). */
+static int get_cpu(json_t *obj, enum as_cpu_seen *out, struct as_err *err)
+{
+    json_t *v = json_object_get(obj, "cpu");
+    const char *s = json_string_value(v);
+    *out = AS_CPU_UNSAMPLED;
+    if (v == NULL)
+        return 0;
+    for (size_t i = 0; s != NULL && i < sizeof(cpu_names) / sizeof(cpu_names[0]); i++)
+        if (strcmp(s, cpu_names[i]) == 0) {
+            *out = (enum as_cpu_seen)i;
+            return 0;
+        }
+    return as_err_set(err, "'cpu' is not \"\", \"idle\" or \"busy\"");
+}
+
 static int parse_worker(json_t *j, struct as_worker_entry *w, struct as_err *err)
 {
     char status[16];
@@ -130,6 +154,8 @@ static int parse_worker(json_t *j, struct as_worker_entry *w, struct as_err *err
         return -1;
     if (!json_is_boolean(stopping))
         return as_err_set(err, "'stopping' is missing or not a boolean");
+    if (get_cpu(j, &w->cpu, err) < 0)
+        return -1;
     w->state = strcmp(status, "BUSY") == 0   ? AS_WSTATE_BUSY
                : strcmp(status, "FREE") == 0 ? AS_WSTATE_FREE
                                              : AS_WSTATE_UNKNOWN;
@@ -187,6 +213,19 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+int as_worker_list_parse(const char *text, size_t len, struct as_worker_list *l, struct as_err *err)
+{
+    *l = (struct as_worker_list){0};
+    json_t *doc = as_json_load(text, len, err);
+    int rc = doc != NULL && json_is_object(doc) ? parse_list(doc, l, err) : -1;
+    if (doc != NULL && !json_is_object(doc))
+        as_err_set(err, "not a JSON object");
+    json_decref(doc);
+    if (rc < 0)
+        as_worker_list_free(l);
+    return rc;
+}
+
 int as_worker_list_read(const char *path, struct as_worker_list *l, struct as_err *err)
 {
     *l = (struct as_worker_list){0};
@@ -198,16 +237,10 @@ int as_worker_list_read(const char *path, struct as_worker_list *l, struct as_er
         errno = saved;
         return -1;
     }
-    json_t *doc = as_json_load(text, len, err);
+    int rc = as_worker_list_parse(text, len, l, err);
     free(text);
-    int rc = doc != NULL && json_is_object(doc) ? parse_list(doc, l, err) : -1;
-    if (doc != NULL && !json_is_object(doc))
-        as_err_set(err, "not a JSON object");
-    json_decref(doc);
-    if (rc < 0) {
-        as_worker_list_free(l);
+    if (rc < 0)
         errno = EINVAL;
-    }
     return rc;
 }
 

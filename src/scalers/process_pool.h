@@ -30,6 +30,8 @@ struct worker {
     unsigned long long cpu_ticks; /* utime + stime at the last sample */
     int64_t busy_ms;              /* last sample that saw CPU used (or the start) */
     int sampled;                  /* its CPU time has been sampled */
+    int cpu_busy;                 /* its CPU time moved between the last two samples */
+    int64_t cpu_busy_from;        /* the first sample of that run of busy samples */
     int stopping;                 /* asked to stop: the exit is expected */
     int64_t stop_ms;              /* when */
     int64_t kill_at;              /* SIGKILL then, unless it has exited */
@@ -70,6 +72,14 @@ struct process_scaler {
     unsigned long long self_start; /* the daemon's start time */
 };
 
+/* Whether w is busy: it reported BUSY, or it has no status and its CPU time moved between
+ * the last two samples (the fallback; the queue policy saw it busy, idle 0). */
+static inline int as_pool_busy(const struct worker *w)
+{
+    return w->state == AS_WSTATE_BUSY ||
+           (w->state == AS_WSTATE_UNKNOWN && w->sampled && w->cpu_busy);
+}
+
 /* ---- process_io.c ---- */
 
 /* Opens w's status pipe: our end (non-blocking) in w->status_fd. Returns the worker's end
@@ -81,12 +91,16 @@ int as_pool_status_open(struct worker *w);
  * time). */
 void as_pool_status_watch(struct worker *w);
 
+/* Reads what w's status channel holds now (a scale-down chooses on the latest word, not on
+ * what the loop will deliver after it). No-op when closed. */
+void as_pool_status_poll(struct worker *w);
+
 /* Stops reading w's status channel and closes it; no-op when closed. */
 void as_pool_status_close(struct worker *w);
 
 /* w no longer counts in the pool's size; a running worker gets stop_signal and SIGKILL after
- * grace (with drain, a BUSY one after drain_grace, or grace after it reports FREE). A worker
- * already stopping keeps its deadline. */
+ * grace (with drain, a busy one (as_pool_busy) after drain_grace, or grace after it reports
+ * FREE). A worker already stopping keeps its deadline. */
 void as_pool_retire(struct worker *w);
 
 /* Opens <state_dir>/<group>.workers for s (ctx set), unless another running daemon keeps it

@@ -9,45 +9,36 @@ const char *as_wstate_name(enum as_wstate s)
     return s == AS_WSTATE_BUSY ? "BUSY" : s == AS_WSTATE_FREE ? "FREE" : "unknown";
 }
 
-static int printable(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-            return 0;
-    return 1;
-}
-
 int as_status_parse(const char *line, size_t len, struct as_status_line *out)
 {
     if (len > 0 && line[len - 1] == '\r')
         len--;
-    if (len > AS_STATUS_LINE_MAX || !printable(line, len))
-        return -1;
     *out = (struct as_status_line){.state = AS_WSTATE_UNKNOWN};
     if (len == 4 && memcmp(line, "FREE", 4) == 0) {
         out->state = AS_WSTATE_FREE;
         return 0;
     }
-    if (len < 4 || memcmp(line, "BUSY", 4) != 0)
+    if (len < 4 || memcmp(line, "BUSY", 4) != 0 || (len > 4 && line[4] != ' '))
         return -1;
-    if (len == 4) {
-        out->state = AS_WSTATE_BUSY;
-        return 0;
+    /* BUSY whatever follows: taking a busy worker for a free one is the mistake that loses
+     * work, so a task id that does not fit is cut and its odd bytes replaced, never refused. */
+    size_t n = len > 5 ? len - 5 : 0;
+    if (n > AS_STATUS_TASK_MAX - 1)
+        n = AS_STATUS_TASK_MAX - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)line[5 + i];
+        out->task[i] = c < 0x20 || c > 0x7e ? '?' : (char)c;
     }
-    /* "BUSY <task-id>": one space, then a non-empty id that fits */
-    size_t n = len - 5;
-    if (line[4] != ' ' || n == 0 || n >= AS_STATUS_TASK_MAX || line[5] == ' ')
-        return -1;
-    memcpy(out->task, line + 5, n);
     out->task[n] = '\0';
     out->state = AS_WSTATE_BUSY;
     return 0;
 }
 
+/* An overlong line is judged by its first bytes: a BUSY one is BUSY, anything else garbage. */
 static void end_line(struct as_status_reader *r, as_status_fn fn, void *arg)
 {
     struct as_status_line parsed;
-    if (!r->overlong && as_status_parse(r->buf, r->len, &parsed) == 0)
+    if (as_status_parse(r->buf, r->len, &parsed) == 0)
         fn(&parsed, r->buf, r->len, arg);
     else
         fn(NULL, r->buf, r->len, arg);

@@ -5,14 +5,17 @@
  * its environment as AUTOSCALER_STATUS_FD, and writes one line per change of state:
  *
  *     BUSY            it took a task
- *     BUSY <task-id>  the same, naming the task (printable ASCII, at most AS_STATUS_TASK_MAX - 1
- *                     bytes, spaces allowed)
+ *     BUSY <task-id>  the same, naming the task (printable ASCII, spaces allowed; the first
+ *                     AS_STATUS_TASK_MAX - 1 bytes are kept)
  *     FREE            it finished the task and waits for the next one
  *
- * A trailing carriage return is ignored. Anything else (another word, lower case, a line longer
- * than AS_STATUS_LINE_MAX, control characters or bytes above 0x7e) is garbage: ignored and
- * counted, never fatal. A worker that never writes has the status "unknown" and the pool falls
- * back to sampling its CPU time. See docs/scalers/process.md. */
+ * A trailing carriage return is ignored. A line that begins with "BUSY " is BUSY whatever
+ * follows (taking a busy worker for a free one is the mistake that loses work): a longer task
+ * id is cut, a byte outside printable ASCII becomes '?', a line longer than AS_STATUS_LINE_MAX
+ * is judged by its first bytes. FREE must be exact. Anything else (another word, lower case,
+ * "FREE now") is garbage: ignored and counted, never fatal; the worker keeps the status it had.
+ * A worker that never writes has the status "unknown" and the pool falls back to sampling its
+ * CPU time. See docs/scalers/process.md. */
 #ifndef AS_PROCESS_STATUS_H
 #define AS_PROCESS_STATUS_H
 
@@ -38,15 +41,15 @@ struct as_status_line {
     char task[AS_STATUS_TASK_MAX];
 };
 
-/* Parses one line (without its newline; len bytes, NUL not needed). Returns 0 with *out, or -1
- * when the line is garbage. */
+/* Parses one line (without its newline; len bytes, NUL not needed; any length). Returns 0 with
+ * *out, or -1 when the line is garbage. */
 int as_status_parse(const char *line, size_t len, struct as_status_line *out);
 
 /* A stream of status lines, split as they arrive in arbitrary chunks. Zero it to start. */
 struct as_status_reader {
     char buf[AS_STATUS_LINE_MAX + 1];
     size_t len;
-    int overlong; /* the line being read is too long: dropped up to its newline */
+    int overlong; /* the line being read is too long: its first bytes kept, the rest dropped */
 };
 
 /* Called per complete line: line non-NULL when it parsed, NULL for garbage; raw holds its first
@@ -55,8 +58,8 @@ typedef void (*as_status_fn)(const struct as_status_line *line, const char *raw,
                              void *arg);
 
 /* Feeds n bytes of the stream; calls fn for every line they complete. An overlong line counts
- * once, when its newline arrives. A partial line at the end of the stream is dropped by the
- * caller (the worker has gone). */
+ * once, when its newline arrives, judged by its first AS_STATUS_LINE_MAX + 1 bytes. A partial
+ * line at the end of the stream is dropped by the caller (the worker has gone). */
 void as_status_feed(struct as_status_reader *r, const char *data, size_t n, as_status_fn fn,
                     void *arg);
 
@@ -64,7 +67,8 @@ void as_status_feed(struct as_status_reader *r, const char *data, size_t n, as_s
 struct as_release_cand {
     int slot;             /* the pool's slot, unique */
     int running;          /* 0: no process (a crashed worker waiting to restart) */
-    enum as_wstate state; /* what it reported last */
+    enum as_wstate state; /* BUSY: it reported BUSY, or without status its CPU time moved at
+                             the last sample; FREE; unknown */
     int64_t idle_ms;      /* not BUSY: how long it has been idle (FREE: since its FREE line;
                              unknown: since its CPU time last moved, 0 if never sampled) */
     int64_t busy_ms;      /* BUSY: how long it has been busy */

@@ -13,14 +13,28 @@ as published:
                                                           Error, Meta, PolicyOverride} ->
                                                           {EvalID, EvalCreateIndex, Index,
                                                           JobModifyIndex, ...}
+  - List Job Allocations    GET  /v1/job/:job_id/allocations   [{ID, EvalID, Name
+                                                          ("job.group[i]"), NodeID, JobID,
+                                                          TaskGroup, DesiredStatus (run, stop),
+                                                          ClientStatus (pending, running,
+                                                          complete, ...), TaskStates,
+                                                          CreateIndex, ModifyIndex, CreateTime,
+                                                          ModifyTime (nanoseconds)}]: a scale-up
+    places new allocations (pending for `boot` seconds, then running), a scale-down stops the
+    newest ones (DesiredStatus stop, ClientStatus complete).
   - `namespace` (default "default") and `region` query parameters; the ACL token in the
-    X-Nomad-Token header.
-  - Errors are plain text with a status, as Nomad's agent writes them: 404 "job not found",
-    403 "Permission denied" (no token, or one without the capability) and "ACL token not
-    found", 400 for a scale request Nomad refuses ("missing task group name for scaling
-    action", "scaling action count can't be negative", `task group "x" specified for scaling
-    does not exist in job`, "group count was greater than scaling policy maximum: 12 > 10",
-    "job scaling blocked due to active deployment"), 500 "No path to region".
+    X-Nomad-Token header. The ACLs each endpoint's table names: Read Job and List Job
+    Allocations need namespace:read-job; Read Job Scale Status read-job-scaling or read-job;
+    Scale Task Group scale-job or submit-job. `token` may do everything; `scale_token` has only
+    what Nomad's built-in `scale` policy grants (read-job-scaling, scale-job).
+  - Errors are plain text with a status, as Nomad's agent writes them (http.go: the message
+    alone, no newline): 404 "job not found", 403 "Permission denied" (no token, an unknown one:
+    servers since Nomad 1.5 answer every failed authentication so, older ones said "ACL token
+    not found"; or a token without the capability), 400 for a scale request Nomad refuses
+    ("missing task group name for scaling action", "scaling action count can't be negative",
+    `task group "x" specified for scaling does not exist in job`, "group count was greater
+    than scaling policy maximum: 12 > 10", `jobs of type "system" can only be scaled to 1 or
+    0`, "job scaling blocked due to active deployment"), 500 "No path to region".
 
 Faults a test can inject, one answer each, in order: `fail(status, text, method=None)`,
 `hang(seconds, method=None)` (then answer normally), `answer(body, method=None)` (a 200 with
@@ -28,7 +42,7 @@ this body: garbage, wrong types).
 
     api = NomadAPI(token="secret-id").start()
     api.add_job("api", {"web": 2, "db": 1}, namespace="apps", scaling={"web": (1, 10)})
-    api.count("api", "web", "apps"); api.requests
+    api.count("api", "web", "apps"); api.requests; api.allocations("api", "apps")
 """
 
 import json
@@ -43,9 +57,10 @@ class NomadAPI(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
 
-    def __init__(self, token=None, region="global"):
+    def __init__(self, token=None, region="global", scale_token=None, boot=0.0):
         super().__init__(("127.0.0.1", 0), Handler)
-        self.token, self.region = token, region
+        self.token, self.region, self.scale_token, self.boot = token, region, scale_token, boot
+        self.allocs = {}          # (namespace, id) -> [allocation stub]
         self.lock = threading.Lock()
         self.jobs = {}            # (namespace, id) -> job dict (Read Job's shape)
         self.deployment_active = 0  # scale requests refused while > 0 (each one counts down)
@@ -65,7 +80,9 @@ class NomadAPI(ThreadingHTTPServer):
     def url(self):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def add_job(self, job_id, groups, namespace="default", scaling=None, stopped=False):
+    def add_job(self, job_id, groups, namespace="default", scaling=None, stopped=False,
+                job_type="service", age=3600.0):
+        """The job, and `count` running allocations per group, created `age` seconds ago."""
         scaling = scaling or {}
         with self.lock:
             self.index += 1
@@ -85,11 +102,65 @@ class NomadAPI(ThreadingHTTPServer):
                 tgs.append(tg)
             self.jobs[(namespace, job_id)] = {
                 "Region": self.region, "Namespace": namespace, "ID": job_id, "ParentID": "",
-                "Name": job_id, "Type": "service", "Priority": 50, "AllAtOnce": False,
+                "Name": job_id, "Type": job_type, "Priority": 50, "AllAtOnce": False,
                 "Datacenters": ["dc1"], "NodePool": "default", "TaskGroups": tgs,
                 "Stop": stopped, "Status": "dead" if stopped else "running",
                 "StatusDescription": "", "Version": 0, "CreateIndex": self.index,
                 "ModifyIndex": self.index, "JobModifyIndex": self.index}
+            self.allocs[(namespace, job_id)] = []
+            for tg in tgs:
+                self._place(namespace, job_id, tg["Name"], tg["Count"], age=age, boot=0.0)
+
+    # -- allocations (under the lock) --
+
+    def _place(self, namespace, job_id, group, n, age=0.0, boot=None):
+        allocs = self.allocs[(namespace, job_id)]
+        now = time.time() - age
+        boot = self.boot if boot is None else boot
+        for _ in range(n):
+            index = sum(1 for a in allocs if a["TaskGroup"] == group)
+            self.index += 1
+            ns = int(now * 1e9)
+            allocs.append({
+                "ID": str(uuid.uuid4()), "EvalID": str(uuid.uuid4()),
+                "Name": f"{job_id}.{group}[{index}]", "NodeID": str(uuid.uuid4()),
+                "JobID": job_id, "TaskGroup": group, "DesiredStatus": "run",
+                "DesiredDescription": "", "ClientStatus": "pending", "ClientDescription": "",
+                "TaskStates": {group: {"State": "pending", "Failed": False,
+                                       "StartedAt": None, "FinishedAt": None, "Events": []}},
+                "CreateIndex": self.index, "ModifyIndex": self.index, "CreateTime": ns,
+                "ModifyTime": ns, "_running_at": time.monotonic() - age + boot})
+
+    def _stop(self, namespace, job_id, group, n):
+        live = [a for a in self.allocs[(namespace, job_id)]
+                if a["TaskGroup"] == group and a["DesiredStatus"] == "run"]
+        for a in live[len(live) - n:] if n > 0 else []:
+            self.index += 1
+            a.update(DesiredStatus="stop", DesiredDescription="alloc not needed due to job update",
+                     ClientStatus="complete", ModifyIndex=self.index,
+                     ModifyTime=int(time.time() * 1e9))
+
+    def _stubs(self, namespace, job_id):
+        out = []
+        for a in self.allocs.get((namespace, job_id), []):
+            if a["ClientStatus"] == "pending" and time.monotonic() >= a["_running_at"]:
+                a["ClientStatus"] = "running"
+                a["TaskStates"][a["TaskGroup"]]["State"] = "running"
+            out.append({k: v for k, v in a.items() if not k.startswith("_")})
+        return out
+
+    def allocations(self, job_id, namespace="default"):
+        """The job's allocation stubs, as List Job Allocations answers them."""
+        with self.lock:
+            return json.loads(json.dumps(self._stubs(namespace, job_id)))
+
+    def set_alloc(self, alloc_id, **fields):
+        """Changes one allocation (ClientStatus, CreateTime, ...): a restart elsewhere."""
+        with self.lock:
+            for allocs in self.allocs.values():
+                for a in allocs:
+                    if a["ID"] == alloc_id:
+                        a.update(fields)
 
     def count(self, job_id, group, namespace="default"):
         with self.lock:
@@ -99,7 +170,15 @@ class NomadAPI(ThreadingHTTPServer):
     def set_count(self, job_id, group, n, namespace="default"):
         with self.lock:
             job = self.jobs[(namespace, job_id)]
-            next(tg for tg in job["TaskGroups"] if tg["Name"] == group)["Count"] = n
+            tg = next(tg for tg in job["TaskGroups"] if tg["Name"] == group)
+            self._recount(namespace, job_id, group, tg["Count"], n)
+            tg["Count"] = n
+
+    def _recount(self, namespace, job_id, group, old, new):
+        if new > old:
+            self._place(namespace, job_id, group, new - old)
+        else:
+            self._stop(namespace, job_id, group, old - new)
 
     def fail(self, status, text, method=None):
         with self.lock:
@@ -176,27 +255,31 @@ class Handler(BaseHTTPRequestHandler):
         srv = self.server
         if query.get("region", srv.region) != srv.region:
             raise CodedError(500, "No path to region")
+        scale_only = False
         if srv.token is not None:
             given = self.headers.get("X-Nomad-Token")
-            if given is None:
+            if given is None or given not in (srv.token, srv.scale_token):
                 raise CodedError(403, "Permission denied")
-            if given != srv.token:
-                raise CodedError(403, "ACL token not found")
+            scale_only = given != srv.token
         parts = path.split("/")
         if len(parts) not in (4, 5) or parts[:3] != ["", "v1", "job"] or not parts[3]:
             raise CodedError(404, "Invalid URL path")
         job_id = urllib.parse.unquote(parts[3])
-        scale = len(parts) == 5
-        if scale and parts[4] != "scale":
+        sub = parts[4] if len(parts) == 5 else ""
+        if sub not in ("", "scale", "allocations"):
             raise CodedError(404, "Invalid URL path")
+        if sub != "scale" and scale_only:
+            raise CodedError(403, "Permission denied")  # needs read-job
         namespace = query.get("namespace", "default")
         with srv.lock:
             job = srv.jobs.get((namespace, job_id))
+            if method == "GET" and sub == "allocations":
+                return srv._stubs(namespace, job_id) if job is not None else []
             if method == "GET":
                 if job is None:
                     raise CodedError(404, "job not found")
-                return self._scale_status(job) if scale else json.loads(json.dumps(job))
-            if method in ("POST", "PUT") and scale:
+                return self._scale_status(job) if sub else json.loads(json.dumps(job))
+            if method in ("POST", "PUT") and sub == "scale":
                 return self._scale(job, job_id, namespace, body)
         raise CodedError(405, "Invalid method")
 
@@ -232,6 +315,8 @@ class Handler(BaseHTTPRequestHandler):
             raise CodedError(400, "scaling action count can't be negative")
         if job is None:
             raise CodedError(404, f'job "{job_id}" not found')
+        if job["Type"] == "system" and count is not None and count > 1:
+            raise CodedError(400, 'jobs of type "system" can only be scaled to 1 or 0')
         tg = next((g for g in job["TaskGroups"] if g["Name"] == target["Group"]), None)
         if tg is None:
             raise CodedError(400, f'task group "{target["Group"]}" specified for scaling '
@@ -248,6 +333,7 @@ class Handler(BaseHTTPRequestHandler):
             raise CodedError(400, "job scaling blocked due to active deployment")
         srv.index += 2
         if count is not None:
+            srv._recount(namespace, job_id, tg["Name"], tg["Count"], count)
             tg["Count"] = count
             job["JobModifyIndex"] = job["ModifyIndex"] = srv.index - 1
         return {"EvalCreateIndex": srv.index, "EvalID": str(uuid.uuid4()), "Index": srv.index,

@@ -22,6 +22,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -59,12 +60,13 @@ class MetricHandler(BaseHTTPRequestHandler):
         pass
 
 
-def setup(ctx, queue=40, api_token=TOKEN, start=True, scaling=None, **scaler):
+def setup(ctx, queue=40, api_token=TOKEN, start=True, scaling=None, api_kw=None, group_kw=None,
+          **scaler):
     """The fixture (job api in namespace apps: web at 2, db at 1), the metric and the config in
     a directory of its own; the daemon started unless start is False (then the config's path
     is returned in its place: start it with daemon()). A scaler key given as None is left out;
-    api_token is the token the API wants (None: ACLs disabled)."""
-    api = NomadAPI(token=api_token).start()
+    api_token is the token the API wants (None: ACLs disabled); group_kw, more group keys."""
+    api = NomadAPI(token=api_token, **(api_kw or {})).start()
     ctx.defer(api.stop)
     api.add_job("api", {"web": 2, "db": 1}, namespace="apps", scaling=scaling)
     api.add_job("api", {"web": 5}, namespace="default")
@@ -82,7 +84,7 @@ def setup(ctx, queue=40, api_token=TOKEN, start=True, scaling=None, **scaler):
                "interval": "500ms", "min": 1, "max": 10,
                "metrics": [{"name": "queue", "type": "http_json", "url": metric.url,
                             "pointer": "/queue", "timeout": "300ms", "average_value": 10}],
-               "scaler": sc}}}
+               "scaler": sc, **(group_kw or {})}}}
     path = write_config(here, cfg)
     if not start:
         return api, metric, path
@@ -189,7 +191,7 @@ def test_4xx_is_permanent_with_nomads_text(ctx):
     assert api.count("api", "web", "apps") == 2
     d.stop(signal.SIGTERM)
     assert_token_hidden(d)
-    for kw, why in (({"api_token": "not-the-token"}, r"HTTP 403: ACL token not found"),
+    for kw, why in (({"api_token": "not-the-token"}, r"HTTP 403: Permission denied"),
                     ({"token": None}, r"HTTP 403: Permission denied"),
                     ({"job": "nope"}, r"HTTP 404: job not found"),
                     ({"region": "eu"}, r"HTTP 500: No path to region"),
@@ -213,6 +215,79 @@ def test_4xx_is_permanent_with_nomads_text(ctx):
     d.wait_log(r"HTTP 403: ACL token \*\*\* lacks the scale-job capability", 10)
     d.stop(signal.SIGTERM)
     assert_token_hidden(d)
+
+
+@test
+def test_system_job_and_a_scale_only_token(ctx):
+    # A system job runs one allocation per client: Nomad refuses a count above 1 (permanent).
+    api, _, path = setup(ctx, start=False, job="sys", group="agent", namespace=None)
+    api.add_job("sys", {"agent": 1}, job_type="system")
+    d = daemon(ctx, path)
+    d.wait_log(r"scale 1->4 via nomad failed \(attempt 1/3, permanent\): HTTP 400: jobs of type "
+               r'"system" can only be scaled to 1 or 0$', 15)
+    assert api.count("sys", "agent") == 1
+    d.stop(signal.SIGTERM)
+    # A token of Nomad's built-in `scale` policy (read-job-scaling, scale-job) is all the
+    # default configuration needs; Read Job and the allocations need read-job.
+    scale_token = secrets.token_hex(8)
+    api, _, path = setup(ctx, start=False, api_token="management-only",
+                         api_kw={"scale_token": scale_token})
+    d = ctx.daemon(path, log_file=os.path.join(os.path.dirname(path), "autoscaler.log"),
+                   env={"NOMAD_TOKEN": scale_token})
+    d.wait_log(r"engine\[web\]: scaled 2->4 via nomad", 15)
+    d.stop(signal.SIGTERM)
+    for kw, why in (({"read": "job"}, r"HTTP 403: Permission denied"),
+                    ({"allocations": True}, r"listing allocations: HTTP 403: Permission denied")):
+        api, _, path = setup(ctx, start=False, api_token="management-only",
+                             api_kw={"scale_token": scale_token}, **kw)
+        d = ctx.daemon(path, log_file=os.path.join(os.path.dirname(path), "autoscaler.log"),
+                       env={"NOMAD_TOKEN": scale_token})
+        d.wait_log(r"reading the replica count via nomad failed: " + why + r": no decision, "
+                   r"hold$", 10)
+        assert not api.calls("POST")
+        d.stop(signal.SIGTERM)
+
+
+@test
+def test_allocations_are_the_workers(ctx):
+    # allocations: true: every read also lists the group's allocations; their ages reach the
+    # decision. One allocation of web was placed again 2 s ago (Nomad rescheduled it: no scale
+    # by us), so with warmup 20s the group holds instead of scaling down; once it is older, the
+    # scale-down happens. Without the listing the same job scales down at once.
+    for allocations in (True, False):
+        api, metric, path = setup(ctx, start=False, queue=0, allocations=allocations,
+                                  group_kw={"warmup": "20s", "behavior": {
+                                      "scale_down": {"stabilization": "0s"}}})
+        web = [a for a in api.allocations("api", "apps") if a["TaskGroup"] == "web"]
+        young = web[1]["ID"]
+        api.set_alloc(young, CreateTime=int((time.time() - 2) * 1e9))
+        d = daemon(ctx, path)
+        if not allocations:
+            d.wait_log(r"engine\[web\]: scaled 2->1 via nomad", 15)
+            assert not api.calls("GET") or all(g[1] == "/v1/job/api/scale"
+                                               for g in api.calls("GET"))
+            d.stop(signal.SIGTERM)
+            continue
+        d.wait_log(r"engine\[web\]: decision current=2 desired=2 .*warmup: a replica is \d+m?s old "
+                   r"\(warmup 20s\): no scale-down, hold 2", 15)
+        gets = [g for g in api.calls("GET") if g[1] == "/v1/job/api/allocations"]
+        assert gets and all(g[2] == {"namespace": "apps", "region": "global"} and
+                            g[3]["X-Nomad-Token"] == TOKEN for g in gets), gets
+        assert not api.calls("POST")
+        api.set_alloc(young, CreateTime=int((time.time() - 3600) * 1e9))
+        d.wait_log(r"engine\[web\]: scaled 2->1 via nomad", 10)
+        # A scale-up places new allocations: young again, so a drop in the queue right after
+        # it is held too.
+        metric.queue = 40
+        d.wait_log(r"engine\[web\]: scaled 1->4 via nomad", 10)
+        live = [a for a in api.allocations("api", "apps")
+                if a["TaskGroup"] == "web" and a["DesiredStatus"] == "run"]
+        assert len(live) == 4, live
+        metric.queue = 0
+        d.wait_log(r"engine\[web\]: decision current=4 desired=4 .*warmup: a replica is \d+m?s "
+                   r"old", 10)
+        d.stop(signal.SIGTERM)
+        assert_token_hidden(d)
 
 
 @test

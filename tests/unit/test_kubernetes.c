@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 #include <microhttpd.h>
@@ -344,7 +345,8 @@ static void test_get_set(void **state)
     char want[512];
     snprintf(want, sizeof(want),
              "PATCH http://127.0.0.1:%d" SCALE_PATH
-             "?fieldManager=autoscaler {\"spec\":{\"replicas\":4}}",
+             "?fieldManager=autoscaler {\"spec\":{\"replicas\":4}} (Content-Type: "
+             "application/merge-patch+json, Authorization: Bearer ***)",
              port);
     assert_string_equal(call, want);
     fx_free(&f);
@@ -486,6 +488,41 @@ static void test_token_file(void **state)
     fx_free(&f);
 }
 
+/* In a cluster: the service account directory, relative to the configuration file as
+ * kubeconfig is (the daemon's working directory is elsewhere). */
+static void test_incluster(void **state)
+{
+    (void)state;
+    char sa[128];
+    snprintf(sa, sizeof(sa), "%s/sa", dir);
+    assert_int_equal(mkdir(sa, 0700), 0);
+    write_file("sa/token", "in-cluster-token\n");
+    write_file("sa/ca.crt", "-----BEGIN CERTIFICATE-----\n");
+    write_file("sa/namespace", "team\n");
+    setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+    setenv("KUBERNETES_SERVICE_PORT", "6443", 1);
+    struct fx f;
+    char msg[600];
+    if (fx_new(&f, "name: web\nserviceaccount_dir: sa\n", msg, sizeof(msg)) != 0)
+        fail_msg("%s", msg);
+    char call[512];
+    ops->describe(f.state, 2, call, sizeof(call));
+    assert_string_equal(call, "PATCH https://127.0.0.1:6443" SCALE_PATH "?fieldManager=autoscaler "
+                              "{\"spec\":{\"replicas\":2}} (Content-Type: "
+                              "application/merge-patch+json, Authorization: Bearer ***)");
+    fx_free(&f);
+    /* Basic credentials and a client certificate, in turn */
+    kubeconfig("username: admin, password: pw-1234");
+    assert_int_equal(fx_new(&f, "name: web\nkubeconfig: kubeconfig\n", msg, sizeof(msg)), 0);
+    ops->describe(f.state, 2, call, sizeof(call));
+    assert_non_null(strstr(call, "(Content-Type: application/merge-patch+json, Authorization: "
+                                 "Basic ***)"));
+    fx_free(&f);
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    unsetenv("KUBERNETES_SERVICE_PORT");
+    as_log_secrets_clear();
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -512,10 +549,9 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validate),
-        cmocka_unit_test(test_get_set),
-        cmocka_unit_test(test_failures),
-        cmocka_unit_test(test_token_file),
+        cmocka_unit_test(test_validate),  cmocka_unit_test(test_get_set),
+        cmocka_unit_test(test_failures),  cmocka_unit_test(test_token_file),
+        cmocka_unit_test(test_incluster),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

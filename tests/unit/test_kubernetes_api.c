@@ -388,6 +388,9 @@ static void test_kubeconfig_errors(void **state)
          "tokenFile: cannot read"},
         {KC_HEAD "users:\n- name: tok\n  user: {token: [a]}\n", NULL,
          "kubeconfig:26:17: 'token' is a list, not a string"},
+        /* a line break in a quoted token would start another header */
+        {KC_HEAD "users:\n- name: tok\n  user: {token: \"abc\\r\\nX-Evil: 1\"}\n", NULL,
+         "kubeconfig:26:17: 'token' holds a control character (a line break?)"},
         {"current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\nclusters:\n"
          "- name: c\n  cluster: {server: ftp://h}\n",
          NULL, "kubeconfig:7:21: server 'ftp://h' is not an http:// or https:// URL"},
@@ -464,6 +467,9 @@ static void test_token_rotation(void **state)
     assert_string_equal(k8s_token_get(&t, 1000, &stale, &err), "first-token");
     assert_string_equal(k8s_token_get(&t, 2000, &stale, &err), "first-token");
     assert_int_equal(t.reads, 1); /* unchanged: not read again */
+    char line[] = "echoed first-token";
+    as_log_mask(line, strlen(line));
+    assert_string_equal(line, "echoed ***"); /* what was read is a log secret */
     /* The kubelet writes a new file and swaps a symlink: another inode. */
     char tmp[140];
     snprintf(tmp, sizeof(tmp), "%s/rot.new", dir);
@@ -494,6 +500,7 @@ static void test_token_rotation(void **state)
     assert_null(k8s_token_get(&none, 0, &stale, &err));
     assert_false(stale);
     k8s_token_free(&none);
+    as_log_secrets_clear();
 }
 
 static int setup(void **state)

@@ -192,6 +192,86 @@ static void test_reason_and_permanent(void **state)
     assert_int_equal(strlen(buf), sizeof(buf) - 1);
 }
 
+/* One stub of List Job Allocations, as the Jobs HTTP API's sample shows it (trimmed). */
+#define ALLOC(id, tg, desired, client, created)                                                    \
+    "{\"ID\":\"" id "\",\"EvalID\":\"a9c5effc-2242-51b2-f1fe-054ee11ab189\",\"Name\":"             \
+    "\"example." tg "[0]\",\"JobID\":\"example\",\"TaskGroup\":\"" tg "\","                        \
+    "\"DesiredStatus\":\"" desired "\",\"DesiredDescription\":\"\",\"ClientStatus\":\"" client     \
+    "\",\"ClientDescription\":\"\",\"TaskStates\":{\"redis\":{\"State\":\"running\","              \
+    "\"Failed\":false}},\"CreateIndex\":9,\"ModifyIndex\":13,\"CreateTime\":" created              \
+    ",\"ModifyTime\":1495755675944527600}"
+
+/* clang-format off */
+static const char allocs_body[] = "["
+    ALLOC("ed344e0a-7290-d117-41d3-a64f853ca3c2", "web", "run", "running", "1495755675944527600")
+    "," ALLOC("a1", "web", "run", "pending", "1495755676000000000")
+    "," ALLOC("a2", "cache", "run", "running", "1")
+    "," ALLOC("a3", "web", "stop", "running", "1")
+    "," ALLOC("a4", "web", "run", "complete", "1")
+    "," ALLOC("a5", "web", "run", "failed", "1")
+    "," ALLOC("a6", "web", "run", "lost", "1")
+    "," ALLOC("a7", "web", "evict", "pending", "1")
+    "," ALLOC("a8", "web", "run", "unknown", "null")
+    "," ALLOC("a9", "web", "run", "running", "-5") "]";
+static const char allocs_two[] = "["
+    ALLOC("b1", "web", "run", "running", "1")
+    "," ALLOC("0123456789012345678901234567890123456789012345678901234567890123", "web", "run",
+              "running", "1")
+    "," ALLOC("b3", "web", "run", "running", "1") "]";
+/* clang-format on */
+
+static void test_allocs(void **state)
+{
+    (void)state;
+    const char *body = allocs_body;
+    struct as_nomad_allocs a = {0};
+    struct as_err err;
+    as_err_clear(&err);
+    assert_int_equal(as_nomad_allocs(body, strlen(body), "web", 100, &a, &err), 0);
+    assert_int_equal(a.n, 4);
+    assert_string_equal(a.v[0].id, "ed344e0a-7290-d117-41d3-a64f853ca3c2");
+    assert_int_equal(a.v[0].created_ms, 1495755675944);
+    assert_int_equal(a.v[0].not_ready, 0);
+    assert_string_equal(a.v[1].id, "a1");
+    assert_int_equal(a.v[1].created_ms, 1495755676000);
+    assert_int_equal(a.v[1].not_ready, 1);
+    assert_string_equal(a.v[2].id, "a8"); /* a client out of touch: there, not ready */
+    assert_int_equal(a.v[2].created_ms, -1);
+    assert_int_equal(a.v[2].not_ready, 1);
+    assert_int_equal(a.v[3].created_ms, -1);
+    assert_int_equal(a.dropped + a.long_id, 0);
+    /* At most max; an ID too long for a replica id is left out and counted. */
+    const char *two = allocs_two;
+    assert_int_equal(as_nomad_allocs(two, strlen(two), "web", 1, &a, &err), 0);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.v[0].id, "b1");
+    assert_int_equal(a.dropped, 1);
+    assert_int_equal(a.long_id, 1);
+    assert_int_equal(as_nomad_allocs("[]", 2, "web", 10, &a, &err), 0);
+    assert_int_equal(a.n, 0);
+    struct {
+        const char *body, *error;
+    } bad[] = {
+        {"{\"ID\":\"x\"}", "response is not a list of allocations: not a JSON array"},
+        {"[1]", "allocation 0 has no string ID"},
+        {"[" ALLOC("a", "web", "run", "running",
+                   "1") ",{\"ID\":\"b\",\"TaskGroup\":\"web\","
+                        "\"DesiredStatus\":\"run\",\"ClientStatus\":3}]",
+         "allocation 1 has no string"},
+        {"Permission denied", "response is not JSON (line 1"},
+        {"", "response is not JSON"},
+    };
+    for (size_t i = 0; i < AS_ARRAY_LEN(bad); i++) {
+        assert_int_equal(as_nomad_allocs(body, strlen(body), "web", 100, &a, &err), 0);
+        as_err_clear(&err);
+        int rc = as_nomad_allocs(bad[i].body, strlen(bad[i].body), "web", 100, &a, &err);
+        if (rc == 0 || strstr(err.msg, bad[i].error) == NULL || a.n != 0 || a.v != NULL)
+            fail_msg("case %zu: rc=%d n=%zu err='%s'", i, rc, a.n, err.msg);
+    }
+    as_nomad_allocs_free(&a);
+    as_nomad_allocs_free(&a);
+}
+
 /* ---- the scaler ---- */
 
 struct sc {
@@ -405,6 +485,44 @@ static void test_failures(void **state)
     finish(&s);
 }
 
+/* allocations: true: after the count, GET /v1/job/:job_id/allocations with the same query and
+ * token; an answer that is not a list of allocations fails the read. (The server answers every
+ * request alike, so the list itself is read in test_allocs and end to end in
+ * test_scaler_nomad.py.) */
+static void test_allocations_call(void **state)
+{
+    (void)state;
+    struct sc s;
+    start(&s, "address: http://127.0.0.1:%d\njob: my job\ngroup: web\nnamespace: apps\n"
+              "token: 3f4a-acl-secret\nallocations: true\n");
+    api_serve(200, SCALE_STATUS("false", "{\"Desired\":3}"), NULL, 0);
+    int before = api_requests();
+    struct as_scale_result r = call(&s, -1);
+    assert_false(r.ok || r.permanent);
+    assert_string_equal(r.error, "listing allocations: response is not a list of allocations: "
+                                 "not a JSON array");
+    assert_int_equal(api_requests(), before + 2);
+    assert_string_equal(api.method, "GET");
+    assert_string_equal(api.path, "/v1/job/my job/allocations");
+    assert_string_equal(api.query, "namespace=apps");
+    assert_string_equal(api.token, "3f4a-acl-secret");
+    struct as_worker_info w[4];
+    assert_int_equal(ops->workers(s.state, w, 4), 0);
+    api_serve(403, "Permission denied", NULL, 0);
+    r = call(&s, -1);
+    assert_false(r.ok);
+    assert_true(r.permanent);
+    assert_string_equal(r.error, "HTTP 403: Permission denied");
+    /* A set is one call: no listing. */
+    api_serve(200, "{}", NULL, 0);
+    before = api_requests();
+    r = call(&s, 4);
+    assert_true(r.ok);
+    assert_int_equal(api_requests(), before + 1);
+    assert_string_equal(api.path, "/v1/job/my job/scale");
+    finish(&s);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -422,10 +540,15 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url),      cmocka_unit_test(test_body),
-        cmocka_unit_test(test_count),    cmocka_unit_test(test_reason_and_permanent),
-        cmocka_unit_test(test_options),  cmocka_unit_test(test_calls),
+        cmocka_unit_test(test_url),
+        cmocka_unit_test(test_body),
+        cmocka_unit_test(test_count),
+        cmocka_unit_test(test_reason_and_permanent),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_calls),
         cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_allocs),
+        cmocka_unit_test(test_allocations_call),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -49,14 +49,18 @@ static void test_status_parse(void **state)
         {"busy", 0, 0, NULL},
         {"FREE ", 0, 0, NULL},
         {"FREE now", 0, 0, NULL},
-        {"BUSY ", 0, 0, NULL},
-        {"BUSY  two-spaces", 0, 0, NULL},
         {"BUSYjob", 0, 0, NULL},
         {" BUSY", 0, 0, NULL},
         {"IDLE", 0, 0, NULL},
-        {"BUSY tab\there", 0, 0, NULL},
-        {"BUSY caf\xc3\xa9", 0, 0, NULL},
-        {"BUSY 0123456789012345678901234567890123456789012345678901234567890123", 0, 0, NULL},
+        {"\r", 0, 0, NULL},
+        /* BUSY whatever follows: the id is made to fit, the worker never taken for free */
+        {"BUSY ", 1, AS_WSTATE_BUSY, ""},
+        {"BUSY  two-spaces", 1, AS_WSTATE_BUSY, " two-spaces"},
+        {"BUSY tab\there", 1, AS_WSTATE_BUSY, "tab?here"},
+        {"BUSY caf\xc3\xa9", 1, AS_WSTATE_BUSY, "caf??"},
+        {"BUSY {\"id\": 7, \"args\": [1, 2]}", 1, AS_WSTATE_BUSY, "{\"id\": 7, \"args\": [1, 2]}"},
+        {"BUSY 0123456789012345678901234567890123456789012345678901234567890123", 1, AS_WSTATE_BUSY,
+         "012345678901234567890123456789012345678901234567890123456789012"},
     };
     for (size_t i = 0; i < AS_ARRAY_LEN(rows); i++) {
         struct as_status_line out;
@@ -68,13 +72,19 @@ static void test_status_parse(void **state)
             assert_string_equal(out.task, rows[i].task);
         }
     }
-    /* 63 bytes of task id fit, 64 do not (above); a NUL inside a line is garbage. */
-    char line[80] = "BUSY ";
-    memset(line + 5, 'a', 63);
+    /* 63 bytes of task id fit, more are cut (above); a NUL inside an id is replaced; a line of
+     * any length is judged. */
+    char line[600] = "BUSY ";
+    memset(line + 5, 'a', 590);
     struct as_status_line out;
     assert_int_equal(as_status_parse(line, 68, &out), 0);
     assert_int_equal(strlen(out.task), 63);
-    assert_int_equal(as_status_parse("BUSY a\0b", 8, &out), -1);
+    assert_int_equal(as_status_parse(line, 595, &out), 0);
+    assert_int_equal(out.state, AS_WSTATE_BUSY);
+    assert_int_equal(strlen(out.task), 63);
+    assert_int_equal(as_status_parse("BUSY a\0b", 8, &out), 0);
+    assert_string_equal(out.task, "a?b");
+    assert_int_equal(as_status_parse("FREE\0", 5, &out), -1);
 }
 
 struct seen {
@@ -125,6 +135,15 @@ static void test_status_feed(void **state)
     as_status_feed(&r, "\n", 1, on_seen, &s);
     assert_int_equal(s.good, 2);
     assert_int_equal(s.last, AS_WSTATE_BUSY);
+    /* An overlong BUSY line (a task id of 400 bytes) is BUSY, its id cut. */
+    memcpy(overlong, "FREE\nBUSY ", 10);
+    as_status_feed(&r, overlong, 5, on_seen, &s);
+    assert_int_equal(s.last, AS_WSTATE_FREE);
+    as_status_feed(&r, overlong + 5, sizeof(overlong) - 5, on_seen, &s);
+    assert_int_equal(s.good, 4);
+    assert_int_equal(s.garbage, 1);
+    assert_int_equal(s.last, AS_WSTATE_BUSY);
+    assert_int_equal(strlen(s.task), AS_STATUS_TASK_MAX - 1);
 }
 
 /* ---- the scale-down order ---- */
@@ -199,7 +218,12 @@ static void test_list_file_round_trip(void **state)
          .task = "job \"7\"\\",
          .started_ms = 1000,
          .since_ms = 2000},
-        {.id = 3, .pid = 0, .state = AS_WSTATE_UNKNOWN, .stopping = 1, .garbage = 12},
+        {.id = 3,
+         .pid = 0,
+         .state = AS_WSTATE_UNKNOWN,
+         .cpu = AS_CPU_BUSY,
+         .stopping = 1,
+         .garbage = 12},
     };
     struct as_worker_list l = {.group = "g",
                                .daemon_pid = (long)getpid(),
@@ -224,6 +248,8 @@ static void test_list_file_round_trip(void **state)
     assert_int_equal(back.w[1].id, 3);
     assert_true(back.w[1].stopping);
     assert_int_equal(back.w[1].garbage, 12);
+    assert_int_equal(back.w[1].cpu, AS_CPU_BUSY);
+    assert_int_equal(back.w[0].cpu, AS_CPU_UNSAMPLED);
     assert_false(as_worker_list_live(&back)); /* our start time is not 77 */
     as_worker_list_free(&back);
 
@@ -233,7 +259,22 @@ static void test_list_file_round_trip(void **state)
         "{\"format\": \"autoscaler workers 2\"}",
         "{\"format\": \"autoscaler workers 1\", \"group\": \"g\", \"daemon\": {\"pid\": 1, "
         "\"start\": 1, \"instance\": 1}, \"updated\": 1, \"workers\": [{\"id\": -1}]}",
+        "{\"format\": \"autoscaler workers 1\", \"group\": \"g\", \"daemon\": {\"pid\": 1, "
+        "\"start\": 1, \"instance\": 1}, \"updated\": 1, \"workers\": [{\"id\": 0, \"pid\": 1, "
+        "\"status\": \"unknown\", \"task\": \"\", \"started\": 1, \"since\": 1, \"cpu\": \"hot\", "
+        "\"stopping\": false, \"garbage\": 0}]}",
     };
+    /* A list without "cpu" (the first writer's) reads, as not sampled. */
+    static const char old_list[] =
+        "{\"format\": \"autoscaler workers 1\", \"group\": \"g\", \"daemon\": {\"pid\": 1, "
+        "\"start\": 1, \"instance\": 1}, \"updated\": 1, \"workers\": [{\"id\": 0, \"pid\": 1, "
+        "\"status\": \"unknown\", \"task\": \"\", \"started\": 1, \"since\": 0, "
+        "\"stopping\": false, \"garbage\": 0}]}";
+    as_err_clear(&err);
+    assert_int_equal(as_worker_list_parse(old_list, strlen(old_list), &back, &err), 0);
+    assert_int_equal(back.n, 1);
+    assert_int_equal(back.w[0].cpu, AS_CPU_UNSAMPLED);
+    as_worker_list_free(&back);
     for (size_t i = 0; i < AS_ARRAY_LEN(bad); i++) {
         FILE *fp = fopen(path, "w");
         assert_non_null(fp);
@@ -452,6 +493,7 @@ static void test_worker_list(void **state)
     assert_string_equal(l.w[0].task, "job-0");
     assert_true(l.w[0].since_ms >= l.w[0].started_ms);
     assert_int_equal(l.w[2].since_ms, 0); /* never sampled */
+    assert_int_equal(l.w[2].cpu, AS_CPU_UNSAMPLED);
     assert_int_equal(l.w[3].garbage, 3);
     as_worker_list_free(&l);
     ops->stop(f->state, on_stopped, f); /* the list goes with the pool */
