@@ -104,13 +104,17 @@ static const char usage_demo[] =
     "usage: autoscaler demo [--duration SECONDS] [--port PORT] [--speed N]\n"
     "\n"
     "Runs a real autoscaling loop on this machine with no outside service: a local demo app\n"
-    "(127.0.0.1) whose load steps 1.5 -> 6.0 -> 2.5 at 40 s, 90 s and 150 s, and a `process`\n"
-    "pool of worker processes that the daemon grows and shrinks every 2 s to hold the app's\n"
-    "CPU (load / live workers) at 0.80. Logs to stderr and autoscaler.log.\n"
+    "(127.0.0.1) whose load is 1.5, steps to 6.0 at 40 s and down to 2.5 at 90 s, and starts\n"
+    "over at 150 s, and a `process` pool of worker processes that the daemon grows and\n"
+    "shrinks, deciding every 2 s, to hold the app's CPU (load / live workers) at 0.80: the\n"
+    "HPA's scale-up limit (4 workers or 100% per 15 s) and a 30 s scale-down window (the\n"
+    "HPA's is 5 min). Logs to stderr and autoscaler.log in the working directory.\n"
     "\n"
     "  --duration SECONDS   stop by itself after this long (default: run until Ctrl-C)\n"
     "  --port PORT          the demo app's port (default: a free one)\n"
-    "  --speed N            run the load profile N times faster (default 1)\n";
+    "  --speed N            run the load profile N times faster, and the 15 s period and\n"
+    "                       the 30 s window with it, down to 1 s and 2 s; the daemon still\n"
+    "                       decides every 2 s (default 1, at most 1000)\n";
 
 static const char usage_options[] =
     "usage: autoscaler options\n"
@@ -120,7 +124,7 @@ static const char usage_options[] =
 
 static const char usage_agent[] =
     "usage: autoscaler agent --master HOST:PORT --secret-file PATH [--name HOST]\n"
-    "                        [--interval DURATION] [--command NAME=COMMAND]... [--log-level L]\n"
+    "                        [--interval DURATION] [--command NAME=CMD]... [--log-level LEVEL]\n"
     "\n"
     "Runs on an application host and reports this host's CPU utilization (0..1 over all\n"
     "cores, from /proc/stat) to the master's `agents` source every interval: one line per\n"
