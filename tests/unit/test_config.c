@@ -258,8 +258,9 @@ static void test_file_reference_kinds(void **state)
     for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++) {
         char yaml[512];
         snprintf(yaml, sizeof(yaml),
-                 HEAD "    max: 3\n    metrics:\n      - type: http_json\n"
-                      "        url: \"http://x/%s\"\n        pointer: /a\n        target: 1\n" SCALER,
+                 HEAD
+                 "    max: 3\n    metrics:\n      - type: http_json\n"
+                 "        url: \"http://x/%s\"\n        pointer: /a\n        target: 1\n" SCALER,
                  cases[i].ref);
         struct as_err err;
         struct as_config *cfg = load_in(dir, yaml, &err);
