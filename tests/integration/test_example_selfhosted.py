@@ -44,7 +44,8 @@ def test_master_and_three_agents(ctx):
     for a, b in (("127.0.0.1:7070", f"127.0.0.1:{port}"),
                  ("/usr/local/bin/fleet-scale", fleet),
                  ("interval: 15s", "interval: 1s"), ("missing_after: 20s", "missing_after: 3s"),
-                 ("timeout: 10s", "timeout: 800ms")):
+                 ("timeout: 10s", "timeout: 800ms"),
+                 ("log_level: info", "log_level: debug")):  # decisions with whole reasons
         assert a in text, a
         text = text.replace(a, b)
     shutil.copy(os.path.join(REPO, "examples", "agent.key"), os.path.join(ctx.tmp, "agent.key"))

@@ -435,10 +435,14 @@ def test_not_ready_pods_as_the_hpa(ctx):
     total = [200.0]
     metric.per_pod = lambda p, ready: (total[0] / len(ready) if p in ready else 500.0)
     metric.extra = {"web-gone-00000": 1000.0}
+    with open(path) as f:  # debug: decision lines carry their whole reason
+        text = f.read()
+    with open(path, "w") as f:
+        f.write("log_level: debug\n" + text)
     d = daemon(ctx, path)
     d.wait_log(r"engine\[web\]: scaled 2->4 via kubernetes", 15)
     # While the two new pods start (3 s), every decision keeps 4.
-    m = d.wait_log(r"decision current=4 desired=4 .*with 0 missing and 2 not ready", 5)
+    m = d.wait_log(r"decision current=4 desired=4 .*counting 0 missing and 2 not ready", 5)
     assert m
     time.sleep(1.5)
     assert api.replicas("deployment", "web") == 4 and not d.grep(r"scaled 4->"), d.tail()

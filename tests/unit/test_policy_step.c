@@ -127,7 +127,7 @@ static const struct row rows[] = {
     {"change below zero is 0", &change_cfg, 1, 0, 1, 0, "ChangeInCapacity -2: 1->0", 1},
     {"the step's metric failed: hold", &change_cfg, 5, F, 1, 5, "metric lat failed: hold 5", 0},
     {"other metric failed: scale-up still allowed", &change_cfg, 5, 80, F, 9, "5->9", 0},
-    {"other metric failed: no scale-down", &change_cfg, 5, 30, F, 5, "no scale-down", 0},
+    {"other metric failed: no scale-down", &change_cfg, 5, 30, F, 5, "might want more", 0},
     {"exact below the threshold", &exact_cfg, 5, 90, 1, 2, "band (-inf,0]: ExactCapacity 2: 5->2",
      0},
     {"exact at the threshold", &exact_cfg, 5, 100, 1, 3, "band [0,50): ExactCapacity 3: 5->3", 0},
