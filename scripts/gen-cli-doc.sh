@@ -10,12 +10,21 @@ binary, doc = sys.argv[1], sys.argv[2]
 def out(*args):
     return subprocess.run([binary, *args], check=True, capture_output=True, text=True).stdout
 block = out("--help").split("commands:\n", 1)[1].split("\n\n", 1)[0]
-cmds = re.findall(r"^  ([a-z][a-z-]*)\b", block, re.M)
+cmds = list(dict.fromkeys(re.findall(r"^  ([a-z][a-z-]*)\b", block, re.M)))
 helps = {c: out(c, "--help") for c in cmds}
-def usage(h):
-    lines = h.split("\n\n", 1)[0].splitlines()
-    return " ".join(x.strip() for x in lines)[len("usage: "):]
-synopsis = "".join(usage(helps[c]) + "\n" for c in cmds) + \
+def usages(h):
+    """The usage forms of a --help text, each on one line (continuation lines joined)."""
+    forms = []
+    for line in h.split("\n\n", 1)[0].splitlines():
+        x = line.strip()
+        if x.startswith("usage: "):
+            x = x[len("usage: "):]
+        if x.startswith("autoscaler ") or not forms:
+            forms.append(x)
+        else:
+            forms[-1] += " " + x
+    return forms
+synopsis = "".join(f + "\n" for c in cmds for f in usages(helps[c])) + \
     "autoscaler --version | --help | COMMAND --help\n"
 text = open(doc, encoding="utf-8").read()
 text = re.sub(r"^```\nautoscaler .*?```", lambda m: "```\n" + synopsis + "```", text, count=1,

@@ -13,7 +13,9 @@
 #include "drivers/replay.h"
 #include "config/starter.h"
 #include "drivers/demo.h"
+#include "drivers/workers_cmd.h"
 #include "drivers/agent.h"
+#include "drivers/hosts_cmd.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -28,12 +30,18 @@ static const char usage_main[] =
     "  run -c FILE [--once] [--dry-run]     run the daemon\n"
     "  check -c FILE                        validate a configuration and exit\n"
     "  init [FILE] [--force]                write a commented starter configuration\n"
+    "  init --selfhosted DIR [--force]      starter files of the self-hosted mode (HAProxy)\n"
     "  replay -c FILE --metrics IN [--out OUT] [--group NAME] [--start T] [--format F]\n"
     "                                       decisions for recorded metrics (CSV, JSON Lines)\n"
     "  demo [--duration S] [--speed N]      a live autoscaling loop with no outside service\n"
     "  options                              the configuration reference (Markdown)\n"
+    "  workers [-c FILE] [--group NAME] [--json]\n"
+    "                                       list a running process pool's workers (BUSY/FREE)\n"
     "  agent --master HOST:PORT --secret-file PATH\n"
     "                                       report this host's CPU to a master (alias: daemon)\n"
+    "  add-host HOST PORT [--weight W]      put a server in the HAProxy pool (hosts.d)\n"
+    "  remove-host HOST PORT                take a server out of the HAProxy pool\n"
+    "  generate [-c FILE]                   render, check and load HAProxy's configuration\n"
     "\n"
     "  --version                            print the version\n"
     "  --help                               this text; `autoscaler COMMAND --help` for one "
@@ -71,9 +79,14 @@ static const char usage_check[] =
 
 static const char usage_init[] =
     "usage: autoscaler init [FILE] [--force]\n"
+    "       autoscaler init --selfhosted DIR [--force]\n"
     "\n"
     "Writes a commented starter configuration to FILE (default autoscaler.yaml, or - for\n"
     "stdout). Refuses to overwrite an existing file unless --force is given.\n"
+    "With --selfhosted, writes the self-hosted mode's starter files into DIR (created if\n"
+    "needed): autoscaler.yaml (agents source, haproxy scaler), haproxy.cfg.tmpl,\n"
+    "provision.sh and deprovision.sh to fill in, a random agent.key (0600) and hosts.d/\n"
+    "(docs/selfhosted.md).\n"
     "exit codes: 0 written, 1 cannot write, 2 usage error or file exists\n";
 
 static const char usage_replay[] =
@@ -281,6 +294,8 @@ static int cmd_check(int argc, char **argv)
 static int cmd_init(int argc, char **argv)
 {
     struct args a = {0};
+    if (as_cmd_init_is_selfhosted(argc, argv))
+        return as_cmd_init_selfhosted(argc, argv);
     if (parse_args(argc, argv, "Ff", &a) < 0)
         return EXIT_USAGE;
     if (a.help) {
@@ -427,9 +442,13 @@ int main(int argc, char **argv)
                 {"init", cmd_init},
                 {"replay", cmd_replay},
                 {"options", cmd_options},
+                {"workers", as_cmd_workers},
                 {"demo", cmd_demo},
                 {"agent", cmd_agent},
                 {"daemon", cmd_agent},
+                {"add-host", as_cmd_add_host},
+                {"remove-host", as_cmd_remove_host},
+                {"generate", as_cmd_generate},
                 {"demo-app", as_demo_app_main},
                 {"demo-worker", as_demo_worker_main}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

@@ -20,6 +20,8 @@ extern const struct as_source_ops as_source_agents;
 extern const struct as_scaler_ops as_scaler_http;
 extern const struct as_scaler_ops as_scaler_exec;
 extern const struct as_scaler_ops as_scaler_process;
+extern const struct as_scaler_ops as_scaler_aws_asg;
+extern const struct as_scaler_ops as_scaler_haproxy;
 extern const struct as_scaler_ops as_scaler_kubernetes;
 extern const struct as_scaler_ops as_scaler_heroku;
 extern const struct as_scaler_ops as_scaler_nomad;
@@ -73,6 +75,8 @@ const struct as_scaler_ops *const as_scalers[] = {
     &as_scaler_http,
     &as_scaler_exec,
     &as_scaler_process,
+    &as_scaler_aws_asg,
+    &as_scaler_haproxy,
     &as_scaler_kubernetes,
     &as_scaler_heroku,
     &as_scaler_nomad,

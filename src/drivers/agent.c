@@ -191,7 +191,7 @@ static void connected(struct agent *a)
     as_loop_watch_fd(a->loop, a->fd, AS_READ, on_fd, a);
     /* Recovered once the connection lasts (on_tick): a master that rejects every report
      * accepts each connection, and that is no recovery. */
-    AS_LOG(a->conn_fault.last[0] ? AS_DEBUG : AS_INFO, "agent: connected to %s", a->master);
+    AS_LOG(as_fault_active(&a->conn_fault) ? AS_DEBUG : AS_INFO, "agent: connected to %s", a->master);
     if (a->reported && a->running == 0) /* the latest values at once, in a fresh report */
         report(a);
 }

@@ -537,11 +537,12 @@ int as_cmd_init_selfhosted(int argc, char **argv)
     const char *dir = NULL;
     int force = 0;
     char path[4096];
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage_init, stdout);
             return 0;
         }
+    for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--force") == 0)
             force = 1;
         else if (strcmp(argv[i], "--selfhosted") == 0 && i + 1 < argc && argv[i + 1][0] != '-')

@@ -62,21 +62,24 @@ static const struct as_opt opts[] = {
      "SetDesiredCapacity's HonorCooldown: when true, AWS refuses a set during the group's "
      "cooldown (ScalingActivityInProgress, retried)."},
     {"access_key_id", AS_OPT_STR, offsetof(struct asg, access_key_id), NULL, AS_NO_BOUNDS, 0, NULL,
-     "Access key id, e.g. ${env:ASG_KEY_ID}; with secret_access_key, instead of the environment "
-     "or the shared credentials file."},
+     "Access key id, e.g. ${env:ASG_KEY_ID}; with secret_access_key, used before the "
+     "environment and the shared credentials file."},
     {"secret_access_key", AS_OPT_STR, offsetof(struct asg, secret_access_key), NULL, AS_NO_BOUNDS,
      AS_OPT_SECRET, NULL, "Secret access key, e.g. ${file:/run/secrets/asg-secret}."},
     {"session_token", AS_OPT_STR, offsetof(struct asg, session_token), NULL, AS_NO_BOUNDS,
      AS_OPT_SECRET, NULL, "Session token of temporary keys, e.g. ${file:/run/secrets/asg-token}."},
     {"profile", AS_OPT_STR, offsetof(struct asg, profile), NULL, AS_NO_BOUNDS, 0, NULL,
-     "A profile of the shared credentials file to take the keys from (default: the environment's "
-     "keys, else AWS_PROFILE, else default)."},
+     "A profile of the shared credentials file, e.g. autoscaler: its keys are used even when the "
+     "environment has keys, as with the AWS CLI's --profile. Without it: the environment's keys, "
+     "else the profile AWS_PROFILE, else default."},
     {"credentials_file", AS_OPT_STR, offsetof(struct asg, credentials_file), NULL, AS_NO_BOUNDS, 0,
      NULL,
-     "The shared credentials file; default AWS_SHARED_CREDENTIALS_FILE, else "
-     "~/.aws/credentials. Re-read on every call."},
+     "Where the shared credentials file is, e.g. /etc/autoscaler/aws-credentials; default "
+     "AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials. Read afresh on every call, so "
+     "rotated keys are used at once."},
     {"ca_file", AS_OPT_STR, offsetof(struct asg, ca_file), NULL, AS_NO_BOUNDS, 0, NULL,
-     "CA bundle for TLS verification (a VPC endpoint behind a private CA)."},
+     "CA bundle for TLS verification, e.g. /etc/ssl/private-ca.pem (an endpoint behind a "
+     "private CA); default: the system's."},
     AS_OPT_END,
 };
 

@@ -266,15 +266,17 @@ void hap_deprovision(struct haproxy_scaler *s, const struct as_host_entry *e)
         return;
     }
     char port[16], why[200], e_host[AS_HOST_MAX + 20], e_port[40], e_name[AS_HOST_NAME_MAX + 20],
-        e_id[AS_PROV_ID_MAX + 32];
+        e_id[AS_PROV_ID_MAX + 32], e_group[300], e_backend[AS_HART_NAME_MAX + 32];
     snprintf(port, sizeof(port), "%d", e->port);
     snprintf(e_host, sizeof(e_host), "AUTOSCALER_HOST=%s", e->host);
     snprintf(e_port, sizeof(e_port), "AUTOSCALER_PORT=%d", e->port);
     snprintf(e_name, sizeof(e_name), "AUTOSCALER_SERVER=%s", e->name);
     snprintf(e_id, sizeof(e_id), "AUTOSCALER_PROVISION_ID=%s", e->id);
+    snprintf(e_group, sizeof(e_group), "AUTOSCALER_GROUP=%s", s->ctx.group);
+    snprintf(e_backend, sizeof(e_backend), "AUTOSCALER_BACKEND=%s", s->o.backend);
     const char *keys[] = {"host", "port", "server", "group", "backend", "id"};
     const char *values[] = {e->host, port, e->name, s->ctx.group, s->o.backend, e->id};
-    const char *env[] = {e_host, e_port, e_name, e_id, NULL};
+    const char *env[] = {e_host, e_port, e_name, e_id, e_group, e_backend, NULL};
     if (spawn(s, c, expand(s->o.deprovision, keys, values, 6), env, s->o.deprovision_timeout,
               on_deprovisioned, why, sizeof(why)) < 0) {
         retry_later(s, c);

@@ -25,21 +25,26 @@ const struct as_opt as_haproxy_opts_table[] = {
     {"provision", AS_OPT_STRLIST, O(provision), NULL, AS_NO_BOUNDS,
      AS_OPT_REQUIRED | AS_OPT_NONEMPTY, NULL,
      "Program and arguments (no shell) that create one server and print its HOST:PORT as the "
-     "last line of stdout; {{group}} and {{backend}} are substituted."},
+     "last line of stdout; {{group}}, {{backend}} and {{id}} are substituted. {{id}} (also "
+     "AUTOSCALER_PROVISION_ID) names the provision: after a restart it runs again with the same "
+     "id, so make it idempotent on it."},
     {"deprovision", AS_OPT_STRLIST, O(deprovision), NULL, AS_NO_BOUNDS, AS_OPT_NONEMPTY, NULL,
      "Program and arguments run after a server left the backend; {{host}}, {{port}}, {{server}}, "
-     "{{group}} and {{backend}} are substituted. Exit 0 removes its entry; else it is retried."},
+     "{{id}} (its provision, \"\" for add-host's), {{group}} and {{backend}} are substituted. "
+     "Exit 0 removes its entry; else it is retried (10 s, doubling to 10 min). None: the entry "
+     "is removed at once."},
     {"server_options", AS_OPT_STRLIST, O(server_options), "[check]", AS_NO_BOUNDS, 0, NULL,
-     "Keywords after `weight W` on every server line and `add server` (e.g. [check, inter, "
-     "2s]); only keywords `add server` accepts (HAProxy 2.6 management guide)."},
+     "Words after `weight W` on every server line and `add server` (e.g. [check, inter, 2s]): "
+     "only keywords `add server` accepts (HAProxy 2.6 management guide), not weight, backup, "
+     "disabled or enabled; with `check`, `enable health` follows `add server`."},
     {"weight", AS_OPT_INT, O(weight), "1", 0, 256, 0, NULL,
-     "Weight of the servers this scaler provisions."},
+     "HAProxy weight of the servers this scaler provisions (add-host sets its own)."},
     {"remove", AS_OPT_ENUM, O(remove), "provisioned", AS_NO_BOUNDS, 0, removes,
      "Which servers a scale-down may drain and remove: those this scaler provisioned, or any "
      "server with a hosts.d entry (then add-host's too)."},
     {"drain_timeout", AS_OPT_DURATION, O(drain_timeout), "5m", 0, 86400000, 0, NULL,
-     "How long a draining server keeps its sessions before it is removed anyway (its "
-     "remaining sessions are shut down)."},
+     "How long a draining server keeps its sessions before it is removed anyway (`shutdown "
+     "sessions server`); it goes earlier once it has no session and no queue."},
     {"provision_timeout", AS_OPT_DURATION, O(provision_timeout), "10m", 1000, 86400000, 0, NULL,
      "How long `provision` may run (then SIGTERM, SIGKILL after grace); it runs beyond the "
      "scale call, counted as a server meanwhile."},
@@ -48,7 +53,8 @@ const struct as_opt as_haproxy_opts_table[] = {
     {"grace", AS_OPT_DURATION, O(grace), "10s", 1, 600000, 0, NULL,
      "After a command's timeout, how long SIGTERM is given before SIGKILL."},
     {"poll", AS_OPT_DURATION, O(poll), "1s", 100, 60000, 0, NULL,
-     "While servers drain or are deprovisioned, how often HAProxy is asked for their sessions."},
+     "While drains, deprovisions or provisions are under way, how often hosts.d and HAProxy "
+     "are read again (besides every round)."},
     {"template", AS_OPT_STR, O(tmpl), NULL, AS_NO_BOUNDS, AS_OPT_NONEMPTY, NULL,
      "`autoscaler generate`: the HAProxy configuration template ({{servers}}), relative to this "
      "file."},
@@ -311,9 +317,10 @@ static int active(struct ctx *c, const struct as_host_entry *e, const struct as_
                        cmd(c, e, "enable server", "", "") < 0
                    ? -1
                    : 0;
-    if ((s->admin & AS_HART_ADMIN_FMAINT) && check && cmd(c, e, "enable health", "", "") < 0)
-        return -1;
+    /* ready first: a failed `enable health` (a server without checks) skips the rest */
     if ((s->admin & ADMIN_FIXABLE) && cmd(c, e, "set server", " state ready", "") < 0)
+        return -1;
+    if ((s->admin & AS_HART_ADMIN_FMAINT) && check && cmd(c, e, "enable health", "", "") < 0)
         return -1;
     snprintf(args, sizeof(args), " weight %d", e->weight);
     return s->weight != e->weight ? cmd(c, e, "set server", args, "") : 0;

@@ -8,10 +8,11 @@
  *           pool reads them on the loop; a worker that never writes is judged by its CPU time.
  *   set(n): grows by starting workers in the lowest free slots (a slot is free when no process
  *           runs there, a stopping one included, so ids stay unique among running workers);
- *           shrinks by asking the workers as_release_order puts first to stop: slots waiting
- *           to restart, then workers that are not BUSY, the longest idle first, and BUSY ones
- *           only when nothing else is left. A worker asked to stop gets `stop_signal` and
- *           SIGKILL `grace` later; with `drain`, a BUSY one gets `drain_grace` to finish its
+ *           shrinks by asking the workers as_release_order puts first to stop, on the status
+ *           lines read just before: slots waiting to restart, then workers that are not busy,
+ *           the longest idle first, and busy ones (BUSY, or without status busy by their CPU
+ *           time) only when nothing else is left. A worker asked to stop gets `stop_signal` and
+ *           SIGKILL `grace` later; with `drain`, a busy one gets `drain_grace` to finish its
  *           task (cut to `grace` once it reports FREE). Reports as soon as the spawns have
  *           succeeded and the signals are sent. A program that cannot be started is a
  *           permanent failure; the workers started before it stay.
@@ -68,7 +69,8 @@ static const struct as_opt opts[] = {
      "The signal that asks a worker to stop (its warm shutdown: finish the task at hand, take "
      "no new one, exit)."},
     {"drain", AS_OPT_BOOL, offsetof(struct process_scaler, drain), "false", AS_NO_BOUNDS, 0, NULL,
-     "A BUSY worker asked to stop gets drain_grace instead of grace to finish its task."},
+     "A busy worker asked to stop (BUSY, or without status busy by its CPU time) gets "
+     "drain_grace instead of grace to finish its task."},
     {"drain_grace", AS_OPT_DURATION, offsetof(struct process_scaler, drain_grace), "5m", 1,
      86400000, 0, NULL,
      "With drain: how long a BUSY worker asked to stop gets before SIGKILL (grace once it "

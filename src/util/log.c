@@ -393,50 +393,49 @@ const char *as_log_url(const char *url, char *buf, unsigned len)
     return buf;
 }
 
-/* Whether a and b are the same text once every run of digits is taken as one digit. */
-static int same_but_numbers(const char *a, const char *b)
+/* FNV-1a of s with every run of digits taken as one digit ("timeout after 801 ms" and "...800
+ * ms" are the same fault), so a fault log keeps 8 bytes however long its line. */
+static uint64_t digest_but_numbers(const char *s)
 {
-    for (;;) {
-        int da = *a >= '0' && *a <= '9', db = *b >= '0' && *b <= '9';
-        if (da && db) {
-            while (*a >= '0' && *a <= '9')
-                a++;
-            while (*b >= '0' && *b <= '9')
-                b++;
-            continue;
+    uint64_t h = 14695981039346656037ULL;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= '0' && c <= '9') {
+            while (s[1] >= '0' && s[1] <= '9')
+                s++;
+            c = '0';
         }
-        if (*a != *b)
-            return 0;
-        if (*a == '\0')
-            return 1;
-        a++, b++;
+        h = (h ^ c) * 1099511628211ULL;
     }
+    return h;
 }
 
 void as_log_fault(struct as_fault_log *f, enum as_log_level level, const char *fmt, ...)
 {
-    char line[sizeof(f->last)];
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    int same = f->last[0] != '\0' && same_but_numbers(line, f->last);
+    uint64_t d = digest_but_numbers(line);
+    int same = f->active && f->digest == d;
     f->repeats = same ? f->repeats + 1 : 0;
-    snprintf(f->last, sizeof(f->last), "%s", line);
+    f->digest = d;
+    f->active = 1;
     AS_LOG(same ? AS_DEBUG : level, "%s", line);
 }
 
 void as_log_recovered(struct as_fault_log *f, const char *fmt, ...)
 {
-    if (f->last[0] == '\0')
+    if (!f->active)
         return;
-    char line[512];
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     AS_LOG(AS_INFO, "%s (after %lu repeat%s of the fault)", line, f->repeats,
            f->repeats == 1 ? "" : "s");
-    f->last[0] = '\0';
+    f->active = 0;
     f->repeats = 0;
 }

@@ -4,6 +4,7 @@
 #define AS_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum as_log_level { AS_DEBUG = 0, AS_INFO, AS_WARN, AS_ERROR, AS_OFF };
 
@@ -62,9 +63,13 @@ size_t as_log_mask(char *s, size_t len);
  * 801 ms" repeats "timeout after 800 ms": runs of digits do not count as a change). The
  * repeats are counted by the caller's own counters. Zero-initialise. */
 struct as_fault_log {
-    char last[192];
+    uint64_t digest; /* of the last fault's text with each run of digits as one digit */
+    int active;      /* a fault was logged and has not recovered */
     unsigned long repeats;
 };
+
+/* Whether f holds a fault that has not recovered. */
+static inline int as_fault_active(const struct as_fault_log *f) { return f->active; }
 
 /* Logs the fault at level when it differs from f's last one, else at DEBUG. */
 void as_log_fault(struct as_fault_log *f, enum as_log_level level, const char *fmt, ...)

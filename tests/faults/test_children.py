@@ -19,8 +19,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from faultlib import (app_of, finish, kill9, kill_marked, main, procs, start,  # noqa: E402
-                      test, wait_for, write_config)
+from faultlib import (app_of, finish, kill9, kill_marked, live_processes, main, procs,  # noqa: E402
+                      start, test, wait_for, write_config)
 
 GRACE = 1.0
 STARTUP = 2.0   # the restarted daemon (ASan) starting and opening its pid file
@@ -51,12 +51,20 @@ def script(ctx, name, body):
     return path
 
 
+def own(path):
+    """pid -> argv of the script's processes, leaving out a shell's fork that has not exec'd
+    yet (`sleep` in a loop): it carries its parent's command line for a moment."""
+    live = live_processes(path)
+    return {p: argv for p, (argv, ppid, _) in live.items()
+            if not (ppid in live and live[ppid][0] == argv)}
+
+
 def workers(path):
-    return {p for p, argv in procs(path).items() if "grandchild" not in argv}
+    return {p for p, argv in own(path).items() if "grandchild" not in argv}
 
 
 def grandchildren(path):
-    return {p for p, argv in procs(path).items() if "grandchild" in argv}
+    return {p for p, argv in own(path).items() if "grandchild" in argv}
 
 
 # ---- exec --------------------------------------------------------------------------------------

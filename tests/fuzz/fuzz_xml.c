@@ -1,9 +1,14 @@
 /* The strict XML reader (util/xml.h). Invariants checked on every event: the path is 1 to
  * AS_XML_DEPTH_MAX names deep, each name non-empty, bounded and matched by as_xml_path_is with
  * the path spelled out; opens and closes nest; a text is NUL-terminated at its length, holds no
- * NUL, is bounded and well-formed UTF-8. After a walk that succeeded every element is closed;
- * after one that failed there is a message. */
+ * NUL, is bounded and well-formed UTF-8. After a walk that succeeded every element is closed
+ * and the input was UTF-8 (not UTF-16, which expat would take from a byte order mark);
+ * after one that failed there is a message "XML: ... at byte N" with N within the input. Each
+ * input with events is walked again with a callback that refuses its k-th event (k from the
+ * input), with or without a message: no event may follow, and the walk fails with that message
+ * or the generic one. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +16,8 @@
 
 struct walk {
     size_t depth, events;
+    size_t stop_at; /* refuse this event (1-based), 0 never */
+    int quiet;      /* refuse without a message */
 };
 
 static int utf8_ok(const unsigned char *s, size_t n)
@@ -51,9 +58,11 @@ static int on_event(enum as_xml_event ev, const struct as_xml_path *path, const 
                     size_t len, void *arg, struct as_err *err)
 {
     struct walk *w = arg;
-    (void)err;
     check_path(path);
-    w->events++;
+    if (w->stop_at && w->events >= w->stop_at)
+        abort(); /* an event after the callback refused */
+    if (++w->events == w->stop_at)
+        return w->quiet ? 1 : as_err_set(err, "stopped at %zu", w->stop_at);
     if (ev == AS_XML_OPEN) {
         if (path->depth != w->depth + 1 || text != NULL)
             abort();
@@ -69,14 +78,41 @@ static int on_event(enum as_xml_event ev, const struct as_xml_path *path, const 
     return 0;
 }
 
+/* "XML: ... at byte N" with N <= size. */
+static void check_error(const char *msg, size_t size)
+{
+    const char *at = strstr(msg, " at byte ");
+    char *end;
+    if (strncmp(msg, "XML: ", 5) != 0 || at == NULL)
+        abort();
+    unsigned long long n = strtoull(at + 9, &end, 10);
+    if (*end != '\0' || n > size)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct walk w = {0};
     struct as_err err;
+    char want[64];
     int rc = as_xml_parse((const char *)data, size, on_event, &w, &err);
-    if (rc == 0 && (w.depth != 0 || w.events == 0))
+    if (rc == 0 && (w.depth != 0 || w.events == 0 || !utf8_ok(data, size)))
         abort();
-    if (rc != 0 && (rc != -1 || strncmp(err.msg, "XML: ", 5) != 0))
+    if (rc != 0 && rc != -1)
         abort();
+    if (rc != 0)
+        check_error(err.msg, size);
+    if (w.events == 0)
+        return 0;
+    size_t k = 1 + (size ? data[size / 2] : 0) % w.events;
+    w = (struct walk){.stop_at = k, .quiet = size && data[0] % 2};
+    if (as_xml_parse((const char *)data, size, on_event, &w, &err) != -1 || w.events != k)
+        abort();
+    snprintf(want, sizeof(want), "stopped at %zu", k);
+    if (w.quiet ? strncmp(err.msg, "XML: refused by the reader at byte ", 35) != 0
+                : strcmp(err.msg, want) != 0)
+        abort();
+    if (w.quiet)
+        check_error(err.msg, size);
     return 0;
 }

@@ -252,7 +252,7 @@ def now():
 
 
 def scaler_config(ctx, w, extra="", drain_timeout="20s", interval="1s", poll="200ms",
-                  log_level="info"):
+                  log_level="info", provision_timeout="20s"):
     """A group whose count is the number in ctx.tmp/want (exec source, passthrough policy, no
     behavior) and whose scaler is haproxy over w, provisioning through fleet.py. Returns the
     config path; set_want() changes the number."""
@@ -282,7 +282,7 @@ groups:
       hosts_dir: {w['hosts']}
       provision: {json.dumps(prov)}
       deprovision: {json.dumps(deprov)}
-      provision_timeout: 20s
+      provision_timeout: {provision_timeout}
       drain_timeout: {drain_timeout}
       poll: {poll}
       grace: 1s

@@ -76,7 +76,7 @@ def test_pool_follows_restarts_and_terminates(ctx):
     assert d.grep(rf"worker 1 \(pid {victim}\) exited unexpectedly: killed by signal 9"), d.tail()
 
     # Scale down: two workers get SIGTERM and exit through their trap. These workers never
-    # report a status, so the pool picks by CPU idleness (test_queue_workers.py has the rest).
+    # report a status, so the pool picks by CPU idleness (test_process_workers.py has the rest).
     before = pids(ctx)
     app.set_load(10)
     d.wait_until(lambda: len(pids(ctx)) == 1, 10, "one worker left")

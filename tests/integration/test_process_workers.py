@@ -248,8 +248,8 @@ def test_scale_down_stops_only_free_workers(ctx):
     stopped = {p for p, _, e, _a in recs if e == "signal"}
     assert not stopped & long_pids, (stopped, long_pids, recs)
     assert all(alive(p) for p in long_pids)
-    d.wait_until(lambda: listed(ctx, cfg) == truth(records(rec)), 5, "the list after the release")
-    assert len(listed(ctx, cfg)) == 2
+    d.wait_until(lambda: len(truth(records(rec))) == 2 == len(listed(ctx, cfg)) and
+                 listed(ctx, cfg) == truth(records(rec)), 5, "the list after the release")
 
     # The long tasks end; the pool goes down to min_workers, each worker released once FREE.
     d.wait_until(lambda: len(live_workers(records(rec))) == 1, 15, "one worker left")
@@ -286,10 +286,12 @@ def test_drain_lets_a_busy_worker_finish(ctx):
     t0 = time.monotonic()
     d.send_signal(signal.SIGTERM)
     wait_for(lambda: any(e == "signal" for *_, e, _a in records(rec)), 5, "the signal")
-    r = workers_cmd(ctx, cfg, "--json")
-    (w,) = json.loads(r.stdout)["groups"][0]["workers"]
-    assert (w["pid"], w["status"], w["reported"], w["task"]) == (pid, "STOPPING", "BUSY",
-                                                                 "job:3"), w
+
+    def stopping():
+        (w,) = json.loads(workers_cmd(ctx, cfg, "--json").stdout)["groups"][0]["workers"]
+        return (w["pid"], w["status"], w["reported"], w["task"]) == (pid, "STOPPING", "BUSY",
+                                                                     "job:3")
+    wait_for(stopping, 2, "the worker listed STOPPING, still BUSY")
     assert d.wait_exit(10) == 0, d.tail()
     took = time.monotonic() - t0
     events = [(e, a) for p, _, e, a in records(rec) if p == pid]
@@ -336,10 +338,10 @@ def test_sigterm_ignored_killed_after_grace(ctx):
     d.wait_until(lambda: os.path.exists(rec) and len(stamps("ready")) == 1, 10, "worker 0")
     redis.call("RPUSH", "tasks", "nobody-takes-it")
     d.wait_until(lambda: len(stamps("ready")) == 2, 10, "worker 1")
-    d.wait_until(lambda: listed(ctx, cfg) == {0: (min(stamps("ready")), "BUSY"),
-                                               1: (max(stamps("ready")), "FREE")}, 5,
+    slots = {slot: pid for pid, slot, event, _ in records(rec) if event == "ready"}
+    busy_pid, free_pid = slots[0], slots[1]
+    d.wait_until(lambda: listed(ctx, cfg) == {0: (busy_pid, "BUSY"), 1: (free_pid, "FREE")}, 5,
                  "slot 0 BUSY, slot 1 FREE")
-    busy_pid, free_pid = listed(ctx, cfg)[0][0], listed(ctx, cfg)[1][0]
 
     # The queue empties: the FREE worker is released, ignores SIGTERM, SIGKILL after grace.
     redis.call("DEL", "tasks")

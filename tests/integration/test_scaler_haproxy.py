@@ -7,8 +7,9 @@ that starts them (fleet.py):
   drains them and traffic stops reaching them, all without a reload; the deprovision command
   stops them; a reload that forgets the runtime-added servers is repaired;
 - a drain never cuts an active session before drain_timeout, and cuts it at drain_timeout;
-- provisioning that fails or prints garbage adds nothing; HAProxy gone or answering garbage
-  is a failed count read: the group holds;
+- provisioning that fails or prints garbage adds nothing, one past provision_timeout is
+  stopped (its process group); HAProxy gone or answering garbage is a failed count read: the
+  group holds;
 - --dry-run logs the exact commands and changes nothing.
 
     python3 tests/integration/test_scaler_haproxy.py --bin build/autoscaler
@@ -24,7 +25,7 @@ import urllib.error
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import haproxy_world as hw  # noqa: E402
-from harness import free_port, main, run_cli, test, wait_for  # noqa: E402
+from harness import free_port, live_processes, main, run_cli, test, wait_for  # noqa: E402
 
 
 def world(ctx, manual=1, **kw):
@@ -61,6 +62,9 @@ def test_runtime_api_scale_up_and_down_without_reload(ctx):
     hw.wait_seen(w["port"], set(names) | new, 15)
     assert h.workers() == workers, "HAProxy was reloaded"
     assert set(h.servers()) == {f"127.0.0.1_{e['port']}" for e in hw.entries(w)[0].values()}
+    # each provision ran once: a finished one whose server waits to be added is not resumed
+    starts = [ln for ln in hw.lines_of(os.path.join(ctx.tmp, "provision.log")) if " start " in ln]
+    assert len(starts) == 2, starts
     d.wait_log(r"add server app/127\.0\.0\.1_\d+ 127\.0\.0\.1:\d+ weight 1 check inter 500ms", 5)
     # down: the two provisioned ones drain (idle, so they go at once) and are deprovisioned
     hw.set_want(ctx, 1)
@@ -175,6 +179,22 @@ def test_provision_failures_add_nothing(ctx):
     assert set(h.servers()) == {f"127.0.0.1_{e['port']}" for e in hw.entries(w)[0].values()}
     assert len(hw.entries(w)[0]) == 1 and not hw.entries(w)[1]
     hw.wait_seen(w["port"], names)
+    d.stop()
+
+
+@test
+def test_provision_timeout_stops_the_command(ctx):
+    w, path, h, names = world(ctx, provision_timeout="1s")
+    with open(os.path.join(ctx.tmp, "provision.sleep"), "w") as f:
+        f.write("30")
+    d = ctx.daemon(path, log_file=os.path.join(ctx.tmp, "autoscaler.log"))
+    hw.set_want(ctx, 2)
+    line = d.wait_log(r"provision (p\d+-[0-9a-f]+) failed \(timeout after 1000 ms\): no output on "
+                      r"stderr; the server it was making, if any, is not in the pool", 10)
+    # its process group got SIGTERM (SIGKILL after grace): nothing of it runs; no record left
+    wait_for(lambda: not [a for a, _, _ in live_processes(ctx.tmp).values() if "provision" in a],
+             5, "the provision command gone")
+    assert line.group(1) not in hw.entries(w)[1]
     d.stop()
 
 

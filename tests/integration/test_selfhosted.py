@@ -89,6 +89,8 @@ def test_init_writes_starter_files_that_check_accepts(ctx):
         assert "    server 10.0.0.11_8080 10.0.0.11:8080 weight 1 check\n" in f.read()
     r = run_cli(ctx.bin, ["init", "--selfhosted"])
     assert r.returncode == 2
+    r = run_cli(ctx.bin, ["init", "--selfhosted", "--help"])
+    assert r.returncode == 0 and r.stdout.startswith("usage: autoscaler init --selfhosted DIR")
 
 
 HOSTILE_HOSTS = ["app1\nserver evil 6.6.6.6:80", "app1 backup", "app1#", "app1\"", "'app1'",
@@ -169,11 +171,13 @@ def test_generate_checks_before_it_replaces_and_reloads(ctx):
     assert [n for n in os.listdir(ctx.tmp) if n.startswith(".haproxy.cfg.")] == []
     assert h.workers() == workers
     hw.wait_seen(w["port"], {"web1"})
-    # fixed: replaced, checked, reloaded; traffic reaches both
+    # fixed: replaced (keeping the live file's mode), checked, reloaded; traffic reaches both
     with open(w["tmpl"], "w") as f:
         f.write(good)
+    os.chmod(w["cfg"], 0o640)
     r = run_cli(ctx.bin, ["generate", "-c", path])
     assert r.returncode == 0 and "reloaded HAProxy" in r.stdout, r.stdout + r.stderr
+    assert stat.S_IMODE(os.stat(w["cfg"]).st_mode) == 0o640
     hw.wait_seen(w["port"], {"web1", "web2"})
     # remove-host + generate: traffic stops reaching it
     assert run_cli(ctx.bin, ["remove-host", "127.0.0.1", str(b1.port), "-c", path]).returncode == 0

@@ -134,8 +134,8 @@ static void test_reconcile_active(void **state)
                 "add 10.0.0.1_80\n"
                 "enable health app/10.0.0.1_80\n"
                 "enable server app/10.0.0.1_80\n"
-                "enable health app/10.0.0.3_80\n"
                 "set server app/10.0.0.3_80 state ready\n"
+                "enable health app/10.0.0.3_80\n"
                 "set server app/10.0.0.4_80 state ready\n"
                 "set server app/10.0.0.5_80 weight 5\n");
     struct as_hosts h = {.v = e, .n = 5};
@@ -371,10 +371,11 @@ static void *start_scaler(struct fixture *f, struct fake *fk, const char *extra,
     char yaml[2048];
     struct as_err err;
     snprintf(yaml, sizeof(yaml),
-             "type: haproxy\nsocket: %s\nbackend: app\nhosts_dir: %s/hosts.d\n"
-             "provision: [/bin/sh, -c, 'echo 10.0.0.$((40 + $$ %% 100)):80']\n"
+             "type: haproxy\nsocket: %s\nbackend: app\nhosts_dir: %s/hosts.d\n%s"
              "deprovision: [/bin/true]\npoll: 100ms\n%s",
-             fk->path, f->dir, extra);
+             fk->path, f->dir,
+             strstr(extra, "provision:") ? "" : "provision: [/bin/sh, -c, 'echo 10.0.0.40:80']\n",
+             extra);
     void *st = calloc(1, ops->state_size);
     assert_non_null(st);
     as_err_clear(&err);
@@ -445,6 +446,59 @@ static void test_scaler_count_and_scale(void **state)
         as_loop_once(f->loop, 20);
     assert_null(fake_find(&fk, "10.0.0.2_80"));
     assert_non_null(fake_find(&fk, "static1"));
+    fake_stop(&fk);
+}
+
+static int lines_in(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    int n = 0, c;
+    while (fp != NULL && (c = fgetc(fp)) != EOF)
+        n += c == '\n';
+    if (fp != NULL)
+        fclose(fp);
+    return n;
+}
+
+static void test_scaler_provisions_once_each(void **state)
+{
+    struct fixture *f = *state;
+    struct fake fk;
+    char extra[512], runs[128];
+    fake_start(&fk);
+    snprintf(runs, sizeof(runs), "%s/runs", f->dir);
+    /* two provisions that end together: the one whose server waits to be added while the
+     * other's is added must not be taken for a provision left by an earlier run */
+    snprintf(extra, sizeof(extra),
+             "provision: [/bin/sh, -c, 'echo x >> %s; echo 10.0.1.$((1 + $$ %% 200)):80']\n", runs);
+    f->state = start_scaler(f, &fk, extra, 1000);
+    call_set(f, f->state, 2);
+    assert_true(f->r.ok);
+    assert_int_equal(f->r.replicas, 2); /* provisions in flight count */
+    int64_t end = as_mono_ms() + 5000;
+    while (fk.n < 2 && as_mono_ms() < end)
+        as_loop_once(f->loop, 20);
+    for (int i = 0; i < 25; i++) /* anything more would come now */
+        as_loop_once(f->loop, 20);
+    assert_int_equal(fk.n, 2);
+    assert_int_equal(lines_in(runs), 2);
+    call_get(f, f->state);
+    assert_int_equal(f->r.replicas, 2);
+    fake_stop(&fk);
+}
+
+static void test_scaler_refused_server_does_not_hold(void **state)
+{
+    struct fixture *f = *state;
+    struct fake fk;
+    fake_start(&fk);
+    add_entry(f, "10.0.0.1", 80, AS_HOST_MANUAL);
+    add_entry(f, "10.0.0.99", 80, AS_HOST_MANUAL); /* HAProxy refuses to add it */
+    f->state = start_scaler(f, &fk, "", 1000);
+    call_get(f, f->state);
+    assert_true(f->r.ok); /* logged, retried each round; the group is not held for it */
+    assert_int_equal(f->r.replicas, 1);
+    assert_null(fake_find(&fk, "10.0.0.99_80"));
     fake_stop(&fk);
 }
 
@@ -528,6 +582,8 @@ int main(void)
         cmocka_unit_test(test_scale_up),
         cmocka_unit_test(test_options),
         cmocka_unit_test_setup_teardown(test_scaler_count_and_scale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scaler_provisions_once_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scaler_refused_server_does_not_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scaler_garbage_and_silence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scaler_lock, setup, teardown),
     };

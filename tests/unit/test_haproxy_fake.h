@@ -83,6 +83,10 @@ static void fake_answer(struct fake *fk, char *cmd, struct as_sb *out)
     } else if (strcmp(cmd, "show stat app 4 -1") == 0) {
         fake_stat(fk, out);
     } else if (sscanf(cmd, "add server app/%127s %63s weight %63s", name, arg, arg2) == 3) {
+        if (strncmp(name, "10.0.0.99_", 10) == 0) { /* an address HAProxy refuses */
+            as_sb_puts(out, "'server app/10.0.0.99_80' : invalid address: '10.0.0.99:80'\n");
+            return;
+        }
         if (fake_find(fk, name) != NULL) {
             as_sb_puts(out, "Already exists a server with the same name in backend.\n");
             return;

@@ -323,6 +323,23 @@ static void test_shorten(void **state)
             assert_true(i + 1 < n && ((unsigned char)r[i + 1] & 0xC0) == 0x80);
 }
 
+/* A long fault (an API's whole error message) is logged whole, and two long faults that
+ * differ only near their end are two faults (a 192-byte copy once cut both the line and the
+ * comparison). */
+static void test_long_fault_whole(void **state)
+{
+    (void)state;
+    struct as_fault_log f = {0};
+    char msg[600];
+    memset(msg, 'x', sizeof(msg) - 1);
+    msg[sizeof(msg) - 1] = '\0';
+    as_log_fault(&f, AS_ERROR, "src: %s: no decision, hold", msg);
+    assert_int_equal(count_lines("x: no decision, hold"), 1);
+    as_log_fault(&f, AS_ERROR, "src: %s: no decision, hold 3", msg);
+    assert_int_equal(count_lines("x: no decision, hold 3"), 1);
+    assert_int_equal(sizeof(f) <= 24, 1); /* no copy of the text kept */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_logged_on_change, setup, teardown),
         cmocka_unit_test(test_shorten),
+        cmocka_unit_test_setup_teardown(test_long_fault_whole, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

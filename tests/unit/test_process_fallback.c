@@ -246,6 +246,27 @@ static void test_grace_counts_from_the_signal(void **state)
         fail_msg("SIGKILL %lld ms after SIGTERM (grace 300 ms)", (long long)took);
 }
 
+/* With drain, a worker that was FREE when asked to stop and then reports BUSY (it took a task
+ * in the race between the choice and the signal) gets drain_grace from the signal. */
+static void test_busy_after_the_signal_gets_drain_grace(void **state)
+{
+    struct fixture *f = *state;
+    f->state = configure(f, "command: [sh, -c, 'trap \"echo BUSY late >&3\" TERM; echo FREE >&3; "
+                            "echo $$ > p0; while :; do sleep 30 & wait; done']\n"
+                            "working_dir: '{{dir}}'\ngrace: 300ms\ndrain: true\n"
+                            "drain_grace: 1200ms\n");
+    set(f, 1);
+    pid_t p0 = wait_pid(f, "p0", 3000, 0);
+    assert_true(p0 > 0);
+    run_for(f, 100);
+    int64_t t0 = as_mono_ms();
+    set(f, 0);
+    assert_true(wait_gone(f, p0, 3000));
+    int64_t took = as_mono_ms() - t0;
+    if (took < 1150 || took > 2000)
+        fail_msg("SIGKILL %lld ms after SIGTERM (drain_grace 1200 ms)", (long long)took);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +275,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drain_cpu_busy_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_channel_falls_back_to_cpu, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grace_counts_from_the_signal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_after_the_signal_gets_drain_grace, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
