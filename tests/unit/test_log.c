@@ -288,8 +288,9 @@ static void test_shorten(void **state)
     assert_int_equal(n, strlen(r));
     assert_string_equal(r, "cpu=0.3125 ... held at 8 by the 30 s scale-down window (wanted 4)");
     /* no room for the start: the rule alone */
-    snprintf(r, sizeof(r), "cpu=0.3125 target=0.8 ratio=0.391: ceil(0.391*8)=4; held at 8 by "
-                           "the 30 s scale-down window (wanted 4)");
+    snprintf(r, sizeof(r),
+             "cpu=0.3125 target=0.8 ratio=0.391: ceil(0.391*8)=4; held at 8 by "
+             "the 30 s scale-down window (wanted 4)");
     assert_int_equal(as_log_shorten(r, 56), 54);
     assert_string_equal(r, "... held at 8 by the 30 s scale-down window (wanted 4)");
     /* several parts: the middle ones go first, no dangling separator */
