@@ -229,9 +229,8 @@ static void test_entry_errors(void **state)
     struct as_host_entry e;
     int line;
     /* a misspelt key names the nearest */
-    assert_int_equal(as_host_entry_parse("host=a\nport=80\nwieght=2\n", 24, &e, &line, why,
-                                         sizeof(why)),
-                     -1);
+    assert_int_equal(
+        as_host_entry_parse("host=a\nport=80\nwieght=2\n", 24, &e, &line, why, sizeof(why)), -1);
     assert_string_equal(why, "unknown key 'wieght' (did you mean 'weight'?)");
     memset(big, '#', sizeof(big));
     assert_int_equal(as_host_entry_parse(big, sizeof(big), &e, &line, NULL, 0), -1);

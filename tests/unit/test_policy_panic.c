@@ -406,7 +406,8 @@ static void test_own_windows(void **unused)
     rec = own_step(&k, 59000, 1, NAN);
     assert_int_equal(rec.valid, 0);
     /* At 60 s: stable = buckets (0,60] = 29 x 10 + 100 over 30 = 13, panic = (56,60] =
-     * (10 + 10 + 100) / 3 = 40: the panic window wants 4 over 1 ready >= 2 -> panic, max(2, 4) = 4. */
+     * (10 + 10 + 100) / 3 = 40: the panic window wants 4 over 1 ready >= 2 -> panic, max(2, 4) = 4.
+     */
     rec = own_step(&k, 60000, 1, 100);
     assert_non_null(strstr(rec.reason, "stable window ceil(13/10)=2, panic window ceil(40/10)=4"));
     assert_int_equal(rec.desired, 4);
