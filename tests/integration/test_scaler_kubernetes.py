@@ -442,7 +442,7 @@ def test_not_ready_pods_as_the_hpa(ctx):
     d = daemon(ctx, path)
     d.wait_log(r"engine\[web\]: scaled 2->4 via kubernetes", 15)
     # While the two new pods start (3 s), every decision keeps 4.
-    m = d.wait_log(r"decision current=4 desired=4 .*counting 0 missing and 2 not ready", 5)
+    m = d.wait_log(r"decision current=4 desired=4 .*with 0 missing, 2 not ready", 5)
     assert m
     time.sleep(1.5)
     assert api.replicas("deployment", "web") == 4 and not d.grep(r"scaled 4->"), d.tail()

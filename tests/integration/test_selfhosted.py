@@ -226,7 +226,8 @@ def test_selfhosted_world_end_to_end(ctx):
     h = hw.Haproxy(d, os.path.join(d, "haproxy.cfg"), sock, fport)
     ctx.defer(h.stop)
     hw.wait_seen(fport, {"web1", "web2"})
-    master = ctx.daemon(cfg, log_file=os.path.join(ctx.tmp, "autoscaler.log"))
+    # log_file: autoscaler.log, beside the configuration (a relative path is from its directory)
+    master = ctx.daemon(cfg, log_file=os.path.join(d, "autoscaler.log"))
     for b in backends:
         log = open(os.path.join(ctx.tmp, f"agent-{b.name}.log"), "wb")
         a = subprocess.Popen([ctx.bin, "agent", "--master", f"127.0.0.1:{lport}", "--secret-file",

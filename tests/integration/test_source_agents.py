@@ -195,10 +195,10 @@ def test_three_agents_missing_then_forgotten(ctx):
     d.wait_log(r"WARN  source/agents\[web/load\]: host h3 silent for [\d.]+s: missing", 10,
                since=mark)
     mark = d.mark()
-    missing = d.wait_decisions(3, 10, since=mark, where=lambda x: "counting 1 missing" in x.line.text)
+    missing = d.wait_decisions(3, 10, since=mark, where=lambda x: "with 1 missing" in x.line.text)
     for x in missing:
         assert x.desired == 3 and x.current == 3, x.line.raw
-    assert "ratio=0.800 over the ready, 0.867 counting 1 missing and 0 not ready" in \
+    assert "ratio=0.800 (0.867 with 1 missing, 0 not ready)" in \
         missing[-1].line.text, \
         missing[-1].line.raw
     assert d.scaled() == [] and app.replicas == 3, d.tail()
