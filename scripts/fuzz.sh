@@ -9,7 +9,7 @@ secs=${1:-60}; shift || true
 command -v clang >/dev/null || { echo "fuzz.sh: needs clang: apt-get install -y clang libclang-rt-14-dev" >&2; exit 1; }
 out=build-fuzz
 mkdir -p "$out"
-pkgs="libcurl jansson yaml-0.1 libmicrohttpd hiredis libpq libcrypto"
+pkgs="libcurl jansson yaml-0.1 libmicrohttpd hiredis libpq libcrypto expat"
 flags="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DAS_VERSION=\"fuzz\" -g -O1 -Isrc
        -fsanitize=fuzzer,address,undefined,float-cast-overflow $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lm -pthread"

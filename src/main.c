@@ -27,7 +27,8 @@ static const char usage_main[] =
     "measure -> decide -> scale -> log, once per interval per group.\n"
     "\n"
     "commands:\n"
-    "  run -c FILE [--once] [--dry-run]     run the daemon\n"
+    "  run -c FILE [--once] [--dry-run]     run the daemon (alias: master, the self-hosted\n"
+    "                                       mode's name for it on the HAProxy machine)\n"
     "  check -c FILE                        validate a configuration and exit\n"
     "  init [FILE] [--force]                write a commented starter configuration\n"
     "  init --selfhosted DIR [--force]      starter files of the self-hosted mode (HAProxy)\n"
@@ -52,6 +53,7 @@ static const char usage_main[] =
 
 static const char usage_run[] =
     "usage: autoscaler run -c FILE [--once] [--dry-run]\n"
+    "       autoscaler master -c FILE [--once] [--dry-run]   (the same command)\n"
     "\n"
     "Runs every group in FILE: each interval it measures the group's metrics, decides the\n"
     "replica count (the group's policy, HPA target tracking by default, then the HPA's\n"
@@ -438,6 +440,7 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {{"run", cmd_run},
+                {"master", cmd_run},
                 {"check", cmd_check},
                 {"init", cmd_init},
                 {"replay", cmd_replay},

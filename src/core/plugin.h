@@ -22,6 +22,9 @@ struct as_ctx {
     /* Where the backend may keep its own durable files (the process pool's pid file), named
      * after the group; NULL when the configuration keeps no state (`state_dir: ""`). */
     const char *state_dir;
+    /* `run --dry-run`: set is never called, and a backend whose reads change things (the
+     * haproxy scaler brings HAProxy in line with hosts.d) only reads. */
+    int dry_run;
 };
 
 #define AS_MSG_MAX 256
@@ -34,6 +37,7 @@ struct as_replica_obs {
     int ready;       /* 0: not ready (left out on a scale-down, counted as 0 on a scale-up) */
     int64_t age_ms;  /* time since the replica started, -1 unknown (for `warmup`) */
     int64_t idle_ms; /* time the replica has been idle, 0 busy, -1 unknown (for `queue`) */
+    int pending;     /* the scaler's replicas only: as_worker_info.pending */
     /* Which replica ("" unknown): a pod's name, a host's. When a metric's values and the
      * scaler's replicas (as_worker_info.id) both carry ids, the engine joins them as the HPA
      * does: a replica the scaler lists without a value is missing, a value for a replica the
@@ -100,6 +104,9 @@ struct as_worker_info {
     int64_t age_ms;  /* since it started, -1 unknown */
     int64_t idle_ms; /* how long it has used no CPU; 0 = busy at the last sample; -1 unknown */
     int not_ready;   /* 1: not ready (a pod whose Ready condition is not True) */
+    int pending;     /* 1: not started (a Pending pod): not ready whether or not it has a
+                        value, where a started replica without a value is missing (the HPA
+                        looks at the phase before the metric) */
     char id[64];     /* its name ("" none): joined with per-replica metric values by id */
 };
 typedef void (*as_stopped_cb)(void *arg);

@@ -142,7 +142,8 @@ static struct as_ctx ctx_for(struct group_rt *rt, const char *name, int64_t time
                            .group = rt->name,
                            .name = name,
                            .timeout_ms = timeout_ms,
-                           .state_dir = rt->cfg->state_dir[0] ? rt->cfg->state_dir : NULL};
+                           .state_dir = rt->cfg->state_dir[0] ? rt->cfg->state_dir : NULL,
+                           .dry_run = rt->eng->opts.dry_run};
 }
 
 static int sources_start(struct group_rt *rt, struct as_err *err)

@@ -323,7 +323,8 @@ static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, si
         out[i] = (struct as_replica_obs){.ok = 1,
                                          .ready = !info[i].not_ready,
                                          .age_ms = info[i].age_ms,
-                                         .idle_ms = info[i].idle_ms};
+                                         .idle_ms = info[i].idle_ms,
+                                         .pending = info[i].pending};
         memcpy(out[i].id, info[i].id, sizeof(out[i].id));
         out[i].id[sizeof(out[i].id) - 1] = '\0';
     }
@@ -335,9 +336,10 @@ static int by_id(const void *a, const void *b)
     return strcmp(((const struct as_replica_obs *)a)->id, ((const struct as_replica_obs *)b)->id);
 }
 
-/* The HPA's join of per-pod values with the pods that exist: when a metric's values and the
- * scaler's replicas both carry ids, a listed replica without a value is missing, a value of an
- * unlisted replica is dropped, and the scaler's readiness and age apply. */
+/* The HPA's join of per-pod values with the pods that exist (groupPods): when a metric's values
+ * and the scaler's replicas both carry ids, a pending replica is not ready (value or not), a
+ * started one without a value is missing, a value of an unlisted replica is dropped, and the
+ * scaler's readiness and age apply. */
 static void join_workers(struct slot *s, const struct as_replica_obs *workers, size_t nworkers)
 {
     size_t n = s->obs.nreplicas, keep = 0;
@@ -354,7 +356,10 @@ static void join_workers(struct slot *s, const struct as_replica_obs *workers, s
     struct as_replica_obs joined[AS_WORKERS_MAX];
     for (size_t i = 0; i < nworkers; i++) {
         const struct as_replica_obs *v = bsearch(&workers[i], s->reps, n, sizeof(*s->reps), by_id);
-        joined[keep] = v ? *v : (struct as_replica_obs){.ok = 0};
+        /* pending without a value: a sample that is never read (not ready comes first) */
+        joined[keep] = v                    ? *v
+                       : workers[i].pending ? (struct as_replica_obs){.ok = 1}
+                                            : (struct as_replica_obs){.ok = 0};
         joined[keep].ready = workers[i].ready;
         joined[keep].age_ms = workers[i].age_ms;
         memcpy(joined[keep].id, workers[i].id, sizeof(joined[keep].id));

@@ -291,7 +291,7 @@ static void read_pool(struct haproxy_scaler *s)
     struct as_err err;
     char cmd[AS_HART_NAME_MAX + 32];
     as_err_clear(&err);
-    s->read_only = take_lock(s) < 0;
+    s->read_only = s->ctx.dry_run || take_lock(s) < 0;
     if (as_hosts_load(s->o.hosts_dir, &s->hosts, &err) < 0) {
         char buf[AS_ERR_MAX + 300];
         read_failed(s, "hosts.d", as_err_str(&err, buf, sizeof(buf)));

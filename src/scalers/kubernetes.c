@@ -4,6 +4,8 @@
  *        scale.Spec.Replicas`); then, with `pods` on, the pods its status.selector matches
  *        (GET /api/v1/namespaces/{ns}/pods?labelSelector=..., page by page): their names,
  *        readiness and age are the `workers` of this round, joined with per-pod metric values.
+ *        Readiness follows the HPA's groupPods by the `readiness` option (k8s_pod_not_ready),
+ *        judged when the engine asks, at its time.
  *   set: PATCH the same path with Content-Type: application/merge-patch+json and
  *        {"spec":{"replicas":N}} (idempotent: a count it already has changes nothing).
  * Failures: transport errors, timeouts, 5xx, 408, 409 (Conflict), 425 and 429 are transient
@@ -30,11 +32,13 @@
 #define FIELD_MANAGER "autoscaler"
 
 static const char *const kinds[] = {"deployment", "statefulset", "replicaset", NULL};
+static const char *const readiness[] = {"pending", "cpu", "ready", NULL}; /* enum k8s_readiness */
 
 struct k8s {
     int kind;
     char *name, *ns_opt, *kubeconfig, *context, *sa_dir;
     int pods;
+    struct k8s_ready_rule rule;
     /* runtime */
     struct as_ctx ctx;
     struct k8s_auth auth;
@@ -53,6 +57,8 @@ struct k8s {
     int pages;
     struct k8s_pod *known; /* the pods of the last get */
     size_t nknown;
+    int64_t listed_ms, since_ms; /* wall clock: when they were listed, and the list before
+                                    (or the start): the window of this round's values */
     struct as_fault_log token_fault, pods_fault;
 };
 
@@ -79,6 +85,22 @@ static const struct as_opt opts[] = {
     {"pods", AS_OPT_BOOL, offsetof(struct k8s, pods), "true", AS_NO_BOUNDS, 0, NULL,
      "List the pods the scale's selector matches at every read: their names, readiness and age "
      "join per-pod metric values (the HPA's rules; needs list on pods). false: the count only."},
+    {"readiness", AS_OPT_ENUM, offsetof(struct k8s, rule.mode), "pending", AS_NO_BOUNDS, 0,
+     readiness,
+     "Which pods are not ready (left out of a scale-down, 0 in a scale-up): pending, only "
+     "Pending pods (the HPA's rule for every metric but CPU); cpu, the HPA's rule for CPU "
+     "(also a pod not Ready in its initialization period, or never Ready since); ready, "
+     "also any pod whose Ready condition is not True."},
+    {"cpu_initialization_period", AS_OPT_DURATION, offsetof(struct k8s, rule.init_period_ms), "5m",
+     0, 86400000, 0, NULL,
+     "readiness: cpu: the time after a pod's start in which it is not ready when its Ready "
+     "condition is False or changed since the previous round (the HPA's "
+     "--horizontal-pod-autoscaler-cpu-initialization-period)."},
+    {"initial_readiness_delay", AS_OPT_DURATION, offsetof(struct k8s, rule.initial_delay_ms), "30s",
+     0, 86400000, 0, NULL,
+     "readiness: cpu: after the initialization period, a pod whose Ready condition is False "
+     "since less than this after its start has never been ready: not ready (the HPA's "
+     "--horizontal-pod-autoscaler-initial-readiness-delay)."},
     AS_OPT_END,
 };
 
@@ -197,6 +219,7 @@ static int start(void *state, const struct as_ctx *ctx, struct as_err *err)
     if (build_urls(s, err) < 0 || (s->auth.username && basic_header(s, err) < 0))
         return -1;
     s->token.path = s->auth.token_file;
+    s->listed_ms = as_wall_ms(); /* the first round's values are the first after the start */
     int stale;
     if (s->token.path && k8s_token_get(&s->token, as_mono_ms(), &stale, err) == NULL)
         return -1;
@@ -365,6 +388,8 @@ static void keep_pods(struct k8s *s)
     free(s->known);
     s->known = p->v;
     s->nknown = p->n;
+    s->since_ms = s->listed_ms;
+    s->listed_ms = as_wall_ms();
     p->v = NULL;
     p->n = p->cap = 0;
     if (p->dropped || p->long_name || p->cont)
@@ -496,8 +521,13 @@ static size_t workers(void *state, struct as_worker_info *out, size_t max)
     size_t n = 0;
     for (; n < s->nknown && n < max; n++) {
         const struct k8s_pod *p = &s->known[n];
-        int64_t age = p->started_ms < 0 ? -1 : now > p->started_ms ? now - p->started_ms : 0;
-        out[n] = (struct as_worker_info){.age_ms = age, .idle_ms = -1, .not_ready = p->not_ready};
+        int64_t started = k8s_pod_started(p);
+        int64_t age = started < 0 ? -1 : now > started ? now - started : 0;
+        out[n] =
+            (struct as_worker_info){.age_ms = age,
+                                    .idle_ms = -1,
+                                    .not_ready = k8s_pod_not_ready(p, &s->rule, now, s->since_ms),
+                                    .pending = p->pending};
         memcpy(out[n].id, p->name, sizeof(out[n].id));
     }
     return n;

@@ -154,19 +154,37 @@ int k8s_parse_scale(const char *body, size_t len, struct k8s_scale *out, struct 
     return rc;
 }
 
-/* "True" when the pod's Ready condition says so. */
-static int pod_ready(json_t *status)
+/* A time at key of obj: -1 when absent or not an RFC 3339 time. */
+static int64_t time_at(json_t *obj, const char *key)
+{
+    const char *t = str_at(obj, key);
+    return t ? k8s_parse_time(t) : -1;
+}
+
+/* The pod's Ready condition: its status (enum k8s_cond) and lastTransitionTime into p. */
+static void ready_condition(json_t *status, struct k8s_pod *p)
 {
     json_t *conds = json_object_get(status, "conditions");
     size_t i;
     json_t *c;
+    p->ready = K8S_COND_NONE;
+    p->ready_since_ms = -1;
     json_array_foreach(conds, i, c)
     {
         const char *type = str_at(c, "type"), *st = str_at(c, "status");
-        if (type && strcmp(type, "Ready") == 0)
-            return st && strcmp(st, "True") == 0;
+        if (type == NULL || strcmp(type, "Ready") != 0)
+            continue;
+        p->ready = st && strcmp(st, "True") == 0    ? K8S_COND_TRUE
+                   : st && strcmp(st, "False") == 0 ? K8S_COND_FALSE
+                                                    : K8S_COND_UNKNOWN;
+        p->ready_since_ms = time_at(c, "lastTransitionTime");
+        return;
     }
-    return 0;
+}
+
+static int phase_is(const char *phase, const char *name)
+{
+    return phase != NULL && strcmp(phase, name) == 0;
 }
 
 /* Appends one item; 1 when it was left out, 0 when kept, -1 on error. */
@@ -178,7 +196,8 @@ static int add_pod(json_t *item, size_t max, struct k8s_pods *acc, struct as_err
         return not_a(err, "PodList", "an item has no metadata.name");
     const char *phase = str_at(status, "phase");
     json_t *deleting = json_object_get(meta, "deletionTimestamp");
-    if ((deleting != NULL && !json_is_null(deleting)) || (phase && strcmp(phase, "Failed") == 0))
+    if ((deleting != NULL && !json_is_null(deleting)) || phase_is(phase, "Failed") ||
+        phase_is(phase, "Succeeded"))
         return acc->left_out++, 1;
     if (json_string_length(name) >= sizeof(acc->v[0].name) ||
         strlen(json_string_value(name)) != json_string_length(name))
@@ -195,12 +214,43 @@ static int add_pod(json_t *item, size_t max, struct k8s_pods *acc, struct as_err
     }
     struct k8s_pod *p = &acc->v[acc->n++];
     memcpy(p->name, json_string_value(name), json_string_length(name) + 1);
-    p->not_ready = (phase && strcmp(phase, "Pending") == 0) || !pod_ready(status);
-    const char *t = str_at(status, "startTime");
-    p->started_ms = t ? k8s_parse_time(t) : -1;
-    if (p->started_ms < 0 && (t = str_at(meta, "creationTimestamp")) != NULL)
-        p->started_ms = k8s_parse_time(t);
+    p->pending = phase_is(phase, "Pending");
+    ready_condition(status, p);
+    p->start_ms = time_at(status, "startTime");
+    p->created_ms = time_at(meta, "creationTimestamp");
     return 0;
+}
+
+int64_t k8s_pod_started(const struct k8s_pod *p)
+{
+    return p->start_ms >= 0 ? p->start_ms : p->created_ms;
+}
+
+/* groupPods' rule for the CPU resource metric, for a pod that is not Pending. */
+static int cpu_not_ready(const struct k8s_pod *p, const struct k8s_ready_rule *rule, int64_t now_ms,
+                         int64_t since_ms)
+{
+    if (p->ready == K8S_COND_NONE || p->start_ms < 0)
+        return 1;
+    if (p->start_ms + rule->init_period_ms > now_ms) /* still initialising */
+        return p->ready == K8S_COND_FALSE || p->ready_since_ms > since_ms;
+    /* not ready and never has been */
+    return p->ready == K8S_COND_FALSE && p->start_ms + rule->initial_delay_ms > p->ready_since_ms;
+}
+
+int k8s_pod_not_ready(const struct k8s_pod *p, const struct k8s_ready_rule *rule, int64_t now_ms,
+                      int64_t since_ms)
+{
+    if (p->pending)
+        return 1;
+    switch (rule->mode) {
+    case K8S_READINESS_CPU:
+        return cpu_not_ready(p, rule, now_ms, since_ms);
+    case K8S_READINESS_READY:
+        return p->ready != K8S_COND_TRUE;
+    default:
+        return 0;
+    }
 }
 
 int k8s_parse_pods(const char *body, size_t len, size_t max, struct k8s_pods *acc,

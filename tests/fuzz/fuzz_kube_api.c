@@ -4,8 +4,9 @@
  * line "--" (gathered into one list, as the scaler pages), 2 an error body, 3 a time, a
  * Retry-After value and base64 text. Invariants: a Scale's counts are in range and its
  * selector is NULL or a non-empty string; the pods gathered never exceed the maximum, each has
- * a non-empty NUL-terminated name shorter than 64 bytes and a start of -1 or later than the
- * epoch; a page that fails keeps the pods of the earlier ones; the error text is
+ * a non-empty NUL-terminated name shorter than 64 bytes, a Ready status of the enum, times of
+ * -1 or later than the epoch, and a readiness of 0 or 1 in every mode (judged at one of the
+ * pod's own times); a page that fails keeps the pods of the earlier ones; the error text is
  * NUL-terminated within its buffer; decoded base64 is as long as it says. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,14 +39,29 @@ static const char *separator(const char *p, const char *end)
     return NULL;
 }
 
+static void check_readiness(const struct k8s_pod *p)
+{
+    int64_t now = p->ready_since_ms > p->start_ms ? p->ready_since_ms : p->start_ms;
+    for (int mode = K8S_READINESS_PENDING; mode <= K8S_READINESS_READY; mode++) {
+        struct k8s_ready_rule rule = {mode, 300000, 30000};
+        int r = k8s_pod_not_ready(p, &rule, now, p->created_ms);
+        if (r != 0 && r != 1)
+            abort();
+    }
+}
+
 static void check_pods(const struct k8s_pods *acc)
 {
     if (acc->n > MAX_PODS || acc->n > acc->cap)
         abort();
     for (size_t i = 0; i < acc->n; i++) {
-        size_t len = strnlen(acc->v[i].name, sizeof(acc->v[i].name));
-        if (len == 0 || len >= sizeof(acc->v[i].name) || acc->v[i].started_ms < -1)
+        const struct k8s_pod *p = &acc->v[i];
+        size_t len = strnlen(p->name, sizeof(p->name));
+        if (len == 0 || len >= sizeof(p->name) || p->start_ms < -1 || p->created_ms < -1 ||
+            p->ready_since_ms < -1 || p->ready < K8S_COND_NONE || p->ready > K8S_COND_UNKNOWN ||
+            (p->pending != 0 && p->pending != 1) || k8s_pod_started(p) < -1)
             abort();
+        check_readiness(p);
     }
 }
 

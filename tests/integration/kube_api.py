@@ -56,8 +56,10 @@ It follows the Kubernetes API reference as published, for exactly what we use:
     "default"').
 
 State: the workloads and their pods. A workload's pods follow its spec.replicas on every
-request, as its controller would: new pods start Pending for `pending_for` s, then Running
-but not Ready until `ready_after` s after their creation; a scale-down marks pods terminating
+request, as its controller would: new pods start Pending for `pending_for` s (the kubelet has
+acknowledged them at once: status.startTime is their creation, their Ready condition False
+since then), then Running but not Ready until `ready_after` s after their creation (Ready
+True from then, its lastTransitionTime that moment); a scale-down marks pods terminating
 (deletionTimestamp) and removes them `terminate_after` s later, taking not-ready pods first,
 then the newest ready ones (the ReplicaSet controller's order); a StatefulSet's pods are
 web-0, web-1, ... and leave from the highest ordinal. Every write bumps the resourceVersion.
@@ -396,7 +398,8 @@ class KubeAPI(ThreadingHTTPServer):
         created = p["_created"]
         running = now - created >= self.pending_for
         ready = self.is_ready(p, now)
-        started = rfc3339(created + self.pending_for)
+        acked = rfc3339(created)  # startTime: the kubelet acknowledged the pod (node-1) at once
+        started = rfc3339(created + self.pending_for)  # its containers, after the image pull
         ready_at = rfc3339(created + max(self.ready_after, self.pending_for))
         tf = lambda b: "True" if b else "False"  # noqa: E731
         conds = [{"type": "PodScheduled", "status": "True", "lastProbeTime": None,
@@ -406,11 +409,10 @@ class KubeAPI(ThreadingHTTPServer):
                        "lastTransitionTime": started}]
         for t in ("Ready", "ContainersReady"):
             conds.append({"type": t, "status": tf(ready), "lastProbeTime": None,
-                          "lastTransitionTime": ready_at if ready else started})
+                          "lastTransitionTime": ready_at if ready else acked})
         st = {"phase": "Running" if running else "Pending", "conditions": conds,
-              "hostIP": "10.0.0.1", "qosClass": "BestEffort"}
+              "hostIP": "10.0.0.1", "qosClass": "BestEffort", "startTime": acked}
         if running:
-            st["startTime"] = started
             st["podIP"] = "10.1.0.%d" % (int(p["metadata"]["uid"][:2], 16) % 250 + 2)
             st["containerStatuses"] = [{
                 "name": p["spec"]["containers"][0]["name"], "ready": ready, "restartCount": 0,

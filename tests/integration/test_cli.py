@@ -41,6 +41,9 @@ def test_help_and_version(ctx):
         h = run_cli(ctx.bin, [cmd, "--help"])
         assert h.returncode == 0, (cmd, h.stderr)
         assert h.stdout.startswith(f"usage: autoscaler {cmd}"), (cmd, h.stdout[:80])
+    # the self-hosted mode's name for run, as its users know it
+    assert run_cli(ctx.bin, ["master", "--help"]).stdout == run_cli(ctx.bin, ["run", "--help"]).stdout
+    assert run_cli(ctx.bin, ["master"]).returncode == 2       # -c is required, as for run
     v = run_cli(ctx.bin, ["--version"])
     assert v.returncode == 0 and re.match(r"^autoscaler \d+\.\d+\.\d+\n$", v.stdout), v.stdout
     assert run_cli(ctx.bin, []).returncode == 2

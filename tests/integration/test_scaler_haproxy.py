@@ -251,6 +251,13 @@ def test_dry_run_describes_and_changes_nothing(ctx):
     assert m, log[-2000:]
     assert not os.path.exists(os.path.join(ctx.tmp, "provision.log"))
     assert len(h.servers()) == 1
+    # an entry whose server HAProxy lacks: a run would add it, a dry run only reads
+    b = hw.start_backend(ctx, free_port(), "web2")
+    r = run_cli(ctx.bin, ["add-host", "127.0.0.1", str(b.port), "-c", path])
+    assert r.returncode == 0, r.stderr
+    r = run_cli(ctx.bin, ["run", "-c", path, "--once", "--dry-run"], timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert len(h.servers()) == 1, h.servers()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ with their URLs in kube_api.py) and that the real kubectl takes for a cluster.
   - garbage, a huge body and wrong types where the Scale or the PodList should be are failed
     reads that hold (never a scale-down);
   - per-pod values of a Prometheus-style metric (replica_id_label: pod) joined with the pods:
-    new pods not Ready yet (their start-up spike) are treated as the HPA treats them;
+    with `readiness: cpu`, new pods not Ready yet (their start-up spike) are treated as the HPA
+    treats them for CPU; with the default `readiness: pending`, as the HPA treats any other
+    metric: a Pending pod is left out, a Running one that is not Ready yet counts its value;
   - the deploy/kubernetes Role allows exactly what the daemon calls (the fixture's request
     log), and its manifests parse;
   - the real kubectl (/usr/lib/google-cloud-sdk/bin/kubectl.1.32) against the same fixture:
@@ -78,6 +80,7 @@ class MetricHandler(BaseHTTPRequestHandler):
             ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
                                             for c in p["status"]["conditions"])]
             values = {p["metadata"]["name"]: srv.per_pod(p, ready) for p in pods}
+            values = {k: v for k, v in values.items() if v is not None}  # None: no series
             values.update(srv.extra)
             result = [{"metric": {"__name__": "load", "pod": name}, "value": [time.time(),
                                                                                str(v)]}
@@ -421,17 +424,22 @@ def test_garbage_huge_and_wrong_types_hold(ctx):
 
 # ---- pods ---------------------------------------------------------------------------------------
 
+def per_pod_load(m):
+    """A per-pod load from a Prometheus-style query (a series per pod, label pod), target 50."""
+    return {"metrics": [{"name": "load", "type": "prometheus", "url": m.url, "query": "load",
+                         "replica_id_label": "pod", "timeout": "250ms", "target": 50}]}
+
+
 @test
 def test_not_ready_pods_as_the_hpa(ctx):
-    # Per-pod load from a Prometheus-style query (a series per pod, label pod), target 50 per
-    # pod. Ready pods share the traffic; a pod that is not Ready yet shows its start-up spike
-    # (500). The HPA leaves a not-ready pod out, and on a scale-up counts it as 0: the new
-    # pods' spike must not scale further. A series of a pod that does not exist is dropped.
+    # Ready pods share the traffic; a pod that is Running but not Ready yet shows its start-up
+    # spike (500), as CPU does. With `readiness: cpu` (the HPA's rule for CPU: a pod not Ready
+    # in its first 5 minutes is not ready), the not-ready pod is left out, and on a scale-up
+    # counts as 0: the new pods' spike must not scale further. A series of a pod that does
+    # not exist is dropped.
     api, metric, path = setup(
         ctx, start=False, api_kw={"ready_after": 3.0, "page_cap": 3},
-        group=lambda m: {"metrics": [{"name": "load", "type": "prometheus", "url": m.url,
-                                      "query": "load", "replica_id_label": "pod",
-                                      "timeout": "250ms", "target": 50}]})
+        scaler={"readiness": "cpu"}, group=per_pod_load)
     total = [200.0]
     metric.per_pod = lambda p, ready: (total[0] / len(ready) if p in ready else 500.0)
     metric.extra = {"web-gone-00000": 1000.0}
@@ -452,6 +460,60 @@ def test_not_ready_pods_as_the_hpa(ctx):
     # Less traffic: 60 over 4 ready pods is 15 a pod, ceil(0.3 * 4) = 2.
     total[0] = 60.0
     d.wait_log(r"engine\[web\]: scaled 4->2 via kubernetes", 10)
+    d.stop(signal.SIGTERM)
+
+
+@test
+def test_default_readiness_counts_running_pods(ctx):
+    # readiness: pending (the default), the HPA's rule for every metric but CPU: a Pending pod
+    # is not ready, a Running pod counts its value whatever its Ready condition says. New pods
+    # are Pending for 1.5 s (a value of 500 here, so that the decision shows it left out),
+    # then Running and not Ready for the rest of the test: they get no traffic (0).
+    api, metric, path = setup(ctx, start=False, api_kw={"pending_for": 1.5, "ready_after": 60.0},
+                              group=per_pod_load)
+    total = [200.0]
+
+    def value(p, ready):
+        if p["status"]["phase"] == "Pending":
+            return 500.0
+        return total[0] / len(ready) if p in ready else 0.0
+
+    metric.per_pod = value
+    d = daemon(ctx, path)
+    d.wait_log(r"engine\[web\]: scaled 2->4 via kubernetes", 15)
+    # Pending: left out, and 0 in the scale-up's average: 200 over 4 is the target, keep 4.
+    d.wait_log(r"decision current=4 desired=4 .*with 0 missing and 2 not ready", 5)
+    # Running, not Ready: their 0 counts.
+    d.wait_log(r"decision current=4 desired=4 load=\S+ reason=\"load avg=50 over 4 ready", 10)
+    pods = api.pods("web")
+    assert sorted((p["status"]["phase"], c["status"]) for p in pods
+                  for c in p["status"]["conditions"] if c["type"] == "Ready") == [
+        ("Running", "False"), ("Running", "False"), ("Running", "True"), ("Running", "True")]
+    # Less traffic: 100 on the 2 Ready pods, 0 on the others, 25 a pod: ceil(0.5 * 4) = 2
+    # (with readiness: ready the two would be left out: 50 a pod, keep 4).
+    total[0] = 100.0
+    d.wait_log(r"engine\[web\]: scaled 4->2 via kubernetes", 10)
+    d.stop(signal.SIGTERM)
+
+
+@test
+def test_pending_pods_without_series_are_not_ready(ctx):
+    # The HPA looks at the phase before the metric (groupPods): a Pending pod is unready even
+    # without a series (a new pod has none), so it is left out of a scale-down, where a started
+    # pod without a series would be missing and counted at the target.
+    api, metric, path = setup(ctx, start=False, api_kw={"pending_for": 60.0, "ready_after": 60.0},
+                              group=per_pod_load)
+    total = [200.0]
+    metric.per_pod = lambda p, ready: (None if p["status"]["phase"] == "Pending"
+                                       else total[0] / len(ready))
+    d = daemon(ctx, path)
+    d.wait_log(r"engine\[web\]: scaled 2->4 via kubernetes", 15)
+    d.wait_log(r"decision current=4 desired=4 .*with 0 missing and 2 not ready", 5)
+    # 20 on each Ready pod: 0.4 of the target over the 2 of them, the Pending ones left out:
+    # ceil(0.4 * 2) = 1 (were they missing, at the target: 35 a pod, ceil(0.7 * 4) = 3).
+    total[0] = 40.0
+    d.wait_log(r"engine\[web\]: scaled 4->1 via kubernetes", 10)
+    assert not d.grep(r"scaled 4->3"), d.tail()
     d.stop(signal.SIGTERM)
 
 

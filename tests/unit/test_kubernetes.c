@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 #include <microhttpd.h>
 
@@ -278,6 +279,9 @@ static void test_validate(void **state)
          "kubeconfig:6:32: user 'u' authenticates with an exec plugin"},
         {"name: web\nkubeconfig: kubeconfig\ncontext: other\n", "no context named 'other'"},
         {"name: web\npods: maybe\n", "pods"},
+        {"name: web\nreadiness: probe\n", "readiness"},
+        {"name: web\ncpu_initialization_period: 2d\n", "cpu_initialization_period"},
+        {"name: web\ninitial_readiness_delay: -1s\n", "initial_readiness_delay"},
     };
     for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++) {
         struct fx f;
@@ -327,7 +331,7 @@ static void test_get_set(void **state)
     assert_false(w[0].not_ready);
     assert_true(w[0].age_ms > 1000LL * 86400 * 300); /* since 2024 */
     assert_string_equal(w[1].id, "web-b");
-    assert_true(w[1].not_ready);
+    assert_false(w[1].not_ready);     /* readiness: pending (the default): Running, not Ready */
     assert_int_equal(w[1].age_ms, 0); /* a start in the future is no age */
     assert_int_equal(w[2].age_ms, -1);
     assert_int_equal(ops->workers(f.state, w, 2), 2);
@@ -362,6 +366,95 @@ static void test_get_set(void **state)
     assert_int_equal(ops->workers(f.state, w, 8), 0);
     fx_free(&f);
     as_log_secrets_clear();
+}
+
+/* A time as the API writes it, ms after the epoch. */
+static void rfc3339(int64_t ms, char *buf, size_t n)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[32];
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, n, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+/* A pod in JSON: its phase, Ready status, start and Ready transition in ms since the epoch. */
+static int pod_json(char *buf, size_t n, const char *name, const char *phase, const char *ready,
+                    int64_t start, int64_t changed)
+{
+    char st[40], ch[40];
+    rfc3339(start, st, sizeof(st));
+    rfc3339(changed, ch, sizeof(ch));
+    return snprintf(buf, n,
+                    "{\"metadata\":{\"name\":\"%s\"},\"status\":{\"phase\":\"%s\",\"startTime\":"
+                    "\"%s\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"%s\","
+                    "\"lastTransitionTime\":\"%s\"}]}}",
+                    name, phase, st, ready, ch);
+}
+
+/* The `readiness` modes end to end: the option, the pods' facts as listed, the verdict at the
+ * engine's time, and the cpu rule's window (the previous list). */
+static void test_readiness(void **state)
+{
+    (void)state;
+    kubeconfig("token: kube-token-abcdef");
+    static const char *const names[] = {"pending", "starting", "ready", "lapsed", "never", "fresh"};
+    static const struct {
+        const char *yaml;
+        int not_ready[6], then[6]; /* at the first get, and at the second */
+    } cases[] = {
+        {"", {1, 0, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0}},
+        {"readiness: pending\n", {1, 0, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0}},
+        {"readiness: ready\n", {1, 1, 0, 1, 1, 0}, {1, 1, 0, 1, 1, 0}},
+        {"readiness: cpu\n", {1, 1, 0, 0, 1, 1}, {1, 1, 0, 0, 1, 0}},
+        {"readiness: cpu\ncpu_initialization_period: 30s\ninitial_readiness_delay: 1s\n",
+         {1, 1, 0, 0, 0, 0},
+         {1, 1, 0, 0, 0, 0}},
+    };
+    for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++) {
+        char yaml[256], msg[600];
+        snprintf(yaml, sizeof(yaml), "name: web\nkubeconfig: kubeconfig\n%s", cases[i].yaml);
+        struct fx f;
+        assert_int_equal(fx_new(&f, yaml, msg, sizeof(msg)), 0);
+        usleep(5000);
+        int64_t now = as_wall_ms(), hour = 3600000;
+        char list[4096];
+        int o = snprintf(list, sizeof(list), "%s",
+                         "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"metadata\":{},\"items\":[");
+        struct {
+            const char *phase, *ready;
+            int64_t start, changed;
+        } pods[] = {
+            {"Pending", "False", now - 2000, now - 2000},
+            {"Running", "False", now - 60000, now - 60000},      /* starting */
+            {"Running", "True", now - hour, now - hour + 10000}, /* ready long since */
+            {"Running", "False", now - hour, now - 600000},      /* was ready */
+            {"Running", "False", now - hour, now - hour + 5000}, /* never ready */
+            {"Running", "True", now - 60000, now},               /* Ready since the start */
+        };
+        for (size_t k = 0; k < AS_ARRAY_LEN(pods); k++) {
+            o += snprintf(list + o, sizeof(list) - (size_t)o, "%s", k ? "," : "");
+            o += pod_json(list + o, sizeof(list) - (size_t)o, names[k], pods[k].phase,
+                          pods[k].ready, pods[k].start, pods[k].changed);
+        }
+        snprintf(list + o, sizeof(list) - (size_t)o, "]}");
+        routes_clear();
+        route("GET " SCALE_PATH, 200, SCALE("6", "6", ",\"selector\":\"app=web\""), NULL);
+        route("GET " PODS_PATH, 200, list, NULL);
+        for (int round = 0; round < 2; round++) {
+            struct as_scale_result r = do_get(&f);
+            assert_true(r.ok);
+            struct as_worker_info w[8];
+            assert_int_equal(ops->workers(f.state, w, 8), 6);
+            const int *want = round ? cases[i].then : cases[i].not_ready;
+            for (size_t k = 0; k < 6; k++)
+                if (w[k].not_ready != want[k] || strcmp(w[k].id, names[k]) != 0)
+                    fail_msg("case %zu round %d: %s not ready %d", i, round, w[k].id,
+                             w[k].not_ready);
+        }
+        fx_free(&f);
+    }
 }
 
 static void test_failures(void **state)
@@ -549,9 +642,9 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validate),  cmocka_unit_test(test_get_set),
-        cmocka_unit_test(test_failures),  cmocka_unit_test(test_token_file),
-        cmocka_unit_test(test_incluster),
+        cmocka_unit_test(test_validate),   cmocka_unit_test(test_get_set),
+        cmocka_unit_test(test_readiness),  cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_token_file), cmocka_unit_test(test_incluster),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

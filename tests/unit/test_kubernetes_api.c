@@ -130,49 +130,57 @@ static void test_parse_scale(void **state)
     "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"7\"" cont     \
     "},\"items\":[" items "]}"
 
+#define READY_AT(v, t) "{\"type\":\"Ready\",\"status\":\"" v "\",\"lastTransitionTime\":\"" t "\"}"
+/* clang-format off */
+#define ITEMS1                                                                                     \
+    POD("web-a", "", RUNNING(READY("True"))) ","                                                   \
+    POD("web-b", "", RUNNING(READY("False"))) ","                                                  \
+    POD("web-c", "", "{\"phase\":\"Pending\",\"conditions\":[" READY("True") "]}") ","             \
+    POD("web-d", ",\"deletionTimestamp\":\"2024-05-01T11:00:00Z\"", RUNNING(READY("True"))) ","    \
+    POD("web-e", "", "{\"phase\":\"Failed\"}") ","                                                 \
+    POD("web-f", "", "{}") ","                                                                     \
+    POD("web-s", "", "{\"phase\":\"Succeeded\"}") ","                                              \
+    POD("web-u", "", RUNNING(READY_AT("Unknown", "2024-05-01T10:01:00.5Z") "," READY("True"))) "," \
+    POD("web-x", "", RUNNING(READY_AT("maybe", "yesterday")))
+/* clang-format on */
+
 static void test_parse_pods(void **state)
 {
     (void)state;
-    const char *page1 = LIST(
-        ",\"continue\":\"tok1\"",
-        POD("web-a", "", RUNNING(READY("True"))) "," POD("web-b", "", RUNNING(READY("False"))) "," POD(
-            "web-c", "",
-            "{\"phase\":\"Pending\",\"conditions\":[" READY(
-                "True") "]}") "," POD("web-d", ",\"deletionTimestamp\":\"2024-05-01T11:00:00Z\"",
-                                      RUNNING(READY(
-                                          "True"))) "," POD("web-e", "",
-                                                            "{\"phase\":\"Failed\"}") "," POD("web-"
-                                                                                              "f",
-                                                                                              "",
-                                                                                              "{"
-                                                                                              "}"));
+    const char *page1 = LIST(",\"continue\":\"tok1\"", ITEMS1);
     struct k8s_pods acc = {0};
     struct as_err err;
     assert_int_equal(k8s_parse_pods(page1, strlen(page1), 100, &acc, &err), 0);
-    assert_int_equal(acc.n, 4);
-    assert_int_equal(acc.left_out, 2); /* terminating and failed, as the HPA */
+    assert_int_equal(acc.n, 6);
+    assert_int_equal(acc.left_out, 3); /* terminating, Failed and Succeeded, as the HPA */
     assert_string_equal(acc.cont, "tok1");
-    assert_string_equal(acc.v[0].name, "web-a");
-    assert_false(acc.v[0].not_ready);
-    assert_true(acc.v[0].started_ms == 1714557605000LL); /* startTime */
-    assert_true(acc.v[1].not_ready);                     /* Ready False */
-    assert_true(acc.v[2].not_ready);                     /* Pending */
-    assert_true(acc.v[3].not_ready);                     /* no conditions */
-    assert_true(acc.v[3].started_ms == 1714557600000LL); /* creationTimestamp */
+    const struct k8s_pod *a = &acc.v[0], *b = &acc.v[1], *c = &acc.v[2], *f = &acc.v[3];
+    const struct k8s_pod *u = &acc.v[4], *x = &acc.v[5];
+    assert_string_equal(a->name, "web-a");
+    assert_true(!a->pending && a->ready == K8S_COND_TRUE && a->ready_since_ms == -1);
+    assert_true(a->start_ms == 1714557605000LL && a->created_ms == 1714557600000LL);
+    assert_true(k8s_pod_started(a) == 1714557605000LL); /* startTime */
+    assert_true(!b->pending && b->ready == K8S_COND_FALSE);
+    assert_true(c->pending && c->ready == K8S_COND_TRUE && c->start_ms == -1);
+    assert_true(!f->pending && f->ready == K8S_COND_NONE && f->start_ms == -1);
+    assert_true(k8s_pod_started(f) == 1714557600000LL); /* else creationTimestamp */
+    /* the first Ready condition counts, with its lastTransitionTime */
+    assert_true(u->ready == K8S_COND_UNKNOWN && u->ready_since_ms == 1714557660500LL);
+    assert_true(x->ready == K8S_COND_UNKNOWN && x->ready_since_ms == -1); /* no such status */
     /* the last page: appended, no continue; null items; a name too long to join */
     const char *page2 =
         LIST("", POD("web-g", "", RUNNING(READY("True"))) "," POD(
                      "a-name-that-is-far-too-long-to-be-generated-by-any-controller-of-k8s-x", "",
                      "{}"));
     assert_int_equal(k8s_parse_pods(page2, strlen(page2), 100, &acc, &err), 0);
-    assert_int_equal(acc.n, 5);
+    assert_int_equal(acc.n, 7);
     assert_int_equal(acc.long_name, 1);
     assert_null(acc.cont);
     const char *empty = "{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"items\":null}";
     assert_int_equal(k8s_parse_pods(empty, strlen(empty), 100, &acc, &err), 0);
     /* beyond max */
-    assert_int_equal(k8s_parse_pods(page2, strlen(page2), 5, &acc, &err), 0);
-    assert_int_equal(acc.n, 5);
+    assert_int_equal(k8s_parse_pods(page2, strlen(page2), 7, &acc, &err), 0);
+    assert_int_equal(acc.n, 7);
     assert_int_equal(acc.dropped, 1);
     k8s_pods_free(&acc);
 
@@ -196,6 +204,63 @@ static void test_parse_pods(void **state)
             fail_msg("bad %zu: '%s'", i, err.msg);
         k8s_pods_free(&p);
     }
+}
+
+/* The three `readiness` modes, row by row: the HPA's groupPods for CPU (cpu), for every other
+ * metric (pending), and the Ready condition (ready). */
+#define S(x) ((x)*1000LL)
+static void test_pod_readiness(void **state)
+{
+    (void)state;
+    enum { N = K8S_COND_NONE, T = K8S_COND_TRUE, F = K8S_COND_FALSE, U = K8S_COND_UNKNOWN };
+    const int64_t T0 = 1714557605000LL, NO = -99999; /* NO: the time is unknown (-1) */
+    static const struct {
+        const char *what;
+        int pending, ready;
+        int64_t since, now, window; /* ms after the start: lastTransitionTime, now, the window */
+        int start_known;
+        int pending_mode, cpu, ready_mode; /* not ready in each mode */
+    } rows[] = {
+        {"Pending", 1, F, S(0), S(10), S(5), 1, 1, 1, 1},
+        {"Pending with Ready True", 1, T, S(0), S(10), S(5), 1, 1, 1, 1},
+        {"Ready long since", 0, T, S(5), S(600), S(590), 1, 0, 0, 0},
+        {"Running, not Ready, initialising", 0, F, S(0), S(60), S(45), 1, 0, 1, 1},
+        {"never Ready after the period", 0, F, S(5), S(600), S(590), 1, 0, 1, 1},
+        {"not Ready after being Ready", 0, F, S(500), S(600), S(590), 1, 0, 0, 1},
+        {"turned False exactly at the delay", 0, F, S(30), S(600), S(590), 1, 0, 0, 1},
+        {"turned False 1 ms before the delay", 0, F, S(30) - 1, S(600), S(590), 1, 0, 1, 1},
+        {"Ready since this round's window began", 0, T, S(50), S(60), S(45), 1, 0, 1, 0},
+        {"Ready since exactly the window's start", 0, T, S(45), S(60), S(45), 1, 0, 0, 0},
+        {"Ready after the period, changed this round", 0, T, S(400), S(410), S(395), 1, 0, 0, 0},
+        {"Unknown, initialising", 0, U, S(5), S(60), S(45), 1, 0, 0, 1},
+        {"Unknown, changed this round", 0, U, S(50), S(60), S(45), 1, 0, 1, 1},
+        {"Unknown after the period", 0, U, S(5), S(600), S(590), 1, 0, 0, 1},
+        {"no Ready condition", 0, N, NO, S(600), S(590), 1, 0, 1, 1},
+        {"Ready, no status.startTime", 0, T, S(5), S(600), S(590), 0, 0, 1, 0},
+        {"False, unknown transition, after the period", 0, F, NO, S(600), S(590), 1, 0, 1, 1},
+        {"True, unknown transition, initialising", 0, T, NO, S(60), S(45), 1, 0, 0, 0},
+        {"False at the period's end", 0, F, S(240), S(300), S(290), 1, 0, 0, 1},
+        {"False 1 ms before the period's end", 0, F, S(240), S(300) - 1, S(290), 1, 0, 1, 1},
+    };
+    for (size_t i = 0; i < AS_ARRAY_LEN(rows); i++) {
+        struct k8s_pod p = {.pending = rows[i].pending,
+                            .ready = rows[i].ready,
+                            .ready_since_ms = rows[i].since == NO ? -1 : T0 + rows[i].since,
+                            .start_ms = rows[i].start_known ? T0 : -1,
+                            .created_ms = T0 - 2000};
+        int64_t now = T0 + rows[i].now, window = T0 + rows[i].window;
+        int want[] = {rows[i].pending_mode, rows[i].cpu, rows[i].ready_mode};
+        for (int mode = K8S_READINESS_PENDING; mode <= K8S_READINESS_READY; mode++) {
+            struct k8s_ready_rule rule = {mode, 300000, 30000};
+            if (k8s_pod_not_ready(&p, &rule, now, window) != want[mode])
+                fail_msg("%s, mode %d: not ready should be %d", rows[i].what, mode, want[mode]);
+        }
+    }
+    /* the periods are options: 0 and 0 leave only the never-ready rule */
+    struct k8s_pod p = {.ready = K8S_COND_FALSE, .ready_since_ms = T0, .start_ms = T0};
+    struct k8s_ready_rule none = {K8S_READINESS_CPU, 0, 0}, longer = {K8S_READINESS_CPU, 0, 1000};
+    assert_false(k8s_pod_not_ready(&p, &none, T0, T0));
+    assert_true(k8s_pod_not_ready(&p, &longer, T0, T0));
 }
 
 static void test_errors_and_formats(void **state)
@@ -521,10 +586,11 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names_and_urls), cmocka_unit_test(test_parse_scale),
-        cmocka_unit_test(test_parse_pods),     cmocka_unit_test(test_errors_and_formats),
-        cmocka_unit_test(test_kubeconfig),     cmocka_unit_test(test_kubeconfig_errors),
-        cmocka_unit_test(test_incluster),      cmocka_unit_test(test_token_rotation),
+        cmocka_unit_test(test_names_and_urls),     cmocka_unit_test(test_parse_scale),
+        cmocka_unit_test(test_parse_pods),         cmocka_unit_test(test_pod_readiness),
+        cmocka_unit_test(test_errors_and_formats), cmocka_unit_test(test_kubeconfig),
+        cmocka_unit_test(test_kubeconfig_errors),  cmocka_unit_test(test_incluster),
+        cmocka_unit_test(test_token_rotation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -58,6 +58,7 @@ static void test_accepted(void **state)
         {"<a>&lt;&gt;&amp;&quot;&apos;&#65;&#x42;&#xe9;&#x1F600;</a>",
          "+a =a:<>&\"'AB\xC3\xA9\xF0\x9F\x98\x80"},
         {"<a><![CDATA[<not> &a; tag]]></a>", "+a =a:<not> &a; tag"},
+        {"<\xC3\xA9t\xC3\xA9>x</\xC3\xA9t\xC3\xA9>", "+\xC3\xA9t\xC3\xA9 =\xC3\xA9t\xC3\xA9:x"}, /* XML names */
         {"<a>x<![CDATA[]]]]><![CDATA[>]]>y</a>", "+a =a:x]]>y"},
         {"<a>l1\r\nl2\rl3</a>", "+a =a:l1\nl2\nl3"},
         {"<a>caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80</a>",
@@ -127,6 +128,10 @@ static void test_refused(void **state)
         {"<a:/>", "XML: a name without a local part"},
         {"<a>< b/></a>", "XML: not well-formed (invalid token) at byte 4"},
         {"<a></a x>", "XML: not well-formed (invalid token) at byte 7"},
+        {"<a b=\"1\" b=\"2\"/>", "XML: duplicate attribute"},
+        {"<a><?xml version=\"1.0\"?></a>", "XML: "},
+        {"\xFF\xFE<", "XML: not UTF-8 at byte 0"}, /* UTF-16 byte order marks */
+        {"\xFE\xFF<", "XML: not UTF-8 at byte 0"},
     };
     for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++) {
         struct trace t = {0};
@@ -140,6 +145,14 @@ static void test_refused(void **state)
     struct as_err err;
     assert_int_equal(as_xml_parse("<a>\0</a>", 8, record, &(struct trace){0}, &err), -1);
     assert_string_equal(err.msg, "XML: not well-formed (invalid token) at byte 3");
+    /* UTF-16 without a byte order mark: a NUL in the first two bytes */
+    assert_int_equal(as_xml_parse("<\0a\0/\0>\0", 8, record, &(struct trace){0}, &err), -1);
+    assert_string_equal(err.msg, "XML: not UTF-8 at byte 1");
+    /* a document over 16 MiB is refused before it is read */
+    assert_int_equal(as_xml_parse("<a/>", (size_t)16 * 1024 * 1024 + 1, record,
+                                  &(struct trace){0}, &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "a document longer than"));
 }
 
 /* The bounds: depth, name length, text length. */
