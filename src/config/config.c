@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/notify_cfg.h"
 #include "config/parse.h"
 #include "core/decide.h"
 #include "util/log.h"
@@ -87,10 +88,16 @@ const struct as_opt as_fallback_opts[] = {
 };
 
 const struct as_opt as_too_rapid_opts[] = {
-    {"scales", AS_OPT_INT, offsetof(struct as_too_rapid, scales), NULL, 1, 32, AS_OPT_REQUIRED,
-     NULL, "More than this many scale events ..."},
+    {"scales", AS_OPT_INT, offsetof(struct as_too_rapid, scales), NULL, 1, 32, 0, NULL,
+     "More than this many scale events in one direction (scale-ups, or scale-downs) within "
+     "`within` is too rapid. At least one of scales and replicas."},
+    {"replicas", AS_OPT_INT, offsetof(struct as_too_rapid, replicas), NULL, 1, AS_INT_MAX_OPT, 0,
+     NULL,
+     "More than this many replicas added (or removed) within `within` is too rapid "
+     "(autoscalebot's NOTIFY_IF_SCALE_DIFF_EXCEEDS_THRESHOLD)."},
     {"within", AS_OPT_DURATION, offsetof(struct as_too_rapid, within_ms), NULL, 1000, 86400000,
-     AS_OPT_REQUIRED, NULL, "... within this long is reported as too rapid scaling."},
+     AS_OPT_REQUIRED, NULL,
+     "The period (autoscalebot's NOTIFY_IF_SCALE_DIFF_EXCEEDS_PERIOD_IN_MINUTES)."},
     AS_OPT_END,
 };
 
@@ -197,6 +204,7 @@ void as_config_unref(struct as_config *cfg)
     for (size_t i = 0; i < cfg->ngroups; i++)
         group_free(&cfg->groups[i]);
     free(cfg->groups);
+    as_notifiers_free(cfg);
     as_index_free(&cfg->by_name);
     as_opts_free(as_global_opts, cfg);
     free(cfg->file);
@@ -598,6 +606,19 @@ static int parse_group_keys(struct as_group_cfg *g, struct as_node *n, const cha
     return as_opts_parse(opts, g, n, what, err);
 }
 
+/* `too_rapid`: its keys, and at least one of scales and replicas. */
+static int parse_too_rapid(struct as_group_cfg *g, struct as_node *tr, const char *what,
+                           struct as_err *err)
+{
+    if (parse_sub(as_too_rapid_opts, &g->too_rapid, tr, what, "too_rapid", err) < 0)
+        return -1;
+    if (tr != NULL && tr->kind == AS_NODE_MAP && g->too_rapid.scales == 0 &&
+        g->too_rapid.replicas == 0)
+        return as_err_at(err, tr->file, tr->line, tr->col,
+                         "%s 'too_rapid': set at least one of 'scales' and 'replicas'", what);
+    return 0;
+}
+
 /* The keys of a group beside its options. */
 static const char *const group_sections[] = {"metrics",  "scaler",    "policy",    "behavior",
                                              "fallback", "too_rapid", "schedules", NULL};
@@ -651,9 +672,7 @@ static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_no
         as_cfg_step(parse_sub(as_fallback_opts, &g->fallback, as_node_get(n, "fallback"), what,
                               "fallback", err),
                     n, &bad, err) < 0 ||
-        as_cfg_step(parse_sub(as_too_rapid_opts, &g->too_rapid, as_node_get(n, "too_rapid"), what,
-                              "too_rapid", err),
-                    n, &bad, err) < 0 ||
+        as_cfg_step(parse_too_rapid(g, as_node_get(n, "too_rapid"), what, err), n, &bad, err) < 0 ||
         as_cfg_step(as_node_check_keys(n, what, tables, group_sections, err), n, &bad, err) < 0)
         return -1;
     return bad || keys_bad ? -1 : 0;
@@ -720,13 +739,15 @@ static int parse_root(struct as_config *cfg, struct as_node *root, struct as_err
         return -1;
     const char *file;
     as_node_pos(root, "state_dir", &file, &cfg->state_dir_line, &cfg->state_dir_col);
-    static const char *const groups_key[] = {"groups", NULL};
+    static const char *const root_keys[] = {"groups", "notifiers", NULL};
     const struct as_opt *const tables[] = {as_global_opts, NULL};
     if (parse_groups(cfg, root, as_node_get(root, "groups"), &bad, err) < 0)
         return -1;
     if (!bad && as_config_check_exclusive(cfg, root->file, err) < 0)
         return -1;
-    if (as_cfg_step(as_node_check_keys(root, "the configuration", tables, groups_key, err), root,
+    if (as_cfg_step(as_notifiers_parse(cfg, as_node_get(root, "notifiers"), err), root, &bad, err) <
+            0 ||
+        as_cfg_step(as_node_check_keys(root, "the configuration", tables, root_keys, err), root,
                     &bad, err) < 0)
         return -1;
     return bad ? -1 : 0;

@@ -13,6 +13,7 @@
 #include "core/behavior.h"
 
 struct as_policy_ops;
+struct as_notifier_cfg;
 
 struct as_metric_cfg {
     char *name;
@@ -45,9 +46,12 @@ struct as_fallback {
     int replicas; /* the count to go to; -1 = hold */
 };
 
+/* Too rapid scaling (docs/events.md): a change that makes more than `scales` scale events, or
+ * more than `replicas` replicas changed, in its direction within `within`. 0: not checked. */
 struct as_too_rapid {
-    int scales;        /* more than this many scale events ... 0 = off */
-    int64_t within_ms; /* ... within this long is reported */
+    int scales;
+    int replicas;
+    int64_t within_ms;
 };
 
 struct as_group_cfg {
@@ -90,8 +94,10 @@ struct as_config {
     int state_dir_line, state_dir_col; /* where it is set (the top of the file by default) */
     size_t ngroups;
     struct as_group_cfg *groups;
-    int refs;                /* owners: as_config_unref frees at zero */
-    struct as_index by_name; /* group name -> index in groups, for as_config_group */
+    size_t nnotifiers;
+    struct as_notifier_cfg *notifiers; /* config/notify_cfg.h */
+    int refs;                          /* owners: as_config_unref frees at zero */
+    struct as_index by_name;           /* group name -> index in groups, for as_config_group */
 };
 
 /* Loads and validates path: the whole file, every error found (an error that only follows

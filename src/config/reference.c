@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "config/config.h"
+#include "config/notify_cfg.h"
 #include "core/decide.h"
 
 static int section(struct as_sb *sb, const char *title, const char *intro, const struct as_opt *o)
@@ -25,8 +26,10 @@ int as_config_reference(struct as_sb *sb)
                   "valid metric, go to R (KEDA's fallback), or hold with R = -1.",
                   as_fallback_opts);
     rc |= section(sb, "Group `too_rapid`",
-                  "`too_rapid: {scales: N, within: T}`: a decision that makes more than N scale "
-                  "events within T is reported as too rapid scaling.",
+                  "`too_rapid: {scales: N, within: T}` or `{replicas: R, within: T}`: a change "
+                  "that makes more than N scale events (or more than R replicas changed) in its "
+                  "direction within T is reported as too rapid scaling (the `too_rapid` event, "
+                  "docs/events.md). Off by default, as autoscalebot's.",
                   as_too_rapid_opts);
     rc |= section(sb, "Group `schedules`: each entry",
                   "Scheduled capacity (AWS scheduled actions, KEDA's cron scaler): during a "
@@ -59,6 +62,15 @@ int as_config_reference(struct as_sb *sb)
         char title[96];
         snprintf(title, sizeof(title), "Scaler `%s`", as_scalers[i]->name);
         rc |= section(sb, title, as_scalers[i]->summary, as_scalers[i]->opts);
+    }
+    rc |= section(sb, "Notifier (every type)",
+                  "Each entry of the top-level `notifiers:` mapping (the key is the notifier's "
+                  "name) takes these keys beside its type's own. See docs/events.md.",
+                  as_notifier_common_opts);
+    for (size_t i = 0; rc == 0 && as_notifiers[i]; i++) {
+        char title[96];
+        snprintf(title, sizeof(title), "Notifier `%s`", as_notifiers[i]->name);
+        rc |= section(sb, title, as_notifiers[i]->summary, as_notifiers[i]->opts);
     }
     return rc ? -1 : 0;
 }

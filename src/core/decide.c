@@ -163,6 +163,7 @@ static void no_metric(const struct as_group_cfg *g, struct as_group_state *st,
     const struct as_fallback *f = &g->fallback;
     if (f->after > 0 && st->failures >= f->after && f->replicas >= 0) {
         out->desired = clamp(f->replicas, b->min, b->max);
+        out->fallback = 1;
         snprintf(out->reason, sizeof(out->reason),
                  "no valid metric for %d rounds (failed: %s): fallback to %d", st->failures, failed,
                  out->desired);
@@ -239,6 +240,7 @@ static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
     }
     const char *why;
     int want = out->desired;
+    out->wanted = want;
     /* A pending intent counts as a scale event for the rate limits, for this round only. */
     struct as_stamps *ev = st->pending && st->intent.to > st->intent.from ? &st->up : &st->down;
     int pushed = st->pending && st->intent.to != st->intent.from &&
@@ -258,13 +260,54 @@ static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
              strcmp(why, "ScaleUpLimit") == 0 ? "up" : "down", want);
 }
 
-static int scales_within(const struct as_group_state *st, int64_t now, int64_t window)
+/* The scale events in the direction of dir (> 0 up, < 0 down) within window before now, a
+ * pending intent included, into *events, and the replicas they changed into *replicas. */
+static void scales_within(const struct as_group_state *st, int64_t now, int64_t window, int dir,
+                          int *events, int64_t *replicas)
 {
-    int n = st->pending && st->intent.t > now - window;
-    for (int i = 0; i < st->nscales && i < 32; i++)
-        if (st->scales[i] > now - window)
-            n++;
-    return n;
+    *events = 0;
+    *replicas = 0;
+    int delta = st->intent.to - st->intent.from;
+    if (st->pending && st->intent.t > now - window && (int64_t)delta * dir > 0) {
+        (*events)++;
+        *replicas += delta > 0 ? delta : -(int64_t)delta;
+    }
+    for (int i = 0; i < st->nscales && i < 32; i++) {
+        int d = st->scale_deltas[i];
+        if (st->scales[i] > now - window && (int64_t)d * dir > 0) {
+            (*events)++;
+            *replicas += d > 0 ? d : -(int64_t)d;
+        }
+    }
+}
+
+/* too_rapid: more scale events, or more replicas changed, in the decision's direction within
+ * the window than allowed (this change included). */
+static void too_rapid(const struct as_group_cfg *g, const struct as_group_state *st,
+                      const struct as_obs *obs, struct as_decision *out)
+{
+    const struct as_too_rapid *tr = &g->too_rapid;
+    int dir = out->desired > obs->current ? 1 : -1, events;
+    int64_t replicas;
+    if ((tr->scales == 0 && tr->replicas == 0) || out->desired == obs->current)
+        return;
+    scales_within(st, obs->now_ms, tr->within_ms, dir, &events, &replicas);
+    events++;
+    replicas += dir > 0 ? out->desired - obs->current : obs->current - out->desired;
+    replicas = replicas > AS_COUNT_MAX ? AS_COUNT_MAX : replicas;
+    out->too_rapid_events = events;
+    out->too_rapid_replicas = (int)replicas;
+    char w[32];
+    as_duration_words(tr->within_ms, w, sizeof(w));
+    if (tr->scales > 0 && events > tr->scales) {
+        out->too_rapid = 1;
+        addf(out, "; too rapid: %d scale-%s within %s (more than %d)", events,
+             dir > 0 ? "ups" : "downs", w, tr->scales);
+    } else if (tr->replicas > 0 && replicas > tr->replicas) {
+        out->too_rapid = 1;
+        addf(out, "; too rapid: %d replicas %s within %s (more than %d)", (int)replicas,
+             dir > 0 ? "added" : "removed", w, tr->replicas);
+    }
 }
 
 /* The last scale, counting a pending intent as one. Returns 0 when there was none. */
@@ -293,18 +336,11 @@ static void finish(const struct as_group_cfg *g, struct as_group_state *st,
     }
     if (out->desired != current && g->paused) {
         addf(out, "; paused: held at %d (wanted %d)", current, out->desired);
+        out->paused = 1;
+        out->paused_to = out->desired;
         out->desired = current;
     }
-    const struct as_too_rapid *tr = &g->too_rapid;
-    if (tr->scales == 0 || out->desired == current)
-        return;
-    int events = scales_within(st, obs->now_ms, tr->within_ms) + 1; /* with this one */
-    if (events > tr->scales) {
-        char w[32];
-        out->too_rapid = 1;
-        addf(out, "; too rapid: %d scale events within %s (more than %d)", events,
-             as_duration_words(tr->within_ms, w, sizeof(w)), tr->scales);
-    }
+    too_rapid(g, st, obs, out);
 }
 
 /* Scale to zero (KEDA's rules) is on with min 0 in effect and a metric with an activation. */
@@ -438,11 +474,17 @@ static void decide_policy(const struct as_group_cfg *g, struct as_group_state *s
 {
     /* Under the zero rules a policy never goes below 1: only idle_period reaches zero. */
     int lo = zero ? 1 : b->min;
-    int more = recommend(g, st, b, obs, out);
+    int called = recommend(g, st, b, obs, out), more = called;
     more |= scheduled_floor(b, out);
     int proposal = out->desired;
     if (more)
         normalize(g, st, obs, lo, b->max, out);
+    if (called) { /* the bounds clipped what the policy called for (docs/events.md) */
+        out->above_max = out->wanted > b->max;
+        out->below_min = out->wanted < b->min && b->min > 1;
+    } else {
+        out->wanted = -1;
+    }
     out->desired = clamp(out->desired, lo, b->max);
     if (zero && obs->current == 0)
         addf(out, "; activated from zero");
@@ -453,8 +495,7 @@ void as_decide(const struct as_group_cfg *g, struct as_group_state *st, const st
                struct as_decision *out)
 {
     st->rounds++;
-    out->too_rapid = 0;
-    out->reason[0] = '\0';
+    *out = (struct as_decision){.wanted = -1, .min = -1, .max = -1};
     if (g->override >= 0) {
         out->desired = g->override;
         snprintf(out->reason, sizeof(out->reason), "manual override: %d", g->override);
@@ -462,6 +503,8 @@ void as_decide(const struct as_group_cfg *g, struct as_group_state *st, const st
     }
     struct as_bounds b;
     as_bounds_get(g, obs->wall_ms ? obs->wall_ms : obs->now_ms, &b);
+    out->min = b.min;
+    out->max = b.max;
     int quiet, active = track_idle(g, st, &b, obs, &quiet), zero = zero_rules(g, &b);
     if (obs->current > b.max || obs->current < b.min) {
         outside(&b, obs, out);
@@ -491,7 +534,10 @@ void as_decide_scaled(const struct as_group_cfg *g, struct as_group_state *st, i
         st->scaled_up = 1;
     }
     memmove(st->scales + 1, st->scales, sizeof(st->scales) - sizeof(st->scales[0]));
+    memmove(st->scale_deltas + 1, st->scale_deltas,
+            sizeof(st->scale_deltas) - sizeof(st->scale_deltas[0]));
     st->scales[0] = now_ms;
+    st->scale_deltas[0] = to - from;
     if (st->nscales < 32)
         st->nscales++;
     as_behavior_store_event(&g->behavior, &st->up, &st->down, now_ms, from, to);

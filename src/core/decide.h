@@ -50,9 +50,25 @@ struct as_rec {
     char reason[AS_REASON_MAX];
 };
 
+/* A decision and what it noticed on the way (docs/events.md says exactly when each flag is
+ * set; the engine turns them into events). */
 struct as_decision {
     int desired;
-    int too_rapid; /* this round saw more scale events than `too_rapid` allows */
+    int min, max; /* the bounds in effect this round */
+    /* The count the policy called for: its recommendation (failure rules and scheduled
+     * capacity applied) after the stabilization windows, before rate limits and bounds; -1
+     * when no policy recommendation was made (override, outside the bounds, no valid metric,
+     * at zero). */
+    int wanted;
+    int above_max; /* wanted > max in effect: a scale-up beyond the maximum was called for */
+    int below_min; /* wanted < min in effect, and that min is above 1 (autoscalebot's rule) */
+    /* This change makes more scale events (or replicas changed) in its direction within
+     * too_rapid.within than too_rapid allows; too_rapid_events and too_rapid_replicas count
+     * them, this change included. */
+    int too_rapid, too_rapid_events, too_rapid_replicas;
+    int fallback; /* the fallback count was applied (no valid metric for fallback.after rounds) */
+    int paused;   /* `paused` held a change: the decision would have been paused_to */
+    int paused_to;
     char reason[AS_REASON_MAX];
 };
 
@@ -104,6 +120,7 @@ struct as_group_state {
     int64_t idle_since_ms;     /* scale to zero: below activation since, 0 = not idle */
     int64_t scales[32];        /* times of the last scale events (too-rapid detection) */
     int nscales;
+    int scale_deltas[32]; /* their changes (to - from; 0: unknown, from an older state file) */
     /* the policy's own state, policy-defined; aligned for any type a policy keeps there */
     _Alignas(max_align_t) unsigned char policy[AS_POLICY_STATE_MAX];
     int idle;                        /* idle_since_ms is set (it may legitimately be 0 in replay) */

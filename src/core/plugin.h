@@ -1,5 +1,5 @@
-/* Backend interfaces. Each source and scaler is one file exporting one const ops table,
- * listed once in registry.c. Callers go through the engine, never ops-> directly. */
+/* Backend interfaces. Each source, scaler and notifier is one file exporting one const ops
+ * table, listed once in registry.c. Callers go through the engine, never ops-> directly. */
 #ifndef AS_PLUGIN_H
 #define AS_PLUGIN_H
 
@@ -141,12 +141,49 @@ struct as_scaler_ops {
     void (*describe)(void *state, int want, char *buf, size_t len);
 };
 
+/* ---- notifiers (docs/events.md; the dispatcher: drivers/notify.c) ---- */
+
+struct as_ev; /* core/event.h */
+
+struct as_notify_result {
+    int ok;
+    int permanent; /* retrying cannot help (HTTP 4xx, a program that cannot run): given up */
+    char error[AS_MSG_MAX];
+};
+
+typedef void (*as_notify_cb)(const struct as_notify_result *r, void *arg);
+
+struct as_notifier_ops {
+    const char *name;          /* `type:` of a notifier */
+    const struct as_opt *opts; /* the type's own keys, beside the common ones */
+    size_t state_size;
+    const char *summary;
+    const char *template; /* the type's default template (util/tmpl.h) */
+    int (*validate)(void *state, struct as_node *map, struct as_err *err);
+    /* Optional: acquires runtime resources. ctx->name is the notifier's name, ctx->group
+     * NULL (each event names its group), ctx->timeout_ms one delivery's timeout. Returns 0,
+     * or -1 with err: the notifier is then off, its events dropped and counted. */
+    int (*start)(void *state, const struct as_ctx *ctx, struct as_err *err);
+    /* Delivers one event: ev and text (the notifier's template rendered, secrets masked) are
+     * borrowed for the call. done runs exactly once, from the loop (never re-entrantly),
+     * unless cancel() comes first. The dispatcher never starts a second delivery before the
+     * first ended, and enforces its own deadline (timeout and a little slack). */
+    void (*deliver)(void *state, const struct as_ev *ev, const char *text, as_notify_cb done,
+                    void *arg);
+    /* Aborts a delivery in flight without calling done. */
+    void (*cancel)(void *state);
+    /* Optional: releases what start() acquired; tolerates a half-started state. */
+    void (*stop)(void *state);
+};
+
 /* The registries (registry.c). NULL-terminated. */
 extern const struct as_source_ops *const as_sources[];
 extern const struct as_scaler_ops *const as_scalers[];
+extern const struct as_notifier_ops *const as_notifiers[];
 
 const struct as_source_ops *as_source_find(const char *name);
 const struct as_scaler_ops *as_scaler_find(const char *name);
+const struct as_notifier_ops *as_notifier_find(const char *name);
 
 struct as_timer;
 

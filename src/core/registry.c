@@ -25,6 +25,13 @@ extern const struct as_scaler_ops as_scaler_haproxy;
 extern const struct as_scaler_ops as_scaler_kubernetes;
 extern const struct as_scaler_ops as_scaler_heroku;
 extern const struct as_scaler_ops as_scaler_nomad;
+extern const struct as_notifier_ops as_notifier_console;
+extern const struct as_notifier_ops as_notifier_log;
+extern const struct as_notifier_ops as_notifier_syslog;
+extern const struct as_notifier_ops as_notifier_webhook;
+extern const struct as_notifier_ops as_notifier_email;
+extern const struct as_notifier_ops as_notifier_exec;
+extern const struct as_notifier_ops as_notifier_test;
 
 extern const struct as_policy_ops as_policy_threshold_consecutive_ops;
 extern const struct as_policy_ops as_policy_threshold_average_ops;
@@ -82,6 +89,19 @@ const struct as_scaler_ops *const as_scalers[] = {
     &as_scaler_nomad,
     NULL,
 };
+
+const struct as_notifier_ops *const as_notifiers[] = {
+    &as_notifier_console, &as_notifier_log,  &as_notifier_syslog, &as_notifier_webhook,
+    &as_notifier_email,   &as_notifier_exec, &as_notifier_test,   NULL,
+};
+
+const struct as_notifier_ops *as_notifier_find(const char *name)
+{
+    for (size_t i = 0; as_notifiers[i]; i++)
+        if (strcmp(as_notifiers[i]->name, name) == 0)
+            return as_notifiers[i];
+    return NULL;
+}
 
 const struct as_source_ops *as_source_find(const char *name)
 {

@@ -54,9 +54,11 @@ static int extras_json(const struct as_group_state *st, json_t *doc)
 json_t *as_state_to_json(const struct as_group_cfg *g, const struct as_group_state *st,
                          int64_t now_ms, int64_t wall_ms)
 {
-    json_t *scales = json_array(), *policy = json_object();
-    for (int i = 0; scales && i < st->nscales && i < 32; i++)
+    json_t *scales = json_array(), *policy = json_object(), *deltas = json_array();
+    for (int i = 0; scales && deltas && i < st->nscales && i < 32; i++) {
         json_array_append_new(scales, json_integer(st->scales[i]));
+        json_array_append_new(deltas, json_integer(st->scale_deltas[i]));
+    }
     json_t *doc = json_pack(
         "{s:i, s:s, s:I, s:I, s:b, s:o, s:o, s:o, s:I, s:i, s:I, s:o, s:s}", "version",
         AS_STATE_VERSION, "group", g->name, "saved_ms", (json_int_t)now_ms, "saved_wall_ms",
@@ -64,7 +66,8 @@ json_t *as_state_to_json(const struct as_group_cfg *g, const struct as_group_sta
         "scale_up_events", stamps_json(&st->up, 1), "scale_down_events", stamps_json(&st->down, 1),
         "last_scale_ms", (json_int_t)st->last_scale_ms, "failures", st->failures, "idle_since_ms",
         (json_int_t)st->idle_since_ms, "scales", scales, "policy_type", g->policy->name);
-    if (doc != NULL && extras_json(st, doc) < 0) {
+    if (doc != NULL && (deltas == NULL || json_object_set(doc, "scale_deltas", deltas) < 0 ||
+                        extras_json(st, doc) < 0)) {
         json_decref(doc);
         doc = NULL;
     }
@@ -72,6 +75,7 @@ json_t *as_state_to_json(const struct as_group_cfg *g, const struct as_group_sta
         g->policy->save(g->policy_cfg, st->policy, policy) == 0)
         json_object_set(doc, "policy", policy);
     json_decref(policy);
+    json_decref(deltas);
     return doc;
 }
 
@@ -152,6 +156,21 @@ static void scales_from(struct reader *rd, const json_t *scales, struct as_group
         rd->bad = 1;
     for (size_t i = 0; !rd->bad && i < json_array_size(scales); i++)
         st->scales[st->nscales++] = stamp(rd, json_array_get(scales, i));
+}
+
+/* Each scale's change (optional: files written before too_rapid counted directions lack it,
+ * and their scales count in no direction). */
+static void deltas_from(struct reader *rd, const json_t *deltas, struct as_group_state *st)
+{
+    if (deltas == NULL)
+        return;
+    if (!json_is_array(deltas) || json_array_size(deltas) != (size_t)st->nscales) {
+        rd->bad = 1;
+        return;
+    }
+    for (int i = 0; !rd->bad && i < st->nscales; i++)
+        st->scale_deltas[i] =
+            (int)int_in(rd, json_array_get(deltas, (size_t)i), -AS_COUNT_MAX, AS_COUNT_MAX);
 }
 
 static void history_from(struct reader *rd, const struct as_group_cfg *g, const json_t *history,
@@ -245,6 +264,7 @@ int as_state_from_json(const struct as_group_cfg *g, const json_t *doc, struct a
     st->last_scale_ms = int_in(&rd, last, 0, AS_TIME_MAX) == 0 ? 0 : stamp(&rd, last);
     st->failures = (int)int_in(&rd, failures, 0, AS_COUNT_MAX);
     scales_from(&rd, scales, st);
+    deltas_from(&rd, json_object_get(doc, "scale_deltas"), st);
     extras_from(&rd, doc, st);
     st->idle_since_ms = st->idle ? stamp(&rd, idle) : int_in(&rd, idle, 0, AS_TIME_MAX) * 0;
     history_from(&rd, g, json_object_get(doc, "history"), st);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "drivers/group.h"
+#include "drivers/notify.h"
 #include "drivers/persist.h"
 #include "util/log.h"
 #include "util/loop.h"
@@ -359,7 +360,7 @@ static void maybe_all_stopped(struct as_engine *eng)
     if (eng->stopping && eng->groups == NULL && eng->retiring == 0 && eng->stop_cb) {
         as_engine_cb cb = eng->stop_cb;
         eng->stop_cb = NULL;
-        cb(eng->stop_arg);
+        as_notify_shutdown(eng->notify, cb, eng->stop_arg); /* the last events flushed */
     }
 }
 
@@ -475,7 +476,10 @@ struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http, stru
     if (eng == NULL)
         return NULL;
     eng->writer = as_writer_new(loop);
-    if (eng->writer == NULL) {
+    eng->notify = as_notify_new(loop, http, opts->dry_run);
+    if (eng->writer == NULL || eng->notify == NULL) {
+        as_writer_free(eng->writer);
+        as_notify_free(eng->notify);
         free(eng);
         return NULL;
     }
@@ -493,6 +497,7 @@ struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http, stru
 
 int as_engine_start(struct as_engine *eng, struct as_err *err)
 {
+    as_notify_apply(eng->notify, eng->cfg);
     /* Start in file order (the list is built by prepending, so walk backwards). */
     for (size_t i = eng->cfg->ngroups; i-- > 0;)
         if (group_new(eng, eng->cfg, &eng->cfg->groups[i]) == NULL)
@@ -560,6 +565,7 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
     }
     free(matched);
     eng->walking--;
+    as_notify_apply(eng->notify, cfg);
     as_config_unref(eng->cfg);
     eng->cfg = cfg;
     as_config_ref(cfg);
@@ -623,6 +629,7 @@ void as_engine_log_counters(const struct as_engine *eng)
                    (unsigned long long)m->deadline_exceeded, rt->slots[i].failing);
         }
     }
+    as_notify_log_counters(eng->notify);
 }
 
 void as_engine_free(struct as_engine *eng)
@@ -636,6 +643,7 @@ void as_engine_free(struct as_engine *eng)
         group_free(rt);
     }
     as_writer_free(eng->writer);
+    as_notify_free(eng->notify);
     as_config_unref(eng->cfg);
     free(eng);
 }

@@ -12,6 +12,7 @@
 #include "util/log.h"
 
 struct as_writer;
+struct as_notify;
 
 enum phase {
     IDLE,       /* between rounds */
@@ -73,6 +74,7 @@ struct group_rt {
 struct as_engine {
     struct as_loop *loop;
     struct as_http *http;
+    struct as_notify *notify; /* the notifiers (drivers/notify.h); NULL: none */
     struct as_writer *writer;
     struct as_config *cfg;
     struct as_engine_opts opts;

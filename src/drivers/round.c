@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drivers/events.h"
 #include "drivers/group.h"
 #include "util/log.h"
 #include "util/loop.h"
@@ -64,7 +65,7 @@ static void backoff_update(struct group_rt *rt, struct slot *s, const struct as_
     s->next_ms = as_loop_now(rt->eng->loop) + delay - rt->g->interval_ms / 2;
 }
 
-static void measured(struct slot *s)
+static void measured(struct slot *s, const char *error)
 {
     struct group_rt *rt = s->rt;
     s->pending = 0;
@@ -73,6 +74,7 @@ static void measured(struct slot *s)
         rt->n.measure_failures++;
         s->n.failures++;
     }
+    as_round_metric_event(rt, (size_t)(s - rt->slots), s->obs.ok, error);
     backoff_update(rt, s, &rt->g->metrics[s - rt->slots]);
     if (--rt->pending == 0)
         decide_and_act(rt);
@@ -111,7 +113,7 @@ static void on_measured(const struct as_measurement *m, void *arg)
                "memory (a failed measurement)",
                s->rt->name, s->rt->g->metrics[s - s->rt->slots].name, m->nreplicas);
     }
-    measured(s);
+    measured(s, m->ok && !s->obs.ok ? "too many per-replica values" : m->error);
 }
 
 static int64_t on_measure_deadline(struct as_loop *loop, void *arg)
@@ -130,7 +132,10 @@ static int64_t on_measure_deadline(struct as_loop *loop, void *arg)
            rt->name, m->name, (long long)m->timeout_ms + AS_DEADLINE_SLACK_MS);
     s->obs.ok = 0;
     s->replicas = -1;
-    measured(s);
+    char why[80];
+    snprintf(why, sizeof(why), "no answer within %lldms: cancelled",
+             (long long)m->timeout_ms + AS_DEADLINE_SLACK_MS);
+    measured(s, why);
     return AS_TIMER_STOP;
 }
 
@@ -191,7 +196,7 @@ void as_round_begin(struct group_rt *rt)
         if (s->deadline == NULL) { /* a call without its deadline could hold the group forever */
             AS_LOG(AS_ERROR, "engine[%s]: metric %s: out of memory: not measured", rt->name,
                    g->metrics[i].name);
-            measured(s);
+            measured(s, "out of memory: not measured");
             continue;
         }
         g->metrics[i].ops->measure(g->metrics[i].state, on_measured, s);
@@ -295,6 +300,8 @@ static void settle(struct group_rt *rt, int count)
                "engine[%s]: the scale %d->%d whose outcome was unknown landed (count "
                "now %d)",
                rt->name, in.from, in.to, count);
+        as_round_event(rt, AS_EV_SCALE, in.from, count,
+                       "a scale whose outcome was unknown landed (the count was read again)");
         as_engine_save(rt, 1, NULL);
         break;
     case AS_INTENT_MISSED:
@@ -444,12 +451,17 @@ static void decide_and_act(struct group_rt *rt)
     as_decide(rt->g, &rt->st, &o, &d);
     rt->n.decisions++;
     log_decision(rt, current, &d);
-    if (d.too_rapid)
+    as_round_decision_events(rt, current, &d);
+    if (d.too_rapid) {
+        const struct as_too_rapid *tr = &rt->g->too_rapid;
+        int events = tr->scales > 0 && d.too_rapid_events > tr->scales;
         AS_LOG(AS_WARN,
-               "engine[%s]: too rapid scaling: %d->%d would exceed %d scale events in "
-               "%llds",
-               rt->name, current, d.desired, rt->g->too_rapid.scales,
-               (long long)rt->g->too_rapid.within_ms / 1000);
+               "engine[%s]: too rapid scaling: %d->%d would exceed %d %s in %llds (%d in one "
+               "direction)",
+               rt->name, current, d.desired, events ? tr->scales : tr->replicas,
+               events ? "scale events" : "replicas changed", (long long)tr->within_ms / 1000,
+               events ? d.too_rapid_events : d.too_rapid_replicas);
+    }
     as_engine_save(rt, 0, NULL);
     if (d.desired == current) {
         round_end(rt);
@@ -547,6 +559,7 @@ static void landed(struct group_rt *rt, int count, const char *how)
                "engine[%s]: asked %s for %d, the count is now %d: recorded as "
                "%d->%d",
                rt->name, rt->g->scaler.type, rt->want, count, rt->from, count);
+    as_round_event(rt, AS_EV_SCALE, rt->from, count, rt->st.last_reason);
     round_end_recorded(rt);
 }
 
@@ -582,6 +595,9 @@ static void on_verified(const struct as_scale_result *r, void *arg)
                  "engine[%s]: set %d->%d via %s answered OK but the count is still %d: "
                  "an ineffective scale, not counted as one",
                  rt->name, rt->from, rt->want, rt->g->scaler.type, r->replicas);
+    char why[96];
+    snprintf(why, sizeof(why), "answered OK, but the count is still %d", r->replicas);
+    as_round_event(rt, AS_EV_SCALE_FAILED, rt->from, rt->want, why);
     round_end_recorded(rt);
 }
 
@@ -639,6 +655,7 @@ static void scale_failed(struct group_rt *rt, const struct as_scale_result *r)
     }
     if (r->permanent)
         rt->st.pending = 0;
+    as_round_event(rt, AS_EV_SCALE_FAILED, rt->from, rt->want, r->error);
     if (!r->permanent && rt->attempt < total)
         AS_LOG(AS_WARN, "engine[%s]: shutting down: not retrying %d->%d", rt->name, rt->from,
                rt->want);

@@ -348,6 +348,8 @@ static void check_done(struct as_http *http)
         struct as_http_resp r = {0};
         r.ok = code == CURLE_OK && !c->truncated;
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
+        r.reply = r.status;
+        r.curl_code = (int)code;
         if (code != CURLE_OK)
             r.status = 0;
         r.body = c->resp.buf ? c->resp.buf : "";
@@ -542,7 +544,8 @@ static int setup(struct as_http_call *c, const struct as_http_req *req)
     rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
     rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |=
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, req->protocols ? req->protocols : "http,https");
     rc |= curl_easy_setopt(e, CURLOPT_USERAGENT, "autoscaler/" AS_VERSION);
     rc |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     if (req->insecure) {
@@ -574,6 +577,8 @@ static int setup(struct as_http_call *c, const struct as_http_req *req)
         c->headers = h;
     }
     rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+    if (rc == 0 && req->configure != NULL)
+        rc = req->configure(e, req->configure_arg);
     return rc == 0 ? 0 : -1;
 }
 

@@ -58,6 +58,15 @@ struct as_http_req {
      * Copied with the request, like every field. */
     const char *cert_file, *key_file;
     const char *cert_pem, *key_pem, *ca_pem;
+    /* Protocols curl may use, as CURLOPT_PROTOCOLS_STR ("smtp,smtps" for mail); NULL:
+     * "http,https". */
+    const char *protocols;
+    /* Called last while the call is set up, with its CURL easy handle: options the fields
+     * above do not cover (an SMTP message's sender, recipients and upload). What it sets must
+     * stay valid until the callback. Returns 0, or -1 to fail the setup (as_http_start then
+     * returns NULL). */
+    int (*configure)(void *easy, void *arg);
+    void *configure_arg;
 };
 
 struct as_http_resp {
@@ -79,6 +88,9 @@ struct as_http_resp {
      * came (a value is given only when it came once). Borrowed for the callback only. */
     const char *header;
     size_t header_count;
+    int curl_code; /* curl's result: 0 (CURLE_OK) when the transfer completed */
+    long reply;    /* the last response code even when the transfer failed (SMTP: the server's
+                      last reply, e.g. 535 for a denied login); 0 when none came */
 };
 
 typedef void (*as_http_cb)(const struct as_http_resp *resp, void *arg);

@@ -374,10 +374,12 @@ static int check_opts(const struct as_proc_opts *o, struct as_err *err)
         as_err_set(err, "cannot run %s: line output without a line callback", o->argv[0]);
         return EINVAL;
     }
-    if (o->pass_fd != 0 && (o->pass_fd < 3 || fcntl(o->pass_fd, F_GETFD) < 0)) {
-        as_err_set(err, "cannot run %s: descriptor %d cannot be passed", o->argv[0], o->pass_fd);
-        return EINVAL;
-    }
+    const int fds[2] = {o->pass_fd, o->stdin_fd};
+    for (int i = 0; i < 2; i++)
+        if (fds[i] != 0 && (fds[i] < 3 || fcntl(fds[i], F_GETFD) < 0)) {
+            as_err_set(err, "cannot run %s: descriptor %d cannot be passed", o->argv[0], fds[i]);
+            return EINVAL;
+        }
     struct stat st;
     if (o->cwd == NULL)
         return 0;
@@ -519,7 +521,8 @@ CHILD static int child_null(int target, int flags)
 CHILD static int child_stdio(const struct launch *l)
 {
     const enum as_proc_output modes[2] = {l->o->out, l->o->err};
-    if (child_null(0, O_RDONLY) < 0)
+    if (l->o->stdin_fd != 0 ? syscall(SYS_dup3, l->o->stdin_fd, 0, 0) < 0
+                            : child_null(0, O_RDONLY) < 0)
         return -1;
     for (int i = 0; i < 2; i++) {
         int fd = l->child_end[i];

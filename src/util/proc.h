@@ -4,9 +4,9 @@
  * PATH unless it contains a '/'), in its own process group so that a signal reaches its
  * grandchildren too, with an empty signal mask and every signal at its default disposition
  * (the loop blocks SIGCHLD, SIGTERM... and ignores SIGPIPE in the daemon), stdin on /dev/null
- * and no other inherited descriptor but the one opts->pass_fd may name (as descriptor
- * AS_PROC_PASS_FD). Output is captured into bounded buffers through
- * non-blocking pipes, streamed line by line, inherited, or discarded.
+ * (or opts->stdin_fd) and no other inherited descriptor but the one opts->pass_fd may name (as
+ * descriptor AS_PROC_PASS_FD). Output is captured into bounded buffers through non-blocking pipes,
+ * streamed line by line, inherited, or discarded.
  *
  * No child outlives the daemon unnoticed: each one is started with a parent-death signal
  * (PR_SET_PDEATHSIG, AS_PROC_DEATH_SIGNAL), so the kernel signals it when the daemon dies,
@@ -81,6 +81,9 @@ struct as_proc_opts {
     int pass_fd;                  /* >= 3: a descriptor of the daemon the child inherits as
                                      AS_PROC_PASS_FD (e.g. the write end of a status pipe; the
                                      caller keeps and closes its own); 0: none */
+    int stdin_fd;                 /* >= 3: a descriptor of the daemon the child reads as its
+                                     standard input (e.g. a memfd holding what it is to read;
+                                     the caller keeps and closes its own); 0: /dev/null */
 };
 
 /* What a finished child did. Borrowed for the duration of the completion callback. */

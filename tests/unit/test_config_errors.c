@@ -106,6 +106,12 @@ static const struct errors_case cases[] = {
     {"a misspelt target is one error, not also 'set exactly one of target and average_value'",
      HEAD "    max: 3\n    metrics:\n      - type: cpu\n        targte: 0.5\n" SCALER,
      {{6, 9, "unknown key 'targte' in group 'web' metric 'cpu' (did you mean 'target'?)"}}},
+    {"notifiers: an unknown type and a misspelt key, each notifier checked",
+     HEAD "    max: 3\n" METRIC SCALER "notifiers:\n  ops:\n    type: webhok\n"
+          "  tty:\n    type: console\n    templte: x\n",
+     {{15, 11,
+       "notifier 'ops': unknown notifier type 'webhok' (did you mean 'webhook'?); one of: "},
+      {18, 5, "unknown key 'templte' in notifier 'tty' (did you mean 'template'?)"}}},
     {"an enum value: the valid ones and the nearest",
      "log_level: warning\n" HEAD "    max: 3\n    on_error: ignor\n" METRIC SCALER,
      {{1, 12, "'log_level' must be one of: debug, info, warn, error, off (did you mean 'warn'?)"},

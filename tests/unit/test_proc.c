@@ -126,6 +126,39 @@ static void test_exit_code_and_capture(void **state)
     as_loop_free(loop);
 }
 
+/* stdin_fd: the child reads that descriptor as its standard input (the exec notifier's JSON);
+ * without it, /dev/null; a descriptor below 3 cannot be passed. */
+static void test_stdin_fd(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    static struct outcome o;
+    memset(&o, 0, sizeof(o));
+    char path[] = "/tmp/as-test-stdin-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 3);
+    unlink(path);
+    assert_int_equal(write(fd, "{\"kind\":\"scale\"}\n", 17), 17);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    const char *argv[] = {"cat", NULL};
+    struct as_proc_opts opts = {.argv = argv, .stdin_fd = fd};
+    spawn(loop, &opts, &o);
+    close(fd);
+    run_until_done(loop, &o, 5000);
+    assert_int_equal(o.r.exit_code, 0);
+    assert_string_equal(o.out, "{\"kind\":\"scale\"}\n");
+    memset(&o, 0, sizeof(o));
+    opts.stdin_fd = 0;
+    spawn(loop, &opts, &o);
+    run_until_done(loop, &o, 5000);
+    assert_string_equal(o.out, "");
+    struct as_err err;
+    opts.stdin_fd = 1;
+    assert_null(as_proc_spawn(loop, &opts, on_done, &o, &err));
+    assert_int_equal(errno, EINVAL);
+    as_loop_free(loop);
+}
+
 static void test_truncation(void **state)
 {
     (void)state;
@@ -686,6 +719,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exit_code_and_capture),
         cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_stdin_fd),
         cmocka_unit_test(test_missing_program),
         cmocka_unit_test(test_exec_errors_are_synchronous),
         cmocka_unit_test(test_child_dies_with_parent),
