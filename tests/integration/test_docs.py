@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The documentation matches the binary: every registered source, scaler and policy has its
-page (and every page its registered type), each page names every key of its type, the index
+"""The documentation matches the binary: every registered source, scaler, policy and notifier
+has its page (and every page its registered type), each page names every key of its type, the index
 pages list them all; every command's --help is docs/cli.md's, word for word, and its synopsis;
 the demo's flags and timing in the docs are the binary's; every relative link in docs/ and
 README.md leads to a file (and a heading) that exists.
@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import REPO, main, run_cli, test  # noqa: E402
 
 DOCS = os.path.join(REPO, "docs")
-KINDS = {"Source": "sources", "Scaler": "scalers", "Policy": "policies"}
+KINDS = {"Source": "sources", "Scaler": "scalers", "Policy": "policies", "Notifier": "notifiers"}
 
 
 def read(path):
@@ -35,7 +35,7 @@ def registry(binary):
     assert r.returncode == 0, r
     types, current = {}, None
     for line in r.stdout.splitlines():
-        m = re.match(r"^### (Source|Scaler|Policy) `([a-z0-9_]+)`$", line)
+        m = re.match(r"^### (Source|Scaler|Policy|Notifier) `([a-z0-9_]+)`$", line)
         if m:
             current = (KINDS[m.group(1)], m.group(2))
             types[current] = []
