@@ -32,10 +32,14 @@ KEY = b"test-key-0123456789abcdef"  # docs/protocol.md's test key
 
 
 def key_file(ctx, key=KEY, name="agent.key"):
+    """Writes the key atomically: an agent started earlier may be reading the file (each
+    start_agent writes it again; a truncated file read there was an empty key)."""
     path = os.path.join(ctx.tmp, name)
-    with open(path, "wb") as f:
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
         f.write(key + b"\n")
-    os.chmod(path, 0o600)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
     return path
 
 
