@@ -111,9 +111,9 @@ block == "raw" { print; next }
 
 usages() { # the usage forms of a --help text, one a line, continuation lines joined
     printf '%s\n' "$1" | awk '/^$/ { exit }
-        { sub(/^usage: /, ""); sub(/^ +/, "") }
+        { sub(/^usage: /, ""); sub(/^ +/, ""); sub(/ +\(the same command\)$/, "") }
         /^autoscaler / || NR == 1 { if (f != "") print f; f = $0; next }
-        { sub(/ +\(the same command\)$/, ""); f = f " " $0 }
+        { f = f " " $0 }
         END { if (f != "") print f }'
 }
 
