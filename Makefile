@@ -2,8 +2,10 @@
 BUILD     ?= build
 ASAN_DIR  ?= build-asan
 JOBS      ?= $(shell nproc)
+PREFIX    ?= /usr/local
+DESTDIR   ?=
 
-.PHONY: all deps test-deps test asan run demo fmt fuzz clean
+.PHONY: all deps test-deps test asan run demo fmt fuzz clean install uninstall
 
 all: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAS_TESTS=OFF >/dev/null
@@ -24,6 +26,18 @@ test: test-deps all
 	@cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 asan: test
+
+# Into $(DESTDIR)$(PREFIX): bin/autoscaler, share/man/man1/autoscaler.1,
+# share/man/man5/autoscaler.yaml.5, share/doc/autoscaler/ (README, docs, examples, deploy) and
+# lib/systemd/system/autoscaler.service. Builds $(BUILD) first when it has no build yet.
+install: $(if $(wildcard $(BUILD)/CMakeCache.txt),,all)
+	@cmake --build $(BUILD) -j $(JOBS) --target autoscaler man
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# What the last `make install` into $(BUILD) installed (its install_manifest.txt).
+uninstall:
+	@sed 's|^|$(DESTDIR)|' $(BUILD)/install_manifest.txt | xargs -r -d '\n' rm -f --
+	@rm -rf "$(DESTDIR)$(PREFIX)/share/doc/autoscaler"
 
 # The embedded default: a live autoscaling loop with no outside service.
 demo run: all

@@ -81,7 +81,8 @@ static const char usage_check[] =
     "\n"
     "Validates FILE as `run` would (every key, type, range, reference, and that state_dir\n"
     "exists as a writable directory or can be created) without starting or creating\n"
-    "anything. Prints the first error as FILE:LINE:COLUMN: message.\n"
+    "anything. Prints every error, in file order, one a line as FILE:LINE:COLUMN: message\n"
+    "(the first 50, then how many more; FILE: message when the file cannot be read).\n"
     "exit codes: 0 valid, 2 invalid or usage error\n";
 
 static const char usage_init[] =
@@ -124,13 +125,17 @@ static const char usage_demo[] =
     "usage: autoscaler demo [--duration SECONDS] [--port PORT] [--speed N]\n"
     "\n"
     "Runs a real autoscaling loop on this machine with no outside service: a local demo app\n"
-    "(127.0.0.1) whose load steps 1.5 -> 6.0 -> 2.5 at 40 s, 90 s and 150 s, and a `process`\n"
-    "pool of worker processes that the daemon grows and shrinks every 2 s to hold the app's\n"
-    "CPU (load / live workers) at 0.80. Logs to stderr and autoscaler.log.\n"
+    "(127.0.0.1) whose load is 1.5, steps to 6.0 at 40 s and down to 2.5 at 90 s, and starts\n"
+    "over at 150 s, and a `process` pool of worker processes that the daemon grows and\n"
+    "shrinks, deciding every 2 s, to hold the app's CPU (load / live workers) at 0.80: the\n"
+    "HPA's scale-up limit (4 workers or 100% per 15 s) and a 30 s scale-down window (the\n"
+    "HPA's is 5 min). Logs to stderr and autoscaler.log in the working directory.\n"
     "\n"
     "  --duration SECONDS   stop by itself after this long (default: run until Ctrl-C)\n"
     "  --port PORT          the demo app's port (default: a free one)\n"
-    "  --speed N            run the load profile N times faster (default 1)\n";
+    "  --speed N            run the load profile N times faster, and the 15 s period and\n"
+    "                       the 30 s window with it, down to 1 s and 2 s; the daemon still\n"
+    "                       decides every 2 s (default 1, at most 1000)\n";
 
 static const char usage_options[] =
     "usage: autoscaler options\n"
@@ -140,7 +145,7 @@ static const char usage_options[] =
 
 static const char usage_agent[] =
     "usage: autoscaler agent --master HOST:PORT --secret-file PATH [--name HOST]\n"
-    "                        [--interval DURATION] [--command NAME=COMMAND]... [--log-level L]\n"
+    "                        [--interval DURATION] [--command NAME=CMD]... [--log-level LEVEL]\n"
     "\n"
     "Runs on an application host and reports this host's CPU utilization (0..1 over all\n"
     "cores, from /proc/stat) to the master's `agents` source every interval: one line per\n"
@@ -212,15 +217,32 @@ static int parse_args(int argc, char **argv, const char *allowed, struct args *a
     return 0;
 }
 
+#define ERRORS_SHOWN 50 /* a file that is wrong everywhere: the first ones, then a count */
+
+/* Prints every error of the file, in file order, one a line. */
+static void print_errors(const struct as_errs *errs, const struct as_err *first)
+{
+    char buf[AS_ERR_MAX + 300];
+    if (errs->n == 0) {
+        fprintf(stderr, "%s\n", as_err_str(first, buf, sizeof(buf)));
+        return;
+    }
+    for (size_t i = 0; i < errs->n && i < ERRORS_SHOWN; i++)
+        fprintf(stderr, "%s\n", as_err_str(&errs->v[i], buf, sizeof(buf)));
+    size_t more = errs->n + errs->dropped - (errs->n < ERRORS_SHOWN ? errs->n : ERRORS_SHOWN);
+    if (more > 0)
+        fprintf(stderr, "... and %zu more error%s\n", more, more == 1 ? "" : "s");
+}
+
+/* Loads the configuration, or prints every error in it and returns NULL. */
 static struct as_config *load_or_report(const char *path)
 {
     struct as_err err;
-    as_err_clear(&err);
-    struct as_config *cfg = as_config_load(path, &err);
-    if (cfg == NULL) {
-        char buf[AS_ERR_MAX + 300];
-        fprintf(stderr, "%s\n", as_err_str(&err, buf, sizeof(buf)));
-    }
+    struct as_errs errs = {0};
+    struct as_config *cfg = as_config_load_all(path, &errs, &err);
+    if (cfg == NULL)
+        print_errors(&errs, &err);
+    as_errs_free(&errs);
     return cfg;
 }
 

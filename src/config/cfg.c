@@ -11,7 +11,9 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "config/opt.h"
 #include "util/log.h"
+#include "util/suggest.h"
 #include "util/util.h"
 
 #define AS_CFG_DEPTH_MAX 64
@@ -22,6 +24,9 @@ struct parser {
     const char *file;
     char *base_dir;
     struct as_err *err;
+    struct as_errs *errs; /* NULL: the first error stops the parse */
+    const char *text;     /* the document, for the position of a reader error */
+    size_t len;
 };
 
 /* ---- string -> index hash table ---- */
@@ -109,10 +114,40 @@ static void node_free(struct as_node *n)
     free(n);
 }
 
+/* A byte the reader refused (not UTF-8, a control character): libyaml gives only its offset,
+ * so the line and column (in characters) are counted here. */
+static int reader_error(struct parser *p)
+{
+    size_t off = p->yp.problem_offset < p->len ? p->yp.problem_offset : p->len;
+    const char *problem = p->yp.problem ? p->yp.problem : "unreadable";
+    if (strstr(problem, "trailing") != NULL) /* point at the character's first byte */
+        while (off > 0 && ((unsigned char)p->text[off] & 0xC0) != 0xC0 &&
+               (unsigned char)p->text[off - 1] >= 0x80)
+            off--;
+    int line = 1, col = 1;
+    for (size_t i = 0; i < off; i++) {
+        unsigned char c = (unsigned char)p->text[i];
+        if (c == '\n')
+            line++, col = 1;
+        else if ((c & 0xC0) != 0x80)
+            col++;
+    }
+    unsigned byte = off < p->len ? (unsigned char)p->text[off] : 0;
+    if (strstr(problem, "control characters") != NULL)
+        return as_err_at(p->err, p->file, line, col,
+                         "not a text file: control character 0x%02X (a configuration is YAML "
+                         "text)",
+                         byte);
+    return as_err_at(p->err, p->file, line, col,
+                     "not UTF-8 text: byte 0x%02X (%s); save the file as UTF-8", byte, problem);
+}
+
 static int next_event(struct parser *p, yaml_event_t *ev)
 {
     if (yaml_parser_parse(&p->yp, ev))
         return 0;
+    if (p->yp.error == YAML_READER_ERROR)
+        return reader_error(p);
     const yaml_mark_t *m = &p->yp.problem_mark;
     return as_err_at(p->err, p->file, (int)m->line + 1, (int)m->column + 1, "YAML syntax error: %s",
                      p->yp.problem ? p->yp.problem : "unknown");
@@ -127,6 +162,7 @@ static struct as_node *node_new(struct parser *p, enum as_node_kind kind, const 
     }
     n->kind = kind;
     n->file = p->file;
+    n->errs = p->errs;
     n->line = (int)m->line + 1;
     n->col = (int)m->column + 1;
     return n;
@@ -179,7 +215,14 @@ static struct as_node *parse_scalar(struct parser *p, yaml_event_t *ev)
     n->value = resolve_refs(text, p->base_dir, &n->from_ref, &at, &rerr);
     if (n->value == NULL) {
         as_err_at(p->err, p->file, n->line, scalar_col(n, ev, at), "%s", rerr.msg);
-        goto fail;
+        /* Collecting: keep it and go on with the text as written, marked bad. */
+        if (p->errs == NULL || as_errs_add(p->errs, p->err) < 0 ||
+            (n->value = strdup(text)) == NULL) {
+            if (p->errs != NULL)
+                as_err_set(p->err, "out of memory");
+            goto fail;
+        }
+        n->bad = n->from_ref = 1;
     }
     if (n->from_ref && (n->raw = strdup(text)) == NULL) {
         as_err_set(p->err, "out of memory");
@@ -236,6 +279,10 @@ static struct as_node *parse_key(struct parser *p, struct as_node *map, yaml_eve
     struct as_node *key = parse_node(p, ev, depth + 1);
     if (key == NULL)
         return NULL;
+    if (key->bad) { /* a key is no place for a reference: its error is kept, stop here */
+        node_free(key);
+        return NULL;
+    }
     int seen = key->kind == AS_NODE_SCALAR ? map_seen(map, key->value) : 0;
     if (key->kind != AS_NODE_SCALAR || seen != 0) {
         if (seen < 0)
@@ -382,8 +429,14 @@ fail:
 
 struct as_doc *as_doc_parse(const char *name, const char *text, size_t len, struct as_err *err)
 {
+    return as_doc_parse_all(name, text, len, NULL, err);
+}
+
+struct as_doc *as_doc_parse_all(const char *name, const char *text, size_t len,
+                                struct as_errs *errs, struct as_err *err)
+{
     struct as_doc *doc = calloc(1, sizeof(*doc));
-    struct parser p = {.err = err};
+    struct parser p = {.err = err, .errs = errs, .text = text, .len = len};
     char *dir_copy = NULL;
     if (doc == NULL || (doc->file = strdup(name)) == NULL || (dir_copy = strdup(name)) == NULL) {
         as_err_set(err, "out of memory");
@@ -409,7 +462,8 @@ fail:
 }
 
 /* Reads what is left of fd, at most max bytes (hint: its size when known), into a new
- * NUL-terminated buffer. Returns it (caller frees), or NULL with err set. */
+ * NUL-terminated buffer. Returns it (caller frees), or NULL with err set (naming the file as
+ * `path`). */
 static char *read_fd(int fd, const char *path, size_t max, size_t hint, size_t *len_out,
                      struct as_err *err)
 {
@@ -471,13 +525,38 @@ static char *read_file(const char *path, size_t max, int reference, size_t *len_
     return buf;
 }
 
-struct as_doc *as_doc_load(const char *path, struct as_err *err)
+/* The configuration file itself: every way it cannot be read is said at the file alone
+ * ("FILE: why", line 0), where a position would be. */
+static char *read_config(const char *path, size_t *len, struct as_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        as_err_at(err, path, 0, 0, "%s%s", e == ENOENT ? "no such file" : "cannot open it: ",
+                  e == ENOENT ? "" : strerror(e));
+        return NULL;
+    }
+    struct stat st;
+    struct as_err e;
+    char *text = NULL;
+    if (fstat(fd, &st) < 0)
+        as_err_at(err, path, 0, 0, "cannot read it: %s", strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        as_err_at(err, path, 0, 0, "is a directory, not a configuration file");
+    else if ((text = read_fd(fd, "the file", AS_CFG_FILE_MAX,
+                             S_ISREG(st.st_mode) ? (size_t)st.st_size : 0, len, &e)) == NULL)
+        as_err_at(err, path, 0, 0, "%s", e.msg);
+    close(fd);
+    return text;
+}
+
+struct as_doc *as_doc_load(const char *path, struct as_errs *errs, struct as_err *err)
 {
     size_t len;
-    char *text = read_file(path, AS_CFG_FILE_MAX, 0, &len, err);
+    char *text = read_config(path, &len, err);
     if (text == NULL)
         return NULL;
-    struct as_doc *doc = as_doc_parse(path, text, len, err);
+    struct as_doc *doc = as_doc_parse_all(path, text, len, errs, err);
     free(text);
     return doc;
 }
@@ -512,15 +591,81 @@ struct as_node *as_node_get(struct as_node *map, const char *key)
     return map->pairs[i].value;
 }
 
-int as_node_check_unused(const struct as_node *map, const char *what, struct as_err *err)
+int as_node_keep(const struct as_node *n, struct as_err *err)
 {
+    if (n == NULL || n->errs == NULL || err->file[0] == '\0' || err->line == 0)
+        return -1;
+    return as_errs_add(n->errs, err) < 0 ? as_err_set(err, "out of memory") : 0;
+}
+
+#define AS_KEYS_MAX 128  /* valid keys of one mapping taken into account */
+#define AS_KEYS_SHOWN 10 /* listed in an error */
+
+/* The valid keys of a mapping: the names of its tables, then extra. Returns how many. */
+static size_t valid_keys(const struct as_opt *const *tables, const char *const *extra,
+                         const char **out)
+{
+    size_t n = 0;
+    for (size_t t = 0; tables != NULL && tables[t] != NULL; t++)
+        for (const struct as_opt *o = tables[t]; o->name != NULL && n < AS_KEYS_MAX; o++)
+            out[n++] = o->name;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < AS_KEYS_MAX; i++)
+        out[n++] = extra[i];
+    return n;
+}
+
+static int unknown_key(const struct as_node *k, const char *what, const char **names, size_t n,
+                       struct as_err *err)
+{
+    const char *near = as_suggest(k->value, names, n);
+    if (near != NULL || n == 0)
+        return as_err_at(err, k->file, k->line, k->col, "unknown key '%s' in %s%s%s%s", k->value,
+                         what, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+    struct as_sb list = {0};
+    if (as_names_list(&list, names, n, AS_KEYS_SHOWN) < 0)
+        return as_err_set(err, "out of memory");
+    as_err_at(err, k->file, k->line, k->col, "unknown key '%s' in %s; valid keys: %s", k->value,
+              what, list.buf);
+    as_sb_free(&list);
+    return -1;
+}
+
+int as_node_check_keys(const struct as_node *map, const char *what,
+                       const struct as_opt *const *tables, const char *const *extra,
+                       struct as_err *err)
+{
+    const char *names[AS_KEYS_MAX];
+    size_t n = valid_keys(tables, extra, names);
+    int rc = 0;
     for (size_t i = 0; map && map->kind == AS_NODE_MAP && i < map->n; i++) {
         const struct as_node *k = map->pairs[i].key;
-        if (!map->pairs[i].used)
-            return as_err_at(err, k->file, k->line, k->col, "unknown key '%s' in %s", k->value,
-                             what);
+        if (map->pairs[i].used)
+            continue;
+        rc = unknown_key(k, what, names, n, err);
+        if (as_node_keep(map, err) < 0)
+            return -1;
     }
-    return 0;
+    return rc;
+}
+
+int as_node_check_unused(const struct as_node *map, const char *what, struct as_err *err)
+{
+    return as_node_check_keys(map, what, NULL, NULL, err);
+}
+
+int as_node_missing(struct as_node *map, const char *key, const char *what, struct as_err *err)
+{
+    for (size_t i = 0; map->kind == AS_NODE_MAP && i < map->n; i++) {
+        const struct as_node *k = map->pairs[i].key;
+        if (map->pairs[i].used || as_suggest(k->value, &key, 1) == NULL)
+            continue;
+        map->pairs[i].used = 1;
+        return as_err_at(err, k->file, k->line, k->col,
+                         "%s: missing required key '%s' (is '%s' a misspelling of it?)", what, key,
+                         k->value);
+    }
+    return as_err_at(err, map->file, map->line, map->col, "%s: missing required key '%s'", what,
+                     key);
 }
 
 const char *as_node_kind_name(enum as_node_kind kind)

@@ -15,6 +15,7 @@
 #include "util/err.h"
 
 struct as_sb;
+struct as_opt;
 
 /* A string -> index hash table over borrowed keys (each must outlive the table). Zero-initialise;
  * as_index_free releases. */
@@ -51,6 +52,8 @@ struct as_node {
     int line, col;    /* 1-based */
     int quoted;       /* scalar was quoted in the source */
     int from_ref;     /* scalar contained ${...}: never print `value` */
+    int bad;          /* a reference in it failed (the error is kept in errs): `value` is the
+                         text as written, and whoever reads it reports nothing more */
     const char *file; /* borrowed from the document */
     char *value;      /* scalar text, references resolved */
     char *raw;        /* scalar text as written when it held a reference (what is shown instead
@@ -61,6 +64,8 @@ struct as_node {
         struct as_node **items; /* AS_NODE_SEQ, n entries */
     };
     struct as_index *index; /* AS_NODE_MAP of many keys: key -> pair; NULL for small ones */
+    struct as_errs *errs;   /* where every error of the document goes (as_node_keep); NULL:
+                               the first error stops the parse */
 };
 
 struct as_doc {
@@ -69,12 +74,18 @@ struct as_doc {
 };
 
 /* Parses a YAML file (at most AS_CFG_FILE_MAX bytes) into a tree. Returns NULL with err set
- * (file:line:col) on a syntax error, a duplicate key, an anchor/alias, a scalar holding a NUL
- * byte, or an unresolvable reference. Caller frees with as_doc_free. */
-struct as_doc *as_doc_load(const char *path, struct as_err *err);
+ * (file:line:col) on a syntax error (text that is not UTF-8, a control character), a
+ * duplicate key, an anchor/alias, a scalar holding a NUL byte, or an unresolvable reference;
+ * a file that cannot be read (missing, a directory, unreadable) is an error at the file alone
+ * (line 0: "FILE: why"). With errs, a reference that cannot be resolved is kept there and the
+ * parse goes on (its node is marked `bad`), and every node carries errs so that whoever
+ * checks the tree can keep its errors too (as_node_keep). Caller frees with as_doc_free. */
+struct as_doc *as_doc_load(const char *path, struct as_errs *errs, struct as_err *err);
 
 /* Same, from a string; `name` is used in error positions. */
 struct as_doc *as_doc_parse(const char *name, const char *text, size_t len, struct as_err *err);
+struct as_doc *as_doc_parse_all(const char *name, const char *text, size_t len,
+                                struct as_errs *errs, struct as_err *err);
 
 void as_doc_free(struct as_doc *doc);
 
@@ -84,8 +95,28 @@ struct as_node *as_node_get(struct as_node *map, const char *key);
 /* Index of key's pair in a map node (not marked used), or -1. */
 long as_node_find(const struct as_node *map, const char *key);
 
-/* Reports the first unused key of a map as "unknown key". Returns 0 or -1. */
+/* The error in err was found in n's document: when that document collects its errors (n's
+ * errs) and err has a position, keeps it there and returns 0: the caller may go on to find
+ * more. Returns -1 when the caller must stop (no collector; an error without a position, such
+ * as running out of memory). */
+int as_node_keep(const struct as_node *n, struct as_err *err);
+
+/* Reports the unused keys of a map (each kept, see as_node_keep; without a collector the
+ * first) as "unknown key 'k' in WHAT", with the nearest valid key when one is close ("did
+ * you mean 'interval'?") or else the valid keys: the names of the option tables in `tables`
+ * (NULL-terminated, may be NULL) and of `extra` (NULL-terminated, may be NULL). Returns 0 or
+ * -1. */
+int as_node_check_keys(const struct as_node *map, const char *what,
+                       const struct as_opt *const *tables, const char *const *extra,
+                       struct as_err *err);
+
+/* as_node_check_keys without the valid keys (no suggestion). */
 int as_node_check_unused(const struct as_node *map, const char *what, struct as_err *err);
+
+/* Reports that map lacks the required `key` ("WHAT: missing required key 'key'"). When an
+ * unused key of map looks like a misspelling of it, the error is at that key, names it, and
+ * marks it used (one error for one typo, not two). Returns -1. */
+int as_node_missing(struct as_node *map, const char *key, const char *what, struct as_err *err);
 
 /* Human name of a node kind for error messages ("a mapping"). */
 const char *as_node_kind_name(enum as_node_kind kind);

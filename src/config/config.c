@@ -1,24 +1,27 @@
 #include "config/config.h"
 
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/notify_cfg.h"
+#include "config/parse.h"
 #include "config/redact.h"
 #include "config/server_cfg.h"
 #include "core/decide.h"
 #include "util/log.h"
+#include "util/suggest.h"
 #include "util/util.h"
-
-#define AS_INT_MAX_OPT 1000000
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
 static const char *const on_errors[] = {"hpa", "ignore", "fail", NULL};
 
 const struct as_opt as_global_opts[] = {
     {"log_file", AS_OPT_STR, offsetof(struct as_config, log_file), "autoscaler.log", AS_NO_BOUNDS,
-     0, NULL, "Log file, appended to; every line also goes to stderr. Empty: stderr only."},
+     0, NULL,
+     "Log file, appended to; every line also goes to stderr. A relative path is taken from the "
+     "configuration file's directory. Empty: stderr only."},
     {"log_level", AS_OPT_ENUM, offsetof(struct as_config, log_level), "info", AS_NO_BOUNDS, 0,
      log_levels, "Lowest level written."},
     {"state_dir", AS_OPT_STR, offsetof(struct as_config, state_dir), "autoscaler-state",
@@ -26,7 +29,8 @@ const struct as_opt as_global_opts[] = {
      "Directory where each group's state (windows, scale events, the last trusted count, a "
      "scale in flight) is kept across restarts, one file per group (<group>.json), written "
      "atomically off the event loop; process pools keep their pid files there "
-     "(<group>.pids). Created if missing; `check` verifies it can be. Empty: not kept."},
+     "(<group>.pids). A relative path is taken from the configuration file's directory. "
+     "Created if missing; `check` verifies it can be. Empty: not kept."},
     AS_OPT_END,
 };
 
@@ -74,25 +78,6 @@ const struct as_opt as_group_opts[] = {
      "A count that changed other than by this group's own scale (someone else scaled, or the "
      "endpoint is wrong, e.g. a sudden 0) is used only once it has been read the same this "
      "many rounds in a row; until then the group holds. 1 trusts every read."},
-    AS_OPT_END,
-};
-
-const struct as_opt as_schedule_opts[] = {
-    {"cron", AS_OPT_STR, offsetof(struct as_sched, cron), NULL, AS_NO_BOUNDS, AS_OPT_REQUIRED, NULL,
-     "When the window starts: `minute hour day-of-month month day-of-week`, local time."},
-    {"duration", AS_OPT_DURATION, offsetof(struct as_sched, duration_ms), NULL, 60000,
-     35LL * 86400000, 0, NULL, "How long the window lasts. Exactly one of duration and end."},
-    {"end", AS_OPT_STR, offsetof(struct as_sched, end), NULL, AS_NO_BOUNDS, 0, NULL,
-     "When the window ends, a cron expression (KEDA's cron scaler `end`)."},
-    {"timezone", AS_OPT_STR, offsetof(struct as_sched, timezone), NULL, AS_NO_BOUNDS,
-     AS_OPT_NONEMPTY, NULL, "IANA time zone of the cron expressions. Default: the group's."},
-    {"min", AS_OPT_INT, offsetof(struct as_sched, min), "-1", -1, AS_INT_MAX_OPT, 0, NULL,
-     "min during the window (-1: unchanged)."},
-    {"max", AS_OPT_INT, offsetof(struct as_sched, max), "-1", -1, AS_INT_MAX_OPT, 0, NULL,
-     "max during the window (-1: unchanged); 0 shuts the group down."},
-    {"replicas", AS_OPT_INT, offsetof(struct as_sched, replicas), "-1", -1, AS_INT_MAX_OPT, 0, NULL,
-     "Desired capacity during the window: the decision is at least this, through behavior "
-     "(KEDA's desiredReplicas; -1: none)."},
     AS_OPT_END,
 };
 
@@ -156,7 +141,7 @@ struct scaler_common {
 
 const struct as_opt as_scaler_common_opts[] = {
     {"type", AS_OPT_STR, offsetof(struct scaler_common, type), NULL, AS_NO_BOUNDS, AS_OPT_REQUIRED,
-     NULL, "Scaler type: http, exec or process."},
+     NULL, "Scaler type: one of the scalers below (`autoscaler check` names them all)."},
     {"retries", AS_OPT_INT, offsetof(struct scaler_common, retries), "3", 0, 100, 0, NULL,
      "Retries of a failed scale call (5xx, timeout, non-zero exit) before giving up until the "
      "next round."},
@@ -262,7 +247,7 @@ struct as_group_cfg *as_config_group(const struct as_config *cfg, const char *na
     return i < 0 ? NULL : &cfg->groups[i];
 }
 
-static int expect(const struct as_node *n, enum as_node_kind kind, const char *what,
+int as_cfg_expect(const struct as_node *n, enum as_node_kind kind, const char *what,
                   struct as_err *err)
 {
     if (n->kind == kind)
@@ -282,10 +267,79 @@ static int valid_name(const char *s)
     return 1;
 }
 
-/* An unset timeout becomes 80% of the interval (at most 10 s); a set one must be below it. */
+int as_cfg_step(int rc, const struct as_node *n, int *bad, struct as_err *err)
+{
+    if (rc >= 0)
+        return 0;
+    *bad = 1;
+    if (err->msg[0] == '\0' && n->errs != NULL)
+        return 0; /* a failed reference, kept where it was found */
+    return as_node_keep(n, err);
+}
+
+/* "WHAT: unknown KIND 'x' (did you mean 'y'?); one of: a, b, c" at t. */
+static int unknown_name(const struct as_node *t, const char *what, const char *kind,
+                        const char *const *names, size_t n, struct as_err *err)
+{
+    struct as_sb list = {0};
+    if (as_names_list(&list, names, n, n) < 0)
+        return as_err_set(err, "out of memory");
+    const char *near = as_suggest(t->value, names, n);
+    as_err_at(err, t->file, t->line, t->col, "%s: unknown %s '%s'%s%s%s; one of: %s", what, kind,
+              t->from_ref ? "(from a reference)" : t->value, near ? " (did you mean '" : "",
+              near ? near : "", near ? "'?)" : "", list.buf);
+    as_sb_free(&list);
+    return -1;
+}
+
+#define AS_BACKENDS_MAX 64
+
+static const struct as_source_ops *find_source(const struct as_node *t, const char *what,
+                                               struct as_err *err)
+{
+    const struct as_source_ops *ops = as_source_find(t->value);
+    const char *names[AS_BACKENDS_MAX];
+    size_t n = 0;
+    for (; ops == NULL && as_sources[n] && n < AS_BACKENDS_MAX; n++)
+        names[n] = as_sources[n]->name;
+    if (ops == NULL)
+        unknown_name(t, what, "source type", names, n, err);
+    return ops;
+}
+
+static const struct as_scaler_ops *find_scaler(const struct as_node *t, const char *what,
+                                               struct as_err *err)
+{
+    const struct as_scaler_ops *ops = as_scaler_find(t->value);
+    const char *names[AS_BACKENDS_MAX];
+    size_t n = 0;
+    for (; ops == NULL && as_scalers[n] && n < AS_BACKENDS_MAX; n++)
+        names[n] = as_scalers[n]->name;
+    if (ops == NULL)
+        unknown_name(t, what, "scaler type", names, n, err);
+    return ops;
+}
+
+static const struct as_policy_ops *find_policy(const struct as_node *t, const char *what,
+                                               struct as_err *err)
+{
+    const struct as_policy_ops *ops = as_policy_find(t->value);
+    const char *names[AS_BACKENDS_MAX];
+    size_t n = 0;
+    for (; ops == NULL && as_policies[n] && n < AS_BACKENDS_MAX; n++)
+        names[n] = as_policies[n]->name;
+    if (ops == NULL)
+        unknown_name(t, what, "policy", names, n, err);
+    return ops;
+}
+
+/* An unset timeout becomes 80% of the interval (at most 10 s); a set one must be below it.
+ * An interval of 0 is one that failed to parse: nothing to compare with. */
 static int check_timeout(const struct as_group_cfg *g, struct as_node *n, int64_t *timeout_ms,
                          const char *what, struct as_err *err)
 {
+    if (g->interval_ms == 0)
+        return 0;
     if (*timeout_ms == 0) {
         *timeout_ms = g->interval_ms * 8 / 10;
         if (*timeout_ms > 10000)
@@ -303,31 +357,70 @@ static int check_timeout(const struct as_group_cfg *g, struct as_node *n, int64_
                      as_duration_fmt(g->interval_ms, b, sizeof(b)));
 }
 
+/* The source's own keys, its validation and the unknown keys, once its type is known. */
+static int parse_source(struct as_metric_cfg *m, struct as_node *n, const char *what,
+                        struct as_err *err)
+{
+    int bad = 0;
+    m->state = calloc(1, m->ops->state_size ? m->ops->state_size : 1);
+    if (m->state == NULL)
+        return as_err_set(err, "out of memory");
+    if (as_cfg_step(as_opts_parse(m->ops->opts, m->state, n, what, err), n, &bad, err) < 0)
+        return -1;
+    if (!bad && m->ops->validate && m->ops->validate(m->state, n, err) < 0) {
+        if (err->file[0] == '\0')
+            as_err_at(err, n->file, n->line, n->col, "%s: %s", what, err->msg);
+        if (as_cfg_step(-1, n, &bad, err) < 0)
+            return -1;
+    }
+    const struct as_opt *const tables[] = {as_metric_opts, m->ops->opts, NULL};
+    return as_cfg_step(as_node_check_keys(n, what, tables, NULL, err), n, &bad, err) < 0 || bad ? -1
+                                                                                                : 0;
+}
+
+/* Neither target nor average_value, but a key that looks like one of them ("targte") and is
+ * not the source's: the unknown-key check reports it, and that is the one error to show. */
+static int target_misspelt(const struct as_metric_cfg *m, const struct as_node *n)
+{
+    static const char *const names[] = {"target", "average_value"};
+    for (size_t i = 0; m->target == 0 && m->average_value == 0 && i < n->n; i++) {
+        const char *k = n->pairs[i].key->value;
+        if (!n->pairs[i].used && as_suggest(k, names, 2) != NULL &&
+            as_opt_find(m->ops->opts, k) == NULL)
+            return 1;
+    }
+    return 0;
+}
+
 static int parse_metric(struct as_group_cfg *g, struct as_metric_cfg *m, struct as_node *n,
                         struct as_err *err)
 {
     char what[160];
+    int bad = 0;
     snprintf(what, sizeof(what), "group '%s' metric", g->name);
-    if (expect(n, AS_NODE_MAP, what, err) < 0 || as_opts_parse(as_metric_opts, m, n, what, err) < 0)
+    if (as_cfg_expect(n, AS_NODE_MAP, what, err) < 0 ||
+        as_cfg_step(as_opts_parse(as_metric_opts, m, n, what, err), n, &bad, err) < 0)
         return -1;
-    m->ops = as_source_find(m->type);
-    if (m->ops == NULL) {
-        struct as_node *t = as_node_get(n, "type");
-        return as_err_at(err, t->file, t->line, t->col, "%s: unknown source type '%s'", what,
-                         m->type);
-    }
+    struct as_node *t = as_node_get(n, "type");
+    if (m->type == NULL || t == NULL || t->bad) /* reported: the source's keys are unknowable */
+        return -1;
+    if ((m->ops = find_source(t, what, err)) == NULL)
+        return -1;
     if (m->name == NULL && (m->name = strdup(m->type)) == NULL)
         return as_err_set(err, "out of memory");
     snprintf(what, sizeof(what), "group '%s' metric '%s'", g->name, m->name);
-    if (g->policy->metric_targets && (m->target > 0) == (m->average_value > 0)) {
+    if (!bad && g->policy && g->policy->metric_targets &&
+        (m->target > 0) == (m->average_value > 0) && !target_misspelt(m, n)) {
         const char *file;
         int line, col;
         as_node_pos(n, m->target > 0 ? "average_value" : "type", &file, &line, &col);
-        return as_err_at(err, file, line, col,
-                         "%s: set exactly one of 'target' and 'average_value' (policy %s)", what,
-                         g->policy->name);
+        as_err_at(err, file, line, col,
+                  "%s: set exactly one of 'target' and 'average_value' (policy %s)", what,
+                  g->policy->name);
+        if (as_cfg_step(-1, n, &bad, err) < 0)
+            return -1;
     }
-    if (check_timeout(g, n, &m->timeout_ms, what, err) < 0)
+    if (as_cfg_step(check_timeout(g, n, &m->timeout_ms, what, err), n, &bad, err) < 0)
         return -1;
     if (m->backoff_max_ms == 0)
         m->backoff_max_ms = g->interval_ms * 4;
@@ -335,24 +428,14 @@ static int parse_metric(struct as_group_cfg *g, struct as_metric_cfg *m, struct 
         m->backoff_max_ms = g->interval_ms;
     struct as_node *act = as_node_get(n, "activation");
     m->has_activation = act != NULL && act->kind != AS_NODE_NULL;
-    m->state = calloc(1, m->ops->state_size ? m->ops->state_size : 1);
-    if (m->state == NULL)
-        return as_err_set(err, "out of memory");
-    if (as_opts_parse(m->ops->opts, m->state, n, what, err) < 0)
-        return -1;
-    if (m->ops->validate && m->ops->validate(m->state, n, err) < 0) {
-        if (err->file[0] == '\0')
-            as_err_at(err, n->file, n->line, n->col, "%s: %s", what, err->msg);
-        return -1;
-    }
-    return as_node_check_unused(n, what, err);
+    return parse_source(m, n, what, err) < 0 || bad ? -1 : 0;
 }
 
 static int parse_metrics(struct as_group_cfg *g, struct as_node *list, struct as_err *err)
 {
     char what[96];
     snprintf(what, sizeof(what), "group '%s': 'metrics'", g->name);
-    if (expect(list, AS_NODE_SEQ, what, err) < 0)
+    if (as_cfg_expect(list, AS_NODE_SEQ, what, err) < 0)
         return -1;
     if (list->n == 0)
         return as_err_at(err, list->file, list->line, list->col, "%s needs at least one metric",
@@ -360,25 +443,30 @@ static int parse_metrics(struct as_group_cfg *g, struct as_node *list, struct as
     g->metrics = calloc(list->n, sizeof(*g->metrics));
     if (g->metrics == NULL)
         return as_err_set(err, "out of memory");
+    g->nmetrics = list->n;
     struct as_index names = {0};
-    int rc = 0;
+    int bad = 0, rc = 0;
     for (size_t i = 0; rc == 0 && i < list->n; i++) {
-        g->nmetrics = i + 1;
-        if ((rc = parse_metric(g, &g->metrics[i], list->items[i], err)) < 0)
+        if (parse_metric(g, &g->metrics[i], list->items[i], err) < 0 &&
+            (rc = as_cfg_step(-1, list, &bad, err)) < 0)
             break;
-        if ((rc = as_index_put(&names, g->metrics[i].name, i)) < 0)
-            as_err_set(err, "out of memory");
-        if (rc > 0) {
+        if (g->metrics[i].name == NULL) /* its type failed: no name to compare */
+            continue;
+        int dup = as_index_put(&names, g->metrics[i].name, i);
+        if (dup < 0)
+            rc = as_err_set(err, "out of memory");
+        if (dup > 0) {
             const char *file;
             int line, col;
             as_node_pos(list->items[i], "name", &file, &line, &col);
-            rc = as_err_at(err, file, line, col,
-                           "group '%s': two metrics are named '%s'; give each a 'name'", g->name,
-                           g->metrics[i].name);
+            as_err_at(err, file, line, col,
+                      "group '%s': two metrics are named '%s'; give each a 'name'", g->name,
+                      g->metrics[i].name);
+            rc = as_cfg_step(-1, list, &bad, err);
         }
     }
     as_index_free(&names);
-    return rc;
+    return rc < 0 || bad ? -1 : 0;
 }
 
 static int parse_scaler(struct as_group_cfg *g, struct as_node *n, struct as_err *err)
@@ -387,33 +475,33 @@ static int parse_scaler(struct as_group_cfg *g, struct as_node *n, struct as_err
     snprintf(what, sizeof(what), "group '%s' scaler", g->name);
     struct scaler_common c = {0};
     struct as_scaler_cfg *s = &g->scaler;
-    if (expect(n, AS_NODE_MAP, what, err) < 0)
+    int bad = 0;
+    if (as_cfg_expect(n, AS_NODE_MAP, what, err) < 0)
         return -1;
-    int rc = as_opts_parse(as_scaler_common_opts, &c, n, what, err);
+    int rc = as_cfg_step(as_opts_parse(as_scaler_common_opts, &c, n, what, err), n, &bad, err);
     s->type = c.type;
-    if (rc < 0)
+    struct as_node *t = as_node_get(n, "type");
+    if (rc < 0 || s->type == NULL || t == NULL || t->bad) /* the scaler's keys are unknowable */
         return -1;
     s->retries = c.retries;
     s->backoff_ms = c.backoff_ms;
     s->backoff_max_ms = c.backoff_max_ms;
-    if (check_timeout(g, n, &c.timeout_ms, what, err) < 0)
+    if (as_cfg_step(check_timeout(g, n, &c.timeout_ms, what, err), n, &bad, err) < 0)
         return -1;
     s->timeout_ms = c.timeout_ms;
-    s->ops = as_scaler_find(s->type);
-    if (s->ops == NULL) {
-        struct as_node *t = as_node_get(n, "type");
-        return as_err_at(err, t->file, t->line, t->col, "%s: unknown scaler type '%s'", what,
-                         s->type);
-    }
+    if ((s->ops = find_scaler(t, what, err)) == NULL)
+        return -1;
     s->state = calloc(1, s->ops->state_size ? s->ops->state_size : 1);
     if (s->state == NULL)
         return as_err_set(err, "out of memory");
-    if (as_opts_parse(s->ops->opts, s->state, n, what, err) < 0)
+    int opts_bad = 0;
+    if (as_cfg_step(as_opts_parse(s->ops->opts, s->state, n, what, err), n, &opts_bad, err) < 0)
         return -1;
-    if (s->ops->validate && s->ops->validate(s->state, n, err) < 0) {
+    if (!opts_bad && s->ops->validate && s->ops->validate(s->state, n, err) < 0) {
         if (err->file[0] == '\0')
             as_err_at(err, n->file, n->line, n->col, "%s: %s", what, err->msg);
-        return -1;
+        if (as_cfg_step(-1, n, &bad, err) < 0)
+            return -1;
     }
     /* Retry settings are read per call; the timeout counts as its effective value. */
     static const char *const engine_keys[] = {"retries", "backoff", "backoff_max", "timeout", NULL};
@@ -424,37 +512,43 @@ static int parse_scaler(struct as_group_cfg *g, struct as_node *n, struct as_err
         return as_err_set(err, "out of memory");
     }
     s->fingerprint = fp.buf;
-    return as_node_check_unused(n, what, err);
+    const struct as_opt *const tables[] = {as_scaler_common_opts, s->ops->opts, NULL};
+    rc = as_cfg_step(as_node_check_keys(n, what, tables, NULL, err), n, &bad, err);
+    return rc < 0 || bad || opts_bad ? -1 : 0;
 }
 
 /* The policy's type from `policy: {type: ...}` (absent: target), before the metrics are
- * parsed: whether they need targets depends on it. */
+ * parsed: whether they need targets depends on it. An unknown one leaves g->policy NULL. */
 static int policy_type(struct as_group_cfg *g, struct as_node *n, struct as_err *err)
 {
     char what[96];
     snprintf(what, sizeof(what), "group '%s' policy", g->name);
-    const char *type = "target";
-    struct as_node *t = NULL;
-    if (n != NULL) {
-        if (expect(n, AS_NODE_MAP, what, err) < 0)
-            return -1;
-        t = as_node_get(n, "type");
-        if (t == NULL || t->kind != AS_NODE_SCALAR)
-            return as_err_at(err, n->file, n->line, n->col, "%s: missing required key 'type'",
-                             what);
-        type = t->value;
+    if (n == NULL) {
+        g->policy = as_policy_find("target");
+        return 0;
     }
-    g->policy = as_policy_find(type);
-    if (g->policy == NULL)
-        return as_err_at(err, t->file, t->line, t->col, "%s: unknown policy '%s'", what, type);
-    return 0;
+    if (as_cfg_expect(n, AS_NODE_MAP, what, err) < 0)
+        return -1;
+    struct as_node *t = as_node_get(n, "type");
+    if (t == NULL)
+        return as_node_missing(n, "type", what, err);
+    if (t->kind != AS_NODE_SCALAR)
+        return as_err_at(err, t->file, t->line, t->col, "%s: 'type' must be a string, not %s", what,
+                         as_node_kind_name(t->kind));
+    if (t->bad)
+        return -1; /* reported */
+    g->policy = find_policy(t, what, err);
+    return g->policy ? 0 : -1;
 }
 
-/* The policy's own keys sit beside `type` in the mapping. */
+/* The policy's own keys sit beside `type` in the mapping. Its validation (which resolves the
+ * metric names it refers to) runs only when the metrics parsed: else it would only repeat
+ * their errors. */
 static int parse_policy(struct as_group_cfg *g, struct as_node *n, struct as_node *group,
-                        struct as_err *err)
+                        int metrics_ok, struct as_err *err)
 {
     char what[96];
+    int bad = 0;
     snprintf(what, sizeof(what), "group '%s' policy", g->name);
     g->policy_cfg = calloc(1, g->policy->cfg_size ? g->policy->cfg_size : 1);
     if (g->policy_cfg == NULL)
@@ -462,14 +556,23 @@ static int parse_policy(struct as_group_cfg *g, struct as_node *n, struct as_nod
     struct as_node empty = {
         .kind = AS_NODE_MAP, .file = group->file, .line = group->line, .col = group->col};
     struct as_node *map = n ? n : &empty;
-    if (as_opts_parse(g->policy->opts, g->policy_cfg, map, what, err) < 0)
+    empty.errs = group->errs;
+    if (as_cfg_step(as_opts_parse(g->policy->opts, g->policy_cfg, map, what, err), map, &bad, err) <
+        0)
         return -1;
-    if (g->policy->validate && g->policy->validate(g->policy_cfg, g, map, err) < 0) {
+    if (!bad && metrics_ok && g->policy->validate &&
+        g->policy->validate(g->policy_cfg, g, map, err) < 0) {
         if (err->file[0] == '\0')
             as_err_at(err, map->file, map->line, map->col, "%s: %s", what, err->msg);
-        return -1;
+        if (as_cfg_step(-1, map, &bad, err) < 0)
+            return -1;
     }
-    return n ? as_node_check_unused(n, what, err) : 0;
+    static const char *const type_key[] = {"type", NULL};
+    const struct as_opt *const tables[] = {g->policy->opts, NULL};
+    if (n != NULL &&
+        as_cfg_step(as_node_check_keys(n, what, tables, type_key, err), n, &bad, err) < 0)
+        return -1;
+    return bad ? -1 : 0;
 }
 
 /* An optional nested mapping parsed by its own option table; absent = zeroed. */
@@ -477,12 +580,16 @@ static int parse_sub(const struct as_opt *opts, void *dst, struct as_node *n, co
                      const char *key, struct as_err *err)
 {
     char sub[128];
+    int bad = 0;
     if (n == NULL || n->kind == AS_NODE_NULL)
         return 0;
     snprintf(sub, sizeof(sub), "%s '%s'", what, key);
-    if (expect(n, AS_NODE_MAP, sub, err) < 0 || as_opts_parse(opts, dst, n, sub, err) < 0)
+    const struct as_opt *const tables[] = {opts, NULL};
+    if (as_cfg_expect(n, AS_NODE_MAP, sub, err) < 0 ||
+        as_cfg_step(as_opts_parse(opts, dst, n, sub, err), n, &bad, err) < 0 ||
+        as_cfg_step(as_node_check_keys(n, sub, tables, NULL, err), n, &bad, err) < 0)
         return -1;
-    return as_node_check_unused(n, sub, err);
+    return bad ? -1 : 0;
 }
 
 /* ---- bounds in time: min/max schedules, timezone, scheduled capacity ---- */
@@ -503,204 +610,40 @@ static int parse_group_keys(struct as_group_cfg *g, struct as_node *n, const cha
     return as_opts_parse(opts, g, n, what, err);
 }
 
-/* `min: {"00:00": 1, "08:00": 3}`: times strictly increasing, counts in [lo, hi]. */
-static int parse_tod(struct as_node *map, struct as_tod **out, int lo, int hi, const char *what,
-                     const char *key, struct as_err *err)
+/* `too_rapid`: its keys, and at least one of scales and replicas. */
+static int parse_too_rapid(struct as_group_cfg *g, struct as_node *tr, const char *what,
+                           struct as_err *err)
 {
-    if (map->n == 0 || map->n > AS_TOD_MAX)
-        return as_err_at(err, map->file, map->line, map->col,
-                         "%s: '%s' schedule needs 1 to %d \"HH:MM\": count entries", what, key,
-                         AS_TOD_MAX);
-    struct as_tod *tod = calloc(1, sizeof(*tod));
-    if (tod == NULL)
-        return as_err_set(err, "out of memory");
-    *out = tod;
-    for (size_t i = 0; i < map->n; i++) {
-        const struct as_node *k = map->pairs[i].key, *v = map->pairs[i].value;
-        map->pairs[i].used = 1;
-        int m;
-        long c;
-        if (as_tod_parse_time(k->value, &m) < 0)
-            return as_err_at(err, k->file, k->line, k->col,
-                             "%s: '%s' schedule: '%s' is not a time of day HH:MM (00:00-23:59)",
-                             what, key, k->value);
-        if (i > 0 && m <= tod->minute[i - 1])
-            return as_err_at(err, k->file, k->line, k->col,
-                             "%s: '%s' schedule: %s %s; list times in increasing order", what, key,
-                             k->value, m == tod->minute[i - 1] ? "is repeated" : "is out of order");
-        if (v->kind != AS_NODE_SCALAR || as_parse_long(v->value, &c) < 0 || c < lo || c > hi)
-            return as_err_at(err, v->file, v->line, v->col,
-                             "%s: '%s' schedule: the count at %s must be an integer between %d "
-                             "and %d",
-                             what, key, k->value, lo, hi);
-        tod->minute[i] = m;
-        tod->count[i] = (int)c;
-        tod->n = (int)i + 1;
-    }
+    if (parse_sub(as_too_rapid_opts, &g->too_rapid, tr, what, "too_rapid", err) < 0)
+        return -1;
+    if (tr != NULL && tr->kind == AS_NODE_MAP && g->too_rapid.scales == 0 &&
+        g->too_rapid.replicas == 0)
+        return as_err_at(err, tr->file, tr->line, tr->col,
+                         "%s 'too_rapid': set at least one of 'scales' and 'replicas'", what);
     return 0;
 }
 
-static void tod_range(const struct as_tod *tod, int *lowest, int *highest)
-{
-    *lowest = *highest = tod->count[0];
-    for (int i = 1; i < tod->n; i++) {
-        *lowest = tod->count[i] < *lowest ? tod->count[i] : *lowest;
-        *highest = tod->count[i] > *highest ? tod->count[i] : *highest;
-    }
-}
+/* The keys of a group beside its options. */
+static const char *const group_sections[] = {"metrics",  "scaler",    "policy",    "behavior",
+                                             "fallback", "too_rapid", "schedules", NULL};
 
-/* Position of the entry of a schedule that is in effect at minute m. */
-static const struct as_node *tod_node(const struct as_node *map, const struct as_tod *tod, int m)
+/* metrics, scaler, policy: what a group does. */
+static int parse_parts(struct as_group_cfg *g, struct as_node *n, const char *what, int *bad,
+                       struct as_err *err)
 {
-    int idx = tod->n - 1;
-    for (int i = 0; i < tod->n && tod->minute[i] <= m; i++)
-        idx = i;
-    return map->pairs[idx].value;
-}
-
-/* min <= max at every time of day: both are steps, so checking each change point suffices. */
-static int check_tods(struct as_group_cfg *g, struct as_node *n, const char *what,
-                      struct as_err *err)
-{
-    struct as_tod cmin = {1, {0}, {g->min}}, cmax = {1, {0}, {g->max}};
-    const struct as_tod *tmin = g->min_tod ? g->min_tod : &cmin;
-    const struct as_tod *tmax = g->max_tod ? g->max_tod : &cmax;
-    for (int pass = 0; pass < 2; pass++) {
-        const struct as_tod *t = pass ? tmax : tmin;
-        for (int i = 0; i < t->n; i++) {
-            int m = t->minute[i], lo = as_tod_at_minute(tmin, m), hi = as_tod_at_minute(tmax, m);
-            if (lo <= hi)
-                continue;
-            const char *key = pass ? "max" : "min";
-            struct as_node *map = as_node_get(n, key);
-            const struct as_node *at =
-                map->kind == AS_NODE_MAP ? tod_node(map, pass ? tmax : tmin, m) : map;
-            return as_err_at(err, at->file, at->line, at->col,
-                             "%s: at %02d:%02d min (%d) is greater than max (%d)", what, m / 60,
-                             m % 60, lo, hi);
-        }
-    }
-    return 0;
-}
-
-static int load_zone(const char *name, struct as_node *map, const char *key, struct as_tz **tz,
-                     const char *what, struct as_err *err)
-{
-    *tz = NULL;
-    if (name == NULL || strcmp(name, "UTC") == 0)
-        return 0;
-    struct as_err e;
-    as_err_clear(&e);
-    if (as_tz_load(name, tz, &e) == 0)
-        return 0;
-    const char *file;
-    int line, col;
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s: %s", what, e.msg);
-}
-
-static int parse_bounds(struct as_group_cfg *g, struct as_node *n, const char *what,
-                        struct as_err *err)
-{
-    struct as_node *min = as_node_get(n, "min"), *max = as_node_get(n, "max");
-    if (min != NULL && min->kind == AS_NODE_MAP) {
-        if (parse_tod(min, &g->min_tod, 0, AS_INT_MAX_OPT, what, "min", err) < 0)
-            return -1;
-        int hi;
-        tod_range(g->min_tod, &g->min, &hi);
-    }
-    if (max != NULL && max->kind == AS_NODE_MAP) {
-        if (parse_tod(max, &g->max_tod, 1, AS_INT_MAX_OPT, what, "max", err) < 0)
-            return -1;
-        int lo;
-        tod_range(g->max_tod, &lo, &g->max);
-    }
-    if (load_zone(g->timezone, n, "timezone", &g->tz, what, err) < 0)
+    struct as_node *metrics = as_node_get(n, "metrics");
+    struct as_node *scaler = as_node_get(n, "scaler");
+    struct as_node *policy = as_node_get(n, "policy");
+    int metrics_bad = metrics == NULL;
+    if ((metrics == NULL &&
+         as_cfg_step(as_node_missing(n, "metrics", what, err), n, bad, err) < 0) ||
+        (scaler == NULL && as_cfg_step(as_node_missing(n, "scaler", what, err), n, bad, err) < 0) ||
+        as_cfg_step(policy_type(g, policy, err), n, bad, err) < 0 ||
+        (metrics && as_cfg_step(parse_metrics(g, metrics, err), n, &metrics_bad, err) < 0) ||
+        (scaler && as_cfg_step(parse_scaler(g, scaler, err), n, bad, err) < 0) ||
+        (g->policy && as_cfg_step(parse_policy(g, policy, n, !metrics_bad, err), n, bad, err) < 0))
         return -1;
-    if (g->min_tod == NULL && g->max_tod == NULL && g->min > g->max) {
-        const char *file;
-        int line, col;
-        as_node_pos(n, "min", &file, &line, &col);
-        return as_err_at(err, file, line, col, "%s: min (%d) is greater than max (%d)", what,
-                         g->min, g->max);
-    }
-    return check_tods(g, n, what, err);
-}
-
-static int parse_cron_at(struct as_node *map, const char *key, const char *text, struct as_cron *c,
-                         const char *what, struct as_err *err)
-{
-    char msg[160];
-    int pos = 0;
-    if (as_cron_parse(text, c, &pos, msg, sizeof(msg)) == 0)
-        return 0;
-    struct as_node *v = as_node_get(map, key);
-    int col = v->col + pos + (v->quoted ? 1 : 0);
-    if (v->from_ref)
-        col = v->col;
-    return as_err_at(err, v->file, v->line, col, "%s: '%s' \"%s\": %s", what, key,
-                     v->from_ref ? "(from a reference)" : text, msg);
-}
-
-static int check_schedule(struct as_sched *s, struct as_node *n, const char *what,
-                          struct as_err *err)
-{
-    const char *file;
-    int line, col;
-    if ((s->end != NULL) == (s->duration_ms > 0)) {
-        as_node_pos(n, s->end ? "duration" : "cron", &file, &line, &col);
-        return as_err_at(err, file, line, col, "%s: set exactly one of 'duration' and 'end'", what);
-    }
-    if (s->min < 0 && s->max < 0 && s->replicas < 0)
-        return as_err_at(err, n->file, n->line, n->col,
-                         "%s: set at least one of 'min', 'max' and 'replicas'", what);
-    if (s->min >= 0 && s->max >= 0 && s->min > s->max) {
-        as_node_pos(n, "min", &file, &line, &col);
-        return as_err_at(err, file, line, col, "%s: min (%d) is greater than max (%d)", what,
-                         s->min, s->max);
-    }
-    if (s->replicas >= 0 && s->max >= 0 && s->replicas > s->max) {
-        as_node_pos(n, "replicas", &file, &line, &col);
-        return as_err_at(err, file, line, col, "%s: replicas (%d) is greater than max (%d)", what,
-                         s->replicas, s->max);
-    }
-    return 0;
-}
-
-static int parse_schedule(struct as_group_cfg *g, size_t i, struct as_node *n, struct as_err *err)
-{
-    char what[128];
-    snprintf(what, sizeof(what), "group '%s' schedules[%zu]", g->name, i);
-    struct as_sched *s = &g->schedules[i];
-    if (expect(n, AS_NODE_MAP, what, err) < 0 ||
-        as_opts_parse(as_schedule_opts, s, n, what, err) < 0)
-        return -1;
-    if (parse_cron_at(n, "cron", s->cron, &s->start_c, what, err) < 0 ||
-        (s->end && parse_cron_at(n, "end", s->end, &s->end_c, what, err) < 0) ||
-        check_schedule(s, n, what, err) < 0 ||
-        load_zone(s->timezone, n, "timezone", &s->tz, what, err) < 0)
-        return -1;
-    return as_node_check_unused(n, what, err);
-}
-
-static int parse_schedules(struct as_group_cfg *g, struct as_node *list, struct as_err *err)
-{
-    char what[96];
-    snprintf(what, sizeof(what), "group '%s': 'schedules'", g->name);
-    if (list == NULL || list->kind == AS_NODE_NULL)
-        return 0;
-    if (expect(list, AS_NODE_SEQ, what, err) < 0)
-        return -1;
-    if (list->n == 0)
-        return 0;
-    g->schedules = calloc(list->n, sizeof(*g->schedules));
-    if (g->schedules == NULL)
-        return as_err_set(err, "out of memory");
-    for (size_t i = 0; i < list->n; i++) {
-        g->nschedules = i + 1;
-        if (parse_schedule(g, i, list->items[i], err) < 0)
-            return -1;
-    }
+    *bad |= metrics_bad;
     return 0;
 }
 
@@ -716,93 +659,165 @@ static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_no
                          "group name '%s' must be 1-63 characters of A-Z a-z 0-9 _ . -", g->name);
     char what[96];
     snprintf(what, sizeof(what), "group '%s'", g->name);
-    if (expect(n, AS_NODE_MAP, what, err) < 0 || parse_group_keys(g, n, what, err) < 0 ||
-        parse_bounds(g, n, what, err) < 0 ||
-        parse_schedules(g, as_node_get(n, "schedules"), err) < 0)
+    if (as_cfg_expect(n, AS_NODE_MAP, what, err) < 0)
         return -1;
-    struct as_node *metrics = as_node_get(n, "metrics");
-    struct as_node *scaler = as_node_get(n, "scaler");
-    if (metrics == NULL || scaler == NULL)
-        return as_err_at(err, n->file, n->line, n->col, "%s: missing required key '%s'", what,
-                         metrics == NULL ? "metrics" : "scaler");
-    if (policy_type(g, as_node_get(n, "policy"), err) < 0 || parse_metrics(g, metrics, err) < 0 ||
-        parse_scaler(g, scaler, err) < 0 || parse_policy(g, as_node_get(n, "policy"), n, err) < 0 ||
-        as_behavior_parse(&g->behavior, as_node_get(n, "behavior"), what, err) < 0 ||
-        parse_sub(as_fallback_opts, &g->fallback, as_node_get(n, "fallback"), what, "fallback",
-                  err) < 0 ||
-        parse_sub(as_too_rapid_opts, &g->too_rapid, as_node_get(n, "too_rapid"), what, "too_rapid",
-                  err) < 0)
+    int bad = 0, keys_bad = 0;
+    if (as_cfg_step(parse_group_keys(g, n, what, err), n, &keys_bad, err) < 0)
         return -1;
-    struct as_node *tr = as_node_get(n, "too_rapid");
-    if (tr != NULL && tr->kind == AS_NODE_MAP && g->too_rapid.scales == 0 &&
-        g->too_rapid.replicas == 0)
-        return as_err_at(err, tr->file, tr->line, tr->col,
-                         "%s 'too_rapid': set at least one of 'scales' and 'replicas'", what);
-    return as_node_check_unused(n, what, err);
+    if (keys_bad) /* the interval may be the one that failed: no timeout is compared with it */
+        g->interval_ms = 0;
+    const struct as_opt *const tables[] = {as_group_opts, NULL};
+    if (as_cfg_step(as_config_parse_bounds(g, n, !keys_bad, what, err), n, &bad, err) < 0 ||
+        as_cfg_step(as_config_parse_schedules(g, as_node_get(n, "schedules"), err), n, &bad, err) <
+            0 ||
+        parse_parts(g, n, what, &bad, err) < 0 ||
+        as_cfg_step(as_behavior_parse(&g->behavior, as_node_get(n, "behavior"), what, err), n, &bad,
+                    err) < 0 ||
+        as_cfg_step(parse_sub(as_fallback_opts, &g->fallback, as_node_get(n, "fallback"), what,
+                              "fallback", err),
+                    n, &bad, err) < 0 ||
+        as_cfg_step(parse_too_rapid(g, as_node_get(n, "too_rapid"), what, err), n, &bad, err) < 0 ||
+        as_cfg_step(as_node_check_keys(n, what, tables, group_sections, err), n, &bad, err) < 0)
+        return -1;
+    return bad || keys_bad ? -1 : 0;
+}
+
+/* A relative log_file or state_dir is taken from the configuration file's directory, as a
+ * ${file:} reference is: the daemon's working directory does not matter. */
+static int resolve_path(char **path, const char *cfg_file, struct as_err *err)
+{
+    if (*path == NULL || (*path)[0] == '\0' || (*path)[0] == '/')
+        return 0;
+    char *copy = strdup(cfg_file);
+    struct as_sb sb = {0};
+    if (copy == NULL || as_sb_printf(&sb, "%s/%s", dirname(copy), *path) < 0) {
+        free(copy);
+        as_sb_free(&sb);
+        return as_err_set(err, "out of memory");
+    }
+    free(copy);
+    free(*path);
+    *path = sb.buf;
+    return 0;
+}
+
+static int parse_groups(struct as_config *cfg, struct as_node *root, struct as_node *groups,
+                        int *bad, struct as_err *err)
+{
+    if (groups == NULL)
+        return as_cfg_step(as_node_missing(root, "groups", "the configuration", err), root, bad,
+                           err);
+    if (as_cfg_expect(groups, AS_NODE_MAP, "'groups'", err) < 0)
+        return as_cfg_step(-1, root, bad, err);
+    if (groups->n == 0) {
+        as_err_at(err, groups->file, groups->line, groups->col,
+                  "'groups' needs at least one group");
+        return as_cfg_step(-1, root, bad, err);
+    }
+    cfg->groups = calloc(groups->n, sizeof(*cfg->groups));
+    if (cfg->groups == NULL)
+        return as_err_set(err, "out of memory");
+    cfg->ngroups = groups->n;
+    for (size_t i = 0; i < groups->n; i++) {
+        groups->pairs[i].used = 1;
+        if (as_cfg_step(
+                parse_group(&cfg->groups[i], groups->pairs[i].key, groups->pairs[i].value, err),
+                groups, bad, err) < 0)
+            return -1;
+        if (cfg->groups[i].name != NULL &&
+            as_index_put(&cfg->by_name, cfg->groups[i].name, i) < 0) /* names are map keys */
+            return as_err_set(err, "out of memory");
+    }
+    return 0;
 }
 
 static int parse_root(struct as_config *cfg, struct as_node *root, struct as_err *err)
 {
-    if (expect(root, AS_NODE_MAP, "the configuration", err) < 0 ||
-        as_opts_parse(as_global_opts, cfg, root, "configuration", err) < 0)
+    int bad = 0;
+    if (as_cfg_expect(root, AS_NODE_MAP, "the configuration", err) < 0 ||
+        as_cfg_step(as_opts_parse(as_global_opts, cfg, root, "configuration", err), root, &bad,
+                    err) < 0)
+        return -1;
+    if (resolve_path(&cfg->log_file, root->file, err) < 0 ||
+        resolve_path(&cfg->state_dir, root->file, err) < 0)
         return -1;
     const char *file;
     as_node_pos(root, "state_dir", &file, &cfg->state_dir_line, &cfg->state_dir_col);
-    struct as_node *groups = as_node_get(root, "groups");
-    if (groups == NULL)
-        return as_err_at(err, root->file, root->line, root->col, "missing required key 'groups'");
-    if (expect(groups, AS_NODE_MAP, "'groups'", err) < 0)
+    static const char *const root_keys[] = {"groups", "notifiers", "http", NULL};
+    const struct as_opt *const tables[] = {as_global_opts, NULL};
+    if (parse_groups(cfg, root, as_node_get(root, "groups"), &bad, err) < 0)
         return -1;
-    if (groups->n == 0)
-        return as_err_at(err, groups->file, groups->line, groups->col,
-                         "'groups' needs at least one group");
-    cfg->groups = calloc(groups->n, sizeof(*cfg->groups));
-    if (cfg->groups == NULL)
-        return as_err_set(err, "out of memory");
-    for (size_t i = 0; i < groups->n; i++) {
-        groups->pairs[i].used = 1;
-        cfg->ngroups = i + 1;
-        if (parse_group(&cfg->groups[i], groups->pairs[i].key, groups->pairs[i].value, err) < 0)
-            return -1;
-        if (as_index_put(&cfg->by_name, cfg->groups[i].name, i) < 0) /* names are map keys */
-            return as_err_set(err, "out of memory");
-    }
-    if (as_config_check_exclusive(cfg, root->file, err) < 0)
+    if (!bad && as_config_check_exclusive(cfg, root->file, err) < 0)
         return -1;
-    if (as_notifiers_parse(cfg, as_node_get(root, "notifiers"), err) < 0 ||
-        as_server_cfg_parse(as_node_get(root, "http"), root, &cfg->http, err) < 0 ||
-        as_redact_collect(root, &cfg->ref_values, err) < 0)
+    if (as_cfg_step(as_notifiers_parse(cfg, as_node_get(root, "notifiers"), err), root, &bad, err) <
+            0 ||
+        as_cfg_step(as_server_cfg_parse(as_node_get(root, "http"), root, &cfg->http, err), root,
+                    &bad, err) < 0 ||
+        as_cfg_step(as_node_check_keys(root, "the configuration", tables, root_keys, err), root,
+                    &bad, err) < 0 ||
+        (!bad && as_redact_collect(root, &cfg->ref_values, err) < 0))
         return -1;
-    return as_node_check_unused(root, "the configuration", err);
+    return bad ? -1 : 0;
 }
 
-static struct as_config *build(struct as_doc *doc, struct as_err *err)
+/* err becomes the first error in file order; every error is in errs. */
+static void sort_errors(struct as_errs *errs, struct as_err *err)
 {
+    if (err->msg[0] != '\0' && as_errs_add(errs, err) < 0)
+        return; /* out of memory: err stands alone */
+    as_errs_sort(errs);
+    if (errs->n > 0)
+        *err = errs->v[0];
+}
+
+static struct as_config *build(struct as_doc *doc, struct as_errs *errs, struct as_err *err)
+{
+    struct as_config *cfg = NULL;
     if (doc == NULL)
-        return NULL;
-    struct as_config *cfg = calloc(1, sizeof(*cfg));
+        goto fail;
+    cfg = calloc(1, sizeof(*cfg));
     if (cfg == NULL || (cfg->file = strdup(doc->file)) == NULL) {
-        free(cfg);
-        as_doc_free(doc);
         as_err_set(err, "out of memory");
-        return NULL;
+        goto fail;
     }
     cfg->refs = 1;
     int rc = parse_root(cfg, doc->root, err);
-    as_doc_free(doc);
-    if (rc < 0) {
-        as_config_unref(cfg);
-        return NULL;
+    if (rc == 0 && errs->n == 0 && errs->dropped == 0) {
+        as_doc_free(doc);
+        return cfg;
     }
-    return cfg;
+fail:
+    as_doc_free(doc);
+    as_config_unref(cfg); /* refs 0 (half made) frees it too */
+    sort_errors(errs, err);
+    return NULL;
+}
+
+struct as_config *as_config_load_all(const char *path, struct as_errs *errs, struct as_err *err)
+{
+    as_err_clear(err);
+    return build(as_doc_load(path, errs, err), errs, err);
 }
 
 struct as_config *as_config_load(const char *path, struct as_err *err)
 {
-    return build(as_doc_load(path, err), err);
+    struct as_errs errs = {0};
+    struct as_config *cfg = as_config_load_all(path, &errs, err);
+    as_errs_free(&errs);
+    return cfg;
+}
+
+struct as_config *as_config_parse_all(const char *name, const char *text, struct as_errs *errs,
+                                      struct as_err *err)
+{
+    as_err_clear(err);
+    return build(as_doc_parse_all(name, text, strlen(text), errs, err), errs, err);
 }
 
 struct as_config *as_config_parse(const char *name, const char *text, struct as_err *err)
 {
-    return build(as_doc_parse(name, text, strlen(text), err), err);
+    struct as_errs errs = {0};
+    struct as_config *cfg = as_config_parse_all(name, text, &errs, err);
+    as_errs_free(&errs);
+    return cfg;
 }

@@ -103,12 +103,21 @@ struct as_config {
     struct as_index by_name; /* group name -> index in groups, for as_config_group */
 };
 
-/* Loads and validates path. Returns a config with one reference, or NULL with err at the
- * exact file:line:column of the first problem. */
+/* Loads and validates path: the whole file, every error found (an error that only follows
+ * from another, such as the keys of an unknown source type, is not reported). Returns a config
+ * with one reference, or NULL with err at the exact file:line:column of the first problem in
+ * file order ("FILE: why" with line 0 when the file cannot be read at all). A relative
+ * log_file or state_dir is made relative to the file's directory. */
 struct as_config *as_config_load(const char *path, struct as_err *err);
+
+/* Same, and every error is added to errs (in file order, exact duplicates dropped; see
+ * struct as_errs). */
+struct as_config *as_config_load_all(const char *path, struct as_errs *errs, struct as_err *err);
 
 /* Same from text (tests); name is used in error positions. */
 struct as_config *as_config_parse(const char *name, const char *text, struct as_err *err);
+struct as_config *as_config_parse_all(const char *name, const char *text, struct as_errs *errs,
+                                      struct as_err *err);
 
 void as_config_ref(struct as_config *cfg);
 void as_config_unref(struct as_config *cfg);

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/suggest.h"
+
 static int fail(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int fail(char *why, size_t len, const char *fmt, ...)
@@ -223,8 +225,13 @@ void as_prov_id_new(char *out)
 static int key_of(const char *k, const char *const *keys, unsigned *seen, char *why, size_t why_len)
 {
     int i = pick(k, keys);
+    size_t n = 0;
+    while (keys[n] != NULL)
+        n++;
+    const char *near = i < 0 ? as_suggest(k, keys, n) : NULL;
     if (i < 0)
-        return fail(why, why_len, "unknown key '%.40s'", k);
+        return fail(why, why_len, "unknown key '%.40s'%s%s%s", k, near ? " (did you mean '" : "",
+                    near ? near : "", near ? "'?)" : "");
     if (*seen & (1u << i))
         return fail(why, why_len, "'%s' is given twice", k);
     *seen |= 1u << i;

@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "core/event.h"
+#include "util/suggest.h"
 #include "util/tmpl.h"
 #include "util/util.h"
 
@@ -144,10 +145,19 @@ static int type_keys(struct as_notifier_cfg *n, struct as_node *map, const char 
     n->ops = as_notifier_find(n->type);
     if (n->ops == NULL) {
         struct as_node *t = as_node_get(map, "type");
-        return as_err_at(err, t->file, t->line, t->col,
-                         "%s: unknown notifier type '%s' (console, log, syslog, webhook, email, "
-                         "exec, test)",
-                         what, t->from_ref ? "(from a reference)" : n->type);
+        const char *names[16];
+        size_t k = 0;
+        for (; as_notifiers[k] != NULL && k < AS_ARRAY_LEN(names); k++)
+            names[k] = as_notifiers[k]->name;
+        struct as_sb list = {0};
+        if (as_names_list(&list, names, k, k) < 0)
+            return as_err_set(err, "out of memory");
+        const char *near = t->from_ref ? NULL : as_suggest(n->type, names, k);
+        as_err_at(err, t->file, t->line, t->col, "%s: unknown notifier type '%s'%s%s%s; one of: %s",
+                  what, t->from_ref ? "(from a reference)" : n->type,
+                  near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "", list.buf);
+        as_sb_free(&list);
+        return -1;
     }
     n->state = calloc(1, n->ops->state_size ? n->ops->state_size : 1);
     if (n->state == NULL)
@@ -184,7 +194,8 @@ static int parse_one(struct as_config *cfg, struct as_notifier_cfg *n, struct as
         return as_err_set(err, "out of memory");
     }
     n->fingerprint = fp.buf;
-    return as_node_check_unused(map, what, err);
+    const struct as_opt *const tables[] = {as_notifier_common_opts, n->ops->opts, NULL};
+    return as_node_check_keys(map, what, tables, NULL, err);
 }
 
 static int valid_name(const char *s)
@@ -211,16 +222,20 @@ int as_notifiers_parse(struct as_config *cfg, struct as_node *node, struct as_er
     cfg->notifiers = calloc(node->n, sizeof(*cfg->notifiers));
     if (cfg->notifiers == NULL)
         return as_err_set(err, "out of memory");
+    int rc = 0;
     for (size_t i = 0; i < node->n; i++) {
         struct as_pair *p = &node->pairs[i];
         p->used = 1;
         cfg->nnotifiers = i + 1;
-        if (!valid_name(p->key->value))
-            return as_err_at(err, p->key->file, p->key->line, p->key->col,
-                             "notifier name '%s' must be 1-63 characters of A-Z a-z 0-9 _ . -",
-                             p->key->from_ref ? "(from a reference)" : p->key->value);
-        if (parse_one(cfg, &cfg->notifiers[i], p->key, p->value, err) < 0)
+        int one = !valid_name(p->key->value)
+                      ? as_err_at(err, p->key->file, p->key->line, p->key->col,
+                                  "notifier name '%s' must be 1-63 characters of A-Z a-z 0-9 _ . -",
+                                  p->key->from_ref ? "(from a reference)" : p->key->value)
+                      : parse_one(cfg, &cfg->notifiers[i], p->key, p->value, err);
+        /* `check` reports every notifier's errors: keep this one and go on to the next */
+        if (one < 0 && (err->msg[0] != '\0' || node->errs == NULL) && as_node_keep(node, err) < 0)
             return -1;
+        rc |= one;
     }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/suggest.h"
+
 #define FIELD(base, opt, type) ((type *)((char *)(base) + (opt)->offset))
 
 static const char *type_name(const struct as_opt *o)
@@ -65,6 +67,22 @@ static int parse_list(const struct as_opt *o, void *base, const struct as_node *
     return 0;
 }
 
+static int bad_enum(const struct as_opt *o, const char *s, const struct as_node *n,
+                    const char *what, struct as_err *err)
+{
+    size_t count = 0;
+    while (o->enums[count])
+        count++;
+    struct as_sb sb = {0};
+    if (as_names_list(&sb, (const char *const *)o->enums, count, count) < 0)
+        return as_err_set(err, "out of memory");
+    const char *near = n->from_ref ? NULL : as_suggest(s, (const char *const *)o->enums, count);
+    as_err_at(err, n->file, n->line, n->col, "%s: '%s' must be one of: %s%s%s%s", what, o->name,
+              sb.buf, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+    as_sb_free(&sb);
+    return -1;
+}
+
 /* Parses one scalar into the field; n is used for error positions only. */
 static int parse_scalar(const struct as_opt *o, void *base, const char *s, const struct as_node *n,
                         const char *what, struct as_err *err)
@@ -105,15 +123,7 @@ static int parse_scalar(const struct as_opt *o, void *base, const char *s, const
                 *FIELD(base, o, int) = i;
                 return 0;
             }
-        {
-            struct as_sb sb = {0};
-            for (int i = 0; o->enums[i]; i++)
-                as_sb_printf(&sb, "%s%s", i ? ", " : "", o->enums[i]);
-            as_err_at(err, n->file, n->line, n->col, "%s: '%s' must be one of: %s", what, o->name,
-                      sb.buf ? sb.buf : "");
-            as_sb_free(&sb);
-            return -1;
-        }
+        return bad_enum(o, s, n, what, err);
     default:
         return bad(n, what, o, err, "has an unsupported default");
     }
@@ -135,37 +145,59 @@ int as_opts_defaults(const struct as_opt *opts, void *base, struct as_err *err)
     return 0;
 }
 
+/* One option present in the map. */
+static int parse_one(const struct as_opt *o, void *base, const struct as_node *n, const char *what,
+                     struct as_err *err)
+{
+    if (o->type == AS_OPT_STRLIST || o->type == AS_OPT_HEADERS)
+        return parse_list(o, base, n, what, err);
+    if (n->kind != AS_NODE_SCALAR) {
+        char why[64];
+        snprintf(why, sizeof(why), "must be a %s, not %s", type_name(o),
+                 as_node_kind_name(n->kind));
+        return bad(n, what, o, err, why);
+    }
+    return parse_scalar(o, base, n->value, n, what, err);
+}
+
+/* A required key that is absent or null: reported once every key of the table is marked
+ * used, so that a misspelling is looked for among the others only. */
+static int missing(struct as_node *map, struct as_node *n, const char *key, const char *what,
+                   struct as_err *err)
+{
+    if (n == NULL)
+        return as_node_missing(map, key, what, err);
+    return as_err_at(err, n->file, n->line, n->col, "%s: missing required key '%s'", what, key);
+}
+
 int as_opts_parse(const struct as_opt *opts, void *base, struct as_node *map, const char *what,
                   struct as_err *err)
 {
     as_opts_free(opts, base);
+    int failed = 0;
     for (const struct as_opt *o = opts; o->name; o++) {
         struct as_node *n = as_node_get(map, o->name);
-        if (n == NULL || n->kind == AS_NODE_NULL) {
-            if (o->flags & AS_OPT_REQUIRED) {
-                const struct as_node *at = n ? n : map;
-                return as_err_at(err, at->file, at->line, at->col, "%s: missing required key '%s'",
-                                 what, o->name);
-            }
-            if (set_default(o, base, err) < 0)
+        if (n != NULL && n->bad) { /* its reference failed: reported already */
+            failed = 1;
+        } else if (n == NULL || n->kind == AS_NODE_NULL) {
+            if (!(o->flags & AS_OPT_REQUIRED) && set_default(o, base, err) < 0)
                 return -1;
-            continue;
-        }
-        if (o->type == AS_OPT_STRLIST || o->type == AS_OPT_HEADERS) {
-            if (parse_list(o, base, n, what, err) < 0)
+        } else if (parse_one(o, base, n, what, err) < 0) {
+            if (as_node_keep(map, err) < 0) /* stop at the first (or out of memory) */
                 return -1;
-            continue;
+            failed = 1;
         }
-        if (n->kind != AS_NODE_SCALAR) {
-            char why[64];
-            snprintf(why, sizeof(why), "must be a %s, not %s", type_name(o),
-                     as_node_kind_name(n->kind));
-            return bad(n, what, o, err, why);
-        }
-        if (parse_scalar(o, base, n->value, n, what, err) < 0)
-            return -1;
     }
-    return 0;
+    for (const struct as_opt *o = opts; o->name; o++) {
+        struct as_node *n = as_node_get(map, o->name);
+        if (!(o->flags & AS_OPT_REQUIRED) || (n != NULL && n->kind != AS_NODE_NULL))
+            continue;
+        missing(map, n, o->name, what, err);
+        if (as_node_keep(map, err) < 0)
+            return -1;
+        failed = 1;
+    }
+    return failed ? -1 : 0;
 }
 
 void as_opts_free(const struct as_opt *opts, void *base)

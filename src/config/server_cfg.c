@@ -1,5 +1,7 @@
 #include "config/server_cfg.h"
 
+#include "config/parse.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "config/parse.h"
 
 static const char *const auths[] = {"writes", "all", NULL};
 
@@ -274,6 +278,7 @@ int as_server_cfg_parse(struct as_node *node, const struct as_node *root,
     *out = NULL;
     if (s == NULL)
         return as_err_set(err, "out of memory");
+    const struct as_opt *const tables[] = {as_server_opts, NULL};
     const struct as_node *at = node ? node : root;
     s->line = at ? at->line : 1;
     s->col = at ? at->col : 1;
@@ -283,10 +288,20 @@ int as_server_cfg_parse(struct as_node *node, const struct as_node *root,
                   as_node_kind_name(map->kind));
         goto fail;
     }
-    if ((map ? as_opts_parse(as_server_opts, s, map, "http", err)
-             : as_opts_defaults(as_server_opts, s, err)) < 0 ||
-        check_token(s, map, err) < 0 || check_listen(s, map, err) < 0 ||
-        check_tls(s, map, err) < 0 || (map && as_node_check_unused(map, "http", err) < 0))
+    if (map == NULL) {
+        if (as_opts_defaults(as_server_opts, s, err) < 0 || check_listen(s, NULL, err) < 0)
+            goto fail;
+        *out = s;
+        return 0;
+    }
+    /* Every error of the section is kept (`check` reports them all): the checks that need the
+     * keys parsed run only when they were. */
+    int bad = 0;
+    if (as_cfg_step(as_opts_parse(as_server_opts, s, map, "http", err), map, &bad, err) < 0 ||
+        (!bad && as_cfg_step(check_token(s, map, err), map, &bad, err) < 0) ||
+        (!bad && as_cfg_step(check_listen(s, map, err), map, &bad, err) < 0) ||
+        (!bad && as_cfg_step(check_tls(s, map, err), map, &bad, err) < 0) ||
+        as_cfg_step(as_node_check_keys(map, "http", tables, NULL, err), map, &bad, err) < 0 || bad)
         goto fail;
     *out = s;
     return 0;

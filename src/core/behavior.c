@@ -72,7 +72,8 @@ static int parse_rate(struct as_rate_policy *p, struct as_node *n, const char *w
                          "%s: a policy has exactly one of 'replicas' and 'percent'", what);
     *p =
         (struct as_rate_policy){o.percent > 0, o.percent > 0 ? o.percent : o.replicas, o.period_ms};
-    return as_node_check_unused(n, what, err);
+    const struct as_opt *const tables[] = {as_behavior_rate_opts, NULL};
+    return as_node_check_keys(n, what, tables, NULL, err);
 }
 
 static int parse_rules(struct as_rules *r, struct as_node *n, const char *what, struct as_err *err)
@@ -96,7 +97,8 @@ static int parse_rules(struct as_rules *r, struct as_node *n, const char *what, 
             if (parse_rate(&r->policies[i], list->items[i], what, err) < 0)
                 return -1;
     }
-    return as_node_check_unused(n, what, err);
+    const struct as_opt *const tables[] = {as_behavior_rules_opts, NULL};
+    return as_node_check_keys(n, what, tables, NULL, err);
 }
 
 int as_behavior_parse(struct as_behavior *b, struct as_node *node, const char *what,
@@ -115,14 +117,24 @@ int as_behavior_parse(struct as_behavior *b, struct as_node *node, const char *w
     char sub[160];
     struct as_node *up = as_node_get(node, "scale_up");
     struct as_node *down = as_node_get(node, "scale_down");
+    int rc = 0; /* scale_up, scale_down and the keys beside them are checked each */
     snprintf(sub, sizeof(sub), "%s behavior.scale_up", what);
-    if (up != NULL && parse_rules(&b->up, up, sub, err) < 0)
-        return -1;
+    if (up != NULL && parse_rules(&b->up, up, sub, err) < 0) {
+        if (as_node_keep(node, err) < 0)
+            return -1;
+        rc = -1;
+    }
     snprintf(sub, sizeof(sub), "%s behavior.scale_down", what);
-    if (down != NULL && parse_rules(&b->down, down, sub, err) < 0)
-        return -1;
+    if (down != NULL && parse_rules(&b->down, down, sub, err) < 0) {
+        if (as_node_keep(node, err) < 0)
+            return -1;
+        rc = -1;
+    }
+    static const char *const keys[] = {"scale_up", "scale_down", NULL};
     snprintf(sub, sizeof(sub), "%s behavior", what);
-    return as_node_check_unused(node, sub, err);
+    if (as_node_check_keys(node, sub, NULL, keys, err) < 0)
+        return -1;
+    return rc;
 }
 
 /* ---- stamps ---- */

@@ -205,11 +205,11 @@ static int recommend(const struct as_group_cfg *g, struct as_group_state *st,
         /* The HPA's rule: a metric we could not read might have wanted more replicas. */
         out->desired = obs->current;
         snprintf(out->reason, sizeof(out->reason),
-                 "metric %s failed: no scale-down (valid metrics propose %d): hold %d", failed,
-                 rec.desired, obs->current);
+                 "held at %d: metric %s failed and might want more (the others want %d)",
+                 obs->current, failed, rec.desired);
     } else if (rec.desired < obs->current && rec.no_scale_down) {
         out->desired = obs->current;
-        addf(out, "; no scale-down now: hold %d", obs->current);
+        addf(out, "; held at %d: the policy allows no scale-down now", obs->current);
     }
     return 1;
 }
@@ -229,8 +229,14 @@ static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
             st->seeded = 1;
         }
         out->desired = as_behavior_stabilize(b, &st->recs, obs->now_ms, current, raw, &limited);
-        if (limited)
-            addf(out, "; stabilized to %d (from %d)", out->desired, raw);
+        if (limited) {
+            int down = out->desired > raw; /* the down window keeps the count up, and v.v. */
+            char w[32];
+            as_duration_words(down ? b->down.stabilization_ms : b->up.stabilization_ms, w,
+                              sizeof(w));
+            addf(out, "; held at %d by the %s scale-%s window (wanted %d)", out->desired, w,
+                 down ? "down" : "up", raw);
+        }
     }
     const char *why;
     int want = out->desired;
@@ -246,13 +252,12 @@ static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
     if (out->desired == want)
         return;
     if (strcmp(why, "TooManyReplicas") == 0)
-        addf(out, "; capped at max %d (from %d)", out->desired, want);
+        addf(out, "; capped at max %d (wanted %d)", out->desired, want);
     else if (strcmp(why, "TooFewReplicas") == 0)
-        addf(out, "; raised to min %d (from %d)", out->desired, want);
-    else if (strcmp(why, "ScaleUpLimit") == 0)
-        addf(out, "; limited to %d by the scale-up policies (from %d)", out->desired, want);
+        addf(out, "; raised to min %d (wanted %d)", out->desired, want);
     else
-        addf(out, "; limited to %d by the scale-down policies (from %d)", out->desired, want);
+        addf(out, "; limited to %d by the scale-%s rate limit (wanted %d)", out->desired,
+             strcmp(why, "ScaleUpLimit") == 0 ? "up" : "down", want);
 }
 
 /* The scale events in the direction of dir (> 0 up, < 0 down) within window before now, a
@@ -293,14 +298,14 @@ static void too_rapid(const struct as_group_cfg *g, const struct as_group_state 
     out->too_rapid_events = events;
     out->too_rapid_replicas = (int)replicas;
     char w[32];
-    as_duration_fmt(tr->within_ms, w, sizeof(w));
+    as_duration_words(tr->within_ms, w, sizeof(w));
     if (tr->scales > 0 && events > tr->scales) {
         out->too_rapid = 1;
-        addf(out, "; too rapid: %d scale-%s within %s (limit %d)", events,
+        addf(out, "; too rapid: %d scale-%s within %s (more than %d)", events,
              dir > 0 ? "ups" : "downs", w, tr->scales);
     } else if (tr->replicas > 0 && replicas > tr->replicas) {
         out->too_rapid = 1;
-        addf(out, "; too rapid: %d replicas %s within %s (limit %d)", (int)replicas,
+        addf(out, "; too rapid: %d replicas %s within %s (more than %d)", (int)replicas,
              dir > 0 ? "added" : "removed", w, tr->replicas);
     }
 }
@@ -322,13 +327,15 @@ static void finish(const struct as_group_cfg *g, struct as_group_state *st,
     int64_t last;
     if (want != current && g->cooldown_ms > 0 && last_scale(st, &last) &&
         obs->now_ms - last < g->cooldown_ms) {
+        char left[32];
         out->desired = current;
-        addf(out, "; cooldown: %ds left%s, hold %d",
-             (int)((g->cooldown_ms - (obs->now_ms - last) + 999) / 1000),
-             st->pending && last == st->intent.t ? " (after an unconfirmed scale)" : "", current);
+        addf(out, "; held at %d by the cooldown, %s left%s (wanted %d)", current,
+             as_duration_words((g->cooldown_ms - (obs->now_ms - last) + 999) / 1000 * 1000, left,
+                               sizeof(left)),
+             st->pending && last == st->intent.t ? " after an unconfirmed scale" : "", want);
     }
     if (out->desired != current && g->paused) {
-        addf(out, "; paused: hold %d (would be %d)", current, out->desired);
+        addf(out, "; paused: held at %d (wanted %d)", current, out->desired);
         out->paused = 1;
         out->paused_to = out->desired;
         out->desired = current;
@@ -378,9 +385,9 @@ static void outside(const struct as_bounds *b, const struct as_obs *obs, struct 
 {
     int above = obs->current > b->max;
     out->desired = clamp(obs->current, b->min, b->max);
-    snprintf(out->reason, sizeof(out->reason), "current %d is %s %s %d: set to %d", obs->current,
-             above ? "above" : "below", above ? "max" : "min", above ? b->max : b->min,
-             out->desired);
+    snprintf(out->reason, sizeof(out->reason), "current %d is %s %s %d: brought to %d",
+             obs->current, above ? "above" : "below", above ? "max" : "min",
+             above ? b->max : b->min, out->desired);
     if (b->schedule >= 0)
         addf(out, " (schedules[%d] in effect)", b->schedule);
 }
@@ -391,8 +398,8 @@ static int scheduled_floor(const struct as_bounds *b, struct as_decision *out)
 {
     if (b->replicas < 0 || out->desired >= b->replicas)
         return 0;
-    addf(out, "; schedules[%d]: scheduled capacity %d (from %d)", b->schedule, b->replicas,
-         out->desired);
+    addf(out, "; raised to %d by the capacity of schedules[%d] (wanted %d)", b->replicas,
+         b->schedule, out->desired);
     out->desired = b->replicas;
     return 1;
 }
@@ -444,18 +451,18 @@ static void idle_and_warmup(const struct as_group_cfg *g, const struct as_group_
         quiet) {
         snprintf(out->reason, sizeof(out->reason),
                  "every metric at or below its activation for %s (idle_period %s): scale to 0",
-                 as_duration_fmt(idle, x, sizeof(x)),
-                 as_duration_fmt(g->idle_period_ms, y, sizeof(y)));
+                 as_duration_words(idle, x, sizeof(x)),
+                 as_duration_words(g->idle_period_ms, y, sizeof(y)));
         out->desired = 0;
     } else if (zero && obs->current > 0 && out->desired == 1 && st->idle && quiet) {
-        addf(out, "; idle for %s of idle_period %s", as_duration_fmt(idle, x, sizeof(x)),
-             as_duration_fmt(g->idle_period_ms, y, sizeof(y)));
+        addf(out, "; idle for %s of the %s idle_period", as_duration_words(idle, x, sizeof(x)),
+             as_duration_words(g->idle_period_ms, y, sizeof(y)));
     }
     int64_t age;
     if (g->warmup_ms > 0 && out->desired < obs->current && warming(g, st, obs, &age)) {
-        addf(out, "; warmup: a replica is %s old (warmup %s): no scale-down, hold %d",
-             as_duration_fmt(age, x, sizeof(x)), as_duration_fmt(g->warmup_ms, y, sizeof(y)),
-             obs->current);
+        addf(out, "; held at %d by the %s warmup: a replica is %s old (wanted %d)", obs->current,
+             as_duration_words(g->warmup_ms, y, sizeof(y)), as_duration_words(age, x, sizeof(x)),
+             out->desired);
         out->desired = obs->current;
     }
 }

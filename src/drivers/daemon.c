@@ -14,6 +14,7 @@
 #include "util/http.h"
 #include "util/log.h"
 #include "util/loop.h"
+#include "util/sdnotify.h"
 #include "util/util.h"
 
 /* A reload parses the file on a thread of its own, so the groups keep their cadence however
@@ -58,6 +59,7 @@ static void begin_stop(struct daemon *d, const char *why)
     }
     d->stopping = 1;
     AS_LOG(AS_INFO, "main: %s: stopping", why);
+    as_sd_notify("STOPPING=1");
     as_engine_shutdown(d->eng, on_stopped, d);
 }
 
@@ -203,6 +205,16 @@ static void raise_nofile(void)
     }
 }
 
+/* Under a Type=notify systemd unit: started (systemctl start returns now). */
+static void notify_ready(const struct as_config *cfg)
+{
+    char msg[96];
+    snprintf(msg, sizeof(msg), "READY=1\nSTATUS=running %zu group(s)", cfg->ngroups);
+    int rc = as_sd_notify(msg);
+    if (rc < 0)
+        AS_LOG(AS_WARN, "main: cannot notify systemd ($NOTIFY_SOCKET): %s", strerror(-rc));
+}
+
 int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engine_opts *opts)
 {
     struct daemon d = {.path = path, .reload = {.efd = -1}};
@@ -248,6 +260,8 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
         AS_LOG(AS_ERROR, "main: %s", err.msg);
         rc = 1;
         begin_stop(&d, "start failed");
+    } else {
+        notify_ready(cfg);
     }
     if (!d.stopped) /* a shutdown that finished at once stopped no loop: as_loop_run would hang */
         as_loop_run(d.loop);

@@ -317,10 +317,10 @@ int as_demo_main(int argc, char **argv)
         return 1;
     }
     fprintf(stderr,
-            "autoscaler demo: app on 127.0.0.1:%d; its load steps 1.5 -> 6.0 -> 2.5 at "
-            "%lds, %lds and %lds, then repeats; the workers are real processes (autoscaler "
-            "demo-worker). Ctrl-C stops.\n",
-            p, 40 / speed, 90 / speed, 150 / speed);
+            "autoscaler demo: app on 127.0.0.1:%d; its load is 1.5, steps to 6.0 at %g s and "
+            "down to 2.5 at %g s, and starts over at %g s; the workers are real processes "
+            "(autoscaler demo-worker). Ctrl-C stops.\n",
+            p, 40.0 / (double)speed, 90.0 / (double)speed, 150.0 / (double)speed);
     char text[sizeof(demo_config) + 4200];
     long period = 15000 / speed > 1000 ? 15000 / speed : 1000; /* the HPA's 15 s */
     long window = 30000 / speed > 2000 ? 30000 / speed : 2000; /* the HPA's is 5 min */

@@ -457,8 +457,13 @@ static void flush_begin(struct nrt *r, int64_t bound_ms)
         r->retry = NULL;
         r->cnt.gave_up++;
     }
-    if (r->busy || r->qlen > 0)
+    if (r->busy || r->qlen > 0) {
         r->flush = as_loop_add_timer(r->n->loop, bound_ms, on_finish, r);
+        if (r->flush == NULL) { /* out of memory: no bound, so no flush: stop now */
+            finish(r);
+            return;
+        }
+    }
     kick(r); /* with nothing waiting, arms the finish at once */
 }
 

@@ -396,8 +396,18 @@ static void log_decision(const struct group_rt *rt, int current, const struct as
             break;
         o += (size_t)n;
     }
+    /* At INFO the line fits AS_LOG_COLS columns: a long reason keeps its end (the rule that
+     * settled the count) and its start; at DEBUG it is whole. */
+    char reason[sizeof(d->reason)];
+    snprintf(reason, sizeof(reason), "%s", d->reason);
+    if (as_log_min > AS_DEBUG) {
+        int n = snprintf(NULL, 0, "engine[%s]: decision current=%d desired=%d%s reason=\"\"",
+                         rt->name, current, d->desired, values);
+        size_t used = AS_LOG_PREFIX_COLS + (size_t)(n > 0 ? n : 0);
+        as_log_shorten(reason, used + 60 < AS_LOG_COLS ? AS_LOG_COLS - used : 60);
+    }
     AS_LOG(AS_INFO, "engine[%s]: decision current=%d desired=%d%s reason=\"%s\"", rt->name, current,
-           d->desired, values, d->reason);
+           d->desired, values, reason);
 }
 
 static void on_intent_saved(struct group_rt *rt, int ok)

@@ -257,18 +257,19 @@ static int panic_mode(const struct panic_cfg *c, const struct as_obs *obs, struc
 {
     int over = st->dppc / st->ready >= c->threshold;
     double ago = (double)(obs->now_ms - s->panic_since_ms) / 1000.0;
-    say(out, ": dppc/ready=%g %s %g: ", st->dppc / st->ready, over ? ">=" : "<", c->threshold);
+    say(out, ": the panic window wants %gx the ready %s threshold %g: ", st->dppc / st->ready,
+        over ? ">=" : "<", c->threshold);
     if (over) {
         say(out, s->in_panic ? "panic extended" : "panic entered");
         s->in_panic = 1;
         s->panic_since_ms = obs->now_ms;
     } else if (s->in_panic && s->panic_since_ms + c->stable_ms < obs->now_ms) {
         /* The surge has made its way into the stable window. */
-        say(out, "panic left (last over %gs ago)", ago);
+        say(out, "panic left (last over the threshold %g s ago)", ago);
         s->in_panic = 0;
         s->max_panic_pods = 0;
     } else if (s->in_panic) {
-        say(out, "in panic (last over %gs ago)", ago);
+        say(out, "in panic (last over the threshold %g s ago)", ago);
     } else {
         say(out, "stable mode");
     }
@@ -282,7 +283,7 @@ static int panic_mode(const struct panic_cfg *c, const struct as_obs *obs, struc
     if (want > s->max_panic_pods)
         s->max_panic_pods = want;
     else if (want < s->max_panic_pods)
-        say(out, ", no scale-down in panic: %d", s->max_panic_pods);
+        say(out, ", held at %d: no scale-down in panic", s->max_panic_pods);
     out->no_scale_down = 1;
     return s->max_panic_pods;
 }
@@ -292,18 +293,21 @@ static void decide(const struct panic_cfg *c, const struct as_obs *obs, struct p
 {
     limits(c, obs->current, st);
     snprintf(out->reason, sizeof(out->reason),
-             "stable ceil(%g/%g)=%g, panic ceil(%g/%g)=%g in [%g,%g], %d ready", st->stable,
-             c->target, st->dspc, st->panic, c->target, st->dppc, st->max_down, st->max_up,
-             obs->current);
+             "stable window ceil(%g/%g)=%g, panic window ceil(%g/%g)=%g, within [%g,%g], %d ready",
+             st->stable, c->target, st->dspc, st->panic, c->target, st->dppc, st->max_down,
+             st->max_up, obs->current);
     int desired = panic_mode(c, obs, s, st, out);
     if (c->delay_ms > 0) {
         int delayed = delay_record(s, obs->now_ms, c->delay_ms, desired);
-        if (delayed != desired)
-            say(out, "; scale-down delay %gs: max %d", c->delay_ms / 1000.0, delayed);
+        if (delayed != desired) {
+            char d[32];
+            say(out, "; held at %d by the %s scale-down delay", delayed,
+                as_duration_words(c->delay_ms, d, sizeof(d)));
+        }
         desired = delayed;
     }
     double ebc = as_panic_ebc(c->tbc, c->target / c->utilization, obs->current, st->panic);
-    say(out, "; ebc=%g", ebc);
+    say(out, "; excess burst capacity %g", ebc);
     out->desired = desired;
     out->valid = 1;
 }
@@ -586,7 +590,8 @@ static const struct as_opt opts[] = {
     {"target", AS_OPT_DOUBLE, OFF(target), NULL, 1e-9, 1e15, AS_OPT_REQUIRED, NULL,
      "Target value per replica (Knative's TargetValue): desired = ceil(value / target)."},
     {"target_burst_capacity", AS_OPT_DOUBLE, OFF(tbc), "211", -1, 1e15, 0, NULL,
-     "Burst capacity to keep (Knative's TBC); -1 unlimited. Only reported, as ebc= in reasons."},
+     "Burst capacity to keep (Knative's TBC); -1 unlimited. Only reported, as the excess burst "
+     "capacity in reasons."},
     {"target_utilization", AS_OPT_DOUBLE, OFF(utilization), "0.7", 0.01, 1, 0, NULL,
      "Share of a replica's capacity that target is; capacity = target / this (for ebc only)."},
     {"panic_threshold", AS_OPT_DOUBLE, OFF(threshold), "2.0", 1, 1e6, 0, NULL,

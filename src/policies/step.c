@@ -129,7 +129,8 @@ static int parse_band(const struct step_cfg *c, struct as_node *item, struct ban
         as_node_pos(item, "upper", &file, &line, &col);
         return as_err_at(err, file, line, col, "%s: 'upper' must be greater than 'lower'", what);
     }
-    return as_node_check_unused(item, what, err);
+    static const char *const keys[] = {"lower", "upper", "adjustment", NULL};
+    return as_node_check_keys(item, what, NULL, keys, err);
 }
 
 static int parse_steps(struct step_cfg *c, const struct as_group_cfg *g, struct as_node *map,
@@ -260,17 +261,25 @@ static void recommend(const void *cfg, const struct as_group_cfg *g, const struc
     double v = obs->m[i].value;
     int above;
     const struct band *b = find_band(c, v - c->threshold, &above);
+    /* "lat=730 is 230 over the threshold 500" */
+    char seen[160];
+    double off = v - c->threshold;
+    if (off == 0)
+        snprintf(seen, sizeof(seen), "%s=%g is at the threshold", g->metrics[i].name, v);
+    else
+        snprintf(seen, sizeof(seen), "%s=%g is %g %s the threshold %g", g->metrics[i].name, v,
+                 fabs(off), off < 0 ? "under" : "over", c->threshold);
     if (b == NULL) {
-        snprintf(out->reason, sizeof(out->reason), "%s=%g breach %g: no step matches: keep %d",
-                 g->metrics[i].name, v, c->threshold, obs->current);
+        snprintf(out->reason, sizeof(out->reason), "%s: no step matches: keep %d", seen,
+                 obs->current);
         return;
     }
     char band[80], rule[160];
     fmt_band(b, above, band, sizeof(band));
     long long want = adjust(c, b, obs->current, rule, sizeof(rule));
     out->desired = want < 0 ? 0 : want > 1000000000 ? 1000000000 : (int)want;
-    snprintf(out->reason, sizeof(out->reason), "%s=%g breach %g band %s: %s: %d->%d",
-             g->metrics[i].name, v, c->threshold, band, rule, obs->current, out->desired);
+    snprintf(out->reason, sizeof(out->reason), "%s: step %s: %s: %d->%d", seen, band, rule,
+             obs->current, out->desired);
 }
 
 const struct as_policy_ops as_policy_step_ops = {

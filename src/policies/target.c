@@ -79,21 +79,21 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
     if (fabs(1.0 - nratio) <= g->tolerance || (ratio < 1.0 && nratio > 1.0) ||
         (ratio > 1.0 && nratio < 1.0)) {
         snprintf(buf, len,
-                 "%s ratio=%s, with %d missing and %d not ready %s: within "
-                 "tolerance or reversed: keep %d",
-                 m->name, r3(ratio, b0), missing, unready, r3(nratio, b1), current);
+                 "%s ratio=%s (%s with %d missing, %d not ready): within tolerance or "
+                 "reversed: keep %d",
+                 m->name, r3(ratio, b0), r3(nratio, b1), missing, unready, current);
         return current;
     }
     int want = clamp_int(ceil(nratio * n));
     if ((nratio < 1.0 && want > current) || (nratio > 1.0 && want < current)) {
         snprintf(buf, len,
-                 "%s ratio=%s (%d missing, %d not ready): ceil(%s*%d)=%d goes "
-                 "against the ratio: keep %d",
+                 "%s ratio=%s (with %d missing, %d not ready): ceil(%s*%d)=%d goes against the "
+                 "ratio: keep %d",
                  m->name, r3(ratio, b0), missing, unready, r3(nratio, b1), n, want, current);
         return current;
     }
-    snprintf(buf, len, "%s ratio=%s, with %d missing and %d not ready %s: ceil(%s*%d)=%d", m->name,
-             r3(ratio, b0), missing, unready, r3(nratio, b1), r3(nratio, b2), n, want);
+    snprintf(buf, len, "%s ratio=%s (%s with %d missing, %d not ready): ceil(%s*%d)=%d", m->name,
+             r3(ratio, b0), r3(nratio, b1), missing, unready, r3(nratio, b2), n, want);
     return want;
 }
 

@@ -112,11 +112,13 @@ static void recommend(const void *cfg, const struct as_group_cfg *g, const struc
                  "%s=%g below min %g %d times in a row (down_after %d): %d-%d=%d", name, v, c->min,
                  s->below, c->down_after, cur, c->increment, out->desired);
     } else if (s->above > 0) {
-        snprintf(out->reason, sizeof(out->reason), "%s=%g above max %g %d of %d times: keep %d",
-                 name, v, c->max, s->above, c->up_after, cur);
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s=%g above max %g %d of %d times in a row: keep %d", name, v, c->max, s->above,
+                 c->up_after, cur);
     } else if (s->below > 0) {
-        snprintf(out->reason, sizeof(out->reason), "%s=%g below min %g %d of %d times: keep %d",
-                 name, v, c->min, s->below, c->down_after, cur);
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s=%g below min %g %d of %d times in a row: keep %d", name, v, c->min, s->below,
+                 c->down_after, cur);
     } else {
         snprintf(out->reason, sizeof(out->reason), "%s=%g within [%g, %g]: keep %d", name, v,
                  c->min, c->max, cur);

@@ -183,8 +183,9 @@ static int parse_request(struct lt_config *s, struct req_cfg *cfgs, size_t i, st
     if (item->kind != AS_NODE_MAP)
         return err_at(item, err, "%s must be a mapping (name, path, ...)%s", what, "");
     struct req_cfg *r = &cfgs[i];
+    const struct as_opt *const tables[] = {request_opts, NULL};
     if (as_opts_parse(request_opts, r, item, what, err) < 0 ||
-        as_node_check_unused(item, what, err) < 0)
+        as_node_check_keys(item, what, tables, NULL, err) < 0)
         return -1;
     if (!path_ok(r->path))
         return err_at(at(item, "path"), err,
@@ -315,9 +316,10 @@ static int parse_report(struct lt_config *s, struct as_node *map, const struct r
     if (node->kind != AS_NODE_MAP)
         return err_at(node, err,
                       "'report' must be a mapping {request: NAME or total, stat: ...}%s%s", "", "");
+    const struct as_opt *const tables[] = {report_opts, NULL};
     int rc = as_opts_parse(report_opts, &rep, node, "loadtest report", err);
     if (rc == 0)
-        rc = as_node_check_unused(node, "loadtest report", err);
+        rc = as_node_check_keys(node, "loadtest report", tables, NULL, err);
     s->report_stat = rep.stat;
     s->report_req = -1;
     for (size_t i = 0; rc == 0 && i < n; i++)

@@ -323,6 +323,49 @@ void as_log_write(enum as_log_level level, const char *fmt, ...)
     errno = saved;
 }
 
+/* A cut at i that does not split a UTF-8 character: moved back to the character's start. */
+static size_t char_start(const char *s, size_t i)
+{
+    while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80)
+        i--;
+    return i;
+}
+
+size_t as_log_shorten(char *text, size_t max)
+{
+    static const char gap[] = " ... ";
+    size_t len = strlen(text);
+    if (len <= max || max < 24)
+        return len;
+    const char *last = NULL;
+    for (const char *p = strstr(text, "; "); p != NULL; p = strstr(p + 2, "; "))
+        last = p + 2;
+    size_t tail = last != NULL ? len - (size_t)(last - text) : 0;
+    if (tail == 0 || tail + sizeof(gap) - 2 > max) { /* the end, from a word's start */
+        size_t from = char_start(text, len - max * 2 / 5);
+        const char *sp = memchr(text + from, ' ', len - from);
+        if (sp != NULL && (size_t)(sp - text) < from + max / 10)
+            from = (size_t)(sp - text) + 1;
+        tail = len - from;
+    }
+    size_t head =
+        max - tail >= sizeof(gap) - 1 ? char_start(text, max - tail - (sizeof(gap) - 1)) : 0;
+    for (size_t i = head; i > 0; i--)
+        if (text[i] == ' ') { /* between words, and without a separator left dangling */
+            head = i;
+            while (head > 0 && (text[head - 1] == ';' || text[head - 1] == ','))
+                head--;
+            break;
+        }
+    if (head < 4) /* no room for the start: "... " and the end */
+        head = 0;
+    const char *sep = head > 0 ? gap : gap + 1;
+    size_t seplen = strlen(sep);
+    memmove(text + head + seplen, text + len - tail, tail + 1);
+    memcpy(text + head, sep, seplen);
+    return head + seplen + tail;
+}
+
 const char *as_log_url(const char *url, char *buf, unsigned len)
 {
     const char *scheme_end = strstr(url, "://");

@@ -80,6 +80,20 @@ void as_log_fault(struct as_fault_log *f, enum as_log_level level, const char *f
 void as_log_recovered(struct as_fault_log *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The columns of a line before its message: "2026-11-22T23:59:01.123Z INFO  ". */
+#define AS_LOG_PREFIX_COLS 31
+
+/* A line should fit a terminal of this many columns (docs/logging.md). */
+#define AS_LOG_COLS 160
+
+/* Shortens text in place to at most max bytes (max >= 24) for an INFO line, keeping what
+ * matters most of a decision's reason: its last "; "-separated part whole (the rule that
+ * settled the count) when it fits, else its last two fifths; and as much of its start as fits
+ * before them, joined by " ... " ("... " when none does). Cuts fall between words where one
+ * is near, never inside a UTF-8 character. Returns the new length (text unchanged when it
+ * fits). */
+size_t as_log_shorten(char *text, size_t max);
+
 /* Copies url into buf without userinfo and with query values masked, for logging. */
 const char *as_log_url(const char *url, char *buf, unsigned len);
 

@@ -72,6 +72,25 @@ const char *as_duration_fmt(int64_t ms, char *buf, size_t len)
     return buf;
 }
 
+const char *as_duration_words(int64_t ms, char *buf, size_t len)
+{
+    ms = ms < 0 ? 0 : ms;
+    int64_t h = ms / 3600000, m = ms % 3600000 / 60000, rest = ms % 60000;
+    size_t o = 0;
+    buf[0] = '\0';
+    if (ms < 1000) {
+        snprintf(buf, len, "%lld ms", (long long)ms);
+        return buf;
+    }
+    if (h > 0)
+        o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%lld h", (long long)h);
+    if (m > 0 && o < len)
+        o += (size_t)snprintf(buf + o, len - o, "%s%lld min", o ? " " : "", (long long)m);
+    if (rest > 0 && o < len)
+        snprintf(buf + o, len - o, "%s%g s", o ? " " : "", (double)rest / 1000.0);
+    return buf;
+}
+
 int as_parse_long(const char *s, long *out)
 {
     if (s == NULL || *s == '\0' || isspace((unsigned char)*s))

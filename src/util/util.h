@@ -14,6 +14,10 @@ int as_duration_parse(const char *s, int64_t *out_ms);
 /* Formats a duration as the shortest exact form ("1500ms", "15s", "5m"). Returns buf. */
 const char *as_duration_fmt(int64_t ms, char *buf, size_t len);
 
+/* Formats a duration for a sentence: "250 ms", "30 s", "1.5 s", "5 min", "1 h 30 min",
+ * "2 min 0.5 s" (exact; negative durations as 0 ms). Returns buf. */
+const char *as_duration_words(int64_t ms, char *buf, size_t len);
+
 /* Strict whole-string number parsing. Return 0 or -1. */
 int as_parse_long(const char *s, long *out);
 int as_parse_double(const char *s, double *out);

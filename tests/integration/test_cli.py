@@ -60,8 +60,9 @@ def test_check(ctx):
     path = write_config(ctx.tmp, GOOD)
     r = run_cli(ctx.bin, ["check", "-c", path])
     assert r.returncode == 0 and "ok (1 group)" in r.stdout, r
-    r = run_cli(ctx.bin, ["check", "-c", os.path.join(ctx.tmp, "missing.yaml")])
-    assert r.returncode == 2 and "cannot open" in r.stderr, r
+    missing = os.path.join(ctx.tmp, "missing.yaml")
+    r = run_cli(ctx.bin, ["check", "-c", missing])
+    assert r.returncode == 2 and r.stderr == f"{missing}: no such file\n", r
     bad = write_config(ctx.tmp, GOOD.replace("    max: 4\n", "    max: 4\n    mni: 1\n"), "bad.yaml")
     r = run_cli(ctx.bin, ["check", "-c", bad])
     assert r.returncode == 2, r

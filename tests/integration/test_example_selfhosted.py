@@ -49,7 +49,8 @@ def test_master_three_agents_and_haproxy(ctx):
          ("reload: [systemctl, reload, haproxy]",
           f"reload: [sh, -c, 'kill -USR2 \"$(cat {d}/haproxy.pid)\"']"),
          ("interval: 15s", "interval: 1s"), ("missing_after: 20s", "missing_after: 3s"),
-         ("timeout: 10s", "timeout: 800ms"))
+         ("timeout: 10s", "timeout: 800ms"),
+         ("log_level: info", "log_level: debug"))  # decisions with their whole reasons
     assert run_cli(ctx.bin, ["check", "-c", cfg]).returncode == 0
     backends = [hw.start_backend(ctx, free_port(), f"app{i}") for i in range(3)]
     for b in backends:
@@ -60,7 +61,8 @@ def test_master_three_agents_and_haproxy(ctx):
     h = hw.Haproxy(d, os.path.join(d, "haproxy.cfg"), sock, fport)
     ctx.defer(h.stop)
     hw.wait_seen(fport, {"app0", "app1", "app2"})
-    master = ctx.daemon(cfg, log_file=os.path.join(ctx.tmp, "autoscaler.log"))
+    # log_file: autoscaler.log, beside the configuration (a relative path is from its directory)
+    master = ctx.daemon(cfg, log_file=os.path.join(d, "autoscaler.log"))
     agents = []
     for i in range(3):
         log = open(os.path.join(ctx.tmp, f"agent{i}.log"), "wb")

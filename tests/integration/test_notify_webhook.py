@@ -53,7 +53,7 @@ def test_events_arrive_as_json_with_slack_text(ctx):
     above = hook.bodies("above_max")[0]
     assert above["wanted"] == 10 and above["to"] == 4, above  # 2 * 4.0 / 0.8 = 10 > max 4
     assert above["metrics"][0]["name"] == "cpu" and above["metrics"][0]["target"] == 0.8, above
-    assert "capped at max 4 (from 10)" in above["reason"], above
+    assert "capped at max 4 (wanted 10)" in above["reason"], above
     _, method, path, headers, _ = hook.requests[0]
     assert method == "POST" and path == "/hook", hook.requests[0]
     assert headers["Authorization"] == "Bearer " + token

@@ -113,7 +113,8 @@ def test_default_behavior_holds_a_scale_down(ctx):
     mark = d.mark()
     d.wait_decisions(8, timeout=10, since=mark)
     assert app.replicas == 5, "scaled down inside the HPA's stabilization window"
-    assert any("stabilized to 5" in x.line.text for x in d.decisions(since=mark)), d.tail()
+    assert any("held at 5 by the 5 min scale-down window (wanted 1)" in x.line.text
+               for x in d.decisions(since=mark)), d.tail()
     d.stop(signal.SIGTERM)
 
 
@@ -143,7 +144,7 @@ def test_fallback_pause_override_in_run(ctx):
     write_config(ctx.tmp, cfg(paused=True))
     mark = d.mark()
     d.send_signal(signal.SIGHUP)
-    d.wait_until(lambda: any("paused: hold 6 (would be 10)" in x.line.text
+    d.wait_until(lambda: any("paused: held at 6 (wanted 10)" in x.line.text
                              for x in d.decisions(since=mark)), 10, "a paused decision")
     assert app.replicas == 6
 

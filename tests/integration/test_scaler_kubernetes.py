@@ -158,6 +158,15 @@ def setup(ctx, load=60, start=True, scaler=None, group=None, api_kw=None, metric
     return api, metric, daemon(ctx, path, extra)
 
 
+def whole_reasons(path):
+    """log_level: debug, so that decision lines carry their whole reason (at info a long one
+    is shortened to fit 160 columns, its middle left out)."""
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write("log_level: debug\n" + text)
+
+
 def daemon(ctx, path, extra=(), env=None):
     return ctx.daemon(path, extra, log_file=os.path.join(os.path.dirname(path), "autoscaler.log"),
                       env=env)
@@ -443,10 +452,11 @@ def test_not_ready_pods_as_the_hpa(ctx):
     total = [200.0]
     metric.per_pod = lambda p, ready: (total[0] / len(ready) if p in ready else 500.0)
     metric.extra = {"web-gone-00000": 1000.0}
+    whole_reasons(path)
     d = daemon(ctx, path)
     d.wait_log(r"engine\[web\]: scaled 2->4 via kubernetes", 15)
     # While the two new pods start (3 s), every decision keeps 4.
-    m = d.wait_log(r"decision current=4 desired=4 .*with 0 missing and 2 not ready", 5)
+    m = d.wait_log(r"decision current=4 desired=4 .*with 0 missing, 2 not ready", 5)
     assert m
     time.sleep(1.5)
     assert api.replicas("deployment", "web") == 4 and not d.grep(r"scaled 4->"), d.tail()
@@ -475,10 +485,11 @@ def test_default_readiness_counts_running_pods(ctx):
         return total[0] / len(ready) if p in ready else 0.0
 
     metric.per_pod = value
+    whole_reasons(path)
     d = daemon(ctx, path)
     d.wait_log(r"engine\[web\]: scaled 2->4 via kubernetes", 15)
     # Pending: left out, and 0 in the scale-up's average: 200 over 4 is the target, keep 4.
-    d.wait_log(r"decision current=4 desired=4 .*with 0 missing and 2 not ready", 5)
+    d.wait_log(r"decision current=4 desired=4 .*with 0 missing, 2 not ready", 5)
     # Running, not Ready: their 0 counts.
     d.wait_log(r"decision current=4 desired=4 load=\S+ reason=\"load avg=50 over 4 ready", 10)
     pods = api.pods("web")
@@ -502,9 +513,10 @@ def test_pending_pods_without_series_are_not_ready(ctx):
     total = [200.0]
     metric.per_pod = lambda p, ready: (None if p["status"]["phase"] == "Pending"
                                        else total[0] / len(ready))
+    whole_reasons(path)
     d = daemon(ctx, path)
     d.wait_log(r"engine\[web\]: scaled 2->4 via kubernetes", 15)
-    d.wait_log(r"decision current=4 desired=4 .*with 0 missing and 2 not ready", 5)
+    d.wait_log(r"decision current=4 desired=4 .*with 0 missing, 2 not ready", 5)
     # 20 on each Ready pod: 0.4 of the target over the 2 of them, the Pending ones left out:
     # ceil(0.4 * 2) = 1 (were they missing, at the target: 35 a pod, ceil(0.7 * 4) = 3).
     total[0] = 40.0

@@ -268,8 +268,8 @@ def test_allocations_are_the_workers(ctx):
                                                for g in api.calls("GET"))
             d.stop(signal.SIGTERM)
             continue
-        d.wait_log(r"engine\[web\]: decision current=2 desired=2 .*warmup: a replica is \d+m?s old "
-                   r"\(warmup 20s\): no scale-down, hold 2", 15)
+        d.wait_log(r"engine\[web\]: decision current=2 desired=2 .*held at 2 by the 20 s warmup: "
+                   r"a replica is [\d.]+ m?s old \(wanted 1\)", 15)
         gets = [g for g in api.calls("GET") if g[1] == "/v1/job/api/allocations"]
         assert gets and all(g[2] == {"namespace": "apps", "region": "global"} and
                             g[3]["X-Nomad-Token"] == TOKEN for g in gets), gets
@@ -284,8 +284,8 @@ def test_allocations_are_the_workers(ctx):
                 if a["TaskGroup"] == "web" and a["DesiredStatus"] == "run"]
         assert len(live) == 4, live
         metric.queue = 0
-        d.wait_log(r"engine\[web\]: decision current=4 desired=4 .*warmup: a replica is \d+m?s "
-                   r"old", 10)
+        d.wait_log(r"engine\[web\]: decision current=4 desired=4 .*warmup: a replica is [\d.]+ "
+                   r"m?s old", 10)
         d.stop(signal.SIGTERM)
         assert_token_hidden(d)
 

@@ -212,6 +212,7 @@ def test_selfhosted_world_end_to_end(ctx):
                 f'"$AUTOSCALER_PROVISION_ID"\n')
     ctx.defer(lambda: hw.stop_fleet(d))
     edit(cfg, ("/run/haproxy/admin.sock", sock), ("127.0.0.1:7070", f"127.0.0.1:{lport}"),
+         ("log_level: info", "log_level: debug"),  # decision lines with their whole reasons
          ("interval: 15s", "interval: 1s"), ("target: 0.60", "target: 0.20"),
          ("max: 10", "max: 4"), ("config: /etc/haproxy/haproxy.cfg", f"config: {d}/haproxy.cfg"),
          ("reload: [systemctl, reload, haproxy]",
@@ -226,7 +227,8 @@ def test_selfhosted_world_end_to_end(ctx):
     h = hw.Haproxy(d, os.path.join(d, "haproxy.cfg"), sock, fport)
     ctx.defer(h.stop)
     hw.wait_seen(fport, {"web1", "web2"})
-    master = ctx.daemon(cfg, log_file=os.path.join(ctx.tmp, "autoscaler.log"))
+    # log_file: autoscaler.log, beside the configuration (a relative path is from its directory)
+    master = ctx.daemon(cfg, log_file=os.path.join(d, "autoscaler.log"))
     for b in backends:
         log = open(os.path.join(ctx.tmp, f"agent-{b.name}.log"), "wb")
         a = subprocess.Popen([ctx.bin, "agent", "--master", f"127.0.0.1:{lport}", "--secret-file",

@@ -32,10 +32,14 @@ KEY = b"test-key-0123456789abcdef"  # docs/protocol.md's test key
 
 
 def key_file(ctx, key=KEY, name="agent.key"):
+    """Writes the key atomically: an agent started earlier may be reading the file (each
+    start_agent writes it again; a truncated file read there was an empty key)."""
     path = os.path.join(ctx.tmp, name)
-    with open(path, "wb") as f:
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
         f.write(key + b"\n")
-    os.chmod(path, 0o600)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
     return path
 
 
@@ -66,8 +70,9 @@ def agents_metric(port, key, **kw):
     return m
 
 
-def config(ctx, metric, app, interval="1s"):
+def config(ctx, metric, app, interval="1s", log_level="info"):
     return {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+            "log_level": log_level,
             "groups": {"web": {
                 "interval": interval, "min": 1, "max": 6, "tolerance": 0.1, "behavior": "off",
                 "metrics": [metric],
@@ -83,8 +88,8 @@ def start_app(ctx, replicas=3):
     return app
 
 
-def start_master(ctx, metric, app, extra=()):
-    cfg = config(ctx, metric, app)
+def start_master(ctx, metric, app, extra=(), log_level="info"):
+    cfg = config(ctx, metric, app, log_level=log_level)
     return ctx.daemon(write_config(ctx.tmp, cfg), extra=extra, log_file=cfg["log_file"])
 
 
@@ -170,7 +175,7 @@ def test_three_agents_missing_then_forgotten(ctx):
     port, app = free_port(), start_app(ctx, replicas=3)
     metric = agents_metric(port, key_file(ctx), name="load", field="load",
                            missing_after="2500ms", forget_after="7s")
-    d = start_master(ctx, metric, app)
+    d = start_master(ctx, metric, app, log_level="debug")  # whole reasons
     d.wait_log(r"listening on 127\.0\.0\.1:\d+", 15)
     files, agents = [], []
     for i in (1, 2, 3):
@@ -197,7 +202,8 @@ def test_three_agents_missing_then_forgotten(ctx):
     missing = d.wait_decisions(3, 10, since=mark, where=lambda x: "with 1 missing" in x.line.text)
     for x in missing:
         assert x.desired == 3 and x.current == 3, x.line.raw
-    assert "ratio=0.800, with 1 missing and 0 not ready 0.867" in missing[-1].line.text, \
+    assert "ratio=0.800 (0.867 with 1 missing, 0 not ready)" in \
+        missing[-1].line.text, \
         missing[-1].line.raw
     assert d.scaled() == [] and app.replicas == 3, d.tail()
     # After forget_after h3 is gone from the set: 2 hosts at 0.4, scale 3 -> 2.

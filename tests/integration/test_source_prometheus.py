@@ -258,6 +258,7 @@ def test_vanished_series_is_a_missing_replica(ctx):
         f.write("#!/bin/sh\nexec sleep 600\n")
     os.chmod(worker, 0o755)
     cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+           "log_level": "debug",  # decision lines with their whole reasons ("1 missing")
            "groups": {"remember": pool_group(prom, worker),
                       "forget": pool_group(prom, worker, forget_after=0)}}
     d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])

@@ -128,10 +128,12 @@ static const struct bad_case bad_cases[] = {
     {HEAD "    \"max\\0\": 3\n", 3, 5, "NUL byte"},
     /* A reference's errors point at the reference itself. */
     {HEAD "    max: 3\n    metrics:\n      - type: http_json\n"
-          "        url: \"http://x/${env:AS_TEST_SURELY_UNSET}\"\n",
+          "        url: \"http://x/${env:AS_TEST_SURELY_UNSET}\"\n"
+          "        pointer: /a\n        target: 1\n" SCALER,
      6, 24, "AS_TEST_SURELY_UNSET is not set"},
     {HEAD "    max: 3\n    metrics:\n      - type: http_json\n"
-          "        url: http://x/?${file:/nonexistent/token}\n",
+          "        url: http://x/?${file:/nonexistent/token}\n"
+          "        pointer: /a\n        target: 1\n" SCALER,
      6, 24, "cannot open /nonexistent/token"},
     /* A duplicate among many keys (found through the map's index) at its exact position. */
     {"groups:\n  g0: {}\n  g1: {}\n  g2: {}\n  g3: {}\n  g4: {}\n  g5: {}\n  g6: {}\n"
@@ -256,8 +258,9 @@ static void test_file_reference_kinds(void **state)
     for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++) {
         char yaml[512];
         snprintf(yaml, sizeof(yaml),
-                 HEAD "    max: 3\n    metrics:\n      - type: http_json\n"
-                      "        url: \"http://x/%s\"\n",
+                 HEAD
+                 "    max: 3\n    metrics:\n      - type: http_json\n"
+                 "        url: \"http://x/%s\"\n        pointer: /a\n        target: 1\n" SCALER,
                  cases[i].ref);
         struct as_err err;
         struct as_config *cfg = load_in(dir, yaml, &err);

@@ -114,7 +114,8 @@ static void test_intent_holds_cooldown(void **unused)
     as_decide_intent(&st, 100000, 5, 7);
     struct as_decision d = decide(&g, &st, 110000, 7, 1.0); /* wants ceil(1.25*7) = 9 */
     assert_int_equal(d.desired, 7);
-    assert_non_null(strstr(d.reason, "cooldown: 50s left (after an unconfirmed scale)"));
+    assert_non_null(
+        strstr(d.reason, "held at 7 by the cooldown, 50 s left after an unconfirmed scale"));
     d = decide(&g, &st, 161000, 7, 1.0);
     assert_int_equal(d.desired, 9);
     /* Settled as landed: recorded at the intent's time, the count trusted. */

@@ -225,9 +225,13 @@ static void test_entry_errors(void **state)
         if (line != rows[i].line)
             fail_msg("row %zu: line %d, want %d (%s)", i, line, rows[i].line, why);
     }
-    char big[AS_HOST_FILE_MAX + 2];
+    char big[AS_HOST_FILE_MAX + 2], why[200];
     struct as_host_entry e;
     int line;
+    /* a misspelt key names the nearest */
+    assert_int_equal(
+        as_host_entry_parse("host=a\nport=80\nwieght=2\n", 24, &e, &line, why, sizeof(why)), -1);
+    assert_string_equal(why, "unknown key 'wieght' (did you mean 'weight'?)");
     memset(big, '#', sizeof(big));
     assert_int_equal(as_host_entry_parse(big, sizeof(big), &e, &line, NULL, 0), -1);
     assert_int_equal(as_host_entry_parse("host=a\0\nport=80\n", 16, &e, &line, NULL, 0), -1);

@@ -272,6 +272,58 @@ static void test_fault_logged_on_change(void **state)
     as_log_min = saved;
 }
 
+/* A long reason at INFO keeps its last part (the rule that settled the count) and its start. */
+static void test_shorten(void **state)
+{
+    (void)state;
+    char r[400];
+    snprintf(r, sizeof(r), "cpu=0.3 target=0.8: ceil(0.39*8)=4");
+    assert_int_equal(as_log_shorten(r, 60), strlen("cpu=0.3 target=0.8: ceil(0.39*8)=4"));
+    assert_string_equal(r, "cpu=0.3 target=0.8: ceil(0.39*8)=4"); /* fits: unchanged */
+    snprintf(r, sizeof(r),
+             "cpu=0.3125 target=0.8 ratio=0.391: ceil(0.391*8)=4; held at 8 by "
+             "the 30 s scale-down window (wanted 4)");
+    size_t n = as_log_shorten(r, 70);
+    assert_true(n <= 70);
+    assert_int_equal(n, strlen(r));
+    assert_string_equal(r, "cpu=0.3125 ... held at 8 by the 30 s scale-down window (wanted 4)");
+    /* no room for the start: the rule alone */
+    snprintf(r, sizeof(r),
+             "cpu=0.3125 target=0.8 ratio=0.391: ceil(0.391*8)=4; held at 8 by "
+             "the 30 s scale-down window (wanted 4)");
+    assert_int_equal(as_log_shorten(r, 56), 54);
+    assert_string_equal(r, "... held at 8 by the 30 s scale-down window (wanted 4)");
+    /* several parts: the middle ones go first, no dangling separator */
+    snprintf(r, sizeof(r),
+             "q=40 > max_queue_size 10: 1+2=3; capped at max 2 (wanted 3); held "
+             "at 1 by the cooldown, 12 s left (wanted 2)");
+    n = as_log_shorten(r, 80);
+    assert_true(n <= 80);
+    assert_string_equal(r, "q=40 > max_queue_size 10: ... held at 1 by the cooldown, 12 s left "
+                           "(wanted 2)");
+    /* one long part: its start and its end, cut between words */
+    snprintf(r, sizeof(r),
+             "stable window ceil(20/1)=20, panic window ceil(30/1)=30, within "
+             "[0,50], 5 ready: the panic window wants 6x the ready >= threshold "
+             "2: panic extended: desired max(stable 20, panic 30)=30");
+    n = as_log_shorten(r, 80);
+    assert_true(n <= 80 && n >= 60);
+    assert_non_null(strstr(r, " ... "));
+    assert_int_equal(strncmp(r, "stable window", 13), 0);
+    assert_non_null(strstr(r, "max(stable 20, panic 30)=30"));
+    /* never inside a UTF-8 character */
+    snprintf(
+        r, sizeof(r), "%s",
+        "m\xc3\xa9trique=\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+    n = as_log_shorten(r, 31);
+    assert_true(n <= 31);
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)r[i] & 0xC0) == 0xC0)
+            assert_true(i + 1 < n && ((unsigned char)r[i + 1] & 0xC0) == 0x80);
+}
+
 /* A long fault (an API's whole error message) is logged whole, and two long faults that
  * differ only near their end are two faults (a 192-byte copy once cut both the line and the
  * comparison). */
@@ -304,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mask_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_logged_on_change, setup, teardown),
+        cmocka_unit_test(test_shorten),
         cmocka_unit_test_setup_teardown(test_long_fault_whole, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

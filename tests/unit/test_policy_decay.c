@@ -279,7 +279,7 @@ static void test_through_decide(void **state)
     struct as_decision d;
     as_decide(g, &st, &obs, &d);
     assert_int_equal(d.desired, 2);
-    assert_non_null(strstr(d.reason, "decay 2-1=1; raised to min 2 (from 1)"));
+    assert_non_null(strstr(d.reason, "decay 2-1=1; raised to min 2 (wanted 1)"));
     as_group_state_free(&st);
     as_config_unref(cfg);
 }

@@ -362,7 +362,7 @@ static const struct row rows[] = {
     {"the other used metric failed", &avg_cfg, 4, 10, F, 0, 4, "formula: metric cpu failed: hold 4",
      0},
     {"an unused metric failed: scale up", &avg_cfg, 2, 250, 5, F, 6, "ceil(30/5)=6", 0},
-    {"an unused metric failed: no scale-down", &avg_cfg, 6, 10, 0, F, 6, "no scale-down", 0},
+    {"an unused metric failed: no scale-down", &avg_cfg, 6, 10, 0, F, 6, "might want more", 0},
     {"value: ratio 2 doubles", &value_cfg, 3, 40, 2, 0, 6,
      "formula=20 target=10 ratio=2.000: ceil(2.000*3)=6 (queue=40, cpu=2)", 0},
     {"value: the ternary keeps a division by zero out", &value_cfg, 3, 40, 0, 0, 0,

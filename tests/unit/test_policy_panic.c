@@ -114,9 +114,10 @@ static int kpa_in_panic(const struct kpa *k, int64_t *since)
 
 static int reason_ebc(const char *reason)
 {
-    const char *p = strstr(reason, "ebc=");
+    static const char key[] = "excess burst capacity ";
+    const char *p = strstr(reason, key);
     assert_non_null(p);
-    return atoi(p + 4);
+    return atoi(p + sizeof(key) - 1);
 }
 
 /* ---- §5a: TestAutoscalerScale (one evaluation) ---- */
@@ -373,9 +374,10 @@ static void test_reason(void **unused)
     kpa_open(&k, HARNESS ", target: 1, target_burst_capacity: 100", prep_panic);
     struct as_rec rec = kpa_step(&k, NOW, 5, 20, 30);
     assert_string_equal(rec.reason,
-                        "stable ceil(20/1)=20, panic ceil(30/1)=30 in [0,50], 5 ready: "
-                        "dppc/ready=6 >= 2: panic extended: desired max(stable 20, panic 30)=30; "
-                        "ebc=-124");
+                        "stable window ceil(20/1)=20, panic window ceil(30/1)=30, within [0,50], "
+                        "5 ready: the panic window wants 6x the ready >= threshold 2: panic "
+                        "extended: desired max(stable 20, panic 30)=30; excess burst capacity "
+                        "-124");
     kpa_close(&k);
 }
 
@@ -404,9 +406,10 @@ static void test_own_windows(void **unused)
     rec = own_step(&k, 59000, 1, NAN);
     assert_int_equal(rec.valid, 0);
     /* At 60 s: stable = buckets (0,60] = 29 x 10 + 100 over 30 = 13, panic = (56,60] =
-     * (10 + 10 + 100) / 3 = 40: dppc 4 over 1 ready >= 2 -> panic, max(2, 4) = 4. */
+     * (10 + 10 + 100) / 3 = 40: the panic window wants 4 over 1 ready >= 2 -> panic, max(2, 4) = 4.
+     */
     rec = own_step(&k, 60000, 1, 100);
-    assert_non_null(strstr(rec.reason, "stable ceil(13/10)=2, panic ceil(40/10)=4"));
+    assert_non_null(strstr(rec.reason, "stable window ceil(13/10)=2, panic window ceil(40/10)=4"));
     assert_int_equal(rec.desired, 4);
     assert_true(kpa_in_panic(&k, NULL));
     /* Saved and loaded, the history gives the same next decision. */

@@ -70,10 +70,10 @@ static const struct row rows[] = {
      "queue=12.9 passed through (floor): 12 (largest of 2 metrics)", 0},
     {"capped at max", &floor_cfg, 3, 1e12, 0, 50, "passed through (floor): 1000000000", 0},
     {"one failed: the other scales up", &floor_cfg, 3, F, 8, 8, "queue=8 passed through", 0},
-    {"one failed: no scale-down", &floor_cfg, 8, F, 3, 8, "no scale-down", 0},
+    {"one failed: no scale-down", &floor_cfg, 8, F, 3, 8, "might want more", 0},
     {"metric: only that one", &only_cfg, 3, 4, 20, 4, "wanted=4 passed through (floor): 4", 0},
     {"metric: that one failed", &only_cfg, 3, F, 20, 3, "metric wanted failed: hold 3", 0},
-    {"metric: the other failed", &only_cfg, 6, 2, F, 6, "no scale-down", 0},
+    {"metric: the other failed", &only_cfg, 6, 2, F, 6, "might want more", 0},
     {"every metric failed: hold", &floor_cfg, 3, F, F, 3, "no valid metric", 0},
 };
 

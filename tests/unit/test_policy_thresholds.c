@@ -104,7 +104,7 @@ static void run_cases(const struct policy_case *cases, size_t n)
 static const struct policy_case consecutive[] = {
     {"defaults: 3 above max scale up by 1",
      TC_DEF,
-     {{2, 1300, 2, "lat=1300 above max 1200 1 of 3 times: keep 2"},
+     {{2, 1300, 2, "lat=1300 above max 1200 1 of 3 times in a row: keep 2"},
       {2, 1250, 2, "2 of 3"},
       {2, 1300, 3, "lat=1300 above max 1200 3 times in a row (up_after 3): 2+1=3"},
       {3, 1300, 3, "1 of 3"}, /* the count changed: autoscalebot cleared its history */
@@ -113,7 +113,7 @@ static const struct policy_case consecutive[] = {
       {0}}},
     {"defaults: 5 below min scale down by 1",
      TC_DEF,
-     {{4, 100, 4, "lat=100 below min 400 1 of 5 times: keep 4"},
+     {{4, 100, 4, "lat=100 below min 400 1 of 5 times in a row: keep 4"},
       {4, 100, 4, "2 of 5"},
       {4, 399, 4, "3 of 5"},
       {4, 0, 4, "4 of 5"},
@@ -398,7 +398,7 @@ static void test_through_decide(void **state)
     struct as_decision d;
     as_decide(g, &st, &obs, &d);
     assert_int_equal(d.desired, 4);
-    assert_non_null(strstr(d.reason, "4+1=5; capped at max 4 (from 5)"));
+    assert_non_null(strstr(d.reason, "4+1=5; capped at max 4 (wanted 5)"));
     /* every metric failed: the core holds without asking the policy */
     m[0].ok = m[1].ok = 0;
     as_decide(g, &st, &obs, &d);

@@ -39,6 +39,15 @@ static void test_durations(void **state)
     assert_string_equal(as_duration_fmt(15000, buf, sizeof(buf)), "15s");
     assert_string_equal(as_duration_fmt(300000, buf, sizeof(buf)), "5m");
     assert_string_equal(as_duration_fmt(1500, buf, sizeof(buf)), "1500ms");
+    assert_string_equal(as_duration_words(30000, buf, sizeof(buf)), "30 s");
+    assert_string_equal(as_duration_words(300000, buf, sizeof(buf)), "5 min");
+    assert_string_equal(as_duration_words(1500, buf, sizeof(buf)), "1.5 s");
+    assert_string_equal(as_duration_words(250, buf, sizeof(buf)), "250 ms");
+    assert_string_equal(as_duration_words(0, buf, sizeof(buf)), "0 ms");
+    assert_string_equal(as_duration_words(5400000, buf, sizeof(buf)), "1 h 30 min");
+    assert_string_equal(as_duration_words(7200000, buf, sizeof(buf)), "2 h");
+    assert_string_equal(as_duration_words(120500, buf, sizeof(buf)), "2 min 0.5 s");
+    assert_string_equal(as_duration_words(20027, buf, sizeof(buf)), "20.027 s");
     assert_string_equal(as_duration_fmt(7200000, buf, sizeof(buf)), "2h");
 }
 

@@ -1,6 +1,7 @@
-# The autoscaler daemon on Debian 12, built from this repository:
-#   docker build -f deploy/kubernetes/Dockerfile -t registry.example.com/autoscaler:0.1.0 .
-# (run from the repository's root: the whole tree is the build context).
+# The project's container image: the autoscaler daemon on Debian 12, built from this repository
+# (docs/install.md; the Kubernetes manifests of deploy/kubernetes run it):
+#   docker build -t registry.example.com/autoscaler:0.1.0 .      (or podman build)
+# from the repository's root; .dockerignore sends only what the build needs.
 FROM debian:12-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
@@ -11,14 +12,14 @@ WORKDIR /src
 COPY CMakeLists.txt ./
 COPY src ./src
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAS_TESTS=OFF -DBUILD_TESTING=OFF \
- && cmake --build build -j "$(nproc)" \
+ && cmake --build build -j "$(nproc)" --target autoscaler \
  && strip build/autoscaler \
  && build/autoscaler --version
 
 FROM debian:12-slim
-# The shared libraries the binary links (libcurl with OpenSSL, jansson, libyaml,
-# libmicrohttpd, hiredis, libpq, libcrypto, expat), CA certificates for https, time zones for
-# schedules.
+# Exactly the packages of the shared libraries the binary links (libcurl with OpenSSL, jansson,
+# libyaml, libmicrohttpd, hiredis, libpq, libcrypto, expat; libc is in the base image), checked
+# by tests/integration/test_container.py; CA certificates for https, time zones for schedules.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcurl4 libjansson4 libyaml-0-2 \
         libmicrohttpd12 libhiredis0.14 libpq5 libssl3 libexpat1 ca-certificates tzdata \
