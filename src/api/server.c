@@ -215,8 +215,10 @@ static void dispatch(struct as_api *api, struct MHD_Connection *c, const char *u
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct as_api_reply *r)
 {
+    /* Freed by our own free (MHD_RESPMEM_MUST_FREE would free it inside libmicrohttpd, with an
+     * allocator other than the one that made it when ours is wrapped, as tests/alloc does). */
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+        MHD_create_response_from_buffer_with_free_callback(r->len, r->body, free);
     if (resp == NULL) {
         free(r->body);
         return MHD_NO;
@@ -435,7 +437,7 @@ int as_api_apply(struct as_api *api, const struct as_config *cfg, int starting, 
     }
     if (start_listener(api, h, err) == 0)
         return 0;
-    if (starting && !h->listen_given) {
+    if (!h->listen_given) { /* the default address: at start, and tried again at a reload */
         AS_LOG(AS_WARN, "%s (the default address; set http.listen, or \"\" for no server)",
                err->msg);
         as_err_clear(err);

@@ -17,10 +17,10 @@ struct as_api;
 struct as_api *as_api_new(struct as_loop *loop, struct as_engine *eng);
 
 /* Listens as cfg->http says (nothing when it is off), or, on a reload, restarts the listener
- * when its address, TLS or limits changed (the token and auth apply at once either way).
- * Returns 0, or -1 with err when the listener cannot start (the server then serves nothing).
- * At start, a failure to bind the default address (http.listen not written) is only logged
- * at WARN and returns 0: the API never keeps a daemon from scaling. */
+ * when its address, TLS or limits changed or it is not listening (the token and auth apply at
+ * once either way). Returns 0, or -1 with err when the listener cannot start (the server then
+ * serves nothing). A failure to bind the default address (http.listen not written) is only
+ * logged at WARN and returns 0: the API never keeps a daemon from scaling. */
 int as_api_apply(struct as_api *api, const struct as_config *cfg, int starting, struct as_err *err);
 
 /* The address it listens on ("127.0.0.1:9711"), or "" when it does not. */

@@ -103,7 +103,7 @@ def test_dashboard_shows_a_scaling_group_and_pauses_it(ctx):
     d.wait_log(r"INFO  engine\[web\]: paused through the API by 127\.0\.0\.1:\d+", 5, since=mark)
     b.wait("document.querySelector('#group-web .badge.paused') !== null", 10, "the PAUSED badge")
     write_backlog(backlog, 2)  # would be 1 replica: the pause holds 5
-    d.wait_log(r"engine\[web\]: decision current=5 desired=5 .*paused: hold 5 \(would be", 10,
+    d.wait_log(r"engine\[web\]: decision current=5 desired=5 .*paused: held at 5 \(wanted", 10,
                since=mark)
     b.wait("document.querySelector('#group-web .pause').textContent === 'Resume'", 5)
     b.screenshot(os.path.join(ctx.tmp, "paused.png"))
