@@ -57,19 +57,20 @@ static void flagged(struct group_rt *rt, const struct as_ev *base, enum as_ev_ki
     emit(rt, &ev);
 }
 
-/* "3 scale-ups within 1m (limit 2)" or "6 replicas added within 30m (limit 5)". */
+/* "3 scale-ups within 1 min (more than 2)" or "6 replicas added within 30 min (more than 5)",
+ * as the decision's reason says it. */
 static void too_rapid_why(const struct group_rt *rt, int current, const struct as_decision *d,
                           char *buf, size_t len)
 {
     const struct as_too_rapid *tr = &rt->g->too_rapid;
     int up = d->desired > current;
     char w[32];
-    as_duration_fmt(tr->within_ms, w, sizeof(w));
+    as_duration_words(tr->within_ms, w, sizeof(w));
     if (tr->scales > 0 && d->too_rapid_events > tr->scales)
-        snprintf(buf, len, "%d scale-%s within %s (limit %d)", d->too_rapid_events,
+        snprintf(buf, len, "%d scale-%s within %s (more than %d)", d->too_rapid_events,
                  up ? "ups" : "downs", w, tr->scales);
     else
-        snprintf(buf, len, "%d replicas %s within %s (limit %d)", d->too_rapid_replicas,
+        snprintf(buf, len, "%d replicas %s within %s (more than %d)", d->too_rapid_replicas,
                  up ? "added" : "removed", w, tr->replicas);
 }
 

@@ -83,7 +83,7 @@ def test_bounds_and_too_rapid_fire_exactly_when_they_should(ctx):
     got = phase(d, hook, app, 2.4, 3)
     assert got == [("too_rapid", 2, 3, 3), ("scale", 2, 3, None)], got
     too = hook.bodies("too_rapid")[0]
-    assert too["reason"] == "3 scale-ups within 1m (limit 2)", too
+    assert too["reason"] == "3 scale-ups within 1 min (more than 2)", too
     d.stop(signal.SIGTERM)
 
 
