@@ -31,6 +31,8 @@ RUN apt-get update \
  && chown 65532:65532 /var/lib/autoscaler
 COPY --from=build /src/build/autoscaler /usr/local/bin/autoscaler
 USER 65532:65532
+# the HTTP server (/metrics, /api/v1, the dashboard) when the configuration opens it there
+EXPOSE 9711
 WORKDIR /var/lib/autoscaler
 ENTRYPOINT ["/usr/local/bin/autoscaler"]
 CMD ["run", "-c", "/etc/autoscaler/autoscaler.yaml"]

@@ -9,7 +9,8 @@ build_pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libjansson-dev
             libmicrohttpd-dev libhiredis-dev libpq-dev libssl-dev libexpat1-dev ca-certificates tzdata)
 # The real servers the integration tests start on 127.0.0.1 (none is started by installing).
 test_pkgs=(libcmocka-dev python3 curl procps libfaketime redis-server postgresql prometheus
-           rabbitmq-server nginx-light wrk openssh-client haproxy groff-base man-db)
+           rabbitmq-server nginx-light wrk openssh-client haproxy groff-base man-db
+           chromium)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi

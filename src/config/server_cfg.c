@@ -14,8 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config/parse.h"
-
 static const char *const auths[] = {"writes", "all", NULL};
 
 const struct as_opt as_server_opts[] = {

@@ -67,6 +67,7 @@ static const struct sampling all = {LONG_MAX, 1}, dense = {300, 6}, medium = {15
 /* {{dir}}: the test's temporary directory; {{port}}: the HTTP server's. */
 static const char config1[] =
     "log_file: ''\n"
+    "http: {listen: ''}\n"
     "log_level: debug\n"
     "state_dir: ${env:AS_ALLOC_DIR}/state\n"
     "groups:\n"
@@ -153,6 +154,7 @@ static const char config1[] =
  * batch goes, extra comes. */
 static const char config2[] =
     "log_file: ''\n"
+    "http: {listen: ''}\n"
     "state_dir: ${env:AS_ALLOC_DIR}/state\n"
     "groups:\n"
     "  web:\n"

@@ -569,10 +569,19 @@ def test_deploy_manifests(ctx):
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["serviceAccountName"] == "autoscaler"
+        assert c["ports"] == [{"name": "http", "containerPort": 9711}], c
+        assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}, c
+        assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, c
+        vols = {v["name"]: v for v in spec["volumes"]}
+        assert vols["token"]["secret"]["secretName"] == "autoscaler-token", vols
     # The embedded configuration is one `check` accepts (state_dir moved to a temp dir).
     cfg = configmap_config(os.path.join(DEPLOY, "configmap.yaml"))
     assert "kubeconfig" not in cfg and "type: kubernetes" in cfg  # in-cluster
     cfg = cfg.replace("/var/lib/autoscaler", os.path.join(ctx.tmp, "state"))
+    assert "listen: 0.0.0.0:9711" in cfg and "${file:/etc/autoscaler-token/token}" in cfg, cfg
+    with open(os.path.join(ctx.tmp, "token"), "w") as f:
+        f.write("0123456789abcdef0123456789abcdef\n")
+    cfg = cfg.replace("/etc/autoscaler-token/token", os.path.join(ctx.tmp, "token"))
     r = run_cli(ctx.bin, ["check", "-c", write_config(ctx.tmp, cfg)])
     assert r.returncode == 0, r.stderr
 
