@@ -1,6 +1,7 @@
 #include "config/opt.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,4 +259,17 @@ void as_node_pos(const struct as_node *map, const char *key, const char **file, 
     *file = at->file;
     *line = at->line;
     *col = at->col;
+}
+
+int as_err_key(struct as_err *err, const struct as_node *map, const char *key, const char *fmt, ...)
+{
+    char msg[AS_ERR_MAX];
+    const char *file;
+    int line, col;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    as_node_pos(map, key, &file, &line, &col);
+    return as_err_at(err, file, line, col, "%s", msg);
 }

@@ -63,4 +63,10 @@ int as_opts_markdown(const struct as_opt *opts, struct as_sb *sb);
 void as_node_pos(const struct as_node *map, const char *key, const char **file, int *line,
                  int *col);
 
+/* Sets err to the message at the position of key's value in map (as_node_pos). The message is
+ * formatted before err is touched, so an argument may be err->msg itself: a validation error
+ * re-positioned at the key it is about. Returns -1. */
+int as_err_key(struct as_err *err, const struct as_node *map, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

@@ -143,20 +143,6 @@ const char *as_listen_fmt(const struct sockaddr_storage *addr, char *buf, size_t
 
 /* ---- checks ---- */
 
-__attribute__((format(printf, 4, 5))) static int at_key(struct as_node *map, const char *key,
-                                                        struct as_err *err, const char *fmt, ...)
-{
-    const char *file;
-    int line, col;
-    char msg[AS_ERR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s", msg);
-}
-
 /* Reads a PEM file of at most AS_HTTP_PEM_MAX bytes (a regular file, never blocking). */
 static char *read_pem(const char *path, struct as_err *err)
 {
@@ -200,7 +186,7 @@ static char *pem_at(struct as_node *map, const char *key, const char *path, char
     if (path[0] != '/' && v != NULL && v->file != NULL) {
         snprintf(dir, sizeof(dir), "%s", v->file);
         if (snprintf(full, sizeof(full), "%s/%s", dirname(dir), path) >= (int)sizeof(full)) {
-            at_key(map, key, err, "http: '%s': %s", key, "path too long");
+            as_err_key(err, map, key, "http: '%s': %s", key, "path too long");
             return NULL;
         }
         path = full;
@@ -209,9 +195,9 @@ static char *pem_at(struct as_node *map, const char *key, const char *path, char
     as_err_clear(&e);
     char *pem = read_pem(path, &e);
     if (pem == NULL)
-        at_key(map, key, err, "http: '%s': %s", key, e.msg);
+        as_err_key(err, map, key, "http: '%s': %s", key, e.msg);
     else if (strstr(pem, "-----BEGIN ") == NULL) {
-        at_key(map, key, err, "http: '%s': %s", key, "not a PEM file (no -----BEGIN line)");
+        as_err_key(err, map, key, "http: '%s': %s", key, "not a PEM file (no -----BEGIN line)");
         free(pem);
         pem = NULL;
     }
@@ -227,13 +213,13 @@ static int check_token(struct as_server_cfg *s, struct as_node *map, struct as_e
 {
     struct as_node *t = map ? as_node_get(map, "token") : NULL;
     if (t != NULL && !t->from_ref)
-        return at_key(map, "token", err,
-                      "http: 'token' must be a reference (${env:NAME} or ${file:PATH}), never "
-                      "written in the file: anything that shows the file would show it");
+        return as_err_key(err, map, "token",
+                          "http: 'token' must be a reference (${env:NAME} or ${file:PATH}), never "
+                          "written in the file: anything that shows the file would show it");
     if (s->token != NULL && strlen(s->token) < AS_HTTP_TOKEN_MIN)
-        return at_key(map, "token", err,
-                      "http: 'token' (from a reference) is shorter than %d bytes",
-                      AS_HTTP_TOKEN_MIN);
+        return as_err_key(err, map, "token",
+                          "http: 'token' (from a reference) is shorter than %d bytes",
+                          AS_HTTP_TOKEN_MIN);
     return 0;
 }
 
@@ -246,20 +232,21 @@ static int check_listen(struct as_server_cfg *s, struct as_node *map, struct as_
     if (s->off)
         return 0;
     if (as_listen_parse(s->listen, &s->addr, &s->addrlen, &s->loopback, &e) < 0)
-        return at_key(map, "listen", err, "http: 'listen': %s", e.msg);
+        return as_err_key(err, map, "listen", "http: 'listen': %s", e.msg);
     if (!s->loopback && s->token == NULL)
-        return at_key(map, "listen", err,
-                      "http: 'listen': %s is not a loopback address, so 'token' is required "
-                      "(by reference, e.g. token: ${env:AUTOSCALER_TOKEN})",
-                      s->listen);
+        return as_err_key(err, map, "listen",
+                          "http: 'listen': %s is not a loopback address, so 'token' is required "
+                          "(by reference, e.g. token: ${env:AUTOSCALER_TOKEN})",
+                          s->listen);
     return 0;
 }
 
 static int check_tls(struct as_server_cfg *s, struct as_node *map, struct as_err *err)
 {
     if ((s->tls_cert == NULL) != (s->tls_key == NULL))
-        return at_key(map, s->tls_cert ? "tls_cert" : "tls_key", err, "http: '%s' needs '%s' too",
-                      s->tls_cert ? "tls_cert" : "tls_key", s->tls_cert ? "tls_key" : "tls_cert");
+        return as_err_key(err, map, s->tls_cert ? "tls_cert" : "tls_key",
+                          "http: '%s' needs '%s' too", s->tls_cert ? "tls_cert" : "tls_key",
+                          s->tls_cert ? "tls_key" : "tls_cert");
     if (s->tls_cert == NULL || s->off)
         return 0;
     s->cert_pem = pem_at(map, "tls_cert", s->tls_cert, &s->cert_file, err);

@@ -126,27 +126,20 @@ static int anchor_path(struct as_node *map, const char *key, char **path)
     return 0;
 }
 
-static int bad_key(struct as_node *map, const char *key, struct as_err *err, const char *msg)
-{
-    const char *file;
-    int line, col;
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s", msg);
-}
-
 static int validate(void *state, struct as_node *map, struct as_err *err)
 {
     struct k8s *s = state;
     if (!k8s_name_ok(s->name, 0))
-        return bad_key(map, "name", err,
-                       "'name' is not a Kubernetes object name (lower-case letters, digits, '-' "
-                       "and '.', at most 253)");
+        return as_err_key(err, map, "name",
+                          "'name' is not a Kubernetes object name (lower-case letters, digits, '-' "
+                          "and '.', at most 253)");
     if (s->ns_opt && !k8s_name_ok(s->ns_opt, 1))
-        return bad_key(map, "namespace", err,
-                       "'namespace' is not a namespace name (lower-case letters, digits and '-', "
-                       "at most 63)");
+        return as_err_key(
+            err, map, "namespace",
+            "'namespace' is not a namespace name (lower-case letters, digits and '-', "
+            "at most 63)");
     if (s->context && !s->kubeconfig)
-        return bad_key(map, "context", err, "'context' needs 'kubeconfig'");
+        return as_err_key(err, map, "context", "'context' needs 'kubeconfig'");
     if (anchor_path(map, "kubeconfig", &s->kubeconfig) < 0 ||
         anchor_path(map, "serviceaccount_dir", &s->sa_dir) < 0)
         return as_err_set(err, "out of memory");
@@ -155,11 +148,8 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
     struct k8s_auth a;
     int rc = k8s_kubeconfig_load(s->kubeconfig, s->context, &a, err);
     k8s_auth_free(&a); /* read again at start: a state that never starts holds nothing */
-    if (rc < 0 && err->file[0] == '\0') {
-        char msg[AS_ERR_MAX];
-        snprintf(msg, sizeof(msg), "kubeconfig: %s", err->msg);
-        return bad_key(map, "kubeconfig", err, msg);
-    }
+    if (rc < 0 && err->file[0] == '\0')
+        return as_err_key(err, map, "kubeconfig", "kubeconfig: %s", err->msg);
     return rc;
 }
 

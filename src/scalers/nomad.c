@@ -348,12 +348,7 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
     const char *key = check(s, err);
     if (key == NULL)
         return 0;
-    const char *file;
-    int line, col;
-    as_node_pos(map, key, &file, &line, &col);
-    char msg[sizeof(err->msg)];
-    snprintf(msg, sizeof(msg), "%s", err->msg);
-    return as_err_at(err, file, line, col, "%s", msg);
+    return as_err_key(err, map, key, "%s", err->msg);
 }
 
 static int start(void *state, const struct as_ctx *ctx, struct as_err *err)

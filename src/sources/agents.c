@@ -110,14 +110,8 @@ static const char *check(struct agents *s, struct as_node *map, struct as_err *e
 
 static int validate(void *state, struct as_node *map, struct as_err *err)
 {
-    const char *key = check(state, map, err), *file;
-    int line, col;
-    if (key == NULL)
-        return 0;
-    as_node_pos(map, key, &file, &line, &col);
-    char msg[AS_ERR_MAX];
-    snprintf(msg, sizeof(msg), "%s", err->msg);
-    return as_err_at(err, file, line, col, "%s", msg);
+    const char *key = check(state, map, err);
+    return key == NULL ? 0 : as_err_key(err, map, key, "%s", err->msg);
 }
 
 /* Whether a and b agree on everything but `field` (they then may share a listener). */

@@ -154,33 +154,23 @@ int as_source_exec_parse(const char *out, size_t len, const char *pointer, doubl
 
 /* ---- configuration ---- */
 
-static int bad_key(struct as_node *map, const char *key, struct as_err *err, const char *msg)
-{
-    const char *file;
-    int line, col;
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s", msg);
-}
-
 static int validate(void *state, struct as_node *map, struct as_err *err)
 {
     struct exec_src *s = state;
     if (s->shell && s->command[1] != NULL)
-        return bad_key(map, "command", err,
-                       "with 'shell: true', 'command' is one string for /bin/sh -c");
+        return as_err_key(err, map, "command",
+                          "with 'shell: true', 'command' is one string for /bin/sh -c");
     if (s->command[0][0] == '\0')
-        return bad_key(map, "command", err, "'command' needs a program: its first entry is empty");
-    if (s->pointer && as_json_pointer_check(s->pointer, err) < 0) {
-        char msg[AS_ERR_MAX];
-        snprintf(msg, sizeof(msg), "%s", err->msg);
-        return bad_key(map, "pointer", err, msg);
-    }
+        return as_err_key(err, map, "command",
+                          "'command' needs a program: its first entry is empty");
+    if (s->pointer && as_json_pointer_check(s->pointer, err) < 0)
+        return as_err_key(err, map, "pointer", "%s", err->msg);
     for (size_t i = 0; s->env && s->env[i]; i++) {
         const char *colon = strstr(s->env[i], ": ");
         if (!as_env_name_ok(s->env[i], colon ? (size_t)(colon - s->env[i]) : 0))
-            return bad_key(map, "env", err,
-                           "'env' names must be letters, digits and _ and may not start with a "
-                           "digit or AUTOSCALER_");
+            return as_err_key(err, map, "env",
+                              "'env' names must be letters, digits and _ and may not start with a "
+                              "digit or AUTOSCALER_");
     }
     return 0;
 }

@@ -55,8 +55,6 @@ static const struct as_opt opts[] = {
 static int validate(void *state, struct as_node *map, struct as_err *err)
 {
     struct http_json *s = state;
-    const char *file;
-    int line, col;
     const char *bad_key = NULL;
     if (!as_http_url_ok(s->url)) {
         as_err_set(err, "'url' must start with http:// or https://");
@@ -71,10 +69,7 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
     }
     if (bad_key == NULL)
         return 0;
-    as_node_pos(map, bad_key, &file, &line, &col);
-    char msg[AS_ERR_MAX];
-    snprintf(msg, sizeof(msg), "%s", err->msg);
-    return as_err_at(err, file, line, col, "%s", msg);
+    return as_err_key(err, map, bad_key, "%s", err->msg);
 }
 
 static int start(void *state, const struct as_ctx *ctx, struct as_err *err)

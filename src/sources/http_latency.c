@@ -92,37 +92,26 @@ static const struct as_opt opts[] = {
     AS_OPT_END,
 };
 
-static int bad_key(struct as_node *map, const char *key, struct as_err *err, const char *fmt,
-                   const char *a, const char *b)
-{
-    const char *file;
-    int line, col;
-    char msg[AS_ERR_MAX];
-    snprintf(msg, sizeof(msg), fmt, a, b);
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s", msg);
-}
-
 static int validate(void *state, struct as_node *map, struct as_err *err)
 {
     struct http_latency *s = state;
     char a[16], b[16];
     if (!as_http_url_ok(s->url))
-        return bad_key(map, "url", err, "'url' must start with http:// or https://", "", "");
+        return as_err_key(err, map, "url", "'url' must start with http:// or https://");
     if (s->concurrency > s->requests) {
         snprintf(a, sizeof(a), "%d", s->concurrency);
         snprintf(b, sizeof(b), "%d", s->requests);
-        return bad_key(map, "concurrency", err, "'concurrency' %s is more than 'requests' %s", a,
-                       b);
+        return as_err_key(err, map, "concurrency", "'concurrency' %s is more than 'requests' %s", a,
+                          b);
     }
     if (s->header_key && s->header == NULL)
-        return bad_key(map, "header_key", err, "'header_key' needs 'header'", "", "");
+        return as_err_key(err, map, "header_key", "'header_key' needs 'header'");
     if (s->header_unit != AS_UNIT_NONE && s->header == NULL)
-        return bad_key(map, "header_unit", err, "'header_unit' needs 'header'", "", "");
+        return as_err_key(err, map, "header_unit", "'header_unit' needs 'header'");
     for (const char *p = s->header; p && *p; p++)
         if (*p <= ' ' || *p == ':' || *p == 0x7f)
-            return bad_key(map, "header", err, "'header' must be a header name (no spaces or ':')",
-                           "", "");
+            return as_err_key(err, map, "header",
+                              "'header' must be a header name (no spaces or ':')");
     return 0;
 }
 

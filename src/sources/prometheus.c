@@ -498,12 +498,7 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
     const char *bad = check(s, err);
     if (bad == NULL)
         return 0;
-    const char *file;
-    int line, col;
-    as_node_pos(map, bad, &file, &line, &col);
-    char msg[AS_ERR_MAX];
-    snprintf(msg, sizeof(msg), "%s", err->msg);
-    return as_err_at(err, file, line, col, "%s", msg);
+    return as_err_key(err, map, bad, "%s", err->msg);
 }
 
 /* query=...&timeout=...ms&params...: Prometheus gets 90 % of our timeout, so its own "query

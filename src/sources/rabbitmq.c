@@ -76,12 +76,7 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
     }
     if (bad == NULL)
         return 0;
-    const char *file;
-    int line, col;
-    as_node_pos(map, bad, &file, &line, &col);
-    char msg[AS_ERR_MAX];
-    snprintf(msg, sizeof(msg), "%s", err->msg);
-    return as_err_at(err, file, line, col, "%s", msg);
+    return as_err_key(err, map, bad, "%s", err->msg);
 }
 
 static int start(void *state, const struct as_ctx *ctx, struct as_err *err)

@@ -92,16 +92,6 @@ static const struct as_opt opts[] = {
 
 /* ---- validation ---- */
 
-static int err_at(struct as_node *map, const char *key, struct as_err *err)
-{
-    const char *file;
-    int line, col;
-    char msg[AS_ERR_MAX];
-    snprintf(msg, sizeof(msg), "%s", err->msg);
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s", msg);
-}
-
 static int check_url(struct redis_src *s, struct as_node *map, struct as_err *err)
 {
     struct as_redis_url u;
@@ -118,7 +108,7 @@ static int check_url(struct redis_src *s, struct as_node *map, struct as_err *er
         rc = as_err_set(err, "a user name needs a password: redis://USER:PASSWORD@HOST or "
                              "'password' (for a password alone: redis://:PASSWORD@HOST)");
     as_redis_url_free(&u);
-    return rc < 0 ? err_at(map, "url", err) : 0;
+    return rc < 0 ? as_err_key(err, map, "url", "%s", err->msg) : 0;
 }
 
 /* Exactly one of key, keys, stream, command; the keys that go with it and no other. */
@@ -127,7 +117,12 @@ static int check_what(struct redis_src *s, struct as_node *map, struct as_err *e
     int n = !!s->key + !!s->keys + !!s->stream + !!s->command;
     if (n != 1) {
         as_err_set(err, "set exactly one of 'key', 'keys', 'stream' and 'command'");
-        return err_at(map, n ? (s->keys ? "keys" : s->stream ? "stream" : "command") : "url", err);
+        return as_err_key(err, map,
+                          n ? (s->keys     ? "keys"
+                               : s->stream ? "stream"
+                                           : "command")
+                            : "url",
+                          "%s", err->msg);
     }
     size_t nkeys = 0;
     while (s->keys && s->keys[nkeys])
@@ -149,7 +144,7 @@ static int check_what(struct redis_src *s, struct as_node *map, struct as_err *e
                         "source sends AUTH and SELECT itself)",
                         s->command[0]))
         bad = "command";
-    return bad ? err_at(map, bad, err) : 0;
+    return bad ? as_err_key(err, map, bad, "%s", err->msg) : 0;
 }
 
 static int validate(void *state, struct as_node *map, struct as_err *err)
