@@ -146,9 +146,8 @@ static const char *check(const struct heroku *s, struct as_err *err)
                "process_type";
     if (s->size && !word_ok(s->size, "-_", 64))
         return as_err_set(err, "'size' must be a dyno size's name (standard-1X, ...)"), "size";
-    for (const char *p = s->token; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return as_err_set(err, "'token' holds a control character (a line break?)"), "token";
+    if (as_has_control(s->token))
+        return as_err_set(err, "'token' holds a control character (a line break?)"), "token";
     if (!as_http_url_ok(s->api_url))
         return as_err_set(err, "'api_url' must start with http:// or https://"), "api_url";
     return NULL;

@@ -259,10 +259,9 @@ static int user_cert(const struct kc *k, struct as_node *u, const char *name)
  * quoted scalar) would end the Authorization header and start another. */
 static int header_safe(const struct kc *k, struct as_node *u, const char *key, const char *v)
 {
-    for (const char *p = v; p && *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return at(k, as_node_get(u, key), "'%s' holds a control character (a line break?)%s",
-                      key, "");
+    if (as_has_control(v))
+        return at(k, as_node_get(u, key), "'%s' holds a control character (a line break?)%s", key,
+                  "");
     return 0;
 }
 
@@ -415,13 +414,11 @@ const char *k8s_token_get(struct k8s_token *t, int64_t now_ms, int *stale, struc
     if (t->value != NULL && !changed && now_ms - t->read_ms < K8S_TOKEN_REREAD_MS)
         return t->value;
     char *v = k8s_read_small(t->path, TOKEN_MAX, err);
-    for (const char *p = v; p && *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            as_err_set(err, "%s holds a control character", t->path);
-            free(v);
-            v = NULL;
-            break;
-        }
+    if (as_has_control(v)) {
+        as_err_set(err, "%s holds a control character", t->path);
+        free(v);
+        v = NULL;
+    }
     if (v != NULL && v[0] == '\0') {
         as_err_set(err, "%s is empty", t->path);
         free(v);

@@ -321,20 +321,12 @@ void as_nomad_allocs_free(struct as_nomad_allocs *out)
 
 /* ---- configuration ---- */
 
-static int has_control(const char *s)
-{
-    for (; s && *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 1;
-    return 0;
-}
-
 static const char *check(const struct nomad *s, struct as_err *err)
 {
     const char *keys[] = {"job", "group", "namespace", "region", "token"};
     const char *values[] = {s->job, s->group, s->namespace_, s->region, s->token};
     for (size_t i = 0; i < AS_ARRAY_LEN(keys); i++)
-        if (has_control(values[i]))
+        if (as_has_control(values[i]))
             return as_err_set(err, "'%s' holds a control character (a line break?)", keys[i]),
                    keys[i];
     if (!as_http_url_ok(s->address))

@@ -137,9 +137,8 @@ static int path_ok(const char *p)
 static int header_ok(const char *h)
 {
     static const char *const own[] = {"content-length:", "transfer-encoding:", "connection:"};
-    for (const char *p = h; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return 0;
+    if (as_has_control(h))
+        return 0;
     for (size_t i = 0; i < AS_ARRAY_LEN(own); i++)
         if (strncasecmp(h, own[i], strlen(own[i])) == 0)
             return 0;

@@ -461,9 +461,8 @@ static const char *check(struct prometheus *s, struct as_err *err)
 {
     if (!as_http_url_ok(s->url))
         return as_err_set(err, "'url' must start with http:// or https://"), "url";
-    for (const char *p = s->token; p && *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return as_err_set(err, "'token' holds a control character (a line break?)"), "token";
+    if (as_has_control(s->token))
+        return as_err_set(err, "'token' holds a control character (a line break?)"), "token";
     if (s->token && s->username)
         return as_err_set(err, "'token' and 'username' exclude each other"), "token";
     if (s->password && !s->username)

@@ -260,3 +260,11 @@ int as_env_name_ok(const char *s, size_t n)
             return 0;
     return strncmp(s, "AUTOSCALER_", 11) != 0;
 }
+
+int as_has_control(const char *s)
+{
+    for (; s != NULL && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}

@@ -60,4 +60,8 @@ char *as_template(const char *tmpl, const char *const *keys, const char *const *
  * untrusted text (response bodies, stderr). Returns buf. */
 const char *as_printable(const char *s, size_t n, char *buf, size_t len);
 
+/* Whether s holds a control character (below 0x20, or DEL): a value sent in a header (a token)
+ * with one would end the header and start another. NULL holds none. */
+int as_has_control(const char *s);
+
 #endif

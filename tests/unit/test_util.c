@@ -129,12 +129,25 @@ static void test_backoff(void **state)
     assert_true(d >= 2500 && d <= 5000);
 }
 
+static void test_has_control(void **state)
+{
+    (void)state;
+    assert_false(as_has_control(NULL));
+    assert_false(as_has_control(""));
+    assert_false(as_has_control("Bearer abc-123 ~\xc3\xa9")); /* UTF-8 is no control */
+    assert_true(as_has_control("abc\n"));
+    assert_true(as_has_control("a\rb"));
+    assert_true(as_has_control("\tx"));
+    assert_true(as_has_control("x\x7f"));
+    assert_true(as_has_control("\x1f"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durations), cmocka_unit_test(test_template),
         cmocka_unit_test(test_log_url),   cmocka_unit_test(test_err),
-        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_backoff),   cmocka_unit_test(test_has_control),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
