@@ -164,21 +164,6 @@ static int print_json(const json_t *doc)
     return 0;
 }
 
-/* "12s", "4m05s", "3h12m", "2d03h". */
-static const char *ago(int64_t ms, char *buf, size_t len)
-{
-    long long s = ms > 0 ? ms / 1000 : 0;
-    if (s < 60)
-        snprintf(buf, len, "%llds", s);
-    else if (s < 3600)
-        snprintf(buf, len, "%lldm%02llds", s / 60, s % 60);
-    else if (s < 86400)
-        snprintf(buf, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
-    else
-        snprintf(buf, len, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
-    return buf;
-}
-
 /* An integer member as text, "-" when null. */
 static const char *count(const json_t *o, const char *key, char *buf, size_t len)
 {
@@ -257,7 +242,7 @@ static void decision_text(const json_t *d, int64_t now, char *buf, size_t len, c
     snprintf(buf, len, "%s: %.*s%s", json_string_value(json_object_get(d, "outcome")),
              (int)(rl > REASON_COLUMN ? REASON_COLUMN - 3 : rl), reason,
              rl > REASON_COLUMN ? "..." : "");
-    ago(now - (int64_t)json_integer_value(json_object_get(d, "time")), age, alen);
+    as_age_fmt(now - (int64_t)json_integer_value(json_object_get(d, "time")), age, alen);
 }
 
 static void row_of(const json_t *g, int64_t now, struct row *r)

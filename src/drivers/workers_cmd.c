@@ -103,21 +103,6 @@ static int parse_args(int argc, char **argv, struct args *a)
     return 0;
 }
 
-/* "12s", "4m05s", "3h12m", "2d03h". */
-static const char *ago(int64_t ms, char *buf, size_t len)
-{
-    long long s = ms > 0 ? ms / 1000 : 0;
-    if (s < 60)
-        snprintf(buf, len, "%llds", s);
-    else if (s < 3600)
-        snprintf(buf, len, "%lldm%02llds", s / 60, s % 60);
-    else if (s < 86400)
-        snprintf(buf, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
-    else
-        snprintf(buf, len, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
-    return buf;
-}
-
 static const char *local_time(int64_t ms, char *buf, size_t len)
 {
     time_t t = (time_t)(ms / 1000);
@@ -159,7 +144,8 @@ static void load_view(const struct as_config *cfg, const struct as_group_cfg *g,
         snprintf(v->why, sizeof(v->why),
                  "the daemon that wrote %s (pid %ld) is not running: the list is stale (last "
                  "written %s ago; a daemon killed with SIGKILL leaves it behind)",
-                 v->path, v->l.daemon_pid, ago(as_wall_ms() - v->l.updated_ms, d, sizeof(d)));
+                 v->path, v->l.daemon_pid,
+                 as_age_fmt(as_wall_ms() - v->l.updated_ms, d, sizeof(d)));
     } else {
         v->rc = 0;
         return;
@@ -222,7 +208,7 @@ static const char *for_of(const struct as_worker_entry *w, int64_t now, char *bu
     if (w->pid == 0 || what == NULL || w->since_ms <= 0)
         snprintf(buf, len, "-");
     else
-        snprintf(buf, len, "%s %s", what, ago(now - w->since_ms, d, sizeof(d)));
+        snprintf(buf, len, "%s %s", what, as_age_fmt(now - w->since_ms, d, sizeof(d)));
     return buf;
 }
 
@@ -236,7 +222,7 @@ static void print_text(const struct view *v, int64_t now)
     printf("group %s: %zu worker%s, %d busy, %d free, %d unknown (daemon pid %ld, list written "
            "%s ago)\n",
            v->group, v->l.n, v->l.n == 1 ? "" : "s", n[0], n[1], n[2], v->l.daemon_pid,
-           ago(now - v->l.updated_ms, d, sizeof(d)));
+           as_age_fmt(now - v->l.updated_ms, d, sizeof(d)));
     printf("%-4s %-8s %-10s %-19s  %-19s  %-14s %s\n", "ID", "PID", "STATUS", "STARTED", "SINCE",
            "FOR", "TASK");
     for (size_t i = 0; i < v->l.n; i++) {
@@ -427,22 +413,10 @@ static int list(const struct as_config *cfg, const struct args *a)
     int rc = n == -2 ? EXIT_RUNTIME : n < 0 ? EXIT_USAGE : 0;
     if (n == -2)
         fprintf(stderr, "autoscaler workers: out of memory\n");
-    int64_t now = as_wall_ms();
-    for (long i = 0; i < n; i++) {
-        load_view(cfg, sel[i], &views[i]);
-        if (views[i].rc != 0) {
-            fprintf(stderr, "autoscaler workers: group %s: %s\n", views[i].group, views[i].why);
-            rc = EXIT_RUNTIME;
-        } else if (!a->json) {
-            if (i > 0)
-                putchar('\n');
-            print_text(&views[i], now);
-        }
-    }
-    if (n > 0 && a->json && print_json(views, (size_t)n) < 0)
-        rc = EXIT_RUNTIME;
     for (long i = 0; i < n; i++)
-        as_worker_list_free(&views[i].l);
+        load_view(cfg, sel[i], &views[i]);
+    if (n > 0)
+        rc = show(views, n, a);
     free(views);
     free(sel);
     return rc;

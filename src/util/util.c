@@ -268,3 +268,17 @@ int as_has_control(const char *s)
             return 1;
     return 0;
 }
+
+const char *as_age_fmt(int64_t ms, char *buf, size_t len)
+{
+    long long s = ms > 0 ? ms / 1000 : 0;
+    if (s < 60)
+        snprintf(buf, len, "%llds", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, len, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+    return buf;
+}

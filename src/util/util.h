@@ -18,6 +18,10 @@ const char *as_duration_fmt(int64_t ms, char *buf, size_t len);
  * "2 min 0.5 s" (exact; negative durations as 0 ms). Returns buf. */
 const char *as_duration_words(int64_t ms, char *buf, size_t len);
 
+/* An age in two units at most, for tables: "12s", "4m05s", "3h12m", "2d03h" (below 0: "0s").
+ * Returns buf. */
+const char *as_age_fmt(int64_t ms, char *buf, size_t len);
+
 /* Strict whole-string number parsing. Return 0 or -1. */
 int as_parse_long(const char *s, long *out);
 int as_parse_double(const char *s, double *out);

@@ -36,6 +36,11 @@ static void test_durations(void **state)
         }
     }
     char buf[32];
+    assert_string_equal(as_age_fmt(-5, buf, sizeof(buf)), "0s");
+    assert_string_equal(as_age_fmt(12999, buf, sizeof(buf)), "12s");
+    assert_string_equal(as_age_fmt(245000, buf, sizeof(buf)), "4m05s");
+    assert_string_equal(as_age_fmt(3600000 * 3 + 720000, buf, sizeof(buf)), "3h12m");
+    assert_string_equal(as_age_fmt(86400000LL * 2 + 3600000 * 3, buf, sizeof(buf)), "2d03h");
     assert_string_equal(as_duration_fmt(15000, buf, sizeof(buf)), "15s");
     assert_string_equal(as_duration_fmt(300000, buf, sizeof(buf)), "5m");
     assert_string_equal(as_duration_fmt(1500, buf, sizeof(buf)), "1500ms");
