@@ -7,74 +7,19 @@ scrape carries the token the way docs/api.md tells operators to configure it.
     python3 tests/integration/test_api_prometheus.py --bin build/autoscaler
 """
 
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 import urllib.request
 
 from api_helpers import Api, api_config, pool_group, write_backlog
 from harness import free_port, main, test, wait_for, write_config
+from prometheus_server import PROMETHEUS, Prometheus
 
-PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
 TOKEN = "prom-scrape-token-0123456789"
-
-
-class Prometheus:
-    """prometheus on 127.0.0.1 with a temporary TSDB, scraping the daemon every second."""
-
-    def __init__(self, target, token_file):
-        self.dir = tempfile.mkdtemp(prefix="as-it-prometheus-")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cfg = os.path.join(self.dir, "prometheus.yml")
-        with open(cfg, "w") as f:
-            f.write("global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-                    "scrape_configs:\n"
-                    "  - job_name: autoscaler\n"
-                    f"    authorization: {{credentials_file: {token_file}}}\n"
-                    f"    static_configs: [{{targets: ['{target}']}}]\n")
-        self.log = open(os.path.join(self.dir, "prometheus.log"), "wb")
-        self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{self.port}",
-             f"--storage.tsdb.path={os.path.join(self.dir, 'tsdb')}"],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-
-    def query(self, q):
-        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": q})
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return json.load(r)["data"]["result"]
-        except OSError:
-            return None
-
-    def value(self, q):
-        """The one sample of q as a float, or None."""
-        if self.proc.poll() is not None:
-            raise AssertionError(f"prometheus exited: {self.tail()}")
-        res = self.query(q)
-        return float(res[0]["value"][1]) if res and len(res) == 1 else None
-
-    def tail(self):
-        with open(os.path.join(self.dir, "prometheus.log"), errors="replace") as f:
-            return f.read()[-2000:]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @test
@@ -138,7 +83,9 @@ def test_prometheus_scrapes_and_graphs_the_replicas(ctx):
     api = Api(f"http://127.0.0.1:{port}", token=TOKEN)
     api.wait_up()
     assert api.get("/metrics", token="")[0] == 401
-    prom = Prometheus(f"127.0.0.1:{port}", token_file)
+    prom = Prometheus("  - job_name: autoscaler\n"
+                      f"    authorization: {{credentials_file: {token_file}}}\n"
+                      f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n")
     ctx.defer(prom.stop)
     q = 'autoscaler_group_replicas{group="jobs",job="autoscaler"}'
     wait_for(lambda: prom.value(q) == 1.0, 30, "1 replica in Prometheus", interval=0.2)

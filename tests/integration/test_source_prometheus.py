@@ -18,11 +18,8 @@ exporter serves `worker_load{worker="N"}` gauges that the tests change.
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -31,10 +28,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import free_port, main, test, wait_for, write_config  # noqa: E402
+from harness import free_port, main, test, write_config  # noqa: E402
+from prometheus_server import PROMETHEUS, Prometheus  # noqa: E402
 from scaleit_app import ScaleitApp  # noqa: E402
 
-PROMETHEUS = shutil.which("prometheus")
 
 
 class Exporter:
@@ -105,59 +102,6 @@ class FakeServer:
         self.srv.server_close()
 
 
-class Prometheus:
-    """prometheus on 127.0.0.1 with a temporary TSDB, scraping the exporter every second."""
-
-    def __init__(self, exporter_port):
-        self.dir = tempfile.mkdtemp(prefix="as-it-prometheus-")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cfg = os.path.join(self.dir, "prometheus.yml")
-        with open(cfg, "w") as f:
-            f.write("global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-                    "scrape_configs:\n"
-                    "  - job_name: workers\n"
-                    f"    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n")
-        self.log = open(os.path.join(self.dir, "prometheus.log"), "wb")
-        self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{self.port}",
-             f"--storage.tsdb.path={os.path.join(self.dir, 'tsdb')}"],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-
-    def query(self, q):
-        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": q})
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return json.load(r)["data"]["result"]
-        except OSError:
-            return None
-
-    def wait_series(self, q, n, timeout=20):
-        """Waits until q returns n series (the first scrape takes about 6 s)."""
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"prometheus exited: {self.tail()}")
-            res = self.query(q)
-            return res is not None and len(res) == n
-        wait_for(ready, timeout, f"{n} series of {q} in prometheus", interval=0.2)
-
-    def tail(self):
-        with open(os.path.join(self.dir, "prometheus.log"), errors="replace") as f:
-            return f.read()[-2000:]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 EXPORTER = None
 PROM = None
 
@@ -171,7 +115,8 @@ def servers():
     global EXPORTER, PROM
     if PROM is None:
         EXPORTER = Exporter({load(0): 0.4, load(1): 0.4, load(2): 0.4})
-        PROM = Prometheus(EXPORTER.port)
+        PROM = Prometheus("  - job_name: workers\n"
+                          f"    static_configs: [{{targets: ['127.0.0.1:{EXPORTER.port}']}}]\n")
         PROM.wait_series("worker_load", 3)
     return EXPORTER, PROM
 
