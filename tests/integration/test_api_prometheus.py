@@ -11,8 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.parse
-import urllib.request
 
 from api_helpers import Api, api_config, pool_group, write_backlog
 from harness import free_port, main, test, wait_for, write_config
