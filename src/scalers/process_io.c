@@ -184,7 +184,7 @@ static void arm_kill(struct worker *w)
         as_proc_kill(w->proc, SIGKILL);
 }
 
-/* "BUSY job-17 for 12s", "FREE for 2m", "no status, CPU idle for 3s", into buf. */
+/* "BUSY job-17 for 12s", "FREE for 2m05s", "no status, CPU idle for 3s", into buf. */
 static const char *doing(const struct worker *w, int64_t now, char *buf, size_t len)
 {
     char d[32];
@@ -192,7 +192,7 @@ static const char *doing(const struct worker *w, int64_t now, char *buf, size_t 
                     : !w->sampled                 ? now
                     : w->cpu_busy                 ? w->cpu_busy_from
                                                   : w->busy_ms;
-    as_duration_fmt(now - since, d, sizeof(d));
+    as_age_fmt(now - since, d, sizeof(d));
     if (w->state == AS_WSTATE_UNKNOWN && !w->sampled)
         snprintf(buf, len, "no status");
     else if (w->state == AS_WSTATE_UNKNOWN)
