@@ -33,10 +33,16 @@
 
 extern const struct as_scaler_ops as_scaler_aws_asg;
 static const struct as_scaler_ops *ops = &as_scaler_aws_asg;
-
-#define XMLNS "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 #define TOKEN "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqw"
+#define SC_AFTER_CALL(s)                                                                           \
+    do {                                                                                           \
+        assert_null(strstr((s)->r.error, SECRET)); /* no secret in an error */                     \
+        assert_null(strstr((s)->r.error, TOKEN));                                                  \
+    } while (0)
+#include "api_scaler_fixture.h"
+
+#define XMLNS "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 #define FORM "application/x-www-form-urlencoded; charset=utf-8"
 
 #define INSTANCE(id, state, health)                                                                \
@@ -302,15 +308,6 @@ static void test_transient(void **state)
 
 /* ---- the scaler ---- */
 
-struct sc {
-    struct as_loop *loop;
-    struct as_http *http;
-    struct as_doc *doc;
-    void *state;
-    int calls;
-    struct as_scale_result r;
-};
-
 static void clear_env(void)
 {
     const char *vars[] = {
@@ -319,85 +316,6 @@ static void clear_env(void)
     for (size_t i = 0; i < AS_ARRAY_LEN(vars); i++)
         unsetenv(vars[i]);
     setenv("HOME", "/nonexistent", 1);
-}
-
-/* Parses yaml (its %d is the server's port) and validates: 0, or -1 with err. */
-static int configure(struct sc *s, const char *yaml_fmt, struct as_err *err)
-{
-    char yaml[1024];
-    snprintf(yaml, sizeof(yaml), yaml_fmt, api_port);
-    memset(s, 0, sizeof(*s));
-    as_err_clear(err);
-    s->doc = as_doc_parse("t.yaml", yaml, strlen(yaml), err);
-    assert_non_null(s->doc);
-    s->state = calloc(1, ops->state_size);
-    assert_non_null(s->state);
-    if (as_opts_parse(ops->opts, s->state, s->doc->root, "scaler", err) < 0)
-        return -1;
-    return ops->validate(s->state, s->doc->root, err);
-}
-
-static int start(struct sc *s, const char *yaml_fmt, struct as_err *err)
-{
-    if (configure(s, yaml_fmt, err) < 0)
-        fail_msg("%s", err->msg);
-    s->loop = as_loop_new();
-    s->http = as_http_new(s->loop);
-    struct as_ctx ctx = {
-        .loop = s->loop, .http = s->http, .group = "web", .name = "aws_asg", .timeout_ms = 500};
-    return ops->start(s->state, &ctx, err);
-}
-
-static void stopped(void *arg)
-{
-    *(int *)arg = 1;
-}
-
-static void finish(struct sc *s)
-{
-    if (s->loop) {
-        int done = 0;
-        ops->stop(s->state, stopped, &done);
-        assert_true(done);
-        as_http_free(s->http);
-        as_loop_free(s->loop);
-    }
-    as_opts_free(ops->opts, s->state);
-    free(s->state);
-    as_doc_free(s->doc);
-}
-
-static void on_result(const struct as_scale_result *r, void *arg)
-{
-    struct sc *s = arg;
-    s->calls++;
-    s->r = *r;
-}
-
-/* One get (want < 0) or set, run to its end; *t0 and *t1 bracket it in wall-clock seconds. */
-static struct as_scale_result call_timed(struct sc *s, int want, int64_t *t0, int64_t *t1)
-{
-    s->calls = 0;
-    *t0 = as_wall_ms() / 1000;
-    if (want < 0)
-        ops->get(s->state, on_result, s);
-    else
-        ops->set(s->state, want, on_result, s);
-    assert_int_equal(s->calls, 0); /* never from within the call */
-    int64_t end = as_mono_ms() + 3000;
-    while (s->calls == 0 && as_mono_ms() < end)
-        as_loop_once(s->loop, 20);
-    *t1 = as_wall_ms() / 1000;
-    assert_int_equal(s->calls, 1);
-    assert_null(strstr(s->r.error, SECRET));
-    assert_null(strstr(s->r.error, TOKEN));
-    return s->r;
-}
-
-static struct as_scale_result call(struct sc *s, int want)
-{
-    int64_t t0, t1;
-    return call_timed(s, want, &t0, &t1);
 }
 
 /* Whether the Authorization the server received is the signature of a POST of its body to
@@ -439,7 +357,7 @@ static void test_calls(void **state)
     struct as_err err;
     clear_env();
     as_log_secrets_clear();
-    assert_int_equal(start(&s, BASE KEYS, &err), 0);
+    assert_int_equal(start_err(&s, BASE KEYS, &err), 0);
     /* The secret is known to the log from now on, though it came inline. */
     char line[512] = "x " SECRET " y";
     as_log_mask(line, strlen(line));
@@ -506,10 +424,10 @@ static void test_session_token_and_honor_cooldown(void **state)
     setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
     setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
     setenv("AWS_SESSION_TOKEN", TOKEN, 1);
-    assert_int_equal(start(&s,
-                           "auto_scaling_group: \"web asg/é\"\nregion: us-east-1\n"
-                           "endpoint: http://127.0.0.1:%d\nhonor_cooldown: true\n",
-                           &err),
+    assert_int_equal(start_err(&s,
+                               "auto_scaling_group: \"web asg/é\"\nregion: us-east-1\n"
+                               "endpoint: http://127.0.0.1:%d\nhonor_cooldown: true\n",
+                               &err),
                      0);
     api_serve(200, SET_OK, NULL, 0);
     int64_t t0, t1;
@@ -540,7 +458,7 @@ static void test_failures(void **state)
     struct sc s;
     struct as_err err;
     clear_env();
-    assert_int_equal(start(&s, BASE KEYS, &err), 0);
+    assert_int_equal(start_err(&s, BASE KEYS, &err), 0);
     static const struct {
         int want; /* -1 get */
         unsigned status;
@@ -633,7 +551,7 @@ static void test_bounds(void **state)
     struct sc s;
     struct as_err err;
     clear_env();
-    assert_int_equal(start(&s, BASE KEYS, &err), 0);
+    assert_int_equal(start_err(&s, BASE KEYS, &err), 0);
     api_serve(200, DESCRIBE(GROUP("web-asg", "2", "4", "3", "")), NULL, 0);
     assert_true(call(&s, -1).ok);
     int before = api_requests();
@@ -715,20 +633,20 @@ static void test_options(void **state)
     setenv("AWS_DEFAULT_REGION", "cn-north-1", 1);
     struct sc s;
     struct as_err err;
-    assert_int_equal(start(&s, "auto_scaling_group: a\n" KEYS, &err), 0);
+    assert_int_equal(start_err(&s, "auto_scaling_group: a\n" KEYS, &err), 0);
     char line[512];
     ops->describe(s.state, 1, line, sizeof(line));
     assert_non_null(strstr(line, "POST https://autoscaling.cn-north-1.amazonaws.com.cn/ Action="));
     assert_non_null(strstr(line, "(SigV4 cn-north-1/autoscaling)"));
     finish(&s);
     setenv("AWS_REGION", "eu-west-1", 1);
-    assert_int_equal(start(&s, "auto_scaling_group: a\n" KEYS, &err), 0);
+    assert_int_equal(start_err(&s, "auto_scaling_group: a\n" KEYS, &err), 0);
     ops->describe(s.state, 1, line, sizeof(line));
     assert_non_null(strstr(line, "POST https://autoscaling.eu-west-1.amazonaws.com/ Action="));
     finish(&s);
     /* No credentials anywhere: start fails, saying where it looked. */
     clear_env();
-    assert_int_equal(start(&s, BASE, &err), -1);
+    assert_int_equal(start_err(&s, BASE, &err), -1);
     assert_non_null(strstr(err.msg, "no AWS credentials: none in the configuration, "
                                     "AWS_ACCESS_KEY_ID is not set, and /nonexistent/.aws/"
                                     "credentials does not exist"));

@@ -29,6 +29,7 @@
 
 extern const struct as_scaler_ops as_scaler_heroku;
 static const struct as_scaler_ops *ops = &as_scaler_heroku;
+#include "api_scaler_fixture.h"
 
 #define ACCEPT "application/vnd.heroku+json; version=3"
 #define FORMATION(q)                                                                               \
@@ -157,85 +158,6 @@ static void test_rate_limit(void **state)
 }
 
 /* ---- the scaler ---- */
-
-struct sc {
-    struct as_loop *loop;
-    struct as_http *http;
-    struct as_doc *doc;
-    void *state;
-    int calls;
-    struct as_scale_result r;
-};
-
-/* Parses yaml (its %d is the server's port) and validates: 0, or -1 with err. */
-static int configure(struct sc *s, const char *yaml_fmt, struct as_err *err)
-{
-    char yaml[1024];
-    snprintf(yaml, sizeof(yaml), yaml_fmt, api_port);
-    memset(s, 0, sizeof(*s));
-    as_err_clear(err);
-    s->doc = as_doc_parse("t.yaml", yaml, strlen(yaml), err);
-    assert_non_null(s->doc);
-    s->state = calloc(1, ops->state_size);
-    assert_non_null(s->state);
-    if (as_opts_parse(ops->opts, s->state, s->doc->root, "scaler", err) < 0)
-        return -1;
-    return ops->validate(s->state, s->doc->root, err);
-}
-
-static void start(struct sc *s, const char *yaml_fmt)
-{
-    struct as_err err;
-    if (configure(s, yaml_fmt, &err) < 0)
-        fail_msg("%s", err.msg);
-    s->loop = as_loop_new();
-    s->http = as_http_new(s->loop);
-    struct as_ctx ctx = {
-        .loop = s->loop, .http = s->http, .group = "web", .name = "heroku", .timeout_ms = 500};
-    assert_int_equal(ops->start(s->state, &ctx, &err), 0);
-}
-
-static void stopped(void *arg)
-{
-    *(int *)arg = 1;
-}
-
-static void finish(struct sc *s)
-{
-    if (s->loop) {
-        int done = 0;
-        ops->stop(s->state, stopped, &done);
-        assert_true(done);
-        as_http_free(s->http);
-        as_loop_free(s->loop);
-    }
-    as_opts_free(ops->opts, s->state);
-    free(s->state);
-    as_doc_free(s->doc);
-}
-
-static void on_result(const struct as_scale_result *r, void *arg)
-{
-    struct sc *s = arg;
-    s->calls++;
-    s->r = *r;
-}
-
-/* One get (want < 0) or set, run to its end. */
-static struct as_scale_result call(struct sc *s, int want)
-{
-    s->calls = 0;
-    if (want < 0)
-        ops->get(s->state, on_result, s);
-    else
-        ops->set(s->state, want, on_result, s);
-    assert_int_equal(s->calls, 0); /* never from within the call */
-    int64_t end = as_mono_ms() + 3000;
-    while (s->calls == 0 && as_mono_ms() < end)
-        as_loop_once(s->loop, 20);
-    assert_int_equal(s->calls, 1);
-    return s->r;
-}
 
 static void test_options(void **state)
 {

@@ -30,6 +30,8 @@
 
 extern const struct as_scaler_ops as_scaler_nomad;
 static const struct as_scaler_ops *ops = &as_scaler_nomad;
+#define SC_GROUP "api"
+#include "api_scaler_fixture.h"
 
 /* Read Job Scale Status and Read Job, as the Jobs HTTP API's samples show them. */
 #define SCALE_STATUS(stopped, web)                                                                 \
@@ -274,87 +276,6 @@ static void test_allocs(void **state)
 
 /* ---- the scaler ---- */
 
-struct sc {
-    struct as_loop *loop;
-    struct as_http *http;
-    struct as_doc *doc;
-    void *state;
-    int calls;
-    struct as_scale_result r;
-};
-
-static int configure(struct sc *s, const char *yaml_fmt, char *msg, size_t len)
-{
-    char yaml[1024];
-    struct as_err err;
-    snprintf(yaml, sizeof(yaml), yaml_fmt, api_port);
-    memset(s, 0, sizeof(*s));
-    as_err_clear(&err);
-    s->doc = as_doc_parse("t.yaml", yaml, strlen(yaml), &err);
-    assert_non_null(s->doc);
-    s->state = calloc(1, ops->state_size);
-    assert_non_null(s->state);
-    int rc = as_opts_parse(ops->opts, s->state, s->doc->root, "scaler", &err);
-    if (rc == 0)
-        rc = ops->validate(s->state, s->doc->root, &err);
-    as_err_str(&err, msg, len);
-    return rc;
-}
-
-static void start(struct sc *s, const char *yaml_fmt)
-{
-    char msg[1024];
-    if (configure(s, yaml_fmt, msg, sizeof(msg)) < 0)
-        fail_msg("%s", msg);
-    s->loop = as_loop_new();
-    s->http = as_http_new(s->loop);
-    struct as_ctx ctx = {
-        .loop = s->loop, .http = s->http, .group = "api", .name = "nomad", .timeout_ms = 500};
-    struct as_err err;
-    assert_int_equal(ops->start(s->state, &ctx, &err), 0);
-}
-
-static void stopped(void *arg)
-{
-    *(int *)arg = 1;
-}
-
-static void finish(struct sc *s)
-{
-    if (s->loop) {
-        int done = 0;
-        ops->stop(s->state, stopped, &done);
-        assert_true(done);
-        as_http_free(s->http);
-        as_loop_free(s->loop);
-    }
-    as_opts_free(ops->opts, s->state);
-    free(s->state);
-    as_doc_free(s->doc);
-}
-
-static void on_result(const struct as_scale_result *r, void *arg)
-{
-    struct sc *s = arg;
-    s->calls++;
-    s->r = *r;
-}
-
-static struct as_scale_result call(struct sc *s, int want)
-{
-    s->calls = 0;
-    if (want < 0)
-        ops->get(s->state, on_result, s);
-    else
-        ops->set(s->state, want, on_result, s);
-    assert_int_equal(s->calls, 0);
-    int64_t end = as_mono_ms() + 3000;
-    while (s->calls == 0 && as_mono_ms() < end)
-        as_loop_once(s->loop, 20);
-    assert_int_equal(s->calls, 1);
-    return s->r;
-}
-
 static void test_options(void **state)
 {
     (void)state;
@@ -377,7 +298,9 @@ static void test_options(void **state)
     for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++) {
         struct sc s;
         char msg[1024];
-        int rc = configure(&s, cases[i].yaml, msg, sizeof(msg));
+        struct as_err err;
+        int rc = configure(&s, cases[i].yaml, &err);
+        as_err_str(&err, msg, sizeof(msg));
         if (cases[i].error ? rc == 0 || strstr(msg, cases[i].error) == NULL : rc != 0)
             fail_msg("case %zu: rc=%d err='%s'", i, rc, msg);
         finish(&s);
