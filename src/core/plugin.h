@@ -39,6 +39,12 @@ struct as_replica_obs {
     int64_t age_ms;  /* time since the replica started, -1 unknown (for `warmup`) */
     int64_t idle_ms; /* time the replica has been idle, 0 busy, -1 unknown (for `queue`) */
     int pending;     /* the scaler's replicas only: as_worker_info.pending */
+    /* > 0: the replica's weight in the aggregate, a pod's resource request (0: none, all
+     * replicas weigh the same; < 0: a request was looked for and is not there). With weights,
+     * value is the replica's utilization in percent of its weight and a `target` metric
+     * averages as the HPA's CPU/memory utilization: sum(value * weight) / sum(weight), i.e.
+     * sum(usage) / sum(requests); a replica without one then makes the metric unknown. */
+    double weight;
     /* Which replica ("" unknown): a pod's name, a host's. When a metric's values and the
      * scaler's replicas (as_worker_info.id) both carry ids, the engine joins them as the HPA
      * does: a replica the scaler lists without a value is missing, a value for a replica the
