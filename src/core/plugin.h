@@ -115,6 +115,13 @@ struct as_worker_info {
                         value, where a started replica without a value is missing (the HPA
                         looks at the phase before the metric) */
     char id[64];     /* its name ("" none): joined with per-replica metric values by id */
+    /* The replica's request of a resource (> 0, in the unit of the metric's values; -1 it has
+     * none), for the metric named request_metric (borrowed; NULL: none, request unused). That
+     * metric's per-replica values are usage of the resource: the join makes each one a
+     * utilization in percent of the request and weighs it by the request (the HPA's resource
+     * utilization; as_replica_obs.weight). The kubernetes scaler's `requests`. */
+    double request;
+    const char *request_metric;
 };
 typedef void (*as_stopped_cb)(void *arg);
 

@@ -323,10 +323,12 @@ static void settle(struct group_rt *rt, int count)
 /* ---- decide ---- */
 
 /* What the scaler knows of each replica (age, idle time), for warmup and the queue policy. */
-static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, size_t max)
+static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, size_t max,
+                             const char **request_metric)
 {
     const struct as_scaler_cfg *s = &rt->g->scaler;
     struct as_worker_info info[AS_WORKERS_MAX];
+    *request_metric = NULL;
     if (s->ops->workers == NULL)
         return 0;
     size_t n = s->ops->workers(s->state, info, max < AS_WORKERS_MAX ? max : AS_WORKERS_MAX);
@@ -335,7 +337,10 @@ static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, si
                                          .ready = !info[i].not_ready,
                                          .age_ms = info[i].age_ms,
                                          .idle_ms = info[i].idle_ms,
-                                         .pending = info[i].pending};
+                                         .pending = info[i].pending,
+                                         .weight = info[i].request_metric ? info[i].request : 0};
+        if (info[i].request_metric != NULL)
+            *request_metric = info[i].request_metric;
         memcpy(out[i].id, info[i].id, sizeof(out[i].id));
         out[i].id[sizeof(out[i].id) - 1] = '\0';
     }
@@ -351,7 +356,19 @@ static int by_id(const void *a, const void *b)
  * and the scaler's replicas both carry ids, a pending replica is not ready (value or not), a
  * started one without a value is missing, a value of an unlisted replica is dropped, and the
  * scaler's readiness and age apply. */
-static void join_workers(struct slot *s, const struct as_replica_obs *workers, size_t nworkers)
+/* A joined replica of a metric whose values are usage of the resource the scaler's requests
+ * are of: its utilization in percent of its request, weighed by the request (once: a replica
+ * that already has a weight was converted). */
+static void utilization(struct as_replica_obs *r, double request)
+{
+    if (r->weight != 0)
+        return;
+    r->value = r->ok && request > 0 ? 100.0 * r->value / request : 0;
+    r->weight = request;
+}
+
+static void join_workers(struct slot *s, const struct as_replica_obs *workers, size_t nworkers,
+                         int requests)
 {
     size_t n = s->obs.nreplicas, keep = 0;
     if (n == 0 || nworkers == 0 || workers[0].id[0] == '\0' || s->reps[0].id[0] == '\0')
@@ -373,6 +390,8 @@ static void join_workers(struct slot *s, const struct as_replica_obs *workers, s
                                             : (struct as_replica_obs){.ok = 0};
         joined[keep].ready = workers[i].ready;
         joined[keep].age_ms = workers[i].age_ms;
+        if (requests)
+            utilization(&joined[keep], workers[i].weight);
         memcpy(joined[keep].id, workers[i].id, sizeof(joined[keep].id));
         keep++;
     }
@@ -447,9 +466,11 @@ static void decide_and_act(struct group_rt *rt)
                        .m = obs};
     struct as_replica_obs workers[AS_WORKERS_MAX];
     o.workers = workers;
-    o.nworkers = scaler_workers(rt, workers, AS_WORKERS_MAX);
+    const char *request_metric;
+    o.nworkers = scaler_workers(rt, workers, AS_WORKERS_MAX, &request_metric);
     for (size_t i = 0; i < rt->g->nmetrics; i++) {
-        join_workers(&rt->slots[i], workers, o.nworkers);
+        join_workers(&rt->slots[i], workers, o.nworkers,
+                     request_metric && strcmp(request_metric, rt->g->metrics[i].name) == 0);
         obs[i] = rt->slots[i].obs;
     }
     struct as_decision d;
