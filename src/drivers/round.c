@@ -367,16 +367,16 @@ static void utilization(struct as_replica_obs *r, double request)
     r->weight = request;
 }
 
-static void join_workers(struct slot *s, const struct as_replica_obs *workers, size_t nworkers,
-                         int requests)
+static int join_workers(struct slot *s, const struct as_replica_obs *workers, size_t nworkers,
+                        int requests)
 {
     size_t n = s->obs.nreplicas, keep = 0;
     if (n == 0 || nworkers == 0 || workers[0].id[0] == '\0' || s->reps[0].id[0] == '\0')
-        return;
+        return -1;
     if (nworkers > s->capreps) {
         struct as_replica_obs *v = realloc(s->reps, nworkers * sizeof(*v));
         if (v == NULL)
-            return; /* unjoined: the values as the source gave them */
+            return -1; /* unjoined: the values as the source gave them */
         s->reps = v;
         s->capreps = nworkers;
     }
@@ -398,6 +398,7 @@ static void join_workers(struct slot *s, const struct as_replica_obs *workers, s
     memcpy(s->reps, joined, keep * sizeof(*s->reps));
     s->obs.nreplicas = keep;
     s->obs.replicas = s->reps;
+    return 0;
 }
 
 static void log_decision(const struct group_rt *rt, int current, const struct as_decision *d)
@@ -469,9 +470,16 @@ static void decide_and_act(struct group_rt *rt)
     const char *request_metric;
     o.nworkers = scaler_workers(rt, workers, AS_WORKERS_MAX, &request_metric);
     for (size_t i = 0; i < rt->g->nmetrics; i++) {
-        join_workers(&rt->slots[i], workers, o.nworkers,
-                     request_metric && strcmp(request_metric, rt->g->metrics[i].name) == 0);
+        int req = request_metric && strcmp(request_metric, rt->g->metrics[i].name) == 0;
+        int joined = join_workers(&rt->slots[i], workers, o.nworkers, req) == 0;
         obs[i] = rt->slots[i].obs;
+        if (req && !joined && obs[i].ok) { /* usage that cannot be made a utilization */
+            obs[i].ok = 0;
+            AS_LOG(rt->n.decisions ? AS_DEBUG : AS_WARN,
+                   "engine[%s]: metric %s: its values are not joined with the pods by name "
+                   "(replica_id_label?), so the requests cannot weigh them: unknown",
+                   rt->name, rt->g->metrics[i].name);
+        }
     }
     struct as_decision d;
     struct as_group_cfg eff; /* with the API's pause and count over the configuration's */

@@ -64,7 +64,7 @@ def set_requests(api, requests):
                                       if requests[name] else {})
 
 
-def setup(ctx):
+def setup(ctx, ids=True):
     api = KubeAPI(tokens={TOKEN: "system:serviceaccount:default:autoscaler"})
     api.start()
     ctx.defer(api.stop)
@@ -82,9 +82,11 @@ def setup(ctx):
     g = {"interval": "500ms", "min": 1, "max": 10, "behavior": "off",
          "metrics": [{"name": "cpu", "type": "prometheus", "url": prom.url,
                       "query": "sum by (pod) (rate(container_cpu_usage_seconds_total[1m]))",
-                      "replica_id_label": "pod", "timeout": "250ms", "target": 50}],
+                      "timeout": "250ms", "target": 50}],
          "scaler": {"type": "kubernetes", "name": "web", "kubeconfig": "kubeconfig",
                     "timeout": "400ms", "requests": "cpu", "requests_metric": "cpu"}}
+    if ids:
+        g["metrics"][0]["replica_id_label"] = "pod"
     log = os.path.join(here, "autoscaler.log")
     path = write_config(here, {"log_level": "debug", "log_file": log,
                                "state_dir": os.path.join(here, "state"), "groups": {"web": g}})
@@ -112,6 +114,24 @@ def test_utilization_is_weighted_by_the_requests(ctx):
     set_requests(api, {a: "250m"})
     prom.usage = {a: 0.25, b: 0.75}
     d.wait_log(r"engine\[web\]: scaled 2->4 via kubernetes", 10)
+    d.stop(signal.SIGTERM)
+
+
+@test
+def test_usage_without_pod_names_is_unknown(ctx):
+    # Without replica_id_label the values cannot be joined with the pods, so the usage (0.2
+    # cores a pod) cannot become a utilization: the metric is unknown and the group holds,
+    # where read as a utilization it would have scaled down to 1.
+    api, prom, path, log = setup(ctx, ids=False)
+    a, b = sorted(p["metadata"]["name"] for p in api.pods("web"))
+    set_requests(api, {a: "250m", b: "0.75"})
+    prom.usage = {a: 0.25, b: 0.15}
+    d = ctx.daemon(path, log_file=log)
+    d.wait_log(r"WARN .*metric cpu: its values are not joined with the pods by name", 10)
+    d.wait_log(r"decision current=2 desired=2 .*"
+               r"reason=\"no valid metric \(failed: cpu\): hold 2", 10)
+    time.sleep(1.0)
+    assert api.replicas("deployment", "web") == 2 and not d.grep(r"scaled 2->"), d.tail()
     d.stop(signal.SIGTERM)
 
 
