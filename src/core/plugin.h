@@ -59,7 +59,8 @@ struct as_replica_obs {
 struct as_measurement {
     int ok;       /* 0: the measurement failed and `error` says why */
     double value; /* finite, >= 0 when ok; with per-replica values, their aggregate (mean of
-                     the ready ones with a sample, or what the source documents) */
+                     the ready ones with a sample, weighted when they have weights, or what
+                     the source documents) */
     int replicas; /* current replica count reported with the value, -1 if none */
     /* Per-replica values (0 and NULL: none), at most AS_REPLICAS_MAX; borrowed for the
      * callback (the engine copies them). With them, a `target` metric follows the HPA's

@@ -367,6 +367,22 @@ static void utilization(struct as_replica_obs *r, double request)
     r->weight = request;
 }
 
+/* The aggregate of a metric made a utilization: sum(usage) / sum(requests) of the ready
+ * replicas with a sample, in percent (unchanged when a replica has no request). */
+static void weigh(struct slot *s)
+{
+    double sum = 0, w = 0;
+    for (size_t i = 0; i < s->obs.nreplicas; i++) {
+        const struct as_replica_obs *r = &s->reps[i];
+        if (!(r->weight > 0))
+            return;
+        if (r->ok && r->ready)
+            sum += r->value * r->weight, w += r->weight;
+    }
+    if (w > 0)
+        s->obs.value = sum / w;
+}
+
 static int join_workers(struct slot *s, const struct as_replica_obs *workers, size_t nworkers,
                         int requests)
 {
@@ -398,6 +414,8 @@ static int join_workers(struct slot *s, const struct as_replica_obs *workers, si
     memcpy(s->reps, joined, keep * sizeof(*s->reps));
     s->obs.nreplicas = keep;
     s->obs.replicas = s->reps;
+    if (requests)
+        weigh(s);
     return 0;
 }
 

@@ -103,7 +103,7 @@ def test_utilization_is_weighted_by_the_requests(ctx):
     set_requests(api, {a: "250m", b: "0.75"})
     prom.usage = {a: 0.25, b: 0.15}
     d = ctx.daemon(path, log_file=log)
-    d.wait_log(r"decision current=2 desired=2 cpu=\S+ reason=\"cpu utilization=40 over 2 ready "
+    d.wait_log(r"decision current=2 desired=2 cpu=40 reason=\"cpu utilization=40 over 2 ready "
                r"target=50 ratio=0\.800: ceil\(0\.800\*2\)=2", 10)
     time.sleep(1.0)
     assert api.replicas("deployment", "web") == 2 and not d.grep(r"scaled 2->"), d.tail()
