@@ -352,10 +352,6 @@ static int by_id(const void *a, const void *b)
     return strcmp(((const struct as_replica_obs *)a)->id, ((const struct as_replica_obs *)b)->id);
 }
 
-/* The HPA's join of per-pod values with the pods that exist (groupPods): when a metric's values
- * and the scaler's replicas both carry ids, a pending replica is not ready (value or not), a
- * started one without a value is missing, a value of an unlisted replica is dropped, and the
- * scaler's readiness and age apply. */
 /* A joined replica of a metric whose values are usage of the resource the scaler's requests
  * are of: its utilization in percent of its request, weighed by the request (once: a replica
  * that already has a weight was converted). */
@@ -369,20 +365,27 @@ static void utilization(struct as_replica_obs *r, double request)
 
 /* The aggregate of a metric made a utilization: sum(usage) / sum(requests) of the ready
  * replicas with a sample, in percent (unchanged when a replica has no request). */
-static void weigh(struct slot *s)
+static int weigh(struct slot *s)
 {
     double sum = 0, w = 0;
     for (size_t i = 0; i < s->obs.nreplicas; i++) {
         const struct as_replica_obs *r = &s->reps[i];
         if (!(r->weight > 0))
-            return;
+            return 1;
         if (r->ok && r->ready)
             sum += r->value * r->weight, w += r->weight;
     }
     if (w > 0)
         s->obs.value = sum / w;
+    return 0;
 }
 
+/* The HPA's join of per-pod values with the pods that exist (groupPods): when a metric's values
+ * and the scaler's replicas both carry ids, a pending replica is not ready (value or not), a
+ * started one without a value is missing, a value of an unlisted replica is dropped, and the
+ * scaler's readiness and age apply; with requests, the values become utilizations. Returns 0
+ * when joined, -1 when not (no ids, no replicas, no memory), 1 when joined but a replica has
+ * no request (the aggregate is not a utilization). */
 static int join_workers(struct slot *s, const struct as_replica_obs *workers, size_t nworkers,
                         int requests)
 {
@@ -414,9 +417,7 @@ static int join_workers(struct slot *s, const struct as_replica_obs *workers, si
     memcpy(s->reps, joined, keep * sizeof(*s->reps));
     s->obs.nreplicas = keep;
     s->obs.replicas = s->reps;
-    if (requests)
-        weigh(s);
-    return 0;
+    return requests ? weigh(s) : 0;
 }
 
 static void log_decision(const struct group_rt *rt, int current, const struct as_decision *d)
@@ -489,9 +490,13 @@ static void decide_and_act(struct group_rt *rt)
     o.nworkers = scaler_workers(rt, workers, AS_WORKERS_MAX, &request_metric);
     for (size_t i = 0; i < rt->g->nmetrics; i++) {
         int req = request_metric && strcmp(request_metric, rt->g->metrics[i].name) == 0;
-        int joined = join_workers(&rt->slots[i], workers, o.nworkers, req) == 0;
+        int joined = join_workers(&rt->slots[i], workers, o.nworkers, req);
         obs[i] = rt->slots[i].obs;
-        if (req && !joined && obs[i].ok) { /* usage that cannot be made a utilization */
+        /* A pod without a request: the target policy holds and says which (per replica);
+         * to the others the aggregate, usage, would look like a utilization. */
+        if (joined == 1 && !rt->g->policy->metric_targets)
+            obs[i].ok = 0;
+        if (req && joined < 0 && obs[i].ok) { /* usage that cannot be made a utilization */
             obs[i].ok = 0;
             AS_LOG(rt->n.decisions ? AS_DEBUG : AS_WARN,
                    "engine[%s]: metric %s: its values are not joined with the pods by name "

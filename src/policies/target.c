@@ -114,9 +114,9 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
                  avg, t.sum / t.w, t.ready, m->target, r3(ratio, b0), r3(ratio, b1), t.ready, want);
         return want;
     }
-    /* Fill in: missing as 100 % of target (of its request, or the target if above, when
-     * weighted) on a scale-down, 0 on a scale-up; unready as 0 when scaling up (rebalance),
-     * left out otherwise. */
+    /* Fill in: missing at the target on a scale-down (weighted: at max(100 %, target) of its
+     * own request), 0 on a scale-up; unready as 0 when scaling up (rebalance, with its
+     * request), left out otherwise. */
     double nsum = t.sum, nw = t.w;
     int n = t.ready;
     double fill = t.weighted ? fmax(100.0, m->target) : m->target;

@@ -64,7 +64,7 @@ def set_requests(api, requests):
                                       if requests[name] else {})
 
 
-def setup(ctx, ids=True):
+def setup(ctx, ids=True, policy=None):
     api = KubeAPI(tokens={TOKEN: "system:serviceaccount:default:autoscaler"})
     api.start()
     ctx.defer(api.stop)
@@ -87,6 +87,9 @@ def setup(ctx, ids=True):
                     "timeout": "400ms", "requests": "cpu", "requests_metric": "cpu"}}
     if ids:
         g["metrics"][0]["replica_id_label"] = "pod"
+    if policy:
+        g["policy"] = policy
+        del g["metrics"][0]["target"]
     log = os.path.join(here, "autoscaler.log")
     path = write_config(here, {"log_level": "debug", "log_file": log,
                                "state_dir": os.path.join(here, "state"), "groups": {"web": g}})
@@ -132,6 +135,25 @@ def test_usage_without_pod_names_is_unknown(ctx):
                r"reason=\"no valid metric \(failed: cpu\): hold 2", 10)
     time.sleep(1.0)
     assert api.replicas("deployment", "web") == 2 and not d.grep(r"scaled 2->"), d.tail()
+    d.stop(signal.SIGTERM)
+
+
+@test
+def test_other_policies_see_the_utilization(ctx):
+    # A policy that reads the metric's value (threshold_average) gets the utilization, 40 %
+    # (not the mean usage, 0.2 cores): inside [30, 60], keep 2. A pod without a request makes
+    # the metric unknown to it (usage must not pass as a utilization): no decision on it.
+    api, prom, path, log = setup(ctx, policy={"type": "threshold_average", "min": 30,
+                                              "max": 60, "measurements": 1})
+    a, b = sorted(p["metadata"]["name"] for p in api.pods("web"))
+    set_requests(api, {a: "250m", b: "0.75"})
+    prom.usage = {a: 0.25, b: 0.15}
+    d = ctx.daemon(path, log_file=log)
+    d.wait_log(r"decision current=2 desired=2 cpu=40 reason=\"cpu mean of last 1 = 40 within", 10)
+    set_requests(api, {a: None})
+    n = len(d.grep(r"decision current"))
+    d.wait_log(r"decision current=2 desired=2 .*failed: cpu", 10)
+    assert not d.grep(r"decision .*mean of last 1 = 0\.2", n), d.tail()
     d.stop(signal.SIGTERM)
 
 
