@@ -269,7 +269,7 @@ static int parse_replica(json_t *j, struct as_replica_obs *r, char *why, size_t 
         return fail(why, len, "a replica is a number, null or an object with 'value'");
     r->value = json_number_value(v);
     r->ok = r->value >= 0; /* a negative reading is garbage: no sample */
-    if (r->ok && usage) /* utilization in percent of the request (none: unknown) */
+    if (r->ok && usage)    /* utilization in percent of the request (none: unknown) */
         r->value = r->weight > 0 ? 100.0 * r->value / r->weight : 0;
     return 0;
 }
