@@ -39,6 +39,12 @@ struct as_replica_obs {
     int64_t age_ms;  /* time since the replica started, -1 unknown (for `warmup`) */
     int64_t idle_ms; /* time the replica has been idle, 0 busy, -1 unknown (for `queue`) */
     int pending;     /* the scaler's replicas only: as_worker_info.pending */
+    /* > 0: the replica's weight in the aggregate, a pod's resource request (0: none, all
+     * replicas weigh the same; < 0: a request was looked for and is not there). With weights,
+     * value is the replica's utilization in percent of its weight and a `target` metric
+     * averages as the HPA's CPU/memory utilization: sum(value * weight) / sum(weight), i.e.
+     * sum(usage) / sum(requests); a replica without one then makes the metric unknown. */
+    double weight;
     /* Which replica ("" unknown): a pod's name, a host's. When a metric's values and the
      * scaler's replicas (as_worker_info.id) both carry ids, the engine joins them as the HPA
      * does: a replica the scaler lists without a value is missing, a value for a replica the
@@ -53,7 +59,8 @@ struct as_replica_obs {
 struct as_measurement {
     int ok;       /* 0: the measurement failed and `error` says why */
     double value; /* finite, >= 0 when ok; with per-replica values, their aggregate (mean of
-                     the ready ones with a sample, or what the source documents) */
+                     the ready ones with a sample, weighted when they have weights, or what
+                     the source documents) */
     int replicas; /* current replica count reported with the value, -1 if none */
     /* Per-replica values (0 and NULL: none), at most AS_REPLICAS_MAX; borrowed for the
      * callback (the engine copies them). With them, a `target` metric follows the HPA's
@@ -109,6 +116,13 @@ struct as_worker_info {
                         value, where a started replica without a value is missing (the HPA
                         looks at the phase before the metric) */
     char id[64];     /* its name ("" none): joined with per-replica metric values by id */
+    /* The replica's request of a resource (> 0, in the unit of the metric's values; -1 it has
+     * none), for the metric named request_metric (borrowed; NULL: none, request unused). That
+     * metric's per-replica values are usage of the resource: the join makes each one a
+     * utilization in percent of the request and weighs it by the request (the HPA's resource
+     * utilization; as_replica_obs.weight). The kubernetes scaler's `requests`. */
+    double request;
+    const char *request_metric;
 };
 typedef void (*as_stopped_cb)(void *arg);
 

@@ -214,12 +214,33 @@ static int seconds_ms(json_t *v, int64_t *ms)
     return 0;
 }
 
-/* One entry of a `replicas` list: a number, null (no sample), or
- * {"value": number|null, "ready": bool, "age_s": s, "idle_s": s}. */
+/* `request` (> 0: the replica's weight) and `usage` (instead of `value`: value = 100 * usage /
+ * request, its utilization in percent) of a replica object. */
+static int parse_request(json_t *j, struct as_replica_obs *r, json_t **v, int *usage, char *why,
+                         size_t len)
+{
+    json_t *req = json_object_get(j, "request"), *use = json_object_get(j, "usage");
+    if (req != NULL && !json_is_null(req) &&
+        !(json_is_number(req) && json_number_value(req) > 0 && isfinite(json_number_value(req))))
+        return fail(why, len, "'request' is a number > 0 or null");
+    if (use != NULL && (req == NULL || *v != NULL))
+        return fail(why, len, "'usage' needs 'request' and goes without 'value'");
+    if (use != NULL && !json_is_null(use) && !json_is_number(use))
+        return fail(why, len, "'usage' is a number or null");
+    if (req != NULL) /* null: a pod without a request, where the others have one */
+        r->weight = json_is_null(req) ? -1 : json_number_value(req);
+    if (use != NULL)
+        *v = use, *usage = 1;
+    return 0;
+}
+
+/* One entry of a `replicas` list: a number, null (no sample), or {"value": number|null,
+ * "ready": bool, "age_s": s, "idle_s": s, "request": number, "usage": number|null}. */
 static int parse_replica(json_t *j, struct as_replica_obs *r, char *why, size_t len)
 {
     *r = (struct as_replica_obs){.ok = 0, .ready = 1, .age_ms = -1, .idle_ms = -1};
     json_t *v = j;
+    int usage = 0;
     if (json_is_object(j)) {
         const char *key;
         json_t *x;
@@ -232,12 +253,15 @@ static int parse_replica(json_t *j, struct as_replica_obs *r, char *why, size_t 
                 continue;
             else if (strcmp(key, "idle_s") == 0 && seconds_ms(x, &r->idle_ms) == 0)
                 continue;
-            else if (strcmp(key, "value") != 0)
+            else if (strcmp(key, "value") != 0 && strcmp(key, "request") != 0 &&
+                     strcmp(key, "usage") != 0)
                 return fail(why, len,
                             "replica key '%s': expected value (number or null), ready (true or "
-                            "false), age_s or idle_s (seconds >= 0)",
+                            "false), age_s or idle_s (seconds >= 0), request, usage",
                             key);
         }
+        if (parse_request(j, r, &v, &usage, why, len) < 0)
+            return -1;
     }
     if (v == NULL || json_is_null(v))
         return 0; /* no sample: a missing replica */
@@ -245,6 +269,8 @@ static int parse_replica(json_t *j, struct as_replica_obs *r, char *why, size_t 
         return fail(why, len, "a replica is a number, null or an object with 'value'");
     r->value = json_number_value(v);
     r->ok = r->value >= 0; /* a negative reading is garbage: no sample */
+    if (r->ok && usage)    /* utilization in percent of the request (none: unknown) */
+        r->value = r->weight > 0 ? 100.0 * r->value / r->weight : 0;
     return 0;
 }
 
@@ -268,17 +294,26 @@ static int parse_list(json_t *j, struct rowbuf *rb, size_t i, char *why, size_t 
         rb->reps[i] = v;
         rb->cap[i] = n;
     }
-    double sum = 0;
-    int ready = 0;
+    double sum = 0, wsum = 0;
+    int ready = 0, weighted = 0, unweighed = 0;
     for (size_t k = 0; k < n; k++) {
         struct as_replica_obs *r = &rb->reps[i][k];
         if (parse_replica(json_array_get(list, k), r, why, len) < 0)
             return -1;
-        if (r->ok && r->ready)
-            sum += r->value, ready++;
+        weighted |= r->weight != 0;
+        unweighed |= !(r->weight > 0);
     }
-    *o = (struct as_metric_obs){
-        .ok = ready > 0, .value = ready ? sum / ready : 0, .nreplicas = n, .replicas = rb->reps[i]};
+    for (size_t k = 0; k < n; k++) { /* with requests, weighted by them (as the HPA) */
+        const struct as_replica_obs *r = &rb->reps[i][k];
+        double w = weighted ? r->weight : 1.0;
+        if (r->ok && r->ready)
+            sum += r->value * w, wsum += w, ready++;
+    }
+    /* A replica without a request among weighted ones: the HPA fails the metric. */
+    *o = (struct as_metric_obs){.ok = ready > 0 && wsum > 0 && !(weighted && unweighed),
+                                .value = wsum > 0 ? sum / wsum : 0,
+                                .nreplicas = n,
+                                .replicas = rb->reps[i]};
     if (agg != NULL && !json_is_null(agg)) {
         if (!json_is_number(agg))
             return fail(why, len, "'value' of a per-replica metric is a number or null");

@@ -323,10 +323,12 @@ static void settle(struct group_rt *rt, int count)
 /* ---- decide ---- */
 
 /* What the scaler knows of each replica (age, idle time), for warmup and the queue policy. */
-static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, size_t max)
+static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, size_t max,
+                             const char **request_metric)
 {
     const struct as_scaler_cfg *s = &rt->g->scaler;
     struct as_worker_info info[AS_WORKERS_MAX];
+    *request_metric = NULL;
     if (s->ops->workers == NULL)
         return 0;
     size_t n = s->ops->workers(s->state, info, max < AS_WORKERS_MAX ? max : AS_WORKERS_MAX);
@@ -335,7 +337,10 @@ static size_t scaler_workers(struct group_rt *rt, struct as_replica_obs *out, si
                                          .ready = !info[i].not_ready,
                                          .age_ms = info[i].age_ms,
                                          .idle_ms = info[i].idle_ms,
-                                         .pending = info[i].pending};
+                                         .pending = info[i].pending,
+                                         .weight = info[i].request_metric ? info[i].request : 0};
+        if (info[i].request_metric != NULL)
+            *request_metric = info[i].request_metric;
         memcpy(out[i].id, info[i].id, sizeof(out[i].id));
         out[i].id[sizeof(out[i].id) - 1] = '\0';
     }
@@ -347,19 +352,50 @@ static int by_id(const void *a, const void *b)
     return strcmp(((const struct as_replica_obs *)a)->id, ((const struct as_replica_obs *)b)->id);
 }
 
+/* A joined replica of a metric whose values are usage of the resource the scaler's requests
+ * are of: its utilization in percent of its request, weighed by the request (once: a replica
+ * that already has a weight was converted). */
+static void utilization(struct as_replica_obs *r, double request)
+{
+    if (r->weight != 0)
+        return;
+    r->value = r->ok && request > 0 ? 100.0 * r->value / request : 0;
+    r->weight = request;
+}
+
+/* The aggregate of a metric made a utilization: sum(usage) / sum(requests) of the ready
+ * replicas with a sample, in percent (unchanged when a replica has no request). */
+static int weigh(struct slot *s)
+{
+    double sum = 0, w = 0;
+    for (size_t i = 0; i < s->obs.nreplicas; i++) {
+        const struct as_replica_obs *r = &s->reps[i];
+        if (!(r->weight > 0))
+            return 1;
+        if (r->ok && r->ready)
+            sum += r->value * r->weight, w += r->weight;
+    }
+    if (w > 0)
+        s->obs.value = sum / w;
+    return 0;
+}
+
 /* The HPA's join of per-pod values with the pods that exist (groupPods): when a metric's values
  * and the scaler's replicas both carry ids, a pending replica is not ready (value or not), a
  * started one without a value is missing, a value of an unlisted replica is dropped, and the
- * scaler's readiness and age apply. */
-static void join_workers(struct slot *s, const struct as_replica_obs *workers, size_t nworkers)
+ * scaler's readiness and age apply; with requests, the values become utilizations. Returns 0
+ * when joined, -1 when not (no ids, no replicas, no memory), 1 when joined but a replica has
+ * no request (the aggregate is not a utilization). */
+static int join_workers(struct slot *s, const struct as_replica_obs *workers, size_t nworkers,
+                        int requests)
 {
     size_t n = s->obs.nreplicas, keep = 0;
     if (n == 0 || nworkers == 0 || workers[0].id[0] == '\0' || s->reps[0].id[0] == '\0')
-        return;
+        return -1;
     if (nworkers > s->capreps) {
         struct as_replica_obs *v = realloc(s->reps, nworkers * sizeof(*v));
         if (v == NULL)
-            return; /* unjoined: the values as the source gave them */
+            return -1; /* unjoined: the values as the source gave them */
         s->reps = v;
         s->capreps = nworkers;
     }
@@ -373,12 +409,15 @@ static void join_workers(struct slot *s, const struct as_replica_obs *workers, s
                                             : (struct as_replica_obs){.ok = 0};
         joined[keep].ready = workers[i].ready;
         joined[keep].age_ms = workers[i].age_ms;
+        if (requests)
+            utilization(&joined[keep], workers[i].weight);
         memcpy(joined[keep].id, workers[i].id, sizeof(joined[keep].id));
         keep++;
     }
     memcpy(s->reps, joined, keep * sizeof(*s->reps));
     s->obs.nreplicas = keep;
     s->obs.replicas = s->reps;
+    return requests ? weigh(s) : 0;
 }
 
 static void log_decision(const struct group_rt *rt, int current, const struct as_decision *d)
@@ -447,10 +486,23 @@ static void decide_and_act(struct group_rt *rt)
                        .m = obs};
     struct as_replica_obs workers[AS_WORKERS_MAX];
     o.workers = workers;
-    o.nworkers = scaler_workers(rt, workers, AS_WORKERS_MAX);
+    const char *request_metric;
+    o.nworkers = scaler_workers(rt, workers, AS_WORKERS_MAX, &request_metric);
     for (size_t i = 0; i < rt->g->nmetrics; i++) {
-        join_workers(&rt->slots[i], workers, o.nworkers);
+        int req = request_metric && strcmp(request_metric, rt->g->metrics[i].name) == 0;
+        int joined = join_workers(&rt->slots[i], workers, o.nworkers, req);
         obs[i] = rt->slots[i].obs;
+        /* A pod without a request: the target policy holds and says which (per replica);
+         * to the others the aggregate, usage, would look like a utilization. */
+        if (joined == 1 && !rt->g->policy->metric_targets)
+            obs[i].ok = 0;
+        if (req && joined < 0 && obs[i].ok) { /* usage that cannot be made a utilization */
+            obs[i].ok = 0;
+            AS_LOG(rt->n.decisions ? AS_DEBUG : AS_WARN,
+                   "engine[%s]: metric %s: its values are not joined with the pods by name "
+                   "(replica_id_label?), so the requests cannot weigh them: unknown",
+                   rt->name, rt->g->metrics[i].name);
+        }
     }
     struct as_decision d;
     struct as_group_cfg eff; /* with the API's pause and count over the configuration's */

@@ -8,7 +8,8 @@
  *   over: enter or extend panic (panic time = now); not over and panic time + stable_window
  *   < now: leave panic (max panic pods = 0)
  *   desired = stable'; in panic: max panic pods = max(it, stable', panic'), desired = it
- *   scale_down_delay > 0: desired = max of the desired values of the last delay (2 s buckets)
+ *   scale_down_delay > 0: desired = max of the desired values of the last delay (2 s buckets),
+ *     only while reachable (knative/serving#15831); the window records either way
  * The stable and panic values are either two of the group's metrics (stable_metric,
  * panic_metric) or averages the policy keeps of one metric (metric) over stable_window and
  * panic_window. A first round with more than one replica starts in panic with max panic pods =
@@ -298,13 +299,18 @@ static void decide(const struct panic_cfg *c, const struct as_obs *obs, struct p
              st->max_up, obs->current);
     int desired = panic_mode(c, obs, s, st, out);
     if (c->delay_ms > 0) {
+        /* Recorded always; applied only while reachable (knative/serving#15831): a revision
+         * that takes no traffic need not be kept for the delay. */
         int delayed = delay_record(s, obs->now_ms, c->delay_ms, desired);
-        if (delayed != desired) {
-            char d[32];
+        char d[32];
+        if (delayed != desired && c->reachable) {
             say(out, "; held at %d by the %s scale-down delay", delayed,
                 as_duration_words(c->delay_ms, d, sizeof(d)));
+            desired = delayed;
+        } else if (delayed != desired) {
+            say(out, "; not held at %d by the %s scale-down delay: not reachable", delayed,
+                as_duration_words(c->delay_ms, d, sizeof(d)));
         }
-        desired = delayed;
     }
     double ebc = as_panic_ebc(c->tbc, c->target / c->utilization, obs->current, st->panic);
     say(out, "; excess burst capacity %g", ebc);
@@ -611,7 +617,7 @@ static const struct as_opt opts[] = {
     {"activation_scale", AS_OPT_INT, OFF(activation), "1", 1, 1000000, 0, NULL,
      "Smallest count above zero: a nonzero recommendation below it is raised to it."},
     {"reachable", AS_OPT_BOOL, OFF(reachable), "true", AS_NO_BOUNDS, 0, NULL,
-     "false: the group takes no traffic, so scale-down is not rate limited."},
+     "false: the group takes no traffic, so scale-down is neither rate limited nor delayed."},
     AS_OPT_END,
 };
 

@@ -6,6 +6,9 @@
  *   per-replica values: missing replicas count as the target on a scale-down and 0 on a
  *     scale-up, not-ready ones are left out on a scale-down and count as 0 on a scale-up; the
  *     ratio is recomputed and the count held if it is within tolerance or flips direction
+ *   per-replica weights (requests): the utilization sum(value * weight) / sum(weight), a
+ *     missing replica on a scale-down at max(100, target) % of its request; a replica without
+ *     a request among weighted ones holds the count (the HPA: "missing request for")
  *   several metrics -> the largest proposal. */
 #include <math.h>
 #include <stdio.h>
@@ -26,62 +29,110 @@ static const char *r3(double v, char *buf)
     return buf;
 }
 
-/* A metric with one value per replica: GetResourceReplicas / GetMetricReplicas. */
-static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg *m,
-                       const struct as_metric_obs *o, int current, char *buf, size_t len)
+/* The sums of one per-replica metric: ready replicas with a sample (sum of value x weight,
+ * and of weight), missing and not-ready ones (count and weight). Weight 1 without requests. */
+struct tally {
+    double sum, w;
+    int ready, missing, unready;
+    double wmissing, wunready;
+    int weighted; /* some replica has a weight (a request, or < 0: none where one was asked
+                     for): all must have one > 0, else `bad` names the first without */
+    long bad;     /* index of a replica without a weight, -1 none */
+};
+
+static void count(const struct as_metric_obs *o, struct tally *t)
 {
-    double sum = 0;
-    int ready = 0, missing = 0, unready = 0;
-    char b0[32], b1[32], b2[32];
+    *t = (struct tally){.bad = -1};
+    for (size_t i = 0; i < o->nreplicas; i++)
+        if (o->replicas[i].weight != 0)
+            t->weighted = 1;
     for (size_t i = 0; i < o->nreplicas; i++) {
         const struct as_replica_obs *r = &o->replicas[i];
+        double w = t->weighted ? r->weight : 1.0;
+        if (!(w > 0) && t->bad < 0)
+            t->bad = (long)i;
         if (!r->ok)
-            missing++;
+            t->missing++, t->wmissing += w;
         else if (!r->ready)
-            unready++;
+            t->unready++, t->wunready += w;
         else
-            sum += r->value, ready++;
+            t->sum += r->value * w, t->w += w, t->ready++;
     }
-    if (ready == 0) { /* the HPA errors out here ("did not receive metrics"): hold */
+}
+
+/* Holds the count for a metric whose replicas cannot be weighed or have no ready sample (the
+ * HPA errors out: "missing request for", "did not receive metrics"). Returns 1 when held. */
+static int hold(const struct as_metric_cfg *m, const struct as_metric_obs *o, const struct tally *t,
+                int current, char *buf, size_t len)
+{
+    if (t->weighted && t->bad >= 0) {
+        const char *id = o->replicas[t->bad].id;
+        char who[80];
+        if (id[0] != '\0')
+            snprintf(who, sizeof(who), "'%s'", id);
+        else /* no name: its position */
+            snprintf(who, sizeof(who), "#%ld", t->bad);
+        snprintf(buf, len, "%s: replica %s has no request while others have: keep %d", m->name, who,
+                 current);
+        return 1;
+    }
+    if (t->ready == 0) {
         snprintf(buf, len,
                  "%s: no ready replica with a sample (%d missing, %d not ready): "
                  "keep %d",
-                 m->name, missing, unready, current);
-        return current;
+                 m->name, t->missing, t->unready, current);
+        return 1;
     }
-    double ratio = ready ? sum / ready / m->target : 0;
-    int rebalance = unready > 0 && ratio > 1.0;
-    if (!rebalance && missing == 0) {
+    return 0;
+}
+
+/* A metric with one value per replica: GetResourceReplicas / GetMetricReplicas. With weights
+ * (requests) the utilization is sum(usage) / sum(requests), and a missing replica counts on a
+ * scale-down as max(100 %, target) of its request (the HPA's fallbackUtilization). */
+static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg *m,
+                       const struct as_metric_obs *o, int current, char *buf, size_t len)
+{
+    struct tally t;
+    char b0[32], b1[32], b2[32];
+    count(o, &t);
+    if (hold(m, o, &t, current, buf, len))
+        return current;
+    const char *avg = t.weighted ? "utilization" : "avg";
+    double ratio = t.sum / t.w / m->target;
+    int rebalance = t.unready > 0 && ratio > 1.0;
+    if (!rebalance && t.missing == 0) {
         if (fabs(1.0 - ratio) <= g->tolerance) {
             snprintf(buf, len,
-                     "%s avg=%g over %d ready target=%g ratio=%s within tolerance %g:"
+                     "%s %s=%g over %d ready target=%g ratio=%s within tolerance %g:"
                      " keep %d",
-                     m->name, ready ? sum / ready : 0, ready, m->target, r3(ratio, b0),
-                     g->tolerance, current);
+                     m->name, avg, t.sum / t.w, t.ready, m->target, r3(ratio, b0), g->tolerance,
+                     current);
             return current;
         }
-        int want = clamp_int(ceil(ratio * ready));
-        snprintf(buf, len, "%s avg=%g over %d ready target=%g ratio=%s: ceil(%s*%d)=%d", m->name,
-                 sum / ready, ready, m->target, r3(ratio, b0), r3(ratio, b1), ready, want);
+        int want = clamp_int(ceil(ratio * t.ready));
+        snprintf(buf, len, "%s %s=%g over %d ready target=%g ratio=%s: ceil(%s*%d)=%d", m->name,
+                 avg, t.sum / t.w, t.ready, m->target, r3(ratio, b0), r3(ratio, b1), t.ready, want);
         return want;
     }
-    /* Fill in: missing as 100 % of target on a scale-down, 0 on a scale-up; unready as 0
-     * when scaling up (rebalance), left out otherwise. */
-    double nsum = sum;
-    int n = ready;
-    if (ratio < 1.0 && missing > 0)
-        nsum += m->target * missing, n += missing;
-    else if (ratio > 1.0 && missing > 0)
-        n += missing;
+    /* Fill in: missing at the target on a scale-down (weighted: at max(100 %, target) of its
+     * own request), 0 on a scale-up; unready as 0 when scaling up (rebalance, with its
+     * request), left out otherwise. */
+    double nsum = t.sum, nw = t.w;
+    int n = t.ready;
+    double fill = t.weighted ? fmax(100.0, m->target) : m->target;
+    if (ratio < 1.0 && t.missing > 0)
+        nsum += fill * t.wmissing, nw += t.wmissing, n += t.missing;
+    else if (ratio > 1.0 && t.missing > 0)
+        nw += t.wmissing, n += t.missing;
     if (rebalance)
-        n += unready;
-    double nratio = n ? nsum / n / m->target : 0;
+        nw += t.wunready, n += t.unready;
+    double nratio = nsum / nw / m->target;
     if (fabs(1.0 - nratio) <= g->tolerance || (ratio < 1.0 && nratio > 1.0) ||
         (ratio > 1.0 && nratio < 1.0)) {
         snprintf(buf, len,
                  "%s ratio=%s (%s with %d missing, %d not ready): within tolerance or "
                  "reversed: keep %d",
-                 m->name, r3(ratio, b0), r3(nratio, b1), missing, unready, current);
+                 m->name, r3(ratio, b0), r3(nratio, b1), t.missing, t.unready, current);
         return current;
     }
     int want = clamp_int(ceil(nratio * n));
@@ -89,11 +140,11 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
         snprintf(buf, len,
                  "%s ratio=%s (with %d missing, %d not ready): ceil(%s*%d)=%d goes against the "
                  "ratio: keep %d",
-                 m->name, r3(ratio, b0), missing, unready, r3(nratio, b1), n, want, current);
+                 m->name, r3(ratio, b0), t.missing, t.unready, r3(nratio, b1), n, want, current);
         return current;
     }
     snprintf(buf, len, "%s ratio=%s (%s with %d missing, %d not ready): ceil(%s*%d)=%d", m->name,
-             r3(ratio, b0), r3(nratio, b1), missing, unready, r3(nratio, b2), n, want);
+             r3(ratio, b0), r3(nratio, b1), t.missing, t.unready, r3(nratio, b2), n, want);
     return want;
 }
 

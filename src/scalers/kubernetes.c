@@ -39,6 +39,7 @@ struct k8s {
     char *name, *ns_opt, *kubeconfig, *context, *sa_dir;
     int pods;
     struct k8s_ready_rule rule;
+    char *requests, *requests_metric; /* the resource, and the metric whose usage it weighs */
     /* runtime */
     struct as_ctx ctx;
     struct k8s_auth auth;
@@ -101,6 +102,15 @@ static const struct as_opt opts[] = {
      "readiness: cpu: after the initialization period, a pod whose Ready condition is False "
      "since less than this after its start has never been ready: not ready (the HPA's "
      "--horizontal-pod-autoscaler-initial-readiness-delay)."},
+    {"requests", AS_OPT_STR, offsetof(struct k8s, requests), NULL, AS_NO_BOUNDS, AS_OPT_NONEMPTY,
+     NULL,
+     "A resource (cpu, memory, ...): each pod's request of it, summed over its containers, "
+     "makes requests_metric a utilization as the HPA's: sum(usage) / sum(requests). Needs "
+     "requests_metric."},
+    {"requests_metric", AS_OPT_STR, offsetof(struct k8s, requests_metric), NULL, AS_NO_BOUNDS,
+     AS_OPT_NONEMPTY, NULL,
+     "The group's metric whose per-pod values are usage of the `requests` resource (in cores "
+     "or bytes, as requests are): its target is a utilization in percent of the requests."},
     AS_OPT_END,
 };
 
@@ -140,6 +150,11 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
             "at most 63)");
     if (s->context && !s->kubeconfig)
         return as_err_key(err, map, "context", "'context' needs 'kubeconfig'");
+    if ((s->requests == NULL) != (s->requests_metric == NULL))
+        return as_err_key(err, map, s->requests ? "requests" : "requests_metric",
+                          "'requests' and 'requests_metric' go together");
+    if (s->requests && !s->pods)
+        return as_err_key(err, map, "requests", "'requests' needs 'pods: true'");
     if (anchor_path(map, "kubeconfig", &s->kubeconfig) < 0 ||
         anchor_path(map, "serviceaccount_dir", &s->sa_dir) < 0)
         return as_err_set(err, "out of memory");
@@ -397,6 +412,7 @@ static void on_pods(const struct as_http_resp *resp, void *arg)
     struct k8s *s = arg;
     struct as_scale_result r = {.ok = 0, .replicas = -1};
     struct as_err err;
+    s->acc.resource = s->requests; /* cleared with the pods of an earlier failed list */
     if (failed(s, resp, &r)) {
         r.permanent = r.permanent && resp->status != 410; /* an expired continue token */
     } else if (k8s_parse_pods(resp->body, resp->len, AS_REPLICAS_MAX, &s->acc, &err) < 0) {
@@ -517,7 +533,9 @@ static size_t workers(void *state, struct as_worker_info *out, size_t max)
             (struct as_worker_info){.age_ms = age,
                                     .idle_ms = -1,
                                     .not_ready = k8s_pod_not_ready(p, &s->rule, now, s->since_ms),
-                                    .pending = p->pending};
+                                    .pending = p->pending,
+                                    .request = p->request,
+                                    .request_metric = s->requests_metric};
         memcpy(out[n].id, p->name, sizeof(out[n].id));
     }
     return n;

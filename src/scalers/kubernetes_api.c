@@ -1,6 +1,7 @@
 #include "scalers/kubernetes_api.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,64 @@ static int phase_is(const char *phase, const char *name)
     return phase != NULL && strcmp(phase, name) == 0;
 }
 
+int k8s_parse_quantity(const char *s, double *out)
+{
+    static const struct {
+        const char *sfx;
+        double mul;
+    } sfx[] = {{"", 1},        {"n", 1e-9},    {"u", 1e-6},    {"m", 1e-3},
+               {"k", 1e3},     {"M", 1e6},     {"G", 1e9},     {"T", 1e12},
+               {"P", 1e15},    {"E", 1e18},    {"Ki", 1024.0}, {"Mi", 1048576.0},
+               {"Gi", 0x1p30}, {"Ti", 0x1p40}, {"Pi", 0x1p50}, {"Ei", 0x1p60}};
+    size_t i = (s[0] == '+' || s[0] == '-') ? 1 : 0, digits = 0;
+    for (; isdigit((unsigned char)s[i]); i++)
+        digits++;
+    if (s[i] == '.')
+        for (i++; isdigit((unsigned char)s[i]); i++)
+            digits++;
+    if (digits == 0 || i > 64)
+        return -1;
+    char num[72];
+    memcpy(num, s, i);
+    num[i] = '\0';
+    double v = strtod(num, NULL);
+    const char *rest = s + i;
+    if ((rest[0] == 'e' || rest[0] == 'E') && rest[1] != '\0') {
+        char *end;
+        long e = strtol(rest + 1, &end, 10);
+        if (*end != '\0' || !isdigit((unsigned char)end[-1]) || e > 400 || e < -400)
+            return -1;
+        *out = v * pow(10.0, (double)e);
+        return isfinite(*out) ? 0 : -1;
+    }
+    for (size_t k = 0; k < sizeof(sfx) / sizeof(sfx[0]); k++)
+        if (strcmp(rest, sfx[k].sfx) == 0) {
+            *out = v * sfx[k].mul;
+            return isfinite(*out) ? 0 : -1;
+        }
+    return -1;
+}
+
+/* calculatePodRequests for one pod: the sum of its containers' requests of resource, -1 when
+ * one has none (the HPA: "missing request for"). */
+static double pod_request(json_t *item, const char *resource)
+{
+    json_t *containers = json_object_get(json_object_get(item, "spec"), "containers"), *c;
+    size_t i;
+    double sum = 0, q;
+    if (!json_is_array(containers) || json_array_size(containers) == 0)
+        return -1;
+    json_array_foreach(containers, i, c)
+    {
+        const char *v =
+            str_at(json_object_get(json_object_get(c, "resources"), "requests"), resource);
+        if (v == NULL || k8s_parse_quantity(v, &q) < 0 || !(q >= 0))
+            return -1;
+        sum += q;
+    }
+    return sum > 0 ? sum : -1; /* a request of 0 weighs nothing: as none (the HPA divides) */
+}
+
 /* Appends one item; 1 when it was left out, 0 when kept, -1 on error. */
 static int add_pod(json_t *item, size_t max, struct k8s_pods *acc, struct as_err *err)
 {
@@ -218,6 +277,7 @@ static int add_pod(json_t *item, size_t max, struct k8s_pods *acc, struct as_err
     ready_condition(status, p);
     p->start_ms = time_at(status, "startTime");
     p->created_ms = time_at(meta, "creationTimestamp");
+    p->request = acc->resource ? pod_request(item, acc->resource) : 0;
     return 0;
 }
 

@@ -8,6 +8,7 @@
  * -1 or later than the epoch, and a readiness of 0 or 1 in every mode (judged at one of the
  * pod's own times); a page that fails keeps the pods of the earlier ones; the error text is
  * NUL-terminated within its buffer; decoded base64 is as long as it says. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,8 @@ static void check_pods(const struct k8s_pods *acc)
         size_t len = strnlen(p->name, sizeof(p->name));
         if (len == 0 || len >= sizeof(p->name) || p->start_ms < -1 || p->created_ms < -1 ||
             p->ready_since_ms < -1 || p->ready < K8S_COND_NONE || p->ready > K8S_COND_UNKNOWN ||
-            (p->pending != 0 && p->pending != 1) || k8s_pod_started(p) < -1)
+            (p->pending != 0 && p->pending != 1) || k8s_pod_started(p) < -1 ||
+            !(p->request == -1 || (p->request > 0 && isfinite(p->request))))
             abort();
         check_readiness(p);
     }
@@ -67,7 +69,7 @@ static void check_pods(const struct k8s_pods *acc)
 
 static void pods(const char *p, const char *end)
 {
-    struct k8s_pods acc = {0};
+    struct k8s_pods acc = {.resource = "cpu"}; /* its requests summed, quantities parsed */
     for (int page = 0; page < 4 && p <= end; page++) {
         const char *sep = separator(p, end);
         size_t len = sep ? (size_t)(sep - p) : (size_t)(end - p);
@@ -98,6 +100,9 @@ static void formats(const char *s)
     int64_t t = k8s_parse_time(s);
     long r = k8s_retry_after(s);
     if (t < -1 || r < -1 || r > 86400)
+        abort();
+    double q = 0;
+    if (k8s_parse_quantity(s, &q) == 0 && !isfinite(q))
         abort();
     char *d = k8s_base64(s, &len, &bad);
     if (d != NULL && (d[len] != '\0' || len > strlen(s)))

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -583,6 +584,50 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Quantities, and a pod's request of a resource summed over its containers, as the HPA's
+ * calculatePodRequests (a container without one: -1, the HPA's "missing request for"). */
+static void test_pod_requests(void **state)
+{
+    (void)state;
+    struct {
+        const char *q;
+        double v; /* NAN: refused */
+    } q[] = {{"500m", 0.5},   {"1", 1},          {"0.25", 0.25}, {".5", 0.5},     {"2k", 2000},
+             {"1Gi", 0x1p30}, {"512Mi", 0x1p29}, {"1e3", 1000},  {"1E-3", 0.001}, {"+1.5", 1.5},
+             {"100n", 1e-7},  {"", NAN},         {"m", NAN},     {"1x", NAN},     {"1 m", NAN},
+             {"0x10", NAN},   {"inf", NAN},      {"nan", NAN},   {"1e", NAN},     {"1e400", NAN},
+             {"1.2.3", NAN},  {"1mi", NAN},      {"1Ki2", NAN}};
+    for (size_t i = 0; i < AS_ARRAY_LEN(q); i++) {
+        double v = -7;
+        int rc = k8s_parse_quantity(q[i].q, &v);
+        if (isnan(q[i].v) ? rc != -1 : rc != 0 || fabs(v - q[i].v) > 1e-12 * fabs(q[i].v))
+            fail_msg("quantity '%s': rc %d, %g", q[i].q, rc, v);
+    }
+#define REQ(c) "{\"resources\":{\"requests\":{\"cpu\":\"" c "\",\"memory\":\"1Gi\"}}}"
+#define PODR(n, containers)                                                                        \
+    "{\"metadata\":{\"name\":\"" n "\"},\"spec\":{\"containers\":[" containers                     \
+    "]},\"status\":{\"phase\":\"Running\"}}"
+    const char *page = LIST(
+        "", PODR("two", REQ("250m") "," REQ("0.75")) "," PODR("one", REQ("2")) "," PODR(
+                "nocpu", REQ("1") ",{\"resources\":{}}") "," PODR("none",
+                                                                  "") "," PODR("bad", REQ("lots")));
+    struct k8s_pods acc = {.resource = "cpu"};
+    struct as_err err;
+    assert_int_equal(k8s_parse_pods(page, strlen(page), 100, &acc, &err), 0);
+    assert_int_equal(acc.n, 5);
+    assert_true(acc.v[0].request == 1.0 && acc.v[1].request == 2.0);
+    assert_true(acc.v[2].request == -1 && acc.v[3].request == -1 && acc.v[4].request == -1);
+    k8s_pods_free(&acc);
+    assert_null(acc.resource);
+    acc.resource = "memory";
+    assert_int_equal(k8s_parse_pods(page, strlen(page), 100, &acc, &err), 0);
+    assert_true(acc.v[0].request == 0x1p31 && acc.v[1].request == 0x1p30);
+    k8s_pods_free(&acc);
+    assert_int_equal(k8s_parse_pods(page, strlen(page), 100, &acc, &err), 0); /* none asked */
+    assert_true(acc.v[0].request == 0 && acc.v[2].request == 0);
+    k8s_pods_free(&acc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,7 +635,7 @@ int main(void)
         cmocka_unit_test(test_parse_pods),         cmocka_unit_test(test_pod_readiness),
         cmocka_unit_test(test_errors_and_formats), cmocka_unit_test(test_kubeconfig),
         cmocka_unit_test(test_kubeconfig_errors),  cmocka_unit_test(test_incluster),
-        cmocka_unit_test(test_token_rotation),
+        cmocka_unit_test(test_token_rotation),     cmocka_unit_test(test_pod_requests),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
