@@ -130,7 +130,7 @@ static int set_host_port(struct as_host_entry *e, const char *host, const char *
                          size_t why_len)
 {
     char canon[AS_HOST_MAX], w[160];
-    int p;
+    int p = 0;
     if (as_host_check(host, canon, w, sizeof(w)) < 0)
         return fail(why, why_len, "host: %s", w);
     if (as_port_check(port, &p, w, sizeof(w)) < 0)

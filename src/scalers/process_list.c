@@ -141,7 +141,7 @@ static int get_cpu(json_t *obj, enum as_cpu_seen *out, struct as_err *err)
 static int parse_worker(json_t *j, struct as_worker_entry *w, struct as_err *err)
 {
     char status[16];
-    double id, pid, started, since, garbage;
+    double id = 0, pid = 0, started = 0, since = 0, garbage = 0;
     json_t *stopping = json_object_get(j, "stopping");
     if (!json_is_object(j))
         return as_err_set(err, "a worker is not an object");
@@ -171,7 +171,7 @@ static int parse_list(json_t *doc, struct as_worker_list *l, struct as_err *err)
 {
     json_t *d = json_object_get(doc, "daemon"), *ws = json_object_get(doc, "workers");
     const char *format = json_string_value(json_object_get(doc, "format"));
-    double pid, start, instance, updated;
+    double pid = 0, start = 0, instance = 0, updated = 0;
     if (format == NULL || strcmp(format, AS_WORKER_LIST_FORMAT) != 0)
         return as_err_set(err, "not a worker list (format is not \"" AS_WORKER_LIST_FORMAT "\")");
     if (!json_is_object(d))
