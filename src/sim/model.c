@@ -20,6 +20,13 @@ int as_sim_model_check(const struct as_sim_model *m, struct as_err *err)
         return as_err_set(err, "the SLO's latency must be > 0");
     if (m->startup_ms < 0)
         return as_err_set(err, "the startup delay must be >= 0");
+    double floor_ms = -1000 * log(1 - m->slo_pct / 100) * m->concurrency / m->capacity;
+    if (floor_ms >= m->slo_ms)
+        return as_err_set(err,
+                          "the SLO p%g <= %g ms cannot be met: the service time alone (mean %g "
+                          "ms = concurrency / capacity) has a p%g of %.4g ms",
+                          m->slo_pct, m->slo_ms, 1000.0 * m->concurrency / m->capacity, m->slo_pct,
+                          floor_ms);
     return 0;
 }
 
@@ -110,6 +117,9 @@ static void stable(const struct as_sim_model *m, int c, double lambda, double wa
         out->lat_p[i] = cap_ms(wait + quantile(&q, pcts[i]));
     out->queue += lambda * wq;
     out->inflight += lambda * wq + lambda / mu;
+    /* on the tail itself, as as_sim_need decides, not on the solved percentile */
+    double left = m->slo_ms / 1000 - wait;
+    out->violating = left < 0 || tail(&q, left) > 1 - m->slo_pct / 100;
 }
 
 /* Every server busy: the wait is the backlog's, the service time Exp(mu). */
@@ -120,6 +130,8 @@ static void saturated(const struct as_sim_model *m, double wait, int want, struc
     out->lat_slo = cap_ms(wait - log(1 - m->slo_pct / 100) / mu);
     for (int i = 0; want && i < 4; i++)
         out->lat_p[i] = cap_ms(wait - log(1 - pcts[i]) / mu);
+    double left = m->slo_ms / 1000 - wait;
+    out->violating = left < 0 || exp(-mu * left) > 1 - m->slo_pct / 100;
 }
 
 static void unserved(double b0, double b1, struct as_sim_point *out)
@@ -169,7 +181,6 @@ void as_sim_model_step(const struct as_sim_model *m, int serving, double lambda,
         else
             saturated(m, bavg / cap, pcts_wanted, out);
     }
-    out->violating = out->lat_slo > m->slo_ms * (1 + 1e-12);
 }
 
 /* Whether n serving replicas meet the SLO at a steady lambda. */
