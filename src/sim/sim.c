@@ -283,7 +283,7 @@ void as_sim_cached_step(struct as_sim_cache *c, const struct as_sim_model *m, in
         return;
     }
     int was_clear = *backlog <= 0;
-    as_sim_model_step(m, serving, load, dt, backlog, pcts, out);
+    as_sim_model_step_hint(m, serving, load, dt, backlog, pcts, c->pt.lat_slo, out);
     c->valid = was_clear && *backlog <= 0;
     c->serving = serving;
     c->load = load;
