@@ -109,12 +109,20 @@ static double cap_ms(double s)
     return ms > AS_SIM_LAT_CAP_MS || !isfinite(ms) ? AS_SIM_LAT_CAP_MS : ms;
 }
 
-/* Latencies of M/M/c (lambda < c mu) shifted by `wait` seconds of backlog. */
-static void stable(const struct as_sim_model *m, int c, double lambda, double wait, int want,
+/* Latencies of M/M/c (lambda < c mu) shifted by `wait` seconds of backlog. theta is taken as
+ * serving * capacity - lambda, the very quantity the caller found positive (c * mu may round
+ * to less). */
+static void stable(const struct as_sim_model *m, int serving, double lambda, double wait, int want,
                    double hint, struct as_sim_point *out)
 {
     double mu = m->capacity / m->concurrency;
-    struct mmc q = {.mu = mu, .theta = c * mu - lambda, .C = erlang_c(c, lambda / mu)};
+    int c = serving * m->concurrency;
+    double C = erlang_c(c, lambda / mu);
+    struct mmc q = {.mu = mu,
+                    .theta = (double)serving * m->capacity - lambda,
+                    .C = C < 0   ? 0
+                         : C > 1 ? 1
+                                 : C};
     double wq = q.C / q.theta;
     out->lat_mean = cap_ms(wait + wq + 1 / mu);
     out->lat_slo = cap_ms(wait + quantile(&q, m->slo_pct / 100, hint / 1000 - wait));
@@ -172,12 +180,14 @@ void as_sim_model_step_hint(const struct as_sim_model *m, int serving, double la
         *backlog = 0;
         out->throughput = lambda;
         out->util = lambda / cap;
-        stable(m, serving * m->concurrency, lambda, 0, pcts_wanted, hint_ms, out);
+        stable(m, serving, lambda, 0, pcts_wanted, hint_ms, out);
     } else {
         /* The fluid backlog: it grows at lambda - cap, or drains at cap - lambda until gone. */
         double b1 = b0 + (lambda - cap) * dt_s, bavg;
         if (b1 > 0) {
             bavg = (b0 + b1) / 2;
+        } else if (b0 <= 0) { /* lambda == cap exactly: nothing piles up */
+            bavg = b1 = 0;
         } else {
             double drain = b0 / (cap - lambda);
             bavg = b0 * drain / (2 * dt_s);
@@ -189,7 +199,7 @@ void as_sim_model_step_hint(const struct as_sim_model *m, int serving, double la
         out->queue = bavg;
         out->inflight = bavg + out->util * serving * m->concurrency;
         if (lambda < cap)
-            stable(m, serving * m->concurrency, lambda, bavg / cap, pcts_wanted, hint_ms, out);
+            stable(m, serving, lambda, bavg / cap, pcts_wanted, hint_ms, out);
         else
             saturated(m, bavg / cap, pcts_wanted, out);
     }

@@ -49,6 +49,8 @@ double as_sim_clock_next(struct as_sim_clock *c)
         c->fa = integral(c, a);
     double fb = integral(c, b);
     double rate = b > a ? (fb - c->fa) / (b - a) : c->tr->rps[c->k];
+    if (!(rate >= 0)) /* rounding of a huge integral */
+        rate = 0;
     c->fa = fb;
     c->x = b;
     c->i++;
