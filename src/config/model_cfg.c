@@ -19,7 +19,7 @@ const struct as_opt as_model_opts[] = {
      "servers busy; 0: unset (then `simulate --capacity` is required)."},
     {"startup", AS_OPT_DURATION, offsetof(struct as_model_cfg, startup_ms), "30s", 0, 86400000, 0,
      NULL, "Simulation only: time from a replica's creation to its first served request."},
-    {"concurrency", AS_OPT_INT, offsetof(struct as_model_cfg, concurrency), "1", 1, 100000, 0, NULL,
+    {"concurrency", AS_OPT_INT, offsetof(struct as_model_cfg, concurrency), "1", 1, 1000, 0, NULL,
      "Simulation only: requests one replica serves at once (its servers); the service time is "
      "concurrency / capacity."},
     {"slo_percentile", AS_OPT_DOUBLE, offsetof(struct as_model_cfg, slo_percentile), "95", 1, 99.99,

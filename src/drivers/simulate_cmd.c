@@ -189,7 +189,7 @@ static int model_of(const struct as_group_cfg *g, const struct sim_args *a, stru
     double conc;
     int rc = num_flag("--capacity", a->capacity, 1e-9, 1e12, &m->capacity);
     if (rc < 0 || dur_flag("--startup", a->startup, 0, &m->startup_ms) < 0 ||
-        (rc = num_flag("--concurrency", a->concurrency, 1, 100000, &conc)) < 0)
+        (rc = num_flag("--concurrency", a->concurrency, 1, AS_SIM_CONCURRENCY_MAX, &conc)) < 0)
         return -1;
     if (rc > 0)
         m->concurrency = (int)conc;
@@ -295,9 +295,8 @@ static int run_baseline(struct sim *x, const char *name, const enum as_sim_kind 
         fprintf(stderr, "autoscaler simulate: --compare: %s\n", as_err_str(&err, buf, sizeof(buf)));
         return EXIT_USAGE;
     }
-    int rc = run_one(x, b->groups[0].name, &b->groups[0], bk, 0);
-    /* the series' name must outlive the configuration */
-    x->series[x->rep.nseries - 1].name = strcmp(name, "hpa") == 0 ? "hpa" : "kpa";
+    /* a name that outlives the baseline's configuration */
+    int rc = run_one(x, strcmp(name, "hpa") == 0 ? "hpa" : "kpa", &b->groups[0], bk, 0);
     as_config_unref(b);
     return rc;
 }

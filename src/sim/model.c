@@ -6,15 +6,16 @@
 #include "sim/sim.h"
 #include "sim/sim_int.h"
 
-#define NEED_LIMIT 10000000 /* replicas: beyond this a load is called unservable */
+#define NEED_LIMIT AS_SIM_REPLICAS_MAX /* replicas: beyond this a load is unservable */
 
 int as_sim_model_check(const struct as_sim_model *m, struct as_err *err)
 {
     if (!(m->capacity > 0) || !isfinite(m->capacity))
         return as_err_set(err, "the model needs a capacity per replica > 0 (requests/s): "
                                "model.capacity or --capacity");
-    if (m->concurrency < 1)
-        return as_err_set(err, "the model's concurrency must be at least 1");
+    if (m->concurrency < 1 || m->concurrency > AS_SIM_CONCURRENCY_MAX)
+        return as_err_set(err, "the model's concurrency must be from 1 to %d",
+                          AS_SIM_CONCURRENCY_MAX);
     if (!(m->slo_pct > 0 && m->slo_pct < 100))
         return as_err_set(err, "the SLO's percentile must be between 0 and 100");
     if (!(m->slo_ms > 0) || !isfinite(m->slo_ms))

@@ -68,7 +68,7 @@ struct need_cache {
 static int need_at(struct need_cache *nc, const struct as_sim_model *m, double load, int min)
 {
     if (!nc->valid || nc->load != load) {
-        nc->need = as_sim_need(m, load, 10000000);
+        nc->need = as_sim_need(m, load, AS_SIM_REPLICAS_MAX);
         nc->load = load;
         nc->valid = 1;
     }

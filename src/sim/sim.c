@@ -7,8 +7,6 @@
 #include "sim/sim.h"
 #include "sim/sim_int.h"
 
-#define REPLICAS_MAX 1000000 /* replicas a simulation may hold */
-
 /* ---- the trace as a function of time ---- */
 
 void as_sim_clock_init(struct as_sim_clock *c, const struct as_sim_trace *tr,
@@ -105,8 +103,8 @@ static int reserve(struct run *r, size_t want, struct as_err *err)
 {
     if (want <= r->cap)
         return 0;
-    if (want > REPLICAS_MAX)
-        return as_err_set(err, "more than %d replicas in a simulation", REPLICAS_MAX);
+    if (want > AS_SIM_REPLICAS_MAX)
+        return as_err_set(err, "more than %d replicas in a simulation", AS_SIM_REPLICAS_MAX);
     size_t n = r->cap ? r->cap : 16;
     while (n < want)
         n *= 2;

@@ -33,7 +33,10 @@ enum as_sim_kind {
     AS_SIM_NKINDS
 };
 
-/* The service model. */
+/* The service model. Servers (replicas x concurrency) stay within an int: at most
+ * AS_SIM_REPLICAS_MAX replicas of at most AS_SIM_CONCURRENCY_MAX servers. */
+#define AS_SIM_CONCURRENCY_MAX 1000
+#define AS_SIM_REPLICAS_MAX 1000000
 struct as_sim_model {
     double capacity;    /* requests/s of one replica with all its servers busy, > 0 */
     int64_t startup_ms; /* a new replica serves only this long after it was created */
@@ -135,7 +138,8 @@ void as_sim_model_step(const struct as_sim_model *m, int serving, double lambda,
                        double *backlog, int pcts, struct as_sim_point *out);
 
 /* The fewest serving replicas that meet the SLO at a steady load of lambda (0 for no load);
- * at most limit (limit + 1 when even that is not enough). */
+ * at most limit, itself at most AS_SIM_REPLICAS_MAX (limit + 1 when even that is not
+ * enough). */
 int as_sim_need(const struct as_sim_model *m, double lambda, int limit);
 
 /* The highest steady load n serving replicas carry within the SLO, requests/s. */

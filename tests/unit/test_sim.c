@@ -133,6 +133,21 @@ static void test_backlog(void **unused)
     assert_true(p.throughput == 0);
 }
 
+/* A load no count can carry: the search stops at AS_SIM_REPLICAS_MAX, and the servers
+ * (replicas x concurrency) never overflow an int on the way (UBSan) nor loop for long. */
+static void test_need_unservable(void **unused)
+{
+    (void)unused;
+    struct as_sim_model m = {
+        .capacity = 1e6, .concurrency = AS_SIM_CONCURRENCY_MAX, .slo_pct = 95, .slo_ms = 60000};
+    struct as_err err;
+    assert_int_equal(as_sim_model_check(&m, &err), 0);
+    assert_int_equal(as_sim_need(&m, 1e15, 2000000000), AS_SIM_REPLICAS_MAX + 1);
+    assert_int_equal(as_sim_need(&m, 5e11, 2000000000), 500001);
+    m.concurrency = AS_SIM_CONCURRENCY_MAX + 1;
+    assert_int_equal(as_sim_model_check(&m, &err), -1);
+}
+
 /* ---- the oracle ---- */
 
 static struct as_sim_model tiny = {
@@ -374,13 +389,10 @@ static void test_kinds(void **unused)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mmc_closed_form),
-        cmocka_unit_test(test_backlog),
-        cmocka_unit_test(test_oracle_is_cheapest),
-        cmocka_unit_test(test_oracle_never_violates),
-        cmocka_unit_test(test_hpa_by_hand),
-        cmocka_unit_test(test_trace_parse),
-        cmocka_unit_test(test_kinds),
+        cmocka_unit_test(test_mmc_closed_form),       cmocka_unit_test(test_backlog),
+        cmocka_unit_test(test_need_unservable),       cmocka_unit_test(test_oracle_is_cheapest),
+        cmocka_unit_test(test_oracle_never_violates), cmocka_unit_test(test_hpa_by_hand),
+        cmocka_unit_test(test_trace_parse),           cmocka_unit_test(test_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
