@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 .percentiles = 1};
         struct as_sim_result res;
         if (as_sim_oracle(&tr, &m, &o, 0, &res, &err) == 0 && res.violating_s > 0 &&
-            res.max_replicas <= 10000000)
+            res.max_replicas <= AS_SIM_REPLICAS_MAX)
             abort(); /* the oracle violated with a servable load */
         as_sim_run(&cfg->groups[0], &tr, &m, &o, &res, &err);
         as_sim_trace_free(&tr);
