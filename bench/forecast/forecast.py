@@ -2,7 +2,7 @@
 """Which forecaster for the `predictive` policy: every candidate over every trace at several
 leads, side by side in one run, standard library only.
 
-    python3 bench/forecast/forecast.py [--traces traces] [--leads 30,60,120] [--stride 1]
+    python3 bench/forecast/forecast.py [--traces traces] [--leads 30,60,120] [--only nasa,...]
 
 A forecaster sees the trace one step at a time (what a group's rounds would see) and, at each
 step t, forecasts the demand at t + lead. The policy provisions P = max(now, forecast): the
@@ -16,21 +16,30 @@ scores P against the demand that actually arrives at t + lead:
   cost95   the extra capacity at that margin, in % of the mean demand: the cost of the same
            risk, the one number to compare methods by (lower is better)
 
+Each trace is scaled so that its peak needs --peak replicas (20): the demand is in replicas,
+as the policy's is (its errors are relative above one replica).
+
 Candidates (state sizes as the C policy would keep them):
   reactive  the demand now (what a reactive policy provisions for the lead's delay)
   holt      EWMA level + trend (time constants 2 and 10 min), forecast L + T * lead
   max5m     the largest demand of the last 5 minutes
   snaive    the demand at the same time yesterday (5-minute buckets), scaled by the ratio of
             the recent level to yesterday's level at the same time
-  hw        Holt-Winters, multiplicative, daily (288 x 5 min) and weekly (168 x 1 h) seasons,
-            robust (clipped) updates; forecast = fast level * S(t + lead) / S(t) + trend
-  hw+max    the larger of hw and the mean of the last 5 minutes scaled by the lead's season
+  hw        the shipped forecaster (src/policies/forecast.c, built here with fc_driver.c):
+            Holt-Winters, multiplicative daily (288 x 5 min) and weekly (168 x 1 h) seasons
+            with robust (clipped) updates, over a fast level and slope (2 and 10 min):
+            forecast = (fast + slope * lead) * S(t + lead)
+  pred      hw as the policy uses it: only after --history, and only while its recent error
+            is below --max-error and not clearly (10 %) above that of "no change"; the
+            reactive value otherwise
 """
 
 import argparse
 import math
 import os
+import subprocess
 import sys
+import tempfile
 
 TRACES = [
     "worldcup98_jun25-27_1s.csv",
@@ -151,99 +160,21 @@ class SNaive:
         return self.level * ahead / then
 
 
-class HoltWinters:
-    name = "hw"
-
-    def __init__(self, alpha=0.1, gamma_d=0.1, gamma_w=0.05, weekly=True):
-        self.sd = [1.0] * (DAY // BUCKET)
-        self.sw = [1.0] * (WEEK // 3600)
-        self.alpha, self.gd, self.gw, self.weekly = alpha, gamma_d, gamma_w, weekly
-        self.level, self.trend, self.fast = None, 0.0, None
-        self.cur, self.sum, self.cnt, self.t0, self.err = None, 0.0, 0, None, None
-
-    def season(self, t):
-        # linear between bucket centres, so a forecast never steps at a bucket edge
-        x = t / BUCKET - 0.5
-        i = math.floor(x)
-        f = x - i
-        n = len(self.sd)
-        d = self.sd[i % n] * (1 - f) + self.sd[(i + 1) % n] * f
-        w = self.sw[int(t // 3600) % len(self.sw)] if self.weekly else 1.0
-        return max(d * w, 1e-3)
-
-    def close(self, b, x):
-        sd_i, sw_i = b % len(self.sd), (b * BUCKET // 3600) % len(self.sw)
-        s = self.sd[sd_i] * (self.sw[sw_i] if self.weekly else 1.0)
-        if self.level is None:
-            self.level = x / s
-            return
-        pred = (self.level + self.trend) * s
-        e = x - pred
-        # robust: an innovation beyond 3 mean deviations is clipped (a flash crowd is not
-        # learned as a new level or a new season)
-        self.err = abs(e) if self.err is None else self.err + 0.05 * (abs(e) - self.err)
-        lim = 3.0 * max(self.err, 1e-9)
-        xc = pred + max(-lim, min(lim, e))
-        prev = self.level
-        self.level = max(0.0, self.alpha * xc / s + (1 - self.alpha) * (self.level + self.trend))
-        self.trend = 0.05 * (self.level - prev) + 0.95 * self.trend
-        if self.level > 1e-9:
-            r = max(0.2, min(5.0, xc / (self.level * (s / self.sd[sd_i]))))
-            self.sd[sd_i] += self.gd * (r - self.sd[sd_i])
-            if self.weekly:
-                rw = max(0.2, min(5.0, xc / (self.level * self.sd[sd_i])))
-                self.sw[sw_i] += self.gw / 12 * (rw - self.sw[sw_i])
-
-    def update(self, t, dt, v):
-        if self.t0 is None:
-            self.t0 = t
-        b = int(t // BUCKET)
-        if self.cur is not None and b != self.cur and self.cnt:
-            self.close(self.cur, self.sum / self.cnt)
-            self.sum, self.cnt = 0.0, 0
-        self.cur = b
-        self.sum += v
-        self.cnt += 1
-        ds = v / self.season(t)
-        self.fast = ds if self.fast is None else self.fast + ewma_k(dt, 120.0) * (ds - self.fast)
-
-    def forecast(self, t, lead):
-        tr = self.trend / BUCKET * lead if self.trend else 0.0
-        return max(0.0, (self.fast + tr) * self.season(t + lead))
+def c_forecasts(vs, step, h, opts):
+    """The shipped forecaster (fc_driver.c over src/policies/forecast.c): per row, the
+    forecast h steps ahead and whether the policy would trust it."""
+    argv = [opts.driver, str(step), str(h * step - step), "1", "1", str(opts.history),
+            str(opts.max_error)]
+    out = subprocess.run(argv, input="\n".join(repr(v) for v in vs), capture_output=True,
+                         text=True, check=True).stdout.split()
+    return [float(x) for x in out[0::2]], [x == "1" for x in out[1::2]]
 
 
-class HWMax(HoltWinters):
-    name = "hw+max"
-
-    def __init__(self):
-        super().__init__()
-        self.m = TrailMean()
-
-    def update(self, t, dt, v):
-        super().update(t, dt, v)
-        self.m.update(t, dt, v)
-
-    def forecast(self, t, lead):
-        hw = super().forecast(t, lead)
-        return max(hw, self.m.mean() * self.season(t + lead) / self.season(t))
-
-
-class TrailMean:
-    def __init__(self, window=300.0):
-        self.q, self.s, self.w = [], 0.0, window
-        self.head = 0
-
-    def update(self, t, dt, v):
-        self.q.append((t, v))
-        self.s += v
-        while self.q[self.head][0] <= t - self.w:
-            self.s -= self.q[self.head][1]
-            self.head += 1
-        if self.head > 4096:
-            self.q, self.head = self.q[self.head:], 0
-
-    def mean(self):
-        return self.s / (len(self.q) - self.head)
+def build_driver(out):
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
+    subprocess.run(["cc", "-O2", "-std=c11", "-I", os.path.join(root, "src"), "-o", out,
+                    os.path.join(root, "bench/forecast/fc_driver.c"),
+                    os.path.join(root, "src/policies/forecast.c"), "-lm"], check=True)
 
 
 def score(vs, h, preds):
@@ -271,29 +202,36 @@ def score(vs, h, preds):
     }
 
 
-def run(path, leads, stride):
+def run(path, leads, opts):
     ts, vs = load(path)
-    ts, vs = ts[::stride], vs[::stride]
+    top = max(vs)
+    vs = [v * opts.peak / top for v in vs]  # demand in replicas, as the policy sees it
     step = ts[1] - ts[0]
     # Row i (the mean over [t, t + step)) is known at t + step; a forecast made then for
     # t + step + lead falls in row i + h.
     hs = {lead: 1 + int(lead // step) for lead in leads}
-    cands = [Reactive(), Holt(), TrailMax(), SNaive(), HoltWinters(), HWMax()]
+    cands = [Reactive(), Holt(), TrailMax(), SNaive()]
     preds = {c.name: {lead: [] for lead in leads} for c in cands}
     for t, v in zip(ts, vs):
         for c in cands:
             c.update(t, step, v)
             for lead in leads:
                 preds[c.name][lead].append(max(v, c.forecast(t, hs[lead] * step)))
-    return {(c.name, lead): score(vs, hs[lead], preds[c.name][lead])
-            for c in cands for lead in leads}
+    preds["hw"], preds["pred"] = {}, {}
+    for lead in leads:
+        f, trust = c_forecasts(vs, step, hs[lead], opts)
+        preds["hw"][lead] = [max(v, x) for v, x in zip(vs, f)]
+        preds["pred"][lead] = [max(v, x) if ok else v for v, x, ok in zip(vs, f, trust)]
+    return {(m, lead): score(vs, hs[lead], preds[m][lead]) for m in preds for lead in leads}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--traces", default=os.path.join(os.path.dirname(__file__), "../../traces"))
     ap.add_argument("--leads", default="30,60,120")
-    ap.add_argument("--stride", type=int, default=1, help="use every Nth step (quick runs)")
+    ap.add_argument("--peak", type=float, default=20, help="replicas the trace's peak needs")
+    ap.add_argument("--history", type=float, default=3600, help="pred: history needed, s")
+    ap.add_argument("--max-error", type=float, default=0.5, help="pred: max_error")
     ap.add_argument("--only", default="", help="comma-separated substrings of trace names")
     a = ap.parse_args()
     leads = [int(x) for x in a.leads.split(",")]
@@ -301,8 +239,11 @@ def main():
     print(f"{'trace':<22} {'lead':>4} {'method':<9} {'under%':>7} {'short%':>7} {'over%':>7}"
           f" {'m95%':>7} {'cost95%':>8}")
     totals = {}
+    tmp = tempfile.mkdtemp()
+    a.driver = os.path.join(tmp, "fc_driver")
+    build_driver(a.driver)
     for name in names:
-        res = run(os.path.join(a.traces, name), leads, a.stride)
+        res = run(os.path.join(a.traces, name), leads, a)
         for lead in leads:
             for (meth, ld), r in res.items():
                 if ld != lead:

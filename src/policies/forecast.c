@@ -6,6 +6,7 @@
 
 #define FAST_TAU_MS 120000.0  /* short-term level */
 #define SLOPE_TAU_MS 600000.0 /* its slope */
+#define DAMP_MS 600000.0      /* the slope is followed about this far ahead */
 #define GAP_MS 600000         /* a longer silence is a gap: not counted as history */
 #define ALPHA 0.1             /* slow level, per bucket */
 #define GAMMA_D 0.1           /* daily index, per bucket */
@@ -63,8 +64,9 @@ static double daily_at(const struct as_fc *s, int64_t wall_ms)
 
 double as_fc_season(const struct as_fc *s, const struct as_fc_params *p, int64_t wall_ms)
 {
-    double d = p->daily ? daily_at(s, wall_ms) : 1.0;
-    double w = p->weekly ? known(s->weekly, AS_FC_WEEK, floor_div(wall_ms, 3600000)) : 1.0;
+    double d = p->daily && (s->on & 1) ? daily_at(s, wall_ms) : 1.0;
+    double w =
+        p->weekly && (s->on & 2) ? known(s->weekly, AS_FC_WEEK, floor_div(wall_ms, 3600000)) : 1.0;
     return d * w;
 }
 
@@ -105,8 +107,10 @@ static void bucket_close(struct as_fc *s, const struct as_fc_params *p, int64_t 
     }
     double pred = s->level * sd * sw, e = x - pred;
     double lim = s->nclose >= WARM ? CLIP * fmax(s->dev, 1e-9) : INFINITY;
-    s->dev = s->nclose == 1 ? fabs(e) : s->dev + DEV_W * (fabs(e) - s->dev);
     double xc = pred + clampd(e, -lim, lim);
+    /* The deviation learns from the clipped innovation too: it grows by at most 10 % a bucket,
+     * so a lasting change is followed within hours and a 30-minute crowd barely moves it. */
+    s->dev = s->nclose == 1 ? fabs(e) : s->dev + DEV_W * (fabs(xc - pred) - s->dev);
     if (p->daily)
         index_update(&s->daily[di], xc / (s->level * sw), GAMMA_D);
     sd = p->daily ? s->daily[di] : 1.0;
@@ -114,9 +118,10 @@ static void bucket_close(struct as_fc *s, const struct as_fc_params *p, int64_t 
         index_update(&s->weekly[wi], xc / (s->level * sd), GAMMA_W);
     sw = p->weekly ? s->weekly[wi] : 1.0;
     s->level = fmax(0.0, ALPHA * xc / (sd * sw) + (1 - ALPHA) * s->level);
-    double m = (p->daily ? normalize(s->daily, AS_FC_DAY) : 1.0) *
-               (p->weekly ? normalize(s->weekly, AS_FC_WEEK) : 1.0);
-    s->level *= m; /* what the indices gave up, the levels take */
+    double md = p->daily ? normalize(s->daily, AS_FC_DAY) : 1.0;
+    double mw = p->weekly ? normalize(s->weekly, AS_FC_WEEK) : 1.0;
+    double m = (s->on & 1 ? md : 1.0) * (s->on & 2 ? mw : 1.0);
+    s->level *= md * mw; /* what the indices gave up, the levels take */
     s->fast *= m;
     s->slope *= m;
     if (s->nclose < 1000000)
@@ -172,6 +177,22 @@ static void push(struct as_fc *s, const struct as_fc_params *p, int64_t now_ms, 
     s->push_ms = now_ms;
 }
 
+/* A season is used once a whole period of it has been learned (before that its indices would
+ * absorb any trend of the first day); the short-term level is carried over when one starts
+ * (or stops: the options changed). */
+static void seasons_on(struct as_fc *s, const struct as_fc_params *p, int64_t wall_ms)
+{
+    int on = (p->daily && s->learned_ms >= AS_FC_BUCKET_MS * AS_FC_DAY ? 1 : 0) |
+             (p->weekly && s->learned_ms >= AS_FC_BUCKET_MS * AS_FC_DAY * 7 ? 2 : 0);
+    if (on == s->on)
+        return;
+    double before = as_fc_season(s, p, wall_ms);
+    s->on = on;
+    double r = before / as_fc_season(s, p, wall_ms);
+    s->fast *= r;
+    s->slope *= r;
+}
+
 void as_fc_learn(struct as_fc *s, const struct as_fc_params *p, int64_t now_ms, int64_t wall_ms,
                  double d)
 {
@@ -179,6 +200,7 @@ void as_fc_learn(struct as_fc *s, const struct as_fc_params *p, int64_t now_ms, 
         return;
     check(s, p, now_ms, d);
     bucket_add(s, p, wall_ms, d);
+    seasons_on(s, p, wall_ms);
     double ds = d / as_fc_season(s, p, wall_ms);
     if (!s->init || now_ms <= s->last_ms || now_ms - s->last_ms > GAP_MS) {
         if (!s->init || now_ms - s->last_ms > GAP_MS) { /* first round, or after a gap */
@@ -186,8 +208,11 @@ void as_fc_learn(struct as_fc *s, const struct as_fc_params *p, int64_t now_ms, 
             s->slope = 0;
         }
     } else {
+        /* Holt's linear method: the level carries its slope, so a ramp is followed without
+         * the lag of a plain average. */
         double dt = (double)(now_ms - s->last_ms), prev = s->fast;
-        s->fast += ewma_k(dt, FAST_TAU_MS) * (ds - s->fast);
+        double pred = fmax(0.0, s->fast + s->slope * dt);
+        s->fast = pred + ewma_k(dt, FAST_TAU_MS) * (ds - pred);
         s->slope += ewma_k(dt, SLOPE_TAU_MS) * ((s->fast - prev) / dt - s->slope);
         s->learned_ms += now_ms - s->last_ms;
     }
@@ -201,8 +226,10 @@ double as_fc_forecast(const struct as_fc *s, const struct as_fc_params *p, int64
 {
     if (!s->init)
         return NAN;
-    double lead = (double)p->lead_ms;
-    return fmax(0.0, s->fast + s->slope * lead) * as_fc_season(s, p, wall_ms + p->lead_ms);
+    /* A damped trend: the slope counts for at most DAMP_MS ahead, its noise would grow with the
+     * lead otherwise. */
+    double ahead = DAMP_MS * (1 - exp(-(double)p->lead_ms / DAMP_MS));
+    return fmax(0.0, s->fast + s->slope * ahead) * as_fc_season(s, p, wall_ms + p->lead_ms);
 }
 
 static int finite_nonneg(double v)
@@ -212,10 +239,10 @@ static int finite_nonneg(double v)
 
 int as_fc_valid(const struct as_fc *s)
 {
-    if (s->npend < 0 || s->npend > AS_FC_PENDING || s->bcnt < 0 || s->nclose < 0 || s->nev < 0 ||
-        !finite_nonneg(s->bsum) || !finite_nonneg(s->level) || !finite_nonneg(s->dev) ||
-        !finite_nonneg(s->fast) || !isfinite(s->slope) || !finite_nonneg(s->ef) ||
-        !finite_nonneg(s->en) || s->learned_ms < 0)
+    if (s->npend < 0 || s->npend > AS_FC_PENDING || s->on < 0 || s->on > 3 || s->bcnt < 0 ||
+        s->nclose < 0 || s->nev < 0 || !finite_nonneg(s->bsum) || !finite_nonneg(s->level) ||
+        !finite_nonneg(s->dev) || !finite_nonneg(s->fast) || !isfinite(s->slope) ||
+        !finite_nonneg(s->ef) || !finite_nonneg(s->en) || s->learned_ms < 0)
         return -1;
     for (int i = 0; i < AS_FC_DAY; i++)
         if (!(s->daily[i] == 0 || (s->daily[i] >= RMIN - 1e-6 && s->daily[i] <= RMAX + 1e-6)))

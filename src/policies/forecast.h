@@ -1,11 +1,13 @@
 /* The forecaster of the `predictive` policy (docs/policies/predictive.md): a Holt-Winters
  * model of a group's demand (in replica units), chosen by bench/forecast/forecast.py.
- *   - a fast level and slope (EWMA, time constants 2 and 10 min) of the deseasonalized demand,
- *     updated every round: the short-term part;
+ *   - a fast level and slope (Holt's linear method, time constants 2 and 10 min) of the
+ *     deseasonalized demand, updated every round: the short-term part;
  *   - multiplicative seasons learned from 5-minute bucket means: daily (288 x 5 min) and
  *     weekly (168 x 1 h) indices, with a slow level, updated robustly (an innovation beyond 3
- *     mean deviations is clipped: a flash crowd is neither a new level nor a new season);
- *   forecast(t + lead) = max(0, fast + slope x lead) x S(t + lead).
+ *     mean deviations is clipped: a flash crowd is neither a new level nor a new season), and
+ *     used once a whole day (week) has been learned;
+ *   forecast(t + lead) = max(0, fast + slope x D(lead)) x S(t + lead), D(lead) = 10 min x
+ *   (1 - exp(-lead / 10 min)): a damped trend.
  * It also checks itself: each forecast is compared with the demand when its time comes, as is
  * "no change" (the demand when the forecast was made); both mean relative errors are kept.
  * Pure: no clock, no I/O; the whole state is one flat struct of fixed size. */
@@ -32,6 +34,7 @@ struct as_fc_pending {
 
 struct as_fc {
     int init;           /* a round was learned */
+    int on;             /* seasons in use: 1 daily, 2 weekly (after a whole period) */
     int nclose;         /* buckets closed (capped) */
     int nev;            /* forecasts checked (capped) */
     int npend;          /* pend[0] is the oldest */

@@ -200,13 +200,13 @@ static int save(const void *cfg, const void *state, json_t *obj)
     struct pred_state s;
     memcpy(&s, state, sizeof(s));
     const struct as_fc *f = &s.fc;
-    json_t *v =
-        json_pack("{s:i,s:b,s:i,s:i,s:I,s:I,s:I,s:I,s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "version", 1,
-                  "init", f->init, "buckets", f->nclose, "checks", f->nev, "last_ms",
-                  (json_int_t)f->last_ms, "learned_ms", (json_int_t)f->learned_ms, "push_ms",
-                  (json_int_t)f->push_ms, "bucket", (json_int_t)f->bucket, "bucket_rounds",
-                  (int)f->bcnt, "bucket_sum", f->bsum, "level", f->level, "dev", f->dev, "fast",
-                  f->fast, "slope", f->slope, "error", f->ef, "error_no_change", f->en);
+    json_t *v = json_pack("{s:i,s:b,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
+                          "version", 1, "init", f->init, "seasons_on", f->on, "buckets", f->nclose,
+                          "checks", f->nev, "last_ms", (json_int_t)f->last_ms, "learned_ms",
+                          (json_int_t)f->learned_ms, "push_ms", (json_int_t)f->push_ms, "bucket",
+                          (json_int_t)f->bucket, "bucket_rounds", (int)f->bcnt, "bucket_sum",
+                          f->bsum, "level", f->level, "dev", f->dev, "fast", f->fast, "slope",
+                          f->slope, "error", f->ef, "error_no_change", f->en);
     if (v == NULL)
         return -1;
     int rc = json_object_update(obj, v);
@@ -261,14 +261,14 @@ static int load(const void *cfg, void *state, const json_t *obj)
     int version, bcnt;
     json_t *daily, *weekly, *pend;
     if (json_unpack((json_t *)obj,
-                    "{s:i,s:b,s:i,s:i,s:I,s:I,s:I,s:I,s:i,s:F,s:F,s:F,s:F,s:F,s:F,s:F,s:o,s:o,"
+                    "{s:i,s:b,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:i,s:F,s:F,s:F,s:F,s:F,s:F,s:F,s:o,s:o,"
                     "s:o!}",
-                    "version", &version, "init", &f->init, "buckets", &f->nclose, "checks", &f->nev,
-                    "last_ms", &last, "learned_ms", &learned, "push_ms", &push, "bucket", &bucket,
-                    "bucket_rounds", &bcnt, "bucket_sum", &f->bsum, "level", &f->level, "dev",
-                    &f->dev, "fast", &f->fast, "slope", &f->slope, "error", &f->ef,
-                    "error_no_change", &f->en, "daily", &daily, "weekly", &weekly, "pending",
-                    &pend) < 0 ||
+                    "version", &version, "init", &f->init, "seasons_on", &f->on, "buckets",
+                    &f->nclose, "checks", &f->nev, "last_ms", &last, "learned_ms", &learned,
+                    "push_ms", &push, "bucket", &bucket, "bucket_rounds", &bcnt, "bucket_sum",
+                    &f->bsum, "level", &f->level, "dev", &f->dev, "fast", &f->fast, "slope",
+                    &f->slope, "error", &f->ef, "error_no_change", &f->en, "daily", &daily,
+                    "weekly", &weekly, "pending", &pend) < 0 ||
         version != 1 || last < 0 || last > AS_TIME_MAX || learned < 0 || learned > AS_TIME_MAX ||
         push < 0 || push > AS_TIME_MAX || bucket < -AS_TIME_MAX || bucket > AS_TIME_MAX)
         return -1;
