@@ -3,8 +3,7 @@
  *   fc_driver STEP_S LEAD_S DAILY WEEKLY HISTORY_S MAX_ERROR < values
  * reads one demand a line (row i is the mean over [i STEP, (i+1) STEP), known at its end) and
  * writes, per row, the forecast for LEAD_S after that end and whether the policy would trust
- * it (history, max_error, and not clearly worse than no change, as src/policies/predictive.c
- * decides): "F T". */
+ * it (history and max_error, as src/policies/predictive.c decides): "F T". */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -25,8 +24,7 @@ int main(int argc, char **argv)
         int64_t now = (int64_t)((double)(i + 1) * step * 1000);
         as_fc_learn(&s, &p, now, now, v);
         double f = as_fc_forecast(&s, &p, now);
-        int trust = s.learned_ms >= history &&
-                    !(s.nev >= 8 && (s.ef > max_error || s.ef > s.en * 1.1));
+        int trust = s.learned_ms >= history && !(s.nev >= 8 && s.ef > max_error);
         printf("%.6g %d\n", f, trust);
     }
     return 0;

@@ -30,8 +30,7 @@ Candidates (state sizes as the C policy would keep them):
             with robust (clipped) updates, over a fast level and slope (2 and 10 min):
             forecast = (fast + slope * lead) * S(t + lead)
   pred      hw as the policy uses it: only after --history, and only while its recent error
-            is below --max-error and not clearly (10 %) above that of "no change"; the
-            reactive value otherwise
+            is below --max-error; the reactive value otherwise
 """
 
 import argparse

@@ -2,12 +2,13 @@
  * provisions for it, over a reactive policy that always stays the floor:
  *   demand   = the unrounded replicas that would put each metric exactly at its target (the
  *              max over the metrics), as target tracking sees it
- *   forecast = the forecaster's demand at now + lead (policies/forecast.h)
+ *   forecast = the forecaster's demand at now + lead (policies/forecast.h), never below the
+ *              demand now
  *   desired  = max(reactive, ceil(forecast x (1 + margin)))
  * The reactive part alone decides while the history is shorter than `history`, while the
- * forecast is not finite, and while its recent error is above `max_error` or clearly (10 %)
- * above the error of assuming no change. A round with a failed metric is not learned (a gap, not a
- * zero). See docs/policies/predictive.md. */
+ * forecast is not finite, and while its recent mean relative error is above `max_error`. A
+ * round with a failed metric is not learned (a gap, not a zero). See
+ * docs/policies/predictive.md. */
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -20,7 +21,6 @@
 #include "util/util.h"
 
 #define MIN_CHECKS 8 /* forecasts checked before their error can make the policy step back */
-#define WORSE 1.1    /* a forecast this much worse than "no change" is not used */
 
 enum { REACTIVE_TARGET = 0 };
 
@@ -111,13 +111,8 @@ static int distrust(const struct pred_cfg *c, const struct as_fc *fc, double f, 
         return 1;
     }
     if (fc->nev >= MIN_CHECKS && fc->ef > c->max_error) {
-        snprintf(why, len, "recent forecast error %.0f%% > max_error %.0f%%", fc->ef * 100,
-                 c->max_error * 100);
-        return 1;
-    }
-    if (fc->nev >= MIN_CHECKS && fc->ef > fc->en * WORSE) {
-        snprintf(why, len, "recent forecast error %.0f%% worse than no change's %.0f%%",
-                 fc->ef * 100, fc->en * 100);
+        snprintf(why, len, "recent forecast error %.0f%% > max_error %.0f%% (no change: %.0f%%)",
+                 fc->ef * 100, c->max_error * 100, fc->en * 100);
         return 1;
     }
     return 0;
@@ -145,6 +140,15 @@ static void combine(const struct pred_cfg *c, const struct as_fc *fc, double f,
         reactive->desired, f, lead, c->margin * 100, want, reactive->reason);
 }
 
+/* The demand to provision for at now + lead: the forecast, never below the demand now (a fall
+ * is the reactive part's to follow; measured in docs/policies/predictive.md). NaN when there
+ * is no forecast. */
+static double forecast(const struct as_fc *fc, const struct as_fc_params *p, int64_t wall, double d)
+{
+    double f = as_fc_forecast(fc, p, wall);
+    return isfinite(f) ? fmax(f, d) : f;
+}
+
 static void recommend(const void *cfg, const struct as_group_cfg *g, const struct as_obs *obs,
                       void *state, struct as_rec *out)
 {
@@ -162,7 +166,7 @@ static void recommend(const void *cfg, const struct as_group_cfg *g, const struc
     if (reactive.valid == 0)
         *out = reactive;
     else
-        combine(c, &s.fc, as_fc_forecast(&s.fc, &p, wall), &reactive, out);
+        combine(c, &s.fc, forecast(&s.fc, &p, wall, d), &reactive, out);
     memcpy(state, &s, sizeof(s));
 }
 
@@ -325,7 +329,7 @@ static const char *const reactive_names[] = {"target", NULL};
 static const struct as_opt opts[] = {
     {"lead", AS_OPT_DURATION, OFF(lead_ms), "60s", 1000, 3600000, 0, NULL,
      "How far ahead to provision: a new replica's startup delay (at least the interval)."},
-    {"margin", AS_OPT_DOUBLE, OFF(margin), "0.1", 0, 10, 0, NULL,
+    {"margin", AS_OPT_DOUBLE, OFF(margin), "0.05", 0, 10, 0, NULL,
      "Headroom over the forecast: ceil(forecast x (1 + margin))."},
     {"daily", AS_OPT_BOOL, OFF(daily), "true", AS_NO_BOUNDS, 0, NULL,
      "Learn a daily season (288 five-minute indices)."},
