@@ -5,6 +5,7 @@
 #   sources/ scalers/ policies/ notifiers/
 #                            backends: util/, config/, core/, and their own folder's helpers,
 #                            never another backend (a .c that exports an ops table)
+#   sim/                     the simulator (pure, like core/): util/, config/, core/, sim/
 #   drivers/, api/, main.c   on top: anything (api/ is the daemon's HTTP server over the engine);
 #                            nothing below them includes a driver or api/
 # Prints each violation as file:line and exits 1 when there is one.
@@ -27,6 +28,7 @@ check() {
     case "$dir" in
     util) [ "$idir" = util ] || ok=0 ;;
     config | core) case "$idir" in util | config | core) ;; *) ok=0 ;; esac ;;
+    sim) case "$idir" in util | config | core | sim) ;; *) ok=0 ;; esac ;;
     sources | scalers | policies | notifiers)
         case "$idir" in
         util | config | core) ;;

@@ -17,6 +17,7 @@
 #include "drivers/status_cmd.h"
 #include "drivers/agent.h"
 #include "drivers/hosts_cmd.h"
+#include "drivers/simulate_cmd.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -35,6 +36,9 @@ static const char usage_main[] =
     "  init --selfhosted DIR [--force]      starter files of the self-hosted mode (HAProxy)\n"
     "  replay -c FILE --metrics IN [--out OUT] [--group NAME] [--start T] [--format F]\n"
     "                                       decisions for recorded metrics (CSV, JSON Lines)\n"
+    "  simulate -c FILE --trace TRACE.csv [--compare oracle,hpa,kpa]\n"
+    "                                       a policy over a traffic trace through a model of\n"
+    "                                       the service, against baselines (docs/simulation.md)\n"
     "  demo [--duration S] [--speed N]      a live autoscaling loop with no outside service\n"
     "  options                              the configuration reference (Markdown)\n"
     "  status [-c FILE | --url URL] [--json]\n"
@@ -450,6 +454,7 @@ int main(int argc, char **argv)
                 {"check", cmd_check},
                 {"init", cmd_init},
                 {"replay", cmd_replay},
+                {"simulate", as_cmd_simulate},
                 {"options", cmd_options},
                 {"workers", as_cmd_workers},
                 {"status", as_cmd_status},

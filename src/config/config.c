@@ -129,6 +129,12 @@ const struct as_opt as_metric_opts[] = {
      "A source that keeps failing is measured less often: after k failures in a row, again "
      "after interval * 2^(k-1), at most this long (a success resets it; the rounds between count "
      "as failed measurements). Default: 4 times the interval; the interval itself: no backoff."},
+    {"model", AS_OPT_STR, offsetof(struct as_metric_cfg, model_name), "auto", AS_NO_BOUNDS, 0,
+     NULL,
+     "Simulation only (`run` ignores it): the model quantity `autoscaler simulate` reports as "
+     "this metric: auto (inferred from the source), utilization, latency_mean, latency_p50, "
+     "latency_p90, latency_p95, latency_p99, rps, rps_per_replica, queue, concurrency or "
+     "concurrency_per_replica (docs/simulation.md)."},
     AS_OPT_END,
 };
 
@@ -426,6 +432,8 @@ static int parse_metric(struct as_group_cfg *g, struct as_metric_cfg *m, struct 
         m->backoff_max_ms = g->interval_ms * 4;
     if (m->backoff_max_ms < g->interval_ms)
         m->backoff_max_ms = g->interval_ms;
+    if (as_cfg_step(as_model_kind_resolve(m, n, what, err), n, &bad, err) < 0)
+        return -1;
     struct as_node *act = as_node_get(n, "activation");
     m->has_activation = act != NULL && act->kind != AS_NODE_NULL;
     return parse_source(m, n, what, err) < 0 || bad ? -1 : 0;
@@ -623,9 +631,19 @@ static int parse_too_rapid(struct as_group_cfg *g, struct as_node *tr, const cha
     return 0;
 }
 
+/* `model:` (simulation only): defaults when absent. */
+static int parse_model(struct as_group_cfg *g, struct as_node *n, const char *what,
+                       struct as_err *err)
+{
+    if (as_opts_defaults(as_model_opts, &g->model, err) < 0)
+        return -1;
+    return parse_sub(as_model_opts, &g->model, n, what, "model", err);
+}
+
 /* The keys of a group beside its options. */
-static const char *const group_sections[] = {"metrics",  "scaler",    "policy",    "behavior",
-                                             "fallback", "too_rapid", "schedules", NULL};
+static const char *const group_sections[] = {"metrics",   "scaler",    "policy",
+                                             "behavior",  "fallback",  "too_rapid",
+                                             "schedules", "model",     NULL};
 
 /* metrics, scaler, policy: what a group does. */
 static int parse_parts(struct as_group_cfg *g, struct as_node *n, const char *what, int *bad,
@@ -677,6 +695,7 @@ static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_no
                               "fallback", err),
                     n, &bad, err) < 0 ||
         as_cfg_step(parse_too_rapid(g, as_node_get(n, "too_rapid"), what, err), n, &bad, err) < 0 ||
+        as_cfg_step(parse_model(g, as_node_get(n, "model"), what, err), n, &bad, err) < 0 ||
         as_cfg_step(as_node_check_keys(n, what, tables, group_sections, err), n, &bad, err) < 0)
         return -1;
     return bad || keys_bad ? -1 : 0;

@@ -27,6 +27,8 @@ struct as_metric_cfg {
     int64_t backoff_max_ms; /* longest wait between attempts of a failing source */
     double activation;      /* scale to zero: the group is active while value > activation */
     int has_activation;     /* `activation` was given: the metric takes part in scale to zero */
+    char *model_name;       /* simulation only: `model:`, one of as_model_kinds */
+    int model;              /* its index in as_model_kinds (0: auto) */
 };
 
 struct as_scaler_cfg {
@@ -53,6 +55,15 @@ struct as_too_rapid {
     int scales;
     int replicas;
     int64_t within_ms;
+};
+
+/* Simulation only (`autoscaler simulate`): the service model of a group, `model:`. */
+struct as_model_cfg {
+    double capacity; /* requests/s of one replica, all servers busy; 0: unset */
+    int64_t startup_ms;
+    int concurrency; /* servers per replica */
+    double slo_percentile;
+    int64_t slo_latency_ms;
 };
 
 struct as_group_cfg {
@@ -85,6 +96,7 @@ struct as_group_cfg {
     int history;                /* scale events kept in the group's history */
     int count_max;              /* a count read above this is a failed read (0: 10 x max) */
     int count_confirm;          /* reads in a row that make a changed count trusted */
+    struct as_model_cfg model;  /* simulation only (config/model_cfg.c) */
 };
 
 struct as_config {
@@ -147,6 +159,14 @@ extern const struct as_opt as_scaler_common_opts[];
 extern const struct as_opt as_fallback_opts[];
 extern const struct as_opt as_too_rapid_opts[];
 extern const struct as_opt as_schedule_opts[];
+extern const struct as_opt as_model_opts[]; /* a group's `model:` (simulation only) */
+/* A metric's `model:` kinds (simulation only), NULL-terminated; "auto" first. */
+extern const char *const as_model_kinds[];
+
+/* Sets m->model from m->model_name; an unknown name is an error at the metric's `model` key
+ * (map n) naming the kinds. Returns 0 or -1 with err. */
+int as_model_kind_resolve(struct as_metric_cfg *m, struct as_node *n, const char *what,
+                          struct as_err *err);
 
 /* Writes the full generated option reference (Markdown) to sb. Returns 0 or -1. */
 int as_config_reference(struct as_sb *sb);

@@ -42,6 +42,11 @@ int as_config_reference(struct as_sb *sb)
                   "window that starts at each `cron` time and lasts `duration` (or until the "
                   "next `end` time), set min, max and/or a desired count. See docs/bounds.md.",
                   as_schedule_opts);
+    rc |= section(sb, "Group `model` (simulation only)",
+                  "The service model `autoscaler simulate` drives the group's policy with "
+                  "(docs/simulation.md); `run` ignores it. The command line's --capacity, "
+                  "--startup, --concurrency and --slo win over it.",
+                  as_model_opts);
     rc |= section(sb, "Group `behavior`: `scale_up` and `scale_down`",
                   "The HPA's `spec.behavior`, applied after the policy: `behavior: off`, or a "
                   "mapping with `scale_up` and `scale_down`, each taking these keys and a "
