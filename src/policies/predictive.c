@@ -4,7 +4,8 @@
  *              max over the metrics), as target tracking sees it
  *   forecast = the forecaster's demand at now + lead (policies/forecast.h), never below the
  *              demand now
- *   desired  = max(reactive, ceil(forecast x (1 + margin)))
+ *   desired  = max(reactive, ceil(forecast x (1 + margin))), unless forecast x (1 + margin) is
+ *              within the group's tolerance above the current count (target tracking's rule)
  * The reactive part alone decides while the history is shorter than `history`, while the
  * forecast is not finite, and while its recent mean relative error is above `max_error`. A
  * round with a failed metric is not learned (a gap, not a zero). See
@@ -118,8 +119,9 @@ static int distrust(const struct pred_cfg *c, const struct as_fc *fc, double f, 
     return 0;
 }
 
-static void combine(const struct pred_cfg *c, const struct as_fc *fc, double f,
-                    const struct as_rec *reactive, struct as_rec *out)
+static void combine(const struct pred_cfg *c, const struct as_group_cfg *g, int current,
+                    const struct as_fc *fc, double f, const struct as_rec *reactive,
+                    struct as_rec *out)
 {
     char why[128], d[32];
     *out = *reactive;
@@ -128,8 +130,15 @@ static void combine(const struct pred_cfg *c, const struct as_fc *fc, double f,
         say(out, "predictive: %s: reactive only; %s", why, reactive->reason);
         return;
     }
-    int want = to_count(ceil(f * (1 + c->margin) - 1e-9));
+    double need = f * (1 + c->margin);
+    int want = to_count(ceil(need - 1e-9));
     const char *lead = as_duration_words(c->lead_ms, d, sizeof(d));
+    if (want > current && current > 0 && need <= current * (1 + g->tolerance)) {
+        /* Within the group's tolerance of the count now, as target tracking would keep it. */
+        say(out, "predictive: forecast %.1f in %s (+%.0f%%) within tolerance %g of %d; %s", f, lead,
+            c->margin * 100, g->tolerance, current, reactive->reason);
+        return;
+    }
     if (want > reactive->desired) {
         out->desired = want;
         say(out, "predictive: forecast %.1f in %s (+%.0f%%) -> %d > reactive %d", f, lead,
@@ -166,7 +175,7 @@ static void recommend(const void *cfg, const struct as_group_cfg *g, const struc
     if (reactive.valid == 0)
         *out = reactive;
     else
-        combine(c, &s.fc, forecast(&s.fc, &p, wall, d), &reactive, out);
+        combine(c, g, obs->current, &s.fc, forecast(&s.fc, &p, wall, d), &reactive, out);
     memcpy(state, &s, sizeof(s));
 }
 
@@ -329,7 +338,7 @@ static const char *const reactive_names[] = {"target", NULL};
 static const struct as_opt opts[] = {
     {"lead", AS_OPT_DURATION, OFF(lead_ms), "60s", 1000, 3600000, 0, NULL,
      "How far ahead to provision: a new replica's startup delay (at least the interval)."},
-    {"margin", AS_OPT_DOUBLE, OFF(margin), "0.05", 0, 10, 0, NULL,
+    {"margin", AS_OPT_DOUBLE, OFF(margin), "0", 0, 10, 0, NULL,
      "Headroom over the forecast: ceil(forecast x (1 + margin))."},
     {"daily", AS_OPT_BOOL, OFF(daily), "true", AS_NO_BOUNDS, 0, NULL,
      "Learn a daily season (288 five-minute indices)."},

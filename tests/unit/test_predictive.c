@@ -251,6 +251,24 @@ static void test_forecast_wins_on_a_rise(void **unused)
     grp_close(&k);
 }
 
+static void test_forecast_within_tolerance(void **unused)
+{
+    (void)unused;
+    struct grp k;
+    grp_open(&k, "history: 10m, margin: 0");
+    struct as_rec r = {0};
+    for (int i = 0; i <= 30; i++) /* 10.3 replicas' worth at 10: target tracking keeps 10 */
+        r = grp_round(&k, i * MIN_MS, 103, 10);
+    assert_int_equal(r.desired, 10);
+    if (strstr(r.reason, "predictive: forecast 10.3 in 1 min (+0%) within tolerance 0.1 of 10; "
+                         "rps=103") == NULL)
+        fail_msg("reason: %s", r.reason);
+    for (int i = 31; i <= 40; i++) /* 11.5: beyond the tolerance, the forecast leads */
+        r = grp_round(&k, i * MIN_MS, 115, 10);
+    assert_int_equal(r.desired, 12);
+    grp_close(&k);
+}
+
 static void test_noise_steps_back(void **unused)
 {
     (void)unused;
@@ -434,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_flash_crowd_not_learned),
         cmocka_unit_test(test_reactive_without_history),
         cmocka_unit_test(test_forecast_wins_on_a_rise),
+        cmocka_unit_test(test_forecast_within_tolerance),
         cmocka_unit_test(test_noise_steps_back),
         cmocka_unit_test(test_failed_rounds_are_gaps),
         cmocka_unit_test(test_save_load_round_trip),
