@@ -17,6 +17,7 @@
 #define EV_W 0.02             /* the error means: about the last 50 checks */
 #define RMIN 0.2              /* seasonal indices stay within [RMIN, RMAX] */
 #define RMAX 5.0
+#define BIG 1e12 /* a loaded level, deviation, forecast or error beyond this is corrupt */
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -198,6 +199,7 @@ void as_fc_learn(struct as_fc *s, const struct as_fc_params *p, int64_t now_ms, 
 {
     if (!isfinite(d) || d < 0)
         return;
+    d = fmin(d, AS_FC_DEMAND_MAX); /* keeps every product below finite bounds */
     check(s, p, now_ms, d);
     bucket_add(s, p, wall_ms, d);
     seasons_on(s, p, wall_ms);
@@ -232,17 +234,18 @@ double as_fc_forecast(const struct as_fc *s, const struct as_fc_params *p, int64
     return fmax(0.0, s->fast + s->slope * ahead) * as_fc_season(s, p, wall_ms + p->lead_ms);
 }
 
-static int finite_nonneg(double v)
+static int in_range(double v, double hi)
 {
-    return isfinite(v) && v >= 0;
+    return isfinite(v) && v >= 0 && v <= hi;
 }
 
 int as_fc_valid(const struct as_fc *s)
 {
     if (s->npend < 0 || s->npend > AS_FC_PENDING || s->on < 0 || s->on > 3 || s->bcnt < 0 ||
-        s->nclose < 0 || s->nev < 0 || !finite_nonneg(s->bsum) || !finite_nonneg(s->level) ||
-        !finite_nonneg(s->dev) || !finite_nonneg(s->fast) || !isfinite(s->slope) ||
-        !finite_nonneg(s->ef) || !finite_nonneg(s->en) || s->learned_ms < 0)
+        s->nclose < 0 || s->nev < 0 || !in_range(s->bsum, BIG * 1e6) || !in_range(s->level, BIG) ||
+        !in_range(s->dev, BIG) || !in_range(s->fast, BIG) || !isfinite(s->slope) ||
+        fabs(s->slope) > AS_FC_DEMAND_MAX || !in_range(s->ef, BIG) || !in_range(s->en, BIG) ||
+        s->learned_ms < 0)
         return -1;
     for (int i = 0; i < AS_FC_DAY; i++)
         if (!(s->daily[i] == 0 || (s->daily[i] >= RMIN - 1e-6 && s->daily[i] <= RMAX + 1e-6)))
@@ -251,7 +254,7 @@ int as_fc_valid(const struct as_fc *s)
         if (!(s->weekly[i] == 0 || (s->weekly[i] >= RMIN - 1e-6 && s->weekly[i] <= RMAX + 1e-6)))
             return -1;
     for (int i = 0; i < s->npend; i++)
-        if (!finite_nonneg(s->pend[i].f) || !finite_nonneg(s->pend[i].naive))
+        if (!in_range(s->pend[i].f, BIG) || !in_range(s->pend[i].naive, BIG))
             return -1;
     return 0;
 }

@@ -20,6 +20,7 @@
 #define AS_FC_DAY 288            /* daily indices, 5 min each */
 #define AS_FC_WEEK 168           /* weekly indices, 1 h each */
 #define AS_FC_PENDING 16         /* forecasts waiting for their time to be checked */
+#define AS_FC_DEMAND_MAX 1e9     /* a larger demand is learned as this (replicas) */
 
 struct as_fc_params {
     int64_t lead_ms; /* how far ahead */
@@ -52,9 +53,9 @@ struct as_fc {
     float weekly[AS_FC_WEEK];
 };
 
-/* Learns the demand d (finite, >= 0) measured at now_ms (decision clock) and wall_ms (for the
- * seasons), and checks the pending forecasts that are due. A round with an unknown demand is
- * simply not learned: a gap, never a zero. */
+/* Learns the demand d (finite, >= 0; above AS_FC_DEMAND_MAX learned as it) measured at now_ms
+ * (decision clock) and wall_ms (for the seasons), and checks the pending forecasts that are due. A
+ * round with an unknown demand is simply not learned: a gap, never a zero. */
 void as_fc_learn(struct as_fc *s, const struct as_fc_params *p, int64_t now_ms, int64_t wall_ms,
                  double d);
 
