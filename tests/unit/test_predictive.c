@@ -345,8 +345,8 @@ static void test_corrupt_state_rejected(void **unused)
         grp_round(&k, t, 10 * seasonal(t, 0), 20);
     json_t *good = grp_save(&k);
     static const char *const edits[] = {
-        "version=2", "daily=short", "daily[3]=-1", "weekly[0]=9", "fast=-1",
-        "extra",     "missing",     "pending=bad", "last_ms=-5",  "init=str",
+        "version=2",   "daily=short", "daily[3]=-1", "weekly[0]=9", "fast=-1",    "slope=1e300",
+        "level=1e200", "extra",       "missing",     "pending=bad", "last_ms=-5", "init=str",
     };
     for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
         json_t *j = json_deep_copy(good);
@@ -361,6 +361,10 @@ static void test_corrupt_state_rejected(void **unused)
             json_array_set_new(json_object_get(j, "weekly"), 0, json_real(9));
         else if (strcmp(e, "fast=-1") == 0)
             json_object_set_new(j, "fast", json_real(-1));
+        else if (strcmp(e, "slope=1e300") == 0) /* would overflow the short-term level */
+            json_object_set_new(j, "slope", json_real(1e300));
+        else if (strcmp(e, "level=1e200") == 0)
+            json_object_set_new(j, "level", json_real(1e200));
         else if (strcmp(e, "extra") == 0)
             json_object_set_new(j, "surprise", json_true());
         else if (strcmp(e, "missing") == 0)
