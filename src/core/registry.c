@@ -42,6 +42,7 @@ extern const struct as_policy_ops as_policy_panic_ops;
 extern const struct as_policy_ops as_policy_passthrough_ops;
 extern const struct as_policy_ops as_policy_formula_ops;
 extern const struct as_policy_ops as_policy_target_ops;
+extern const struct as_policy_ops as_policy_predictive_ops;
 
 const struct as_policy_ops *const as_policies[] = {
     &as_policy_target_ops,
@@ -53,6 +54,7 @@ const struct as_policy_ops *const as_policies[] = {
     &as_policy_panic_ops,
     &as_policy_passthrough_ops,
     &as_policy_formula_ops,
+    &as_policy_predictive_ops,
     NULL,
 };
 
