@@ -153,6 +153,7 @@ struct tune {
     double scale, peak_rps, first_s, split_s, end_s, elapsed_s;
     struct as_tune_result r;
     struct as_sim_result held[3]; /* current, best, oracle on the held-out part */
+    struct as_sim_result train_oracle;
 };
 
 /* "1%", "0.5 %" or "1": a percentage from lo to hi, as a fraction. */
@@ -325,7 +326,8 @@ static int held_out(struct tune *x)
             return EXIT_RUNTIME;
         }
     }
-    if (as_sim_oracle(&x->tr, &x->p.model, &o, x->g->min, &x->held[2], &err) < 0) {
+    if (as_sim_oracle(&x->tr, &x->p.model, &o, x->g->min, &x->held[2], &err) < 0 ||
+        as_sim_oracle(&x->tr, &x->p.model, &x->p.sim, x->g->min, &x->train_oracle, &err) < 0) {
         fprintf(stderr, "autoscaler tune: held-out oracle: %s\n", err.msg);
         return EXIT_RUNTIME;
     }
@@ -353,10 +355,13 @@ static void row(const char *name, const struct as_sim_result *r, const struct as
            r->scale_events, r->slo_lat_mean_ms, r->slo_lat_max_ms, r->max_replicas);
 }
 
-static void table_head(const char *title)
+static void table_head(const char *title, double pct)
 {
+    char mean[32], max[32];
+    snprintf(mean, sizeof(mean), "p%g mean", pct);
+    snprintf(max, sizeof(max), "p%g max", pct);
     printf("%s\n  %-9s %14s %9s %10s %7s %10s %10s %7s\n", title, "settings", "cost (rep-s)",
-           "x oracle", "violating", "scales", "slo mean", "slo max", "max rep");
+           "x oracle", "violating", "scales", mean, max, "max rep");
 }
 
 static void params_table(const struct tune *x)
@@ -391,6 +396,25 @@ static void verdicts(const struct tune *x)
     }
 }
 
+/* The `simulate` command that shows the held-out figures of the group as pasted. */
+static void recheck(const struct tune *x)
+{
+    const struct tune_args *a = &x->a;
+    const char *names[] = {"--capacity", "--startup", "--concurrency",
+                           "--slo",      "--step",    "--start"};
+    const char *vals[] = {a->capacity, a->startup, a->concurrency, a->slo, a->step, a->start};
+    printf("\nthe held-out figures again, with the group pasted:\n  autoscaler simulate -c %s "
+           "--trace %s%s%s --from %.17g --scale %.17g",
+           a->config, a->trace, a->group ? " --group " : "", a->group ? a->group : "", x->split_s,
+           x->scale);
+    for (size_t i = 0; i < AS_ARRAY_LEN(names); i++)
+        if (vals[i] != NULL)
+            printf(" %s '%s'", names[i], vals[i]);
+    for (size_t i = 0; i < a->nmetrics; i++)
+        printf(" --metric %s", a->metrics[i]);
+    printf("\n");
+}
+
 static int print_table(const struct tune *x, const char *yaml)
 {
     const struct as_sim_model *m = &x->p.model;
@@ -402,15 +426,17 @@ static int print_table(const struct tune *x, const char *yaml)
            stop_text(x->r.stop));
     params_table(x);
     printf("\n");
-    table_head("held out:");
+    table_head("held out:", m->slo_pct);
     row("current", &x->held[0], &x->held[2]);
     row("best", &x->held[1], &x->held[2]);
     row("oracle", &x->held[2], &x->held[2]);
     printf("\n");
-    table_head("tuned on:");
-    row("current", &x->r.current.res, NULL);
-    row("best", &x->r.best.res, NULL);
+    table_head("tuned on:", m->slo_pct);
+    row("current", &x->r.current.res, &x->train_oracle);
+    row("best", &x->r.best.res, &x->train_oracle);
+    row("oracle", &x->train_oracle, &x->train_oracle);
     verdicts(x);
+    recheck(x);
     printf("\n# group '%s' with the best settings, to paste over it in %s\n%s", x->g->name,
            x->a.config, yaml);
     return ferror(stdout) ? EXIT_RUNTIME : 0;
@@ -461,7 +487,7 @@ static int print_json(const struct tune *x, const char *yaml)
     const struct as_sim_model *m = &x->p.model;
     json_t *doc = json_pack(
         "{s:s,s:s,s:{s:f,s:f},s:f,s:f,s:{s:f,s:f},s:{s:f,s:f},s:i,s:i,s:s,s:f,s:b,s:b,s:o,"
-        "s:{s:o,s:o},s:{s:o,s:o,s:o},s:s}",
+        "s:{s:o,s:o,s:o},s:{s:o,s:o,s:o},s:s}",
         "group", x->g->name, "trace", x->a.trace, "slo", "percentile", m->slo_pct, "latency_ms",
         m->slo_ms, "max_violation_percent", 100 * x->p.max_violation, "load_scale", x->scale,
         "tuned_on", "from_s", x->first_s, "to_s", x->split_s, "held_out", "from_s", x->split_s,
@@ -469,10 +495,11 @@ static int print_json(const struct tune *x, const char *yaml)
         stop_text(x->r.stop), "elapsed_s", x->elapsed_s, "feasible", x->r.feasible,
         "held_out_meets_slo", viol_pct(&x->held[1]) <= 100 * x->p.max_violation + 1e-9,
         "parameters", params_json(x), "tuned_on_results", "current",
-        result_json(&x->r.current.res, NULL), "best", result_json(&x->r.best.res, NULL),
-        "held_out_results", "current", result_json(&x->held[0], &x->held[2]), "best",
-        result_json(&x->held[1], &x->held[2]), "oracle", result_json(&x->held[2], &x->held[2]),
-        "yaml", yaml);
+        result_json(&x->r.current.res, &x->train_oracle), "best",
+        result_json(&x->r.best.res, &x->train_oracle), "oracle",
+        result_json(&x->train_oracle, &x->train_oracle), "held_out_results", "current",
+        result_json(&x->held[0], &x->held[2]), "best", result_json(&x->held[1], &x->held[2]),
+        "oracle", result_json(&x->held[2], &x->held[2]), "yaml", yaml);
     if (doc == NULL) {
         fprintf(stderr, "autoscaler tune: out of memory\n");
         return EXIT_RUNTIME;

@@ -120,6 +120,8 @@ static void simulate(const struct as_tune_problem *p, struct as_config **cfg,
                      struct as_tune_eval *ev, size_t n)
 {
     size_t nt = p->threads < 1 ? 1 : p->threads > THREADS_MAX ? THREADS_MAX : (size_t)p->threads;
+    if (n == 0)
+        return;
     if (nt > n)
         nt = n;
     struct job jobs[THREADS_MAX];
