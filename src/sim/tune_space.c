@@ -224,6 +224,13 @@ static int parse_spec(const struct as_group_cfg *g, const char *spec, struct as_
     return 0;
 }
 
+/* A round grid near x: 1, 2 or 5 times a power of ten, at most x. */
+static double nice_step(double x)
+{
+    double p = pow(10, floor(log10(x)));
+    return x >= 5 * p ? 5 * p : x >= 2 * p ? 2 * p : p;
+}
+
 /* One default parameter at path; a relative range needs a current value above 0. */
 static int add_default(const struct as_group_cfg *g, const struct tune_default *d, const char *path,
                        struct as_tune_space *sp, struct as_err *err)
@@ -241,7 +248,7 @@ static int add_default(const struct as_group_cfg *g, const struct tune_default *
     opt_bounds(w.opt, &lo, &hi);
     p->type = w.opt->type;
     p->current = cur;
-    p->step = d->step;
+    p->step = d->how == REL && d->step == 0 ? nice_step(cur / 100) : d->step;
     p->lo = d->how == REL ? cur * d->lo : d->lo;
     p->hi = d->how == REL ? cur * d->hi : d->hi;
     if (d->how == REL && strncmp(path, "metrics.", 8) == 0 && cur <= 1 && p->hi > 1)
