@@ -28,7 +28,7 @@ static const struct tune_default defaults[] = {
     {"target", "behavior.scale_down.stabilization", ABS, 0, 600000, 15000},
     {"target", "behavior.scale_up.stabilization", ABS, 0, 180000, 15000},
     {"panic", "policy.target", REL, 0.25, 2, 0},
-    {"panic", "policy.stable_window", ABS, 6000, 300000, 6000},
+    {"panic", "policy.stable_window", ABS, 12000, 300000, 6000}, /* panic window >= 1 s */
     {"panic", "policy.panic_threshold", ABS, 1, 4, 0.1},
     {"panic", "policy.scale_down_delay", ABS, 0, 600000, 15000},
     {"threshold_average", "policy.min", REL, 0.25, 2, 0},
@@ -310,8 +310,8 @@ double as_tune_quantize(const struct as_tune_param *p, double v)
     if (step <= 0 && p->type == AS_OPT_DURATION)
         step = p->hi - p->lo >= 10000 ? 1000 : 100;
     if (step > 0)
-        v = p->lo + round((v - p->lo) / step) * step;
-    else if (v != 0) { /* 4 significant digits, as the text is written */
+        v = round(v / step) * step; /* multiples of the step: 10s, 15s, not 12s, 17s */
+    else if (v != 0) {              /* 4 significant digits, as the text is written */
         char buf[32];
         snprintf(buf, sizeof(buf), "%.4g", v);
         v = strtod(buf, NULL);
