@@ -264,12 +264,103 @@ static void test_emit(void **unused)
     as_config_unref(cfg);
 }
 
+/* A clock that moves one second each time it is read. */
+static double fake_clock(void *arg)
+{
+    double *now = arg;
+    return (*now)++;
+}
+
+static void test_time_limit(void **unused)
+{
+    (void)unused;
+    struct fixture f;
+    struct as_tune_result r;
+    struct as_err err;
+    double now = 0;
+    setup_case(&f, 10, NULL);
+    f.p.clock_s = fake_clock;
+    f.p.clock_arg = &now;
+    f.p.time_limit_s = 3;
+    assert_int_equal(as_tune_run(&f.p, &r, &err), 0);
+    assert_int_equal(r.stop, AS_TUNE_TIME);
+    assert_true(r.evals < f.p.budget);
+    assert_true(now <= 5); /* read at the start, then once per batch until 3 s had passed */
+    teardown_case(&f);
+}
+
+/* Every policy type's defaults: the parameters named in docs/tune.md, and the candidates at
+ * the low and the high corner of the space are configurations the loader accepts. */
+static void test_policy_defaults(void **unused)
+{
+    (void)unused;
+    static const struct {
+        const char *policy, *metrics, *want;
+    } cases[] = {
+        {"", "{name: c, type: cpu, target: 0.5}",
+         "metrics.c.target behavior.scale_down.stabilization behavior.scale_up.stabilization "
+         "interval"},
+        {"{type: panic, target: 10}", "{name: c, type: cpu, target: 1}",
+         "policy.target policy.stable_window policy.panic_threshold policy.scale_down_delay "
+         "interval"},
+        {"{type: threshold_average, min: 400, max: 1200}", "{name: c, type: cpu}",
+         "policy.min policy.max policy.increment interval"},
+        {"{type: threshold_consecutive, min: 400, max: 1200}", "{name: c, type: cpu}",
+         "policy.min policy.max policy.up_after policy.down_after interval"},
+        {"{type: decay, targets: {c: 500}}", "{name: c, type: cpu}",
+         "policy.step policy.unchanged_runs interval"},
+        {"{type: queue, max_workers: 6, max_queue_size: 10}", "{name: c, type: cpu}",
+         "policy.max_queue_size policy.scale_up_step policy.max_idle_time interval"},
+        {"{type: step, threshold: 500, steps: [{lower: 0, adjustment: 1}]}", "{name: c, type: cpu}",
+         "policy.threshold interval"},
+        {"{type: formula, formula: c, target: 0.7}", "{name: c, type: cpu}",
+         "policy.target interval"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024];
+        struct as_err err;
+        snprintf(text, sizeof(text),
+                 "groups:\n  g:\n    max: 10\n    metrics:\n      - %s\n"
+                 "    scaler: {type: exec, command: [\"true\"]}\n%s%s\n",
+                 cases[i].metrics, cases[i].policy[0] ? "    policy: " : "", cases[i].policy);
+        struct as_doc *doc = as_doc_parse("t.yaml", text, strlen(text), &err);
+        struct as_config *cfg = as_config_parse("t.yaml", text, &err);
+        if (cfg == NULL)
+            fprintf(stderr, "%s:%d:%d: %s\n", err.file, err.line, err.col, err.msg);
+        assert_non_null(doc);
+        assert_non_null(cfg);
+        struct as_tune_space sp;
+        assert_int_equal(as_tune_space_build(&cfg->groups[0], group_node(doc), NULL, &sp, &err), 0);
+        char got[512] = "";
+        for (size_t k = 0; k < sp.n; k++)
+            snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", k ? " " : "",
+                     sp.p[k].path);
+        assert_string_equal(got, cases[i].want);
+        struct as_tune_problem p = {
+            .file = "t.yaml", .group = "g", .node = group_node(doc), .space = &sp};
+        for (int hi = 0; hi <= 1; hi++) {
+            double v[AS_TUNE_PARAMS_MAX];
+            for (size_t k = 0; k < sp.n; k++)
+                v[k] = as_tune_quantize(&sp.p[k], hi ? sp.p[k].hi : sp.p[k].lo);
+            struct as_config *c = as_tune_config(&p, v, &err);
+            if (c == NULL)
+                fprintf(stderr, "%s, %s corner: %s:%d:%d: %s\n", cases[i].want, hi ? "high" : "low",
+                        err.file, err.line, err.col, err.msg);
+            assert_non_null(c);
+            as_config_unref(c);
+        }
+        as_doc_free(doc);
+        as_config_unref(cfg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_optimum), cmocka_unit_test(test_same_seed_same_result),
         cmocka_unit_test(test_budget),        cmocka_unit_test(test_infeasible),
         cmocka_unit_test(test_space_errors),  cmocka_unit_test(test_emit),
+        cmocka_unit_test(test_time_limit),    cmocka_unit_test(test_policy_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
