@@ -189,9 +189,45 @@ static int add_param(struct as_tune_space *sp, const char *path, struct as_err *
     return 0;
 }
 
+/* The node at path below n (a list's item by its `name`), or NULL when a key is absent. */
+static const struct as_node *node_at(const struct as_node *n, const char *path)
+{
+    while (n != NULL && *path) {
+        const struct as_node *next = NULL;
+        size_t len = strcspn(path, ".");
+        for (size_t i = 0; n->kind == AS_NODE_MAP && i < n->n && !next; i++)
+            if (strlen(n->pairs[i].key->value) == len &&
+                strncmp(n->pairs[i].key->value, path, len) == 0)
+                next = n->pairs[i].value;
+        for (size_t i = 0; n->kind == AS_NODE_SEQ && i < n->n && !next; i++) {
+            const struct as_node *it = n->items[i];
+            long k = it->kind == AS_NODE_MAP ? as_node_find(it, "name") : -1;
+            const char *name = k >= 0 ? it->pairs[k].value->value : NULL;
+            if (name && strncmp(path, name, strlen(name)) == 0 &&
+                (path[strlen(name)] == '.' || path[strlen(name)] == '\0')) {
+                next = it;
+                len = strlen(name);
+            }
+        }
+        n = next;
+        path += len + (path[len] == '.');
+    }
+    return n;
+}
+
+/* A key written as a mapping or a list (a min with a schedule) is not a number to search. */
+static int plain_key(const struct as_node *group, const char *path, struct as_err *err)
+{
+    const struct as_node *n = node_at(group, path);
+    if (n != NULL && n->kind != AS_NODE_SCALAR)
+        return as_err_set(err, "'%s' is written as %s in the group, not a number", path,
+                          as_node_kind_name(n->kind));
+    return 0;
+}
+
 /* KEY=LO:HI[:STEP]. */
-static int parse_spec(const struct as_group_cfg *g, const char *spec, struct as_tune_space *sp,
-                      struct as_err *err)
+static int parse_spec(const struct as_group_cfg *g, const struct as_node *node, const char *spec,
+                      struct as_tune_space *sp, struct as_err *err)
 {
     char buf[AS_TUNE_PATH_MAX + 96], *f[3] = {0};
     const char *eq = strchr(spec, '=');
@@ -200,7 +236,8 @@ static int parse_spec(const struct as_group_cfg *g, const char *spec, struct as_
     char key[AS_TUNE_PATH_MAX];
     snprintf(key, sizeof(key), "%.*s", (int)(eq - spec), spec);
     struct where w;
-    if (find_key(g, key, &w, err) < 0 || add_param(sp, key, err) < 0)
+    if (find_key(g, key, &w, err) < 0 || plain_key(node, key, err) < 0 ||
+        add_param(sp, key, err) < 0)
         return -1;
     struct as_tune_param *p = &sp->p[sp->n];
     p->type = w.opt->type;
@@ -232,13 +269,14 @@ static double nice_step(double x)
 }
 
 /* One default parameter at path; a relative range needs a current value above 0. */
-static int add_default(const struct as_group_cfg *g, const struct tune_default *d, const char *path,
-                       struct as_tune_space *sp, struct as_err *err)
+static int add_default(const struct as_group_cfg *g, const struct as_node *node,
+                       const struct tune_default *d, const char *path, struct as_tune_space *sp,
+                       struct as_err *err)
 {
     struct where w;
     struct as_err ignored;
-    if (find_key(g, path, &w, &ignored) < 0) /* not set for this metric, behavior off... */
-        return 0;
+    if (find_key(g, path, &w, &ignored) < 0 || plain_key(node, path, &ignored) < 0)
+        return 0; /* not set for this metric, behavior off, min on a schedule... */
     double cur = current_of(&w), lo, hi;
     if (d->how == REL && !(cur > 0))
         return 0;
@@ -264,21 +302,22 @@ static int add_default(const struct as_group_cfg *g, const struct tune_default *
     return 0;
 }
 
-static int defaults_of(const struct as_group_cfg *g, struct as_tune_space *sp, struct as_err *err)
+static int defaults_of(const struct as_group_cfg *g, const struct as_node *node,
+                       struct as_tune_space *sp, struct as_err *err)
 {
     for (size_t i = 0; i < AS_ARRAY_LEN(defaults); i++) {
         const struct tune_default *d = &defaults[i];
         if (strcmp(d->policy, "*") != 0 && strcmp(d->policy, g->policy->name) != 0)
             continue;
         if (strncmp(d->key, "metrics.*.", 10) != 0) {
-            if (add_default(g, d, d->key, sp, err) < 0)
+            if (add_default(g, node, d, d->key, sp, err) < 0)
                 return -1;
             continue;
         }
         for (size_t m = 0; m < g->nmetrics; m++) {
             char path[AS_TUNE_PATH_MAX];
             snprintf(path, sizeof(path), "metrics.%s.%s", g->metrics[m].name, d->key + 10);
-            if (add_default(g, d, path, sp, err) < 0)
+            if (add_default(g, node, d, path, sp, err) < 0)
                 return -1;
         }
     }
@@ -295,9 +334,9 @@ int as_tune_space_build(const struct as_group_cfg *g, const struct as_node *node
     if (node == NULL || node->kind != AS_NODE_MAP)
         return as_err_set(err, "group '%s' is not a mapping", g->name);
     if (specs == NULL || specs[0] == NULL)
-        return defaults_of(g, sp, err);
+        return defaults_of(g, node, sp, err);
     for (size_t i = 0; specs[i] != NULL; i++)
-        if (parse_spec(g, specs[i], sp, err) < 0)
+        if (parse_spec(g, node, specs[i], sp, err) < 0)
             return -1;
     return 0;
 }

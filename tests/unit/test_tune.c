@@ -191,6 +191,20 @@ static void test_space_errors(void **unused)
             fprintf(stderr, "%s: %s\n", bad[i].spec, err.msg);
         assert_non_null(strstr(err.msg, bad[i].msg));
     }
+    /* min written as a schedule is not a number: refused, and left out of the defaults */
+    const char sched[] = "groups:\n  g:\n    max: 10\n    min: {\"00:00\": 1, \"08:00\": 3}\n"
+                         "    metrics:\n      - {name: c, type: cpu, target: 0.5}\n"
+                         "    scaler: {type: exec, command: [\"true\"]}\n";
+    struct as_doc *sdoc = as_doc_parse("s.yaml", sched, strlen(sched), &err);
+    struct as_config *scfg = as_config_parse("s.yaml", sched, &err);
+    assert_non_null(sdoc);
+    assert_non_null(scfg);
+    const char *min_spec[] = {"min=1:4", NULL};
+    assert_int_equal(as_tune_space_build(&scfg->groups[0], group_node(sdoc), min_spec, &f.sp, &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "'min' is written as a mapping"));
+    as_doc_free(sdoc);
+    as_config_unref(scfg);
     const char *ok[] = {"interval=5s:1m:5s", "min=1:4", NULL};
     assert_int_equal(as_tune_space_build(g, group_node(f.doc), ok, &f.sp, &err), 0);
     assert_int_equal(f.sp.n, 2);
