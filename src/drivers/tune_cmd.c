@@ -390,9 +390,14 @@ static void verdicts(const struct tune *x)
                "than %g%%\n",
                viol_pct(&x->held[1]), allowed);
     if (x->r.invalid > 0) {
-        char buf[AS_ERR_MAX + 300];
-        printf("\n%d candidates refused by the configuration loader, the first: %s\n", x->r.invalid,
-               as_err_str(&x->r.first_invalid, buf, sizeof(buf)));
+        printf("\n%d candidate%s refused by the configuration loader, the first (", x->r.invalid,
+               x->r.invalid == 1 ? "" : "s");
+        for (size_t i = 0; i < x->space.n; i++) {
+            char b[32];
+            printf("%s%s %s", i ? ", " : "", x->space.p[i].path,
+                   as_tune_value_text(&x->space.p[i], x->r.first_invalid_v[i], b, sizeof(b)));
+        }
+        printf("): %s\n", x->r.first_invalid.msg);
     }
 }
 

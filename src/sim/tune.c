@@ -191,8 +191,10 @@ static int eval_batch(struct tuner *t, const double (*v)[AS_TUNE_PARAMS_MAX], si
         e->violation = 1; /* refused: ranks last, never simulated */
         struct as_err err;
         struct as_config *cfg = as_tune_config(p, v[k], &err);
-        if (cfg == NULL && t->r->invalid++ == 0)
+        if (cfg == NULL && t->r->invalid++ == 0) {
             t->r->first_invalid = err;
+            memcpy(t->r->first_invalid_v, v[k], sizeof(t->r->first_invalid_v));
+        }
         fresh += cfg != NULL;
         slot[t->n - first] = cfg;
         idx[k] = (long)t->n++;

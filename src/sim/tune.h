@@ -93,7 +93,9 @@ struct as_tune_result {
     int evals;    /* simulations run */
     int invalid;  /* candidates the loader refused */
     enum as_tune_stop stop;
-    struct as_err first_invalid; /* why the first refused one was */
+    struct as_err first_invalid; /* why the first refused one was (its position is in the
+                                    candidate's text, not in the file) */
+    double first_invalid_v[AS_TUNE_PARAMS_MAX]; /* its values */
 };
 
 /* Whether e meets the problem's SLO allowance. */

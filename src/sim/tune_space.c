@@ -45,6 +45,8 @@ static const struct tune_default defaults[] = {
     {"queue", "policy.max_idle_time", ABS, 10000, 600000, 10000},
     {"step", "policy.threshold", REL, 0.5, 1.5, 0},
     {"formula", "policy.target", REL, 0.25, 2, 0},
+    {"predictive", "metrics.*.target", REL, 0.25, 2, 0},
+    {"predictive", "metrics.*.average_value", REL, 0.25, 2, 0},
     {"predictive", "policy.lead", ABS, 10000, 600000, 10000},
     {"predictive", "policy.margin", ABS, 0, 0.5, 0.01},
     {"*", "interval", ABS, 5000, 60000, 5000},

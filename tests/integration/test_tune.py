@@ -148,6 +148,14 @@ def test_errors(ctx):
     for extra, msg in cases:
         r = tune(ctx, good, *extra)
         assert r.returncode == 2 and msg in r.stderr, (extra, r.returncode, r.stderr)
+    # a candidate the loader refuses is counted and named by its values, not by a position
+    kpa = write(ctx, "kpa.yaml", CONFIG.format(max=40).replace(
+        "    scaler:", "    policy: {type: panic, target: 3}\n    scaler:"))
+    r = tune(ctx, kpa, "--param", "policy.stable_window=6s:1m:1s", "--budget", "30")
+    assert r.returncode == 0, r.stderr
+    assert "refused by the configuration loader, the first (policy.stable_window " in r.stdout, \
+        r.stdout
+    assert "panic window must be at least 1s" in r.stdout and "kpa.yaml:" not in r.stdout, r.stdout
     r = run_cli(ctx.bin, ["tune", "-c", good])
     assert r.returncode == 2 and "--trace" in r.stderr, r.stderr
     r = run_cli(ctx.bin, ["tune", "--help"])
