@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sim/sim.h"
+#include "sim/sim_int.h"
 
 #define NEED_LIMIT 10000000 /* replicas: beyond this a load is called unservable */
 
@@ -31,19 +32,24 @@ int as_sim_model_check(const struct as_sim_model *m, struct as_err *err)
 }
 
 /* Erlang C: the probability that an arrival waits, c servers, offered load a = lambda/mu < c.
- * Through the Erlang B recursion in its inverse form (1/B(k) = 1 + k/a / B(k-1)), which
- * neither overflows nor loses precision for large c. */
+ * 1/B(c, a) = sum_{j=0..c} c!/((c-j)! a^j): its terms grow while c - j > a and then fall
+ * faster than geometrically, so the sum stops once they no longer count (a few sqrt(a) past
+ * the peak) instead of running over every server. Terms past 1e250 mean B below 1e-250:
+ * nobody waits. */
 static double erlang_c(int c, double a)
 {
     if (a <= 0)
         return 0;
-    double inv = 1, ia = 1 / a;
-    for (int k = 1; k <= c; k++) {
-        inv = 1 + k * ia * inv;
-        if (inv > 1e250) /* B(c) below 1e-250: nobody waits (it only grows from here) */
+    double sum = 1, term = 1, ia = 1 / a;
+    for (int j = 0; j < c; j++) {
+        term *= (c - j) * ia;
+        sum += term;
+        if (term > 1e250)
             return 0;
+        if (c - j < a && term < 1e-17 * sum)
+            break;
     }
-    double b = 1 / inv;
+    double b = 1 / sum;
     return c * b / (c - a * (1 - b));
 }
 
@@ -53,43 +59,42 @@ struct mmc {
     double mu, theta, C;
 };
 
-/* P(T > t), t in seconds. */
+/* P(T > t) and the density of T at t, seconds. */
+static double tail2(const struct mmc *q, double t, double *dens)
+{
+    double em = exp(-q->mu * t), d = q->theta - q->mu;
+    if (fabs(d) < 1e-9 * q->mu) {
+        *dens = (1 - q->C) * q->mu * em + q->C * q->mu * q->mu * t * em;
+        return (1 - q->C) * em + q->C * (1 + q->mu * t) * em;
+    }
+    double et = q->C > 0 ? exp(-q->theta * t) : 0;
+    *dens = (1 - q->C) * q->mu * em + q->C * q->mu * q->theta * (em - et) / d;
+    return (1 - q->C) * em + q->C * (q->theta * em - q->mu * et) / d;
+}
+
 static double tail(const struct mmc *q, double t)
 {
-    double em = exp(-q->mu * t);
-    double d = q->theta - q->mu;
-    if (fabs(d) < 1e-9 * q->mu)
-        return (1 - q->C) * em + q->C * (1 + q->mu * t) * em;
-    return (1 - q->C) * em + q->C * (q->theta * em - q->mu * exp(-q->theta * t)) / d;
+    double dens;
+    return tail2(q, t, &dens);
 }
 
-/* The density of T at t. */
-static double density(const struct mmc *q, double t)
+/* The p-quantile of T (p in (0,1)), seconds. T >= S, so the service's own quantile is below
+ * it; Newton steps from there climb to it (the tail is convex past the density's mode), with
+ * bisection whenever a step would leave the bracket. */
+static double quantile(const struct mmc *q, double p, double hint)
 {
-    double em = exp(-q->mu * t);
-    double d = q->theta - q->mu;
-    if (fabs(d) < 1e-9 * q->mu)
-        return (1 - q->C) * q->mu * em + q->C * q->mu * q->mu * t * em;
-    return (1 - q->C) * q->mu * em + q->C * q->mu * q->theta * (em - exp(-q->theta * t)) / d;
-}
-
-/* The p-quantile of T (p in (0,1)), seconds: bracketed Newton steps. */
-static double quantile(const struct mmc *q, double p)
-{
-    double target = 1 - p, lo = 0, hi = 1 / q->mu + (q->C > 0 ? 1 / q->theta : 0);
-    while (tail(q, hi) > target && hi < 1e12)
-        hi *= 2;
-    double t = hi / 2;
-    for (int i = 0; i < 100; i++) {
-        double f = tail(q, t) - target;
+    double target = 1 - p, lo = -log(target) / q->mu, hi = INFINITY;
+    double t = hint > lo ? hint : lo; /* the last step's answer is usually a step away */
+    for (int i = 0; i < 200; i++) {
+        double dens, f = tail2(q, t, &dens) - target;
         if (f > 0)
             lo = t;
         else
             hi = t;
-        double dens = density(q, t), next = dens > 0 ? t + f / dens : -1;
+        double next = dens > 0 ? t + f / dens : NAN;
         if (!(next > lo && next < hi))
-            next = (lo + hi) / 2;
-        if (fabs(next - t) <= 1e-12 * (t + 1e-9) || hi - lo <= 1e-12 * hi)
+            next = isinf(hi) ? 2 * lo + 1 / q->mu : (lo + hi) / 2;
+        if (fabs(next - t) <= 1e-8 * t)
             return next;
         t = next;
     }
@@ -104,17 +109,25 @@ static double cap_ms(double s)
     return ms > AS_SIM_LAT_CAP_MS || !isfinite(ms) ? AS_SIM_LAT_CAP_MS : ms;
 }
 
-/* Latencies of M/M/c (lambda < c mu) shifted by `wait` seconds of backlog. */
-static void stable(const struct as_sim_model *m, int c, double lambda, double wait, int want,
-                   struct as_sim_point *out)
+/* Latencies of M/M/c (lambda < c mu) shifted by `wait` seconds of backlog. theta is taken as
+ * serving * capacity - lambda, the very quantity the caller found positive (c * mu may round
+ * to less). */
+static void stable(const struct as_sim_model *m, int serving, double lambda, double wait, int want,
+                   double hint, struct as_sim_point *out)
 {
     double mu = m->capacity / m->concurrency;
-    struct mmc q = {.mu = mu, .theta = c * mu - lambda, .C = erlang_c(c, lambda / mu)};
+    int c = serving * m->concurrency;
+    double C = erlang_c(c, lambda / mu);
+    struct mmc q = {.mu = mu,
+                    .theta = (double)serving * m->capacity - lambda,
+                    .C = C < 0   ? 0
+                         : C > 1 ? 1
+                                 : C};
     double wq = q.C / q.theta;
     out->lat_mean = cap_ms(wait + wq + 1 / mu);
-    out->lat_slo = cap_ms(wait + quantile(&q, m->slo_pct / 100));
+    out->lat_slo = cap_ms(wait + quantile(&q, m->slo_pct / 100, hint / 1000 - wait));
     for (int i = 0; want && i < 4; i++)
-        out->lat_p[i] = cap_ms(wait + quantile(&q, pcts[i]));
+        out->lat_p[i] = cap_ms(wait + quantile(&q, pcts[i], 0));
     out->queue += lambda * wq;
     out->inflight += lambda * wq + lambda / mu;
     /* on the tail itself, as as_sim_need decides, not on the solved percentile */
@@ -148,6 +161,13 @@ static void unserved(double b0, double b1, struct as_sim_point *out)
 void as_sim_model_step(const struct as_sim_model *m, int serving, double lambda, double dt_s,
                        double *backlog, int pcts_wanted, struct as_sim_point *out)
 {
+    as_sim_model_step_hint(m, serving, lambda, dt_s, backlog, pcts_wanted, 0, out);
+}
+
+void as_sim_model_step_hint(const struct as_sim_model *m, int serving, double lambda, double dt_s,
+                            double *backlog, int pcts_wanted, double hint_ms,
+                            struct as_sim_point *out)
+{
     memset(out, 0, sizeof(*out));
     double b0 = *backlog > 0 ? *backlog : 0, cap = (double)serving * m->capacity;
     lambda = lambda > 0 ? lambda : 0;
@@ -160,12 +180,14 @@ void as_sim_model_step(const struct as_sim_model *m, int serving, double lambda,
         *backlog = 0;
         out->throughput = lambda;
         out->util = lambda / cap;
-        stable(m, serving * m->concurrency, lambda, 0, pcts_wanted, out);
+        stable(m, serving, lambda, 0, pcts_wanted, hint_ms, out);
     } else {
         /* The fluid backlog: it grows at lambda - cap, or drains at cap - lambda until gone. */
         double b1 = b0 + (lambda - cap) * dt_s, bavg;
         if (b1 > 0) {
             bavg = (b0 + b1) / 2;
+        } else if (b0 <= 0) { /* lambda == cap exactly: nothing piles up */
+            bavg = b1 = 0;
         } else {
             double drain = b0 / (cap - lambda);
             bavg = b0 * drain / (2 * dt_s);
@@ -177,7 +199,7 @@ void as_sim_model_step(const struct as_sim_model *m, int serving, double lambda,
         out->queue = bavg;
         out->inflight = bavg + out->util * serving * m->concurrency;
         if (lambda < cap)
-            stable(m, serving * m->concurrency, lambda, bavg / cap, pcts_wanted, out);
+            stable(m, serving, lambda, bavg / cap, pcts_wanted, hint_ms, out);
         else
             saturated(m, bavg / cap, pcts_wanted, out);
     }

@@ -101,8 +101,11 @@ static int oracle_loop(struct oracle *q, struct as_sim_result *res)
     struct as_sim_point pt;
     for (int64_t j = 0; j <= q->S && j < steps; j++)
         push_ahead(q, j, steps);
+    int prev = -1;
     for (int64_t i = 0; i < steps; i++) {
         int e = window_best(&q->up, i);
+        res->scale_events += prev >= 0 && e != prev;
+        prev = e;
         window_push(&q->back, i, e);
         /* serving: the replicas that existed through [i - S, i]; those at 0 are warm */
         int serving = window_best(&q->back, i - q->S);

@@ -49,6 +49,8 @@ double as_sim_clock_next(struct as_sim_clock *c)
         c->fa = integral(c, a);
     double fb = integral(c, b);
     double rate = b > a ? (fb - c->fa) / (b - a) : c->tr->rps[c->k];
+    if (!(rate >= 0)) /* rounding of a huge integral */
+        rate = 0;
     c->fa = fb;
     c->x = b;
     c->i++;
@@ -283,7 +285,7 @@ void as_sim_cached_step(struct as_sim_cache *c, const struct as_sim_model *m, in
         return;
     }
     int was_clear = *backlog <= 0;
-    as_sim_model_step(m, serving, load, dt, backlog, pcts, out);
+    as_sim_model_step_hint(m, serving, load, dt, backlog, pcts, c->pt.lat_slo, out);
     c->valid = was_clear && *backlog <= 0;
     c->serving = serving;
     c->load = load;

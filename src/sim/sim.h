@@ -102,12 +102,12 @@ struct as_sim_opts {
 };
 
 struct as_sim_result {
-    double duration_s;                      /* simulated */
-    double cost_rs;                         /* replica-seconds of every existing replica */
-    double violating_s;                     /* time the SLO was violated */
-    int scale_events;                       /* decisions that changed the count */
-    double lat_mean_ms;                     /* time-weighted mean of the mean response time */
-    double lat_max_ms;                      /* largest mean response time of a step */
+    double duration_s;  /* simulated */
+    double cost_rs;     /* replica-seconds of every existing replica */
+    double violating_s; /* time the SLO was violated */
+    int scale_events;   /* decisions that changed the count (the oracle: its count's changes) */
+    double lat_mean_ms; /* time-weighted mean of the mean response time */
+    double lat_max_ms;  /* largest mean response time of a step */
     double slo_lat_mean_ms, slo_lat_max_ms; /* the same of the SLO's percentile */
     double offered, served;                 /* requests */
     int max_replicas;

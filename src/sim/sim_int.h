@@ -31,6 +31,11 @@ void as_sim_cached_step(struct as_sim_cache *c, const struct as_sim_model *m, in
                         double load, double dt, double *backlog, int pcts,
                         struct as_sim_point *out);
 
+/* as_sim_model_step with a guess of the SLO's percentile (the step before's, ms; 0: none)
+ * to start its search from. */
+void as_sim_model_step_hint(const struct as_sim_model *m, int serving, double lambda, double dt_s,
+                            double *backlog, int pcts, double hint_ms, struct as_sim_point *out);
+
 /* Turns the time-weighted sums of res into means over duration_s. */
 void as_sim_result_finish(struct as_sim_result *res, double duration_s);
 

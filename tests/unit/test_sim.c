@@ -118,6 +118,13 @@ static void test_backlog(void **unused)
     as_sim_model_step(&m, 1, 5, 1, &b, 0, &p); /* drained: M/M/1 again */
     assert_true(b == 0);
     near(p.lat_mean, 1000 * (1 / (10.0 - 5)), 1e-9);
+    /* arrivals exactly at capacity, nothing carried: nothing piles up, and every number is
+     * one (found by fuzz_sim_trace: 0/0 for the drain time) */
+    b = 0;
+    as_sim_model_step(&m, 1, 10, 1, &b, 1, &p);
+    assert_true(b == 0);
+    assert_true(isfinite(p.queue) && isfinite(p.inflight) && isfinite(p.lat_slo));
+    near(p.lat_mean, 100, 1e-9);
     /* no replica: everything waits, nothing is served, the SLO is violated */
     b = 0;
     as_sim_model_step(&m, 0, 3, 1, &b, 0, &p);
