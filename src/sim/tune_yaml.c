@@ -1,6 +1,7 @@
 /* A group's parsed document written back as block YAML with some keys set: the candidates of
  * `autoscaler tune` go through the configuration loader as text, and the winner prints as YAML
  * the user pastes. Comments and anchors are not kept (anchors are refused at load anyway). */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,13 +22,43 @@ static int indent_to(struct as_sb *sb, int n)
     return 0;
 }
 
+/* The code point of the UTF-8 sequence at c (the parser checked it) and its length. */
+static unsigned utf8_at(const unsigned char *c, size_t *len)
+{
+    if (c[0] < 0xe0) {
+        *len = 2;
+        return (c[0] & 0x1fu) << 6 | (c[1] & 0x3fu);
+    }
+    if (c[0] < 0xf0) {
+        *len = 3;
+        return (c[0] & 0x0fu) << 12 | (c[1] & 0x3fu) << 6 | (c[2] & 0x3fu);
+    }
+    *len = 4;
+    return (c[0] & 0x07u) << 18 | (c[1] & 0x3fu) << 12 | (c[2] & 0x3fu) << 6 | (c[3] & 0x3fu);
+}
+
+/* What YAML reads as a line break or does not print: escaped, or it would not read back. */
+static int unprintable(unsigned cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff ||
+           cp == 0xfffe || cp == 0xffff;
+}
+
 static int quoted(struct as_sb *sb, const char *s)
 {
     if (as_sb_append(sb, "\"", 1) < 0)
         return -1;
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         int rc;
-        if (*c == '"' || *c == '\\')
+        size_t len = 1;
+        unsigned cp = *c >= 0xc0 ? utf8_at(c, &len) : 0;
+        if (cp != 0 && unprintable(cp)) {
+            rc = as_sb_printf(sb, "\\u%04x", cp);
+            c += len - 1;
+        } else if (cp != 0) {
+            rc = as_sb_append(sb, (const char *)c, len);
+            c += len - 1;
+        } else if (*c == '"' || *c == '\\')
             rc = as_sb_printf(sb, "\\%c", *c);
         else if (*c == '\n')
             rc = as_sb_puts(sb, "\\n");
@@ -44,12 +75,26 @@ static int quoted(struct as_sb *sb, const char *s)
 }
 
 /* A plain key is written plain (it was plain or is a simple word); anything else quoted. */
+/* A plain scalar of the source written plain again: unless folding gave it a line break or
+ * it holds a character YAML would not read back as is. */
+static int plain_again(const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        if (*c < 0x20 || *c == 0x7f || *c >= 0x80)
+            return 0;
+    /* an indicator first would read as something else ("- -" is a list), -1 and -x are fine */
+    if (s[0] == '-' && (isalnum((unsigned char)s[1]) || s[1] == '.'))
+        return 1;
+    return s[0] != '\0' && strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) == NULL;
+}
+
+/* A key is written plain when it is a simple word (interval, scale_down, p95_ms, a.b-c). */
 static int key_text(struct as_sb *sb, const struct as_node *k)
 {
     const char *s = k->value;
-    int plain = !k->quoted && !k->from_ref && s[0] != '\0';
+    int plain = !k->quoted && !k->from_ref && (isalnum((unsigned char)s[0]) || s[0] == '_');
     for (const char *c = s; plain && *c; c++)
-        plain = strchr(":#{}[],&*!|>'\"%@`", *c) == NULL && *c != ' ';
+        plain = isalnum((unsigned char)*c) || strchr("_.-/", *c) != NULL;
     return plain ? as_sb_puts(sb, s) : quoted(sb, s);
 }
 
@@ -57,12 +102,11 @@ static int scalar_text(const struct emit *e, const struct as_node *n)
 {
     if (n->kind == AS_NODE_NULL)
         return as_sb_puts(e->sb, "~");
-    if (n->from_ref && e->raw)
-        return n->quoted ? quoted(e->sb, n->raw) : as_sb_puts(e->sb, n->raw);
+    const char *s = n->from_ref && e->raw ? n->raw : n->value;
     /* a resolved reference is quoted: its text may hold anything */
-    if (n->quoted || n->from_ref)
-        return quoted(e->sb, n->value);
-    return as_sb_puts(e->sb, n->value);
+    if (n->quoted || (n->from_ref && !e->raw) || !plain_again(s))
+        return quoted(e->sb, s);
+    return as_sb_puts(e->sb, s);
 }
 
 /* The parameter at path, or -1. */
@@ -84,10 +128,16 @@ static int below(const struct emit *e, const char *path)
     return 0;
 }
 
+/* A path no parameter has (none starts with this byte): below a key too long for a path. */
+#define NO_PATH "\x7f"
+
+/* path.key, or NO_PATH when it is longer than any parameter's path can be. Returns 0. */
 static int child_path(char *out, size_t len, const char *path, const char *key)
 {
     int n = path[0] ? snprintf(out, len, "%s.%s", path, key) : snprintf(out, len, "%s", key);
-    return n < 0 || (size_t)n >= len ? -1 : 0;
+    if (n < 0 || (size_t)n >= len || strcmp(path, NO_PATH) == 0)
+        snprintf(out, len, "%s", NO_PATH);
+    return 0;
 }
 
 static int emit_node(const struct emit *e, const struct as_node *n, const char *path, int indent);
@@ -103,8 +153,7 @@ static int emit_entry(const struct emit *e, const struct as_node *key, const cha
                       const struct as_node *n, const char *path, int indent)
 {
     char sub[AS_TUNE_PATH_MAX + 64];
-    if (child_path(sub, sizeof(sub), path, name) < 0)
-        return 0; /* deeper than any parameter: nothing below it is set */
+    child_path(sub, sizeof(sub), path, name);
     long i = param_at(e, sub);
     if ((key ? key_text(e->sb, key) : as_sb_puts(e->sb, name)) < 0 ||
         as_sb_append(e->sb, ":", 1) < 0)
@@ -184,14 +233,15 @@ static int emit_seq(const struct emit *e, const struct as_node *seq, const char 
     for (size_t i = 0; i < seq->n; i++) {
         const struct as_node *it = seq->items[i];
         char sub[AS_TUNE_PATH_MAX + 64];
-        if (indent_to(e->sb, indent) < 0 || as_sb_puts(e->sb, "- ") < 0 ||
+        int nested = it->kind == AS_NODE_SEQ && it->n > 0;
+        if (indent_to(e->sb, indent) < 0 || as_sb_puts(e->sb, nested ? "-\n" : "- ") < 0 ||
             item_path(sub, sizeof(sub), path, it, i) < 0)
             return -1;
         int rc;
         if (it->kind == AS_NODE_MAP && it->n > 0)
             rc = emit_map(e, it, sub, indent + 2, 1);
-        else if (it->kind == AS_NODE_SEQ && it->n > 0)
-            rc = as_sb_append(e->sb, "\n", 1) < 0 ? -1 : emit_seq(e, it, sub, indent + 2);
+        else if (nested)
+            rc = emit_seq(e, it, sub, indent + 2);
         else if (it->kind == AS_NODE_MAP || it->kind == AS_NODE_SEQ)
             rc = as_sb_puts(e->sb, it->kind == AS_NODE_MAP ? "{}\n" : "[]\n");
         else
