@@ -18,6 +18,7 @@
 #include "drivers/agent.h"
 #include "drivers/hosts_cmd.h"
 #include "drivers/simulate_cmd.h"
+#include "drivers/tune_cmd.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -39,6 +40,9 @@ static const char usage_main[] =
     "  simulate -c FILE --trace TRACE.csv [--compare oracle,hpa,kpa]\n"
     "                                       a policy over a traffic trace through a model of\n"
     "                                       the service, against baselines (docs/simulation.md)\n"
+    "  tune -c FILE --trace TRACE.csv [--slo pP<=D] [--param KEY=LO:HI]...\n"
+    "                                       the cheapest policy settings that meet the SLO on\n"
+    "                                       a trace, checked on a held-out part (docs/tune.md)\n"
     "  demo [--duration S] [--speed N]      a live autoscaling loop with no outside service\n"
     "  options                              the configuration reference (Markdown)\n"
     "  status [-c FILE | --url URL] [--json]\n"
@@ -455,6 +459,7 @@ int main(int argc, char **argv)
                 {"init", cmd_init},
                 {"replay", cmd_replay},
                 {"simulate", as_cmd_simulate},
+                {"tune", as_cmd_tune},
                 {"options", cmd_options},
                 {"workers", as_cmd_workers},
                 {"status", as_cmd_status},
