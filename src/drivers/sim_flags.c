@@ -62,7 +62,8 @@ int as_sim_flags_model(const struct as_sim_flags *f, const struct as_group_cfg *
     double conc;
     int rc = as_sim_flags_num(f->cmd, "--capacity", f->capacity, 1e-9, 1e12, &m->capacity);
     if (rc < 0 || as_sim_flags_dur(f->cmd, "--startup", f->startup, 0, &m->startup_ms) < 0 ||
-        (rc = as_sim_flags_num(f->cmd, "--concurrency", f->concurrency, 1, 100000, &conc)) < 0)
+        (rc = as_sim_flags_num(f->cmd, "--concurrency", f->concurrency, 1, AS_SIM_CONCURRENCY_MAX,
+                               &conc)) < 0)
         return -1;
     if (rc > 0)
         m->concurrency = (int)conc;

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "drivers/replay.h"
+#include "drivers/sim_flags.h"
 #include "util/util.h"
 
 #define EXIT_RUNTIME 1
@@ -133,79 +134,6 @@ static int parse_args(int argc, char **argv, struct sim_args *a)
 }
 
 /* ---- the model: the group's `model:`, then the flags ---- */
-
-/* "p95<=200ms" (spaces allowed). */
-static int parse_slo(const char *s, struct as_sim_model *m)
-{
-    char buf[64];
-    size_t n = 0;
-    for (; *s && n + 1 < sizeof(buf); s++)
-        if (*s != ' ')
-            buf[n++] = *s;
-    buf[n] = '\0';
-    char *le = strstr(buf, "<=");
-    if (*s || buf[0] != 'p' || le == NULL)
-        return -1;
-    *le = '\0';
-    int64_t ms;
-    double p;
-    if (as_parse_double(buf + 1, &p) < 0 || as_duration_parse(le + 2, &ms) < 0 || ms <= 0)
-        return -1;
-    m->slo_pct = p;
-    m->slo_ms = (double)ms;
-    return 0;
-}
-
-static int num_flag(const char *name, const char *s, double lo, double hi, double *out)
-{
-    if (s == NULL)
-        return 0;
-    if (as_parse_double(s, out) < 0 || !(*out >= lo && *out <= hi)) {
-        fprintf(stderr, "autoscaler simulate: %s '%s': expected a number from %g to %g\n", name, s,
-                lo, hi);
-        return -1;
-    }
-    return 1;
-}
-
-static int dur_flag(const char *name, const char *s, int64_t lo, int64_t *out)
-{
-    if (s == NULL)
-        return 0;
-    if (as_duration_parse(s, out) < 0 || *out < lo) {
-        fprintf(stderr, "autoscaler simulate: %s '%s': expected a duration such as 30s\n", name, s);
-        return -1;
-    }
-    return 1;
-}
-
-static int model_of(const struct as_group_cfg *g, const struct sim_args *a, struct as_sim_model *m)
-{
-    *m = (struct as_sim_model){.capacity = g->model.capacity,
-                               .startup_ms = g->model.startup_ms,
-                               .concurrency = g->model.concurrency,
-                               .slo_pct = g->model.slo_percentile,
-                               .slo_ms = (double)g->model.slo_latency_ms};
-    double conc;
-    int rc = num_flag("--capacity", a->capacity, 1e-9, 1e12, &m->capacity);
-    if (rc < 0 || dur_flag("--startup", a->startup, 0, &m->startup_ms) < 0 ||
-        (rc = num_flag("--concurrency", a->concurrency, 1, AS_SIM_CONCURRENCY_MAX, &conc)) < 0)
-        return -1;
-    if (rc > 0)
-        m->concurrency = (int)conc;
-    if (a->slo != NULL && parse_slo(a->slo, m) < 0) {
-        fprintf(stderr, "autoscaler simulate: --slo '%s': expected pP<=DURATION, e.g. p95<=200ms\n",
-                a->slo);
-        return -1;
-    }
-    struct as_err err;
-    as_err_clear(&err);
-    if (as_sim_model_check(m, &err) < 0) {
-        fprintf(stderr, "autoscaler simulate: group '%s': %s\n", g->name, err.msg);
-        return -1;
-    }
-    return 0;
-}
 
 /* ---- the runs ---- */
 
@@ -340,38 +268,6 @@ bad:
     return -1;
 }
 
-static const struct as_group_cfg *pick_group(const struct as_config *cfg, const char *name)
-{
-    if (name != NULL) {
-        const struct as_group_cfg *g = as_config_group(cfg, name);
-        if (g == NULL)
-            fprintf(stderr, "autoscaler simulate: no group '%s' in %s\n", name, cfg->file);
-        return g;
-    }
-    if (cfg->ngroups == 1)
-        return &cfg->groups[0];
-    fprintf(stderr, "autoscaler simulate: %s has %zu groups; choose one with --group\n", cfg->file,
-            cfg->ngroups);
-    return NULL;
-}
-
-/* Loads the configuration, printing every error. */
-static struct as_config *load_config(const char *path)
-{
-    struct as_err err;
-    struct as_errs errs = {0};
-    char buf[AS_ERR_MAX + 300];
-    struct as_config *cfg = as_config_load_all(path, &errs, &err);
-    if (cfg == NULL) {
-        if (errs.n == 0)
-            fprintf(stderr, "%s\n", as_err_str(&err, buf, sizeof(buf)));
-        for (size_t i = 0; i < errs.n; i++)
-            fprintf(stderr, "%s\n", as_err_str(&errs.v[i], buf, sizeof(buf)));
-    }
-    as_errs_free(&errs);
-    return cfg;
-}
-
 /* The simulation options from the flags; the load scale last (it needs the model). */
 static int options(struct sim *x)
 {
@@ -381,12 +277,12 @@ static int options(struct sim *x)
     x->o = (struct as_sim_opts){.step_ms = 1000, .warp = 1, .scale = 1, .initial = -1};
     struct as_err err;
     as_err_clear(&err);
-    if (dur_flag("--step", a->step, 1, &x->o.step_ms) < 0 ||
-        num_flag("--warp", a->warp, 1e-6, 1e6, &x->o.warp) < 0 ||
-        num_flag("--from", a->from, 0, 1e11, &x->o.from_s) < 0 ||
-        num_flag("--to", a->to, 0, 1e11, &x->o.to_s) < 0)
+    if (as_sim_flags_dur("simulate", "--step", a->step, 1, &x->o.step_ms) < 0 ||
+        as_sim_flags_num("simulate", "--warp", a->warp, 1e-6, 1e6, &x->o.warp) < 0 ||
+        as_sim_flags_num("simulate", "--from", a->from, 0, 1e11, &x->o.from_s) < 0 ||
+        as_sim_flags_num("simulate", "--to", a->to, 0, 1e11, &x->o.to_s) < 0)
         return -1;
-    if ((rc = num_flag("--initial", a->initial, 0, 1e6, &v)) < 0)
+    if ((rc = as_sim_flags_num("simulate", "--initial", a->initial, 0, 1e6, &v)) < 0)
         return -1;
     if (rc > 0)
         x->o.initial = (int)v;
@@ -401,36 +297,34 @@ static int options(struct sim *x)
     return 0;
 }
 
-static int load_scale(struct sim *x)
+/* The flags model, scale and the command's name, as tune reads them (drivers/sim_flags.h). */
+static struct as_sim_flags flags_of(const struct sim_args *a)
 {
-    double peak_n = 0, scale = 1;
-    if (num_flag("--peak-replicas", x->a.peak, 1, 1e6, &peak_n) < 0 ||
-        num_flag("--scale", x->a.scale, 1e-9, 1e9, &scale) < 0)
-        return -1;
-    x->o.scale = 1;
-    double peak = as_sim_trace_peak(&x->tr, &x->o);
-    if (peak_n > 0) {
-        if (peak <= 0) {
-            fprintf(stderr, "autoscaler simulate: --peak-replicas: the trace carries no load\n");
-            return -1;
-        }
-        /* a hair below the most that N replicas carry, so that the peak needs exactly N */
-        x->o.scale = as_sim_max_load(&x->m, (int)peak_n) * (1 - 1e-9) / peak;
-    }
-    x->o.scale *= scale;
-    x->rep.load_scale = x->o.scale;
-    x->rep.peak_rps = peak * x->o.scale;
-    return 0;
+    return (struct as_sim_flags){.cmd = "simulate",
+                                 .capacity = a->capacity,
+                                 .startup = a->startup,
+                                 .concurrency = a->concurrency,
+                                 .slo = a->slo,
+                                 .peak = a->peak,
+                                 .scale = a->scale};
 }
 
+static int load_scale(struct sim *x)
+{
+    struct as_sim_flags f = flags_of(&x->a);
+    if (as_sim_flags_scale(&f, &x->tr, &x->m, &x->o, &x->o.scale, &x->rep.peak_rps) < 0)
+        return -1;
+    x->rep.load_scale = x->o.scale;
+    return 0;
+}
 static int setup(struct sim *x)
 {
     struct as_err err;
     as_err_clear(&err);
     if (check_compare(x->a.compare) < 0 || options(x) < 0)
         return EXIT_USAGE;
-    if ((x->cfg = load_config(x->a.config)) == NULL ||
-        (x->g = pick_group(x->cfg, x->a.group)) == NULL)
+    if ((x->cfg = as_sim_flags_config(x->a.config)) == NULL ||
+        (x->g = as_sim_flags_group("simulate", x->cfg, x->a.group)) == NULL)
         return EXIT_USAGE;
     x->a.metrics[x->a.nmetrics] = NULL;
     if ((x->kinds = calloc(x->g->nmetrics + 1, sizeof(*x->kinds))) == NULL) {
@@ -441,7 +335,8 @@ static int setup(struct sim *x)
         fprintf(stderr, "autoscaler simulate: %s\n", err.msg);
         return EXIT_USAGE;
     }
-    if (model_of(x->g, &x->a, &x->m) < 0)
+    struct as_sim_flags f = flags_of(&x->a);
+    if (as_sim_flags_model(&f, x->g, &x->m) < 0)
         return EXIT_USAGE;
     if (as_sim_trace_load(x->a.trace, &x->tr, &err) < 0) {
         char buf[AS_ERR_MAX + 300];
