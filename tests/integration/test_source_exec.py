@@ -89,9 +89,9 @@ def test_dry_run_values_and_failures(ctx):
         ds = d.decisions(group=name)
         assert ds and all(x.values["q"] is None and x.desired == 3 for x in ds), (name, d.tail())
         c = counters(d, name)
-        # every measurement failed, or was skipped while the source backs off after failures
-        assert c["measurements"] >= 1 and c["failures"] >= 1, (name, c)
-        assert c["failures"] + c["skipped"] == c["measurements"], (name, c)
+        # every attempt failed (measurements counts attempts, skipped the rounds the source sat
+        # out backing off), but for one that may still be in flight when the counters are read
+        assert c["failures"] >= 1 and 0 <= c["measurements"] - c["failures"] <= 1, (name, c)
     assert len(d.grep(r"ERROR source/exec\[garbage/q\]")) == 1, d.tail()
     # The hanging script and its grandchild die at each timeout: after three attempts, at most
     # the pair of the attempt in flight is alive.
