@@ -55,7 +55,8 @@ struct as_sim_point {
     double queue;             /* waiting: backlog + mean M/M/c queue length */
     double inflight;          /* waiting + in service */
     double throughput;        /* served, requests/s */
-    int violating;            /* the SLO's percentile is above slo_ms (or nothing serves) */
+    int violating;            /* arrivals >= the serving capacity, the SLO's percentile above
+                                 slo_ms, or nothing serves while anything waits */
 };
 
 /* A traffic trace: row i is the mean rate over [t[i], t[i+1]) (the last one over one step). */

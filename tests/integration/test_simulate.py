@@ -241,5 +241,57 @@ def test_svg_renders(ctx):
     assert not foreign, foreign
 
 
+# issue 10, found by `tune`: on the LLM trace a panic policy that let bursts queue above the
+# capacity cost 0.69 of the oracle with no violating second (the fluid wait of an overloaded
+# step stayed within the SLO). Overloaded steps now violate, and the oracle is a lower bound.
+LLM_TRACE = os.path.join(REPO, "traces", "azure_llm_inference_conv_2023_1s.csv")
+LLM_MODEL = """    model: {capacity: 2, startup: 20s, concurrency: 4, slo_percentile: 95, slo_latency: 10s}
+    scaler: {type: exec, command: ["true"]}
+    metrics:
+      - {name: inflight, type: cpu, target: 3, model: concurrency_per_replica}
+"""
+LLM_GROUPS = {
+    "llm": "    interval: 2s\n    policy: {type: panic, target: 3, stable_window: 60s}\n",
+    "llm_best": "    interval: 10s\n    policy: {type: panic, target: 1.22, stable_window: 144s,"
+                " panic_threshold: 2.8, scale_down_delay: 0s}\n",
+}
+
+
+def llm_config(ctx, name):
+    path = os.path.join(ctx.tmp, f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write(f"log_file: ''\nstate_dir: ''\ngroups:\n  llm:\n    max: 100\n"
+                f"{LLM_GROUPS[name]}{LLM_MODEL}")
+    return path
+
+
+def assert_oracle_bound(rows, oracle_cost, where):
+    for name, row in rows:
+        if row["violating_seconds"] == 0:
+            assert row["cost_replica_seconds"] >= oracle_cost, (where, name, row, oracle_cost)
+
+
+@test
+def test_oracle_is_a_lower_bound_llm(ctx):
+    for name in LLM_GROUPS:
+        r = simulate(ctx, llm_config(ctx, name), "--compare", "oracle", "--json",
+                     trace=LLM_TRACE)
+        assert r.returncode == 0, r.stderr
+        pols = json.loads(r.stdout)["policies"]
+        oracle = pols[1]
+        assert oracle["policy"] == "oracle" and oracle["violating_seconds"] == 0, oracle
+        assert_oracle_bound([(name, pols[0])], oracle["cost_replica_seconds"], "simulate")
+    # whatever tune finds that never violates costs at least the oracle's, on both parts
+    r = run_cli(ctx.bin, ["tune", "-c", llm_config(ctx, "llm"), "--trace", LLM_TRACE,
+                          "--budget", "100", "--max-violation", "0%", "--json"], timeout=60)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    for part in ("tuned_on_results", "held_out_results"):
+        res = doc[part]
+        assert res["oracle"]["violating_seconds"] == 0, (part, res["oracle"])
+        assert_oracle_bound([(k, res[k]) for k in ("current", "best")],
+                            res["oracle"]["cost_replica_seconds"], part)
+
+
 if __name__ == "__main__":
     sys.exit(main())

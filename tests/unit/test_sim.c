@@ -107,7 +107,7 @@ static void test_backlog(void **unused)
     near(p.throughput, 10, 1e-12);
     near(p.util, 1, 1e-12);
     near(p.lat_mean, 1000 * (5.0 / 10 + 0.1), 1e-9); /* mean backlog 5, drained at 10/s */
-    assert_true(p.violating == (p.lat_slo > 1000));
+    assert_true(p.lat_slo < 1000 && p.violating);    /* overloaded: violating, whatever the wait */
     as_sim_model_step(&m, 1, 20, 1, &b, 0, &p);
     near(b, 20, 1e-12);
     for (int i = 0; i < 4; i++) {
@@ -131,6 +131,45 @@ static void test_backlog(void **unused)
     near(b, 3, 1e-12);
     assert_true(p.violating);
     assert_true(p.throughput == 0);
+}
+
+/* Arrivals at or above the serving capacity violate the SLO even when the backlog's wait and
+ * the service time stay within it (the service is unstable); a step that drains a backlog
+ * keeps the rule of the wait plus the tail. */
+static void test_overload_violates(void **unused)
+{
+    (void)unused;
+    struct as_sim_model m = {.capacity = 10, .concurrency = 1, .slo_pct = 95, .slo_ms = 1000};
+    struct as_sim_point p;
+    double b = 0;
+    /* 11/s on 10/s: 1 request left, a mean wait of 50 ms, p95 = 50 + 300 ms */
+    as_sim_model_step(&m, 1, 11, 1, &b, 1, &p);
+    near(b, 1, 1e-12);
+    near(p.lat_slo, 50 - 1000 * log(0.05) / 10, 1e-9);
+    assert_true(p.lat_slo < 1000);
+    assert_true(p.violating);
+    /* exactly at capacity, nothing carried: nothing piles up, still no steady state */
+    b = 0;
+    as_sim_model_step(&m, 1, 10, 1, &b, 1, &p);
+    assert_true(b == 0 && p.lat_slo < 1000 && p.violating);
+    /* draining 1 request at 10 - 5 = 5/s: a 10 ms wait on M/M/1's tail, within the SLO */
+    b = 1;
+    as_sim_model_step(&m, 1, 5, 1, &b, 1, &p);
+    assert_true(b == 0 && !p.violating);
+    /* the oracle's proof: a step that does not violate has at least as_sim_need serving */
+    static const double loads[] = {0, 3, 9.9, 10, 11, 19, 25, 40};
+    static const double backlogs[] = {0, 0.5, 3, 30};
+    for (int n = 0; n <= 4; n++)
+        for (size_t i = 0; i < sizeof(loads) / sizeof(loads[0]); i++)
+            for (size_t j = 0; j < sizeof(backlogs) / sizeof(backlogs[0]); j++) {
+                b = backlogs[j];
+                as_sim_model_step(&m, n, loads[i], 1, &b, 0, &p);
+                if (!p.violating && as_sim_need(&m, loads[i], 100) > n) {
+                    fprintf(stderr, "n %d, load %g, backlog %g: not violating\n", n, loads[i],
+                            backlogs[j]);
+                    fail();
+                }
+            }
 }
 
 /* A load no count can carry: the search stops at AS_SIM_REPLICAS_MAX, and the servers
@@ -393,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_need_unservable),       cmocka_unit_test(test_oracle_is_cheapest),
         cmocka_unit_test(test_oracle_never_violates), cmocka_unit_test(test_hpa_by_hand),
         cmocka_unit_test(test_trace_parse),           cmocka_unit_test(test_kinds),
+        cmocka_unit_test(test_overload_violates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
