@@ -337,6 +337,50 @@ static void notifier_families(struct out *o, struct as_engine *eng)
 
 /* ---- the daemon and the process ---- */
 
+static void hist(struct out *o, const char *name, const struct as_round_hist *h)
+{
+    char nb[64];
+    for (size_t i = 0; i < AS_ROUND_BUCKETS; i++)
+        put(o, "%s_bucket{le=\"%s\"} %llu\n", name, num(as_round_bounds[i], nb, sizeof(nb)),
+            (unsigned long long)h->le[i]);
+    put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
+    put(o, "%s_sum %s\n", name, num(h->sum, nb, sizeof(nb)));
+    put(o, "%s_count %llu\n", name, (unsigned long long)h->count);
+}
+
+/* Backpressure (docs/performance.md). */
+static void load_families(struct out *o, struct as_engine *eng)
+{
+    struct as_engine_load l;
+    char nb[64];
+    as_engine_load(eng, &l);
+    family(o, "autoscaler_overloaded", "gauge",
+           "1 while rounds wait for a measuring slot (the last 5 s window), else 0.");
+    put(o, "autoscaler_overloaded %d\n", l.overloaded);
+    family(o, "autoscaler_rounds_measuring", "gauge", "Rounds measuring now.");
+    put(o, "autoscaler_rounds_measuring %zu\n", l.measuring);
+    family(o, "autoscaler_rounds_measuring_max", "gauge",
+           "At most this many rounds measure at once (AUTOSCALER_ROUNDS_IN_FLIGHT).");
+    put(o, "autoscaler_rounds_measuring_max %zu\n", l.max);
+    family(o, "autoscaler_rounds_waiting", "gauge", "Groups due that wait for a measuring slot.");
+    put(o, "autoscaler_rounds_waiting %zu\n", l.waiting);
+    family(o, "autoscaler_round_rate", "gauge",
+           "Rounds started per second over the last 5 s window.");
+    put(o, "autoscaler_round_rate %s\n", num(l.rate, nb, sizeof(nb)));
+    family(o, "autoscaler_round_rate_configured", "gauge",
+           "Rounds per second the configuration asks for (each group once per interval).");
+    put(o, "autoscaler_round_rate_configured %s\n", num(l.configured, nb, sizeof(nb)));
+    family(o, "autoscaler_rounds_delayed_total", "counter",
+           "Rounds that waited for a measuring slot before they started.");
+    put(o, "autoscaler_rounds_delayed_total %llu\n", (unsigned long long)l.delayed);
+    family(o, "autoscaler_ticks_coalesced_total", "counter",
+           "Ticks that came while the group waited or was in its round (no round of their own).");
+    put(o, "autoscaler_ticks_coalesced_total %llu\n", (unsigned long long)l.coalesced);
+    family(o, "autoscaler_round_start_delay_seconds", "histogram",
+           "How long a round waited for a measuring slot after its tick (0: none).");
+    hist(o, "autoscaler_round_start_delay_seconds", l.wait);
+}
+
 static void daemon_families(struct out *o, struct as_engine *eng)
 {
     struct as_engine_view ev;
@@ -363,6 +407,7 @@ static void daemon_families(struct out *o, struct as_engine *eng)
         (unsigned long long)ev.rounds->count);
     put(o, "autoscaler_round_duration_seconds_sum %s\n", num(ev.rounds->sum, nb, sizeof(nb)));
     put(o, "autoscaler_round_duration_seconds_count %llu\n", (unsigned long long)ev.rounds->count);
+    load_families(o, eng);
 }
 
 static void process_families(struct out *o)

@@ -226,6 +226,14 @@ static void apply_next(struct group_rt *rt)
     as_config_unref(cfg);
 }
 
+void as_engine_round_start(struct group_rt *rt)
+{
+    if (rt->next_cfg != NULL)
+        apply_next(rt); /* may replace rt->tick (a new interval): this one then stops */
+    rt->round_started_ms = as_loop_now(rt->eng->loop);
+    as_round_begin(rt);
+}
+
 static int64_t on_tick(struct as_loop *loop, void *arg)
 {
     (void)loop;
@@ -234,21 +242,22 @@ static int64_t on_tick(struct as_loop *loop, void *arg)
         rt->tick = NULL; /* the loop frees it when we return */
         return AS_TIMER_STOP;
     }
-    if (rt->phase != IDLE) {
+    if (rt->phase != IDLE || rt->waiting) {
         rt->n.rounds_skipped++;
-        AS_LOG(AS_WARN, "engine[%s]: round skipped: the previous one is still %s", rt->name,
-               phase_name(rt->phase));
+        /* Overloaded, every group's ticks coalesce: the engine says so once (admit.c). */
+        if (!as_admit_coalesced(rt))
+            AS_LOG(AS_WARN, "engine[%s]: round skipped: the previous one is still %s", rt->name,
+                   phase_name(rt->phase));
         return rt->g->interval_ms;
     }
-    if (rt->next_cfg != NULL)
-        apply_next(rt); /* may replace rt->tick (a new interval): this one then stops */
     /* A round can end within as_round_begin (no memory for its calls' deadlines), and its end
      * can stop the group (shutdown, --once): the group is freed only after we are done. */
     struct as_engine *eng = rt->eng;
     int64_t next = rt->g->interval_ms;
+    if (!as_admit_tick(rt))
+        return next; /* waits its turn: admit.c starts it */
     eng->walking++;
-    rt->round_started_ms = as_loop_now(eng->loop);
-    as_round_begin(rt);
+    as_engine_round_start(rt);
     eng->walking--;
     maybe_all_stopped(eng);
     return next; /* ignored when the group stopped: its stop cancelled this timer */
@@ -281,6 +290,7 @@ static int once_again(struct group_rt *rt)
 void as_engine_round_end(struct group_rt *rt)
 {
     struct as_engine *eng = rt->eng;
+    as_admit_release(rt); /* a round that ended before its decision */
     as_status_round_end(rt);
     if (once_again(rt))
         return;
@@ -314,6 +324,7 @@ static void group_stop(struct group_rt *rt)
                "as a scale until the count is read)",
                rt->name, rt->from, rt->want);
     as_round_cancel(rt);
+    as_admit_forget(rt);
     sources_stop(rt);
     rt->phase = STOPPING;
     struct as_scaler_cfg *s = &rt->g->scaler;
@@ -346,6 +357,11 @@ static void group_free(struct group_rt *rt)
 
 /* Frees the groups that have stopped (a walk of the list only when there are some: this runs
  * after every tick) and reports the end of a shutdown. */
+void as_engine_reap(struct as_engine *eng)
+{
+    maybe_all_stopped(eng);
+}
+
 static void maybe_all_stopped(struct as_engine *eng)
 {
     if (eng->walking)
@@ -514,6 +530,8 @@ struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http, stru
 int as_engine_start(struct as_engine *eng, struct as_err *err)
 {
     as_notify_apply(eng->notify, eng->cfg);
+    if (as_admit_init(eng) < 0)
+        return as_err_set(err, "out of memory");
     /* Start in file order (the list is built by prepending, so walk backwards). */
     for (size_t i = eng->cfg->ngroups; i-- > 0;)
         if (group_new(eng, eng->cfg, &eng->cfg->groups[i]) == NULL)
@@ -598,6 +616,7 @@ void as_engine_on_rounds_done(struct as_engine *eng, as_engine_cb done, void *ar
 void as_engine_shutdown(struct as_engine *eng, as_engine_cb done, void *arg)
 {
     eng->stopping = 1;
+    as_admit_fini(eng);
     eng->stop_cb = done;
     eng->stop_arg = arg;
     eng->walking++;
@@ -612,6 +631,20 @@ void as_engine_shutdown(struct as_engine *eng, as_engine_cb done, void *arg)
     }
     eng->walking--;
     maybe_all_stopped(eng);
+}
+
+void as_engine_load(const struct as_engine *eng, struct as_engine_load *out)
+{
+    const struct as_admit *a = &eng->admit;
+    *out = (struct as_engine_load){.measuring = a->measuring,
+                                   .max = a->max,
+                                   .waiting = a->nwaiting,
+                                   .overloaded = a->overloaded,
+                                   .rate = a->rate,
+                                   .configured = a->configured,
+                                   .delayed = a->delayed_total,
+                                   .coalesced = a->coalesced_total,
+                                   .wait = &a->wait};
 }
 
 void as_engine_log_counters(const struct as_engine *eng)
@@ -652,6 +685,7 @@ void as_engine_free(struct as_engine *eng)
 {
     if (eng == NULL)
         return;
+    as_admit_fini(eng);
     as_writer_flush(eng->writer); /* the last writes land; their callbacks still see groups */
     while (eng->groups) {
         struct group_rt *rt = eng->groups;

@@ -67,6 +67,20 @@ void as_engine_on_rounds_done(struct as_engine *eng, as_engine_cb done, void *ar
  * terminated and reaped). done runs once everything has stopped. */
 void as_engine_shutdown(struct as_engine *eng, as_engine_cb done, void *arg);
 
+/* Backpressure (drivers/admit.h): rounds measuring now and their bound, groups waiting for a
+ * slot, whether the last window was overloaded, rounds started per second in it against the
+ * configuration's, rounds that waited and ticks coalesced since start, and the histogram of
+ * the waits (borrowed, valid while the engine lives). */
+struct as_round_hist;
+struct as_engine_load {
+    size_t measuring, max, waiting;
+    int overloaded;
+    double rate, configured;
+    uint64_t delayed, coalesced;
+    const struct as_round_hist *wait;
+};
+void as_engine_load(const struct as_engine *eng, struct as_engine_load *out);
+
 /* Logs every group's counters, one line per group (SIGUSR1). */
 void as_engine_log_counters(const struct as_engine *eng);
 

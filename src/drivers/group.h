@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/decide.h"
+#include "drivers/admit.h"
 #include "drivers/engine.h"
 #include "drivers/timeline.h"
 #include "util/backoff.h"
@@ -75,6 +76,10 @@ struct group_rt {
     int64_t round_started_ms; /* loop time the current round began */
     double last_round_s;      /* how long the last finished round took */
     uint64_t by_class[AS_OUTCOMES][AS_RC_CLASSES]; /* decisions (drivers/timeline.h) */
+    int admitted, waiting;      /* holds a measuring slot; waits for one (drivers/admit.h) */
+    int late;                   /* the round started after a wait for a slot */
+    struct group_rt *wait_next; /* in the engine's FIFO of waiting groups */
+    int64_t due_ms;             /* loop time of the tick its round is for */
     struct group_rt *next;
 };
 
@@ -97,10 +102,19 @@ struct as_engine {
     void *rounds_arg, *stop_arg;
     struct as_round_hist round_hist; /* every group's round durations (drivers/timeline.h) */
     int64_t started_wall_ms;         /* when the engine was made */
+    struct as_admit admit;           /* backpressure: rounds measuring at once (admit.h) */
 };
 
 /* The decision clock now: the wall clock at start carried on by the monotonic clock. */
 int64_t as_engine_now(const struct as_engine *eng);
+
+/* Starts the round of a group admitted by drivers/admit.c (a reload that waited is applied
+ * first). The caller holds eng->walking and calls as_engine_reap after. */
+void as_engine_round_start(struct group_rt *rt);
+
+/* Frees the groups that stopped (unless the engine is walking its list) and reports the end
+ * of a shutdown. */
+void as_engine_reap(struct as_engine *eng);
 
 /* Starts a round (measure); the round ends by itself in round_end. */
 void as_round_begin(struct group_rt *rt);

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "core/decide.h"
+#include "util/numfmt.h"
 #include "util/util.h"
 
 #define AS_REPLAY_COLS 64
@@ -17,6 +18,7 @@
 #define AS_REPLAY_JSON_LINE (16 * 1024 * 1024) /* bytes; a longer line is an error */
 #define AS_REPLAY_MAX_REPLICAS 100000          /* per metric and line */
 #define AS_REPLAY_MAX_T 1e12                   /* seconds: keeps t * 1000 exact in int64 */
+#define AS_REPLAY_OUT (64 * 1024)              /* bytes of output gathered per write */
 
 /* ---- what every format shares: one decision per row ---- */
 
@@ -26,17 +28,50 @@ struct run {
     FILE *out;
     int previous; /* the last decision: the current count of a row without one */
     int64_t start_ms;
+    size_t olen; /* bytes in obuf, written out by out_flush */
+    char obuf[AS_REPLAY_OUT];
 };
 
-static void csv_quote(FILE *out, const char *s)
+static void out_flush(struct run *r)
 {
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', out);
-        fputc(*s, out);
+    if (r->olen > 0)
+        fwrite(r->obuf, 1, r->olen, r->out);
+    r->olen = 0;
+}
+
+/* Room for n more bytes in obuf (n <= AS_REPLAY_OUT). */
+static char *out_room(struct run *r, size_t n)
+{
+    if (AS_REPLAY_OUT - r->olen < n)
+        out_flush(r);
+    return r->obuf + r->olen;
+}
+
+static void out_mem(struct run *r, const char *s, size_t n)
+{
+    while (n > 0) {
+        size_t k = n < AS_REPLAY_OUT ? n : AS_REPLAY_OUT;
+        memcpy(out_room(r, k), s, k);
+        r->olen += k, s += k, n -= k;
     }
-    fputc('"', out);
+}
+
+static void out_int(struct run *r, int v)
+{
+    r->olen += as_fmt_i64(out_room(r, AS_NUMFMT_MAX), v);
+}
+
+/* s in double quotes, a quote in it doubled (RFC 4180). */
+static void csv_quote(struct run *r, const char *s)
+{
+    out_mem(r, "\"", 1);
+    const char *q = strchr(s, '"');
+    for (; q != NULL; s = q + 1, q = strchr(s, '"')) {
+        out_mem(r, s, (size_t)(q - s + 1));
+        out_mem(r, "\"", 1);
+    }
+    out_mem(r, s, strlen(s));
+    out_mem(r, "\"", 1);
 }
 
 /* Decides one row, writes it, and records the scale as done. replicas < 0: the previous
@@ -53,9 +88,14 @@ static void emit(struct run *r, const char *t_text, double t, int replicas,
                        .workers = workers};
     struct as_decision d;
     as_decide(r->g, &r->st, &o, &d);
-    fprintf(r->out, "%s,%d,%d,", t_text, o.current, d.desired);
-    csv_quote(r->out, d.reason);
-    fputc('\n', r->out);
+    out_mem(r, t_text, strlen(t_text));
+    out_mem(r, ",", 1);
+    out_int(r, o.current);
+    out_mem(r, ",", 1);
+    out_int(r, d.desired);
+    out_mem(r, ",", 1);
+    csv_quote(r, d.reason);
+    out_mem(r, "\n", 1);
     as_decide_scaled(r->g, &r->st, o.now_ms, o.current, d.desired);
     r->previous = d.desired;
 }
@@ -422,10 +462,9 @@ static void t_text(json_t *t, char *buf, size_t len)
         snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(t));
         return;
     }
-    double v = json_real_value(t);
-    snprintf(buf, len, "%.15g", v);
-    if (strtod(buf, NULL) != v)
-        snprintf(buf, len, "%.17g", v);
+    char tmp[AS_NUMFMT_MAX];
+    as_fmt_double(tmp, json_real_value(t));
+    snprintf(buf, len, "%s", tmp);
 }
 
 static int jsonl_row(struct run *r, const char *line, size_t n, struct rowbuf *rb, char *why,
@@ -542,6 +581,7 @@ int as_replay(const struct as_group_cfg *g, FILE *in, const char *name,
         f = detect(name, first);
     int rc = f == AS_REPLAY_JSONL ? replay_jsonl(&r, in, name, lineno, err)
                                   : replay_csv(&r, in, name, lineno, err);
+    out_flush(&r);
     as_group_state_free(&r.st);
     return rc;
 }

@@ -468,6 +468,7 @@ static void on_intent_saved(struct group_rt *rt, int ok)
 
 static void decide_and_act(struct group_rt *rt)
 {
+    as_admit_release(rt); /* measured: the next waiting group may start (drivers/admit.h) */
     int current = trusted_count(rt);
     if (current < 0) {
         as_status_held(rt);

@@ -457,6 +457,11 @@ struct as_http *as_http_new(struct as_loop *loop)
     http->total_max = total_cap();
     curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, http->total_max);
+    /* Keep as many idle connections as may be open. curl's default keeps 4 per transfer in
+     * flight: thousands of groups polling one host at staggered ticks have a few in flight at
+     * a time, so the cache overflowed and about one fetch in five connected anew
+     * (tests/integration/test_http_reuse.py, docs/performance.md). */
+    curl_multi_setopt(http->multi, CURLMOPT_MAXCONNECTS, http->total_max);
     return http;
 }
 

@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""N groups polling one local nginx every second: what a fetch costs the daemon next to what a
+request costs wrk and a scrape costs Prometheus, side by side in one run (issue 11).
+
+    python3 bench/scale.py [--bin build/autoscaler] [--sizes 1000,10000,30000] [--seconds 10]
+                           [--no-prometheus] [--debug-log]
+
+Starts nginx-light (one worker, 127.0.0.1, a free port, no access log) serving a 56-byte JSON
+document and a 56-byte Prometheus text, with stub_status for its request counter. For each N:
+  - the daemon (`run --dry-run`), N groups every 1 s, one `http_json` metric each on the JSON;
+    after a warm-up of 3 s, over --seconds: its CPU (every thread, /proc schedstat), the
+    requests nginx served it, its RSS at the end; from its log, each group's decision times:
+    lateness = the gap between two decisions of a group minus the interval (p50, p99), and the
+    groups with a gap over 1.5 intervals (late groups: a tick lost); /metrics: overloaded;
+  - wrk (one thread, 64 connections, --seconds) on the JSON: its CPU per request;
+  - Prometheus (unless --no-prometheus), N targets (one label apart) scraped every 1 s,
+    --seconds after its own warm-up: its CPU per scrape (requests nginx served it).
+Prints per N: daemon CPU per fetch and its ratio to wrk's CPU per request and to Prometheus's
+per scrape, the daemon's share of a core, RSS, lateness, late groups.
+Use a release build. Everything on 127.0.0.1; every process it starts is stopped.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+JSON = b'{"cpu":{"highPriority":0.5},"replicas":2,"name":"web1"}\n'  # 56 bytes
+PROM = b"app_cpu_ratio 0.5\napp_replicas 2\napp_queue_depth 17.25\n"
+
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+worker_rlimit_nofile 65536;
+events {{ worker_connections 65536; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 600s;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    default_type application/json;
+    server {{
+        listen 127.0.0.1:{port};
+        root {d}/www;
+        location = /stub {{ stub_status; }}
+    }}
+}}
+"""
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nginx(tmp):
+    d = os.path.join(tmp, "nginx")
+    os.makedirs(os.path.join(d, "www"))
+    for p in (tmp, d, os.path.join(d, "www")):
+        os.chmod(p, 0o755)  # nginx's workers run as nobody when started by root
+    with open(os.path.join(d, "www", "status.json"), "wb") as f:
+        f.write(JSON)
+    with open(os.path.join(d, "www", "metrics"), "wb") as f:
+        f.write(PROM)
+    port = free_port()
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(d=d, port=port))
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    proc = subprocess.Popen([exe, "-c", conf, "-p", d], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(url + "/status.json", timeout=1) as r:
+                if r.read() == JSON:
+                    return proc, url, d
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"nginx did not answer; see {d}/error.log")
+
+
+def served(url):
+    with urllib.request.urlopen(url + "/stub", timeout=5) as r:
+        text = r.read().decode()
+    return int(text.split("\n")[2].split()[2])  # accepts handled requests
+
+
+def cpu_seconds(pid):
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total / 1e9
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE // 1024
+
+
+def config(n, url, log, api, level):
+    out = [f"log_file: {log}", f"log_level: {level}", "state_dir: ''",
+           f"http: {{listen: '127.0.0.1:{api}'}}", "groups:"]
+    for i in range(n):
+        out += [f"  g{i}:", "    interval: 1s", "    max: 10", "    metrics:",
+                "      - name: cpu", "        type: http_json", f"        url: {url}/status.json",
+                "        pointer: /cpu/highPriority", "        replicas_pointer: /replicas",
+                "        timeout: 800ms", "        target: 0.8",
+                "    scaler: {type: http, url: 'http://127.0.0.1:1/x'}"]
+    return "\n".join(out) + "\n"
+
+
+STAMP = re.compile(r"^\S+T(\d\d):(\d\d):(\d\d(?:\.\d+)?)Z \w+\s+engine\[(g\d+)\]: decision ")
+
+
+def lateness(log, t_from, t_to):
+    """Gaps between two decisions of a group, minus the interval, in ms; late groups."""
+    last, late, gaps = {}, set(), []
+    with open(log) as f:
+        for line in f:
+            m = STAMP.match(line)
+            if not m:
+                continue
+            t = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+            g = m.group(4)
+            if g in last and t_from <= t <= t_to:
+                gap = t - last[g]
+                gaps.append(max(0.0, gap - 1.0) * 1000)
+                if gap > 1.5:
+                    late.add(g)
+            last[g] = t
+    gaps.sort()
+    pick = (lambda q: gaps[min(len(gaps) - 1, int(q * len(gaps)))]) if gaps else (lambda q: 0)
+    return pick(0.5), pick(0.99), len(late), len(gaps)
+
+
+def utc_of_day():
+    t = time.time() % 86400
+    return t
+
+
+def overloaded(api):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api}/metrics", timeout=30) as r:
+            m = re.search(rb"^autoscaler_overloaded (\d)", r.read(), re.M)
+        return int(m.group(1)) if m else -1
+    except OSError:
+        return -1
+
+
+def run_daemon(a, n, url, tmp):
+    log = os.path.join(tmp, f"d{n}.log")
+    api = free_port()
+    path = os.path.join(tmp, f"d{n}.yaml")
+    with open(path, "w") as f:
+        f.write(config(n, url, log, api, "debug" if a.debug_log else "info"))
+    d = subprocess.Popen([a.bin, "run", "-c", path, "--dry-run"], stderr=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(3 + n / 20000)  # warm-up: the configuration, connections, first rounds
+        s0, c0, t0, u0 = served(url), cpu_seconds(d.pid), time.monotonic(), utc_of_day()
+        time.sleep(a.seconds)
+        s1, c1, t1, u1 = served(url), cpu_seconds(d.pid), time.monotonic(), utc_of_day()
+        rss = rss_kib(d.pid)
+        over = overloaded(api)
+    finally:
+        d.send_signal(signal.SIGTERM)
+        try:
+            d.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            d.kill()
+            d.wait()
+    p50, p99, late, rounds = lateness(log, u0, u1)
+    with open(log) as f:
+        errors = sum(1 for line in f if " ERROR " in line)
+    fetches = max(1, s1 - s0 - 2)  # the two stub_status reads
+    return {"cpu_fetch_us": (c1 - c0) / fetches * 1e6, "cpu_pct": (c1 - c0) / (t1 - t0) * 100,
+            "fetch_rate": fetches / (t1 - t0), "rss": rss, "p50": p50, "p99": p99,
+            "late": late, "errors": errors, "over": over, "rounds": rounds}
+
+
+def run_wrk(a, url):
+    s0 = served(url)
+    w = subprocess.Popen(["wrk", "-t1", "-c64", f"-d{int(a.seconds)}s", url + "/status.json"],
+                         stdout=subprocess.DEVNULL)
+    _, _, ru = os.wait4(w.pid, 0)  # its CPU, user and system, from the kernel at its exit
+    w.returncode = 0
+    reqs = max(1, served(url) - s0 - 1)
+    return {"cpu_req_us": (ru.ru_utime + ru.ru_stime) / reqs * 1e6, "rate": reqs / a.seconds}
+
+
+PROM_CONF = """global: {{scrape_interval: 1s, scrape_timeout: 800ms}}
+scrape_configs:
+  - job_name: bench
+    metrics_path: /metrics
+    static_configs:
+"""
+
+
+def run_prometheus(a, n, url, tmp):
+    d = os.path.join(tmp, f"prom{n}")
+    os.makedirs(d)
+    host = url.split("//")[1]
+    with open(os.path.join(d, "p.yml"), "w") as f:
+        f.write(PROM_CONF.format())
+        for i in range(n):
+            f.write(f"      - targets: ['{host}']\n        labels: {{g: 'g{i}'}}\n")
+    port = free_port()
+    p = subprocess.Popen(["prometheus", f"--config.file={d}/p.yml", f"--storage.tsdb.path={d}/db",
+                          f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(5 + n / 5000)
+        s0, c0, t0 = served(url), cpu_seconds(p.pid), time.monotonic()
+        time.sleep(a.seconds)
+        s1, c1, t1 = served(url), cpu_seconds(p.pid), time.monotonic()
+        rss = rss_kib(p.pid)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    scrapes = max(1, s1 - s0 - 2)
+    return {"cpu_scrape_us": (c1 - c0) / scrapes * 1e6, "rate": scrapes / (t1 - t0), "rss": rss,
+            "cpu_pct": (c1 - c0) / (t1 - t0) * 100}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default="build/autoscaler")
+    ap.add_argument("--sizes", default="1000,10000,30000")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--no-prometheus", action="store_true")
+    ap.add_argument("--debug-log", action="store_true", help="the daemon at log_level debug")
+    a = ap.parse_args()
+    a.bin = os.path.abspath(a.bin)
+    for tool in ("wrk", "nginx") + (() if a.no_prometheus else ("prometheus",)):
+        if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
+            raise SystemExit(f"{tool} not found: apt-get install wrk nginx-light prometheus")
+    tmp = tempfile.mkdtemp(prefix="as-scale-")
+    nginx, url, _ = start_nginx(tmp)
+    rows = []
+    try:
+        for n in (int(x) for x in a.sizes.split(",")):
+            d = run_daemon(a, n, url, tmp)
+            w = run_wrk(a, url)
+            p = None if a.no_prometheus else run_prometheus(a, n, url, tmp)
+            rows.append((n, d, w, p))
+            print_row(n, d, w, p, header=len(rows) == 1)
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        try:
+            nginx.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            nginx.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def print_row(n, d, w, p, header):
+    if header:
+        print(f"{'groups':>6} {'fetch/s':>8} {'CPU/fetch':>9} {'vs wrk':>7} {'vs prom':>7} "
+              f"{'CPU':>5} {'RSS MiB':>7} {'late p50':>8} {'p99':>7} {'late grp':>8} "
+              f"{'errors':>6} {'over':>4} | {'wrk/req':>7} {'prom/scr':>8} {'prom CPU':>8}")
+    vs_p = f"{d['cpu_fetch_us'] / p['cpu_scrape_us']:6.2f}x" if p else "      -"
+    ps = f"{p['cpu_scrape_us']:6.1f}us {p['cpu_pct']:7.0f}%" if p else f"{'-':>8} {'-':>8}"
+    print(f"{n:>6} {d['fetch_rate']:>8.0f} {d['cpu_fetch_us']:>7.1f}us "
+          f"{d['cpu_fetch_us'] / w['cpu_req_us']:6.2f}x {vs_p} {d['cpu_pct']:>4.0f}% "
+          f"{d['rss'] / 1024:>7.1f} {d['p50']:>6.0f}ms {d['p99']:>5.0f}ms {d['late']:>8} "
+          f"{d['errors']:>6} {d['over']:>4} | {w['cpu_req_us']:>5.1f}us {ps}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Backpressure (issue 11, item 2): when the groups ask for more rounds than the daemon can
+measure at once, at most AUTOSCALER_ROUNDS_IN_FLIGHT rounds measure at once, the others wait
+their turn in order (their deadlines not running), late ticks coalesce, every group's interval
+stretches alike, the overload is said once (a WARN with the achieved rate, and /metrics), and
+it ends by itself when the endpoint is fast again.
+
+The endpoint is Python's ThreadingHTTPServer on 127.0.0.1: /slow answers after DELAY seconds
+(0.25 s, then 0) and the server records how many requests it holds at once. 40 groups every
+500 ms with 4 rounds in flight: 80 rounds a second are asked for, 16 a second fit.
+Before the fix all 40 requests were in flight at once, and nothing said so.
+
+    python3 tests/integration/test_backpressure.py --bin build/autoscaler
+"""
+
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import free_port, main, test, write_config  # noqa: E402
+
+GROUPS = 40
+IN_FLIGHT = 4
+
+
+class Handler(BaseHTTPRequestHandler):
+    lock = threading.Lock()
+    delay = 0.25
+    now = peak = served = 0
+
+    def do_GET(self):
+        with Handler.lock:
+            Handler.now += 1
+            Handler.peak = max(Handler.peak, Handler.now)
+        time.sleep(Handler.delay)
+        with Handler.lock:  # before the answer: the client may send its next request at once
+            Handler.now -= 1
+            Handler.served += 1
+        body = json.dumps({"cpu": 0.5, "replicas": 2}).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128
+    daemon_threads = True
+
+
+def server(ctx):
+    srv = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+
+    def shutdown():
+        srv.shutdown()
+        srv.server_close()
+    ctx.defer(shutdown)
+    return f"http://127.0.0.1:{srv.server_address[1]}"
+
+
+def metrics(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {m.group(1): float(m.group(2))
+            for m in re.finditer(r"^(autoscaler_\w+) (\S+)$", text, re.M)}
+
+
+def per_group(decisions):
+    n = {f"g{i}": 0 for i in range(GROUPS)}
+    for x in decisions:
+        n[x.group] = n.get(x.group, 0) + 1
+    return n
+
+
+@test
+def test_overload_bounded_fair_said_once_and_recovers(ctx):
+    url = server(ctx)
+    api = free_port()
+    groups = {f"g{i}": {"interval": "500ms", "max": 10,
+                        "metrics": [{"name": "cpu", "type": "http_json", "url": url + "/slow",
+                                     "pointer": "/cpu", "replicas_pointer": "/replicas",
+                                     "timeout": "450ms", "target": 0.8}],
+                        "scaler": {"type": "http", "url": url + "/scale"}}
+              for i in range(GROUPS)}
+    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+           "http": {"listen": f"127.0.0.1:{api}"}, "groups": groups}
+    d = ctx.daemon(write_config(ctx.tmp, cfg), extra=["--dry-run"], log_file=cfg["log_file"],
+                   env={"AUTOSCALER_ROUNDS_IN_FLIGHT": str(IN_FLIGHT)})
+    warn = d.wait_log(r"WARN  engine: overloaded: rounds start at ([\d.]+)/s of the "
+                      r"([\d.]+)/s configured", 15)
+    m = metrics(api)
+    mark = d.mark()
+    time.sleep(6)
+    busy = d.decisions(since=mark)
+    print(f"overloaded: {warn.group(0)}; server peak {Handler.peak} requests at once; "
+          f"decisions per group in 6 s: {sorted(per_group(busy).values())}")
+    assert Handler.peak <= IN_FLIGHT, f"{Handler.peak} requests at once, bound {IN_FLIGHT}"
+    rate, configured = (float(x) for x in re.search(r"at ([\d.]+)/s of the ([\d.]+)/s",
+                                                    warn.group(0)).groups())
+    assert configured == 80.0 and 5 <= rate <= 20, warn.group(0)
+    assert m["autoscaler_overloaded"] == 1 and m["autoscaler_rounds_measuring_max"] == IN_FLIGHT
+    assert m["autoscaler_rounds_measuring"] <= IN_FLIGHT, m
+    n = per_group(busy)
+    assert min(n.values()) >= 1 and max(n.values()) - min(n.values()) <= 2, n  # fair
+    assert not d.grep(r" ERROR "), d.grep(r" ERROR ")[:5]  # nothing timed out waiting
+    assert len(d.grep(r"WARN  engine: overloaded")) == 1
+    assert not d.grep(r"round skipped"), "a per-group WARN for every coalesced tick"
+    Handler.delay = 0  # the endpoint is fast again
+    over = d.wait_log(r"INFO  engine: overload over: rounds start at.*", 15, since=mark)
+    print(over.group(0))
+    m = metrics(api)
+    assert m["autoscaler_overloaded"] == 0 and m["autoscaler_rounds_delayed_total"] > 0, m
+    assert m["autoscaler_ticks_coalesced_total"] > 0, m
+    mark = d.mark()
+    time.sleep(2.1)
+    n = per_group(d.decisions(since=mark))
+    assert min(n.values()) >= 3, f"after recovery, decisions per group in 2.1 s: {n}"
+    d.stop(signal.SIGTERM, timeout=10)
+    d.assert_no_sanitizer_report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
