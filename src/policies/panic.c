@@ -364,14 +364,11 @@ static int fail_at(const struct as_group_cfg *g, struct as_node *map, const char
                    struct as_err *err, const char *fmt, ...)
 {
     char msg[256];
-    const char *file;
-    int line, col;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "group '%s' policy: %s", g->name, msg);
+    return as_err_key(err, map, key, "group '%s' policy: %s", g->name, msg);
 }
 
 static int metric_index(const struct as_group_cfg *g, struct as_node *map, const char *key,
