@@ -360,7 +360,7 @@ static void load_families(struct out *o, struct as_engine *eng)
     family(o, "autoscaler_rounds_measuring", "gauge", "Rounds measuring now.");
     put(o, "autoscaler_rounds_measuring %zu\n", l.measuring);
     family(o, "autoscaler_rounds_measuring_max", "gauge",
-           "At most this many rounds measure at once (AUTOSCALER_ROUNDS_IN_FLIGHT).");
+           "At most this many rounds measure at once (rounds_in_flight).");
     put(o, "autoscaler_rounds_measuring_max %zu\n", l.max);
     family(o, "autoscaler_rounds_waiting", "gauge", "Groups due that wait for a measuring slot.");
     put(o, "autoscaler_rounds_waiting %zu\n", l.waiting);

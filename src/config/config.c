@@ -31,6 +31,12 @@ const struct as_opt as_global_opts[] = {
      "atomically off the event loop; process pools keep their pid files there "
      "(<group>.pids). A relative path is taken from the configuration file's directory. "
      "Created if missing; `check` verifies it can be. Empty: not kept."},
+    {"rounds_in_flight", AS_OPT_INT, offsetof(struct as_config, rounds_in_flight), "1024", 1,
+     1000000, 0, NULL,
+     "Rounds that measure at once, across all groups: a group that falls due while every slot is "
+     "taken waits its turn (no deadline runs while it waits) and its ticks meanwhile are "
+     "coalesced, so an overloaded daemon stretches every group's interval alike instead of "
+     "piling up calls; the overload is logged once (docs/performance.md). Applied at reload."},
     AS_OPT_END,
 };
 
@@ -129,8 +135,7 @@ const struct as_opt as_metric_opts[] = {
      "A source that keeps failing is measured less often: after k failures in a row, again "
      "after interval * 2^(k-1), at most this long (a success resets it; the rounds between count "
      "as failed measurements). Default: 4 times the interval; the interval itself: no backoff."},
-    {"model", AS_OPT_STR, offsetof(struct as_metric_cfg, model_name), "auto", AS_NO_BOUNDS, 0,
-     NULL,
+    {"model", AS_OPT_STR, offsetof(struct as_metric_cfg, model_name), "auto", AS_NO_BOUNDS, 0, NULL,
      "Simulation only (`run` ignores it): the model quantity `autoscaler simulate` reports as "
      "this metric: auto (inferred from the source), utilization, latency_mean, latency_p50, "
      "latency_p90, latency_p95, latency_p99, rps, rps_per_replica, queue, concurrency or "
@@ -641,9 +646,8 @@ static int parse_model(struct as_group_cfg *g, struct as_node *n, const char *wh
 }
 
 /* The keys of a group beside its options. */
-static const char *const group_sections[] = {"metrics",   "scaler",    "policy",
-                                             "behavior",  "fallback",  "too_rapid",
-                                             "schedules", "model",     NULL};
+static const char *const group_sections[] = {
+    "metrics", "scaler", "policy", "behavior", "fallback", "too_rapid", "schedules", "model", NULL};
 
 /* metrics, scaler, policy: what a group does. */
 static int parse_parts(struct as_group_cfg *g, struct as_node *n, const char *what, int *bad,

@@ -104,6 +104,7 @@ struct as_config {
     char *log_file;
     int log_level;
     char *state_dir;                   /* where group state is persisted; "" = not persisted */
+    int rounds_in_flight;              /* rounds measuring at once, all groups (backpressure) */
     int state_dir_line, state_dir_col; /* where it is set (the top of the file by default) */
     size_t ngroups;
     struct as_group_cfg *groups;

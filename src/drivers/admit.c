@@ -48,25 +48,10 @@ static int64_t on_window(struct as_loop *loop, void *arg)
     return AS_ADMIT_WINDOW_MS;
 }
 
-static size_t max_from_env(void)
-{
-    const char *s = getenv(AS_ADMIT_ENV);
-    char *end;
-    if (s == NULL || *s == '\0')
-        return AS_ADMIT_MAX;
-    long v = strtol(s, &end, 10);
-    if (*end != '\0' || v < 1 || v > 1000000) {
-        AS_LOG(AS_WARN, "engine: %s=%s is not a number of 1..1000000: using %d", AS_ADMIT_ENV, s,
-               AS_ADMIT_MAX);
-        return AS_ADMIT_MAX;
-    }
-    return (size_t)v;
-}
-
 int as_admit_init(struct as_engine *eng)
 {
     struct as_admit *a = &eng->admit;
-    a->max = max_from_env();
+    a->max = eng->cfg->rounds_in_flight > 0 ? (size_t)eng->cfg->rounds_in_flight : AS_ADMIT_MAX;
     a->window_start = as_loop_now(eng->loop);
     a->window = as_loop_add_timer(eng->loop, AS_ADMIT_WINDOW_MS, on_window, eng);
     return a->window == NULL ? -1 : 0;
@@ -125,6 +110,12 @@ static void pump_soon(struct as_engine *eng)
     struct as_admit *a = &eng->admit;
     if (a->pump == NULL && a->head != NULL && a->measuring < a->max && !eng->stopping)
         a->pump = as_loop_add_timer(eng->loop, 0, on_pump, eng);
+}
+
+void as_admit_set_max(struct as_engine *eng, int max)
+{
+    eng->admit.max = max > 0 ? (size_t)max : AS_ADMIT_MAX;
+    pump_soon(eng); /* a larger bound starts waiting groups at once */
 }
 
 void as_admit_release(struct group_rt *rt)

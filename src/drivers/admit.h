@@ -20,9 +20,8 @@ struct as_engine;
 struct as_timer;
 struct group_rt;
 
-#define AS_ADMIT_MAX 1024                          /* rounds measuring at once, by default */
-#define AS_ADMIT_WINDOW_MS 5000                    /* the rate is measured over this window */
-#define AS_ADMIT_ENV "AUTOSCALER_ROUNDS_IN_FLIGHT" /* overrides AS_ADMIT_MAX (1..1000000) */
+#define AS_ADMIT_MAX 1024       /* rounds measuring at once when the configuration says none */
+#define AS_ADMIT_WINDOW_MS 5000 /* the rate is measured over this window */
 
 struct as_admit {
     size_t measuring, max;
@@ -38,9 +37,12 @@ struct as_admit {
     struct as_round_hist wait; /* how long rounds waited for their start (0 when none) */
 };
 
-/* Sets the bound (AS_ADMIT_MAX or the environment's) and starts the window timer. Returns 0,
- * or -1 out of memory. */
+/* Sets the bound (the configuration's rounds_in_flight) and starts the window timer. Returns
+ * 0, or -1 out of memory. */
 int as_admit_init(struct as_engine *eng);
+
+/* A reload's bound; a larger one lets waiting groups start at once. */
+void as_admit_set_max(struct as_engine *eng, int max);
 
 /* Cancels the timers (the engine is stopping or freed). */
 void as_admit_fini(struct as_engine *eng);

@@ -603,6 +603,7 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
     as_config_unref(eng->cfg);
     eng->cfg = cfg;
     as_config_ref(cfg);
+    as_admit_set_max(eng, cfg->rounds_in_flight);
     maybe_all_stopped(eng);
     return rc;
 }

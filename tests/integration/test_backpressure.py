@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Backpressure (issue 11, item 2): when the groups ask for more rounds than the daemon can
-measure at once, at most AUTOSCALER_ROUNDS_IN_FLIGHT rounds measure at once, the others wait
+measure at once, at most `rounds_in_flight` rounds measure at once, the others wait
 their turn in order (their deadlines not running), late ticks coalesce, every group's interval
 stretches alike, the overload is said once (a WARN with the achieved rate, and /metrics), and
 it ends by itself when the endpoint is fast again.
@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import free_port, main, test, write_config  # noqa: E402
+from harness import free_port, main, test, wait_for, write_config  # noqa: E402
 
 GROUPS = 40
 IN_FLIGHT = 4
@@ -99,9 +99,9 @@ def test_overload_bounded_fair_said_once_and_recovers(ctx):
                         "scaler": {"type": "http", "url": url + "/scale"}}
               for i in range(GROUPS)}
     cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
-           "http": {"listen": f"127.0.0.1:{api}"}, "groups": groups}
-    d = ctx.daemon(write_config(ctx.tmp, cfg), extra=["--dry-run"], log_file=cfg["log_file"],
-                   env={"AUTOSCALER_ROUNDS_IN_FLIGHT": str(IN_FLIGHT)})
+           "rounds_in_flight": IN_FLIGHT, "http": {"listen": f"127.0.0.1:{api}"},
+           "groups": groups}
+    d = ctx.daemon(write_config(ctx.tmp, cfg), extra=["--dry-run"], log_file=cfg["log_file"])
     warn = d.wait_log(r"WARN  engine: overloaded: rounds start at ([\d.]+)/s of the "
                       r"([\d.]+)/s configured", 15)
     m = metrics(api)
@@ -131,6 +131,12 @@ def test_overload_bounded_fair_said_once_and_recovers(ctx):
     time.sleep(2.1)
     n = per_group(d.decisions(since=mark))
     assert min(n.values()) >= 3, f"after recovery, decisions per group in 2.1 s: {n}"
+    # A reload applies a new bound.
+    cfg["rounds_in_flight"] = 64
+    write_config(ctx.tmp, cfg)
+    d.send_signal(signal.SIGHUP)
+    wait_for(lambda: metrics(api)["autoscaler_rounds_measuring_max"] == 64, 10,
+             "the reloaded rounds_in_flight in /metrics")
     d.stop(signal.SIGTERM, timeout=10)
     d.assert_no_sanitizer_report()
 
