@@ -245,11 +245,8 @@ int as_group_metric(const struct as_group_cfg *g, struct as_node *map, const cha
         *out = (size_t)i;
         return 0;
     }
-    const char *file;
-    int line, col;
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "group '%s' policy: '%s': no metric named '%s'", g->name,
-                     key, name);
+    return as_err_key(err, map, key, "group '%s' policy: '%s': no metric named '%s'", g->name, key,
+                      name);
 }
 
 struct as_group_cfg *as_config_group(const struct as_config *cfg, const char *name)
@@ -359,13 +356,10 @@ static int check_timeout(const struct as_group_cfg *g, struct as_node *n, int64_
     }
     if (*timeout_ms < g->interval_ms)
         return 0;
-    const char *file;
-    int line, col;
     char a[32], b[32];
-    as_node_pos(n, "timeout", &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s: timeout %s must be below the group interval %s",
-                     what, as_duration_fmt(*timeout_ms, a, sizeof(a)),
-                     as_duration_fmt(g->interval_ms, b, sizeof(b)));
+    return as_err_key(err, n, "timeout", "%s: timeout %s must be below the group interval %s", what,
+                      as_duration_fmt(*timeout_ms, a, sizeof(a)),
+                      as_duration_fmt(g->interval_ms, b, sizeof(b)));
 }
 
 /* The source's own keys, its validation and the unknown keys, once its type is known. */

@@ -46,12 +46,9 @@ int as_model_kind_resolve(struct as_metric_cfg *m, struct as_node *n, const char
                       AS_ARRAY_LEN(as_model_kinds) - 1) < 0)
         return as_err_set(err, "out of memory");
     const char *near = as_suggest(m->model_name, as_model_kinds, AS_ARRAY_LEN(as_model_kinds) - 1);
-    const char *file;
-    int line, col;
-    as_node_pos(n, "model", &file, &line, &col);
-    as_err_at(err, file, line, col, "%s: 'model': unknown kind '%s'%s%s%s; one of: %s", what,
-              m->model_name, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "",
-              list.buf);
+    as_err_key(err, n, "model", "%s: 'model': unknown kind '%s'%s%s%s; one of: %s", what,
+               m->model_name, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "",
+               list.buf);
     as_sb_free(&list);
     return -1;
 }

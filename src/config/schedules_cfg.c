@@ -116,10 +116,7 @@ static int load_zone(const char *name, struct as_node *map, const char *key, str
     as_err_clear(&e);
     if (as_tz_load(name, tz, &e) == 0)
         return 0;
-    const char *file;
-    int line, col;
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s: %s", what, e.msg);
+    return as_err_key(err, map, key, "%s: %s", what, e.msg);
 }
 
 /* keys_ok: the group's own keys parsed, so min and max can be compared. */
@@ -152,11 +149,8 @@ int as_config_parse_bounds(struct as_group_cfg *g, struct as_node *n, int keys_o
     if (bad || !keys_ok)
         return -1;
     if (g->min_tod == NULL && g->max_tod == NULL && g->min > g->max) {
-        const char *file;
-        int line, col;
-        as_node_pos(n, "min", &file, &line, &col);
-        return as_err_at(err, file, line, col, "%s: min (%d) is greater than max (%d)", what,
-                         g->min, g->max);
+        return as_err_key(err, n, "min", "%s: min (%d) is greater than max (%d)", what, g->min,
+                          g->max);
     }
     return check_tods(g, n, what, err);
 }
@@ -179,24 +173,20 @@ static int parse_cron_at(struct as_node *map, const char *key, const char *text,
 static int check_schedule(struct as_sched *s, struct as_node *n, const char *what,
                           struct as_err *err)
 {
-    const char *file;
-    int line, col;
     if ((s->end != NULL) == (s->duration_ms > 0)) {
-        as_node_pos(n, s->end ? "duration" : "cron", &file, &line, &col);
-        return as_err_at(err, file, line, col, "%s: set exactly one of 'duration' and 'end'", what);
+        return as_err_key(err, n, s->end ? "duration" : "cron",
+                          "%s: set exactly one of 'duration' and 'end'", what);
     }
     if (s->min < 0 && s->max < 0 && s->replicas < 0)
         return as_err_at(err, n->file, n->line, n->col,
                          "%s: set at least one of 'min', 'max' and 'replicas'", what);
     if (s->min >= 0 && s->max >= 0 && s->min > s->max) {
-        as_node_pos(n, "min", &file, &line, &col);
-        return as_err_at(err, file, line, col, "%s: min (%d) is greater than max (%d)", what,
-                         s->min, s->max);
+        return as_err_key(err, n, "min", "%s: min (%d) is greater than max (%d)", what, s->min,
+                          s->max);
     }
     if (s->replicas >= 0 && s->max >= 0 && s->replicas > s->max) {
-        as_node_pos(n, "replicas", &file, &line, &col);
-        return as_err_at(err, file, line, col, "%s: replicas (%d) is greater than max (%d)", what,
-                         s->replicas, s->max);
+        return as_err_key(err, n, "replicas", "%s: replicas (%d) is greater than max (%d)", what,
+                          s->replicas, s->max);
     }
     return 0;
 }

@@ -97,10 +97,7 @@ static int address_of(const char *s, char *buf, size_t len)
 
 static int bad_key(struct as_node *map, const char *key, struct as_err *err, const char *msg)
 {
-    const char *file;
-    int line, col;
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s", msg);
+    return as_err_key(err, map, key, "%s", msg);
 }
 
 static int validate(void *state, struct as_node *map, struct as_err *err)

@@ -66,8 +66,7 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
         if (strcmp(facilities[s->facility], s->facility_name) == 0)
             break;
     if (facilities[s->facility] == NULL) {
-        as_node_pos(map, "facility", &file, &line, &col);
-        return as_err_at(err, file, line, col, "'facility': no facility '%s'", s->facility_name);
+        return as_err_key(err, map, "facility", "'facility': no facility '%s'", s->facility_name);
     }
     if (strlen(s->path) < sizeof(((struct sockaddr_un *)0)->sun_path)) {
         for (const char *p = s->ident; *p; p++)
@@ -78,8 +77,7 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
             }
         return 0;
     }
-    as_node_pos(map, "path", &file, &line, &col);
-    return as_err_at(err, file, line, col, "'path' is longer than a socket path may be");
+    return as_err_key(err, map, "path", "'path' is longer than a socket path may be");
 }
 
 static int start(void *state, const struct as_ctx *ctx, struct as_err *err)

@@ -56,10 +56,7 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
         key = "method", msg = "'method' must be POST or PUT";
     if (key == NULL)
         return 0;
-    const char *file;
-    int line, col;
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s", msg);
+    return as_err_key(err, map, key, "%s", msg);
 }
 
 static int start(void *state, const struct as_ctx *ctx, struct as_err *err)

@@ -69,9 +69,8 @@ static int validate(void *cfg, const struct as_group_cfg *g, struct as_node *map
     const char *file;
     int line, col;
     if (!(c->target > 0)) {
-        as_node_pos(map, "target", &file, &line, &col);
-        return as_err_at(err, file, line, col, "group '%s' policy: 'target' must be above 0",
-                         g->name);
+        return as_err_key(err, map, "target", "group '%s' policy: 'target' must be above 0",
+                          g->name);
     }
     as_node_pos(map, "formula", &file, &line, &col);
     if (g->nmetrics > AS_EXPR_MAX_VARS)

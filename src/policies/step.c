@@ -124,10 +124,7 @@ static int parse_band(const struct step_cfg *c, struct as_node *item, struct ban
         return as_err_at(err, item->file, item->line, item->col,
                          "%s: set 'lower', 'upper' or both (AWS: not both null)", what);
     if (b->upper <= b->lower) {
-        const char *file;
-        int line, col;
-        as_node_pos(item, "upper", &file, &line, &col);
-        return as_err_at(err, file, line, col, "%s: 'upper' must be greater than 'lower'", what);
+        return as_err_key(err, item, "upper", "%s: 'upper' must be greater than 'lower'", what);
     }
     static const char *const keys[] = {"lower", "upper", "adjustment", NULL};
     return as_node_check_keys(item, what, NULL, keys, err);

@@ -161,10 +161,7 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
     free(path);
     if (msg == NULL)
         return 0;
-    const char *file;
-    int line, col;
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s", msg);
+    return as_err_key(err, map, key, "%s", msg);
 }
 
 /* ---- credentials ---- */

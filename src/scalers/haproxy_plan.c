@@ -77,10 +77,7 @@ const struct as_opt as_haproxy_opts_table[] = {
 static int at(struct as_node *map, const char *key, struct as_err *err, const char *msg,
               const char *detail)
 {
-    const char *file;
-    int line, col;
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "'%s': %s%s", key, msg, detail ? detail : "");
+    return as_err_key(err, map, key, "'%s': %s%s", key, msg, detail ? detail : "");
 }
 
 /* Makes *path absolute from base (the configuration's directory). Returns 0 or -1 (ENOMEM). */

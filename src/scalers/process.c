@@ -95,8 +95,7 @@ static const struct as_opt opts[] = {
 static int validate(void *state, struct as_node *map, struct as_err *err)
 {
     struct process_scaler *s = state;
-    const char *file, *key = NULL, *what = NULL;
-    int line, col;
+    const char *key = NULL, *what = NULL;
     if (s->backoff_max < s->backoff)
         key = "restart_backoff_max", what = "'restart_backoff_max' must not be shorter than "
                                             "'restart_backoff'";
@@ -104,8 +103,7 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
         key = "drain_grace", what = "'drain_grace' must not be shorter than 'grace'";
     if (key == NULL)
         return 0;
-    as_node_pos(map, key, &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s", what);
+    return as_err_key(err, map, key, "%s", what);
 }
 
 static int wanted(const struct worker *w)

@@ -581,10 +581,7 @@ static int validate(void *state, struct as_node *map, struct as_err *err)
     if (as_pg_check_dsn(s->dsn, getenv("PGHOST"), getenv("PGHOSTADDR"), &s->dsn_connect_timeout_ms,
                         why, sizeof(why)) == 0)
         return 0;
-    const char *file;
-    int line, col;
-    as_node_pos(map, "dsn", &file, &line, &col);
-    return as_err_at(err, file, line, col, "%s", why);
+    return as_err_key(err, map, "dsn", "%s", why);
 }
 
 static int start(void *state, const struct as_ctx *ctx, struct as_err *err)
