@@ -165,7 +165,8 @@ int as_haproxy_validate(struct as_haproxy_opts *o, struct as_node *map, struct a
     as_node_pos(map, "type", &file, &line, &col);
     char real[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s", file ? file : ".");
-    const char *base = realpath(dirname(dir), real) ? real : dirname(dir);
+    const char *parent = dirname(dir); /* once: dirname may cut dir in place */
+    const char *base = realpath(parent, real) ? real : parent;
     if (defaults(o) < 0)
         return as_err_set(err, "out of memory");
     if (!name_ok(o->backend))
