@@ -204,6 +204,7 @@ static void run_row(const struct row *r)
     static char names[3][4] = {"m0", "m1", "m2"};
     struct as_metric_cfg metrics[3];
     struct as_metric_obs obs[3];
+    memset(obs, 0, sizeof(obs));
     memset(metrics, 0, sizeof(metrics));
     for (int i = 0; i < r->n; i++) {
         metrics[i].name = r->n == 1 && r->target[0] == 0.8 ? "cpu" : names[i];
