@@ -23,6 +23,20 @@ void as_group_state_free(struct as_group_state *st)
     free(st->down.v);
     st->recs = st->up = st->down = (struct as_stamps){0};
     history_clear(&st->history);
+    as_policy_state_reset(st);
+}
+
+void *as_policy_state(struct as_group_state *st, const struct as_group_cfg *g)
+{
+    if (st->policy == NULL && g->policy->state_size > 0)
+        st->policy = calloc(1, g->policy->state_size);
+    return st->policy;
+}
+
+void as_policy_state_reset(struct as_group_state *st)
+{
+    free(st->policy);
+    st->policy = NULL;
 }
 
 const struct as_event *as_history_get(const struct as_group_state *st, size_t i)
@@ -192,7 +206,14 @@ static int recommend(const struct as_group_cfg *g, struct as_group_state *st,
         return 0;
     }
     struct as_rec rec = {0};
-    g->policy->recommend(g->policy_cfg, g, obs, st->policy, &rec);
+    void *ps = as_policy_state(st, g);
+    if (ps == NULL && g->policy->state_size > 0) {
+        out->desired = obs->current;
+        snprintf(out->reason, sizeof(out->reason),
+                 "out of memory for the policy's state: hold %d", obs->current);
+        return 0;
+    }
+    g->policy->recommend(g->policy_cfg, g, obs, ps, &rec);
     out->desired = rec.desired;
     snprintf(out->reason, sizeof(out->reason), "%s", rec.reason);
     if (rec.valid == 0) {

@@ -84,6 +84,7 @@ struct as_stamps {
     size_t n, cap;
 };
 
+/* The largest state a policy may declare (as_policy_ops.state_size). */
 #define AS_POLICY_STATE_MAX 4096
 
 /* One scale event of a group's history (`history` of them are kept). */
@@ -121,8 +122,10 @@ struct as_group_state {
     int64_t scales[32];        /* times of the last scale events (too-rapid detection) */
     int nscales;
     int scale_deltas[32]; /* their changes (to - from; 0: unknown, from an older state file) */
-    /* the policy's own state, policy-defined; aligned for any type a policy keeps there */
-    _Alignas(max_align_t) unsigned char policy[AS_POLICY_STATE_MAX];
+    /* The policy's own state: state_size zeroed bytes, allocated at its first round (or
+     * restore) and freed with the state, so a policy that keeps none costs nothing (10,000
+     * groups of `target` would otherwise carry 40 MB of it); NULL until then. */
+    void *policy;
     int idle;                        /* idle_since_ms is set (it may legitimately be 0 in replay) */
     int64_t last_up_ms;              /* time of the last scale-up (warmup without replica ages) */
     int scaled_up;                   /* last_up_ms is set */
@@ -145,6 +148,13 @@ struct as_group_state {
 
 void as_group_state_free(struct as_group_state *st);
 
+/* The policy's state of st for g's policy, allocated zeroed at its declared size the first
+ * time; NULL when the policy keeps none (state_size 0) or out of memory. */
+void *as_policy_state(struct as_group_state *st, const struct as_group_cfg *g);
+
+/* Forgets the policy's state (another policy's, or one that did not read back). */
+void as_policy_state_reset(struct as_group_state *st);
+
 /* ---- policies ---- */
 
 struct as_policy_ops {
@@ -152,12 +162,13 @@ struct as_policy_ops {
     const struct as_opt *opts; /* parsed into a zeroed block of cfg_size bytes */
     size_t cfg_size;
     const char *summary;
+    size_t state_size;  /* bytes of the policy's own state (at most AS_POLICY_STATE_MAX); 0: none */
     int metric_targets; /* every metric needs exactly one of `target` and `average_value` */
     /* Optional: cross-field checks; g is complete except for the policy. */
     int (*validate)(void *cfg, const struct as_group_cfg *g, struct as_node *map,
                     struct as_err *err);
-    /* The raw recommendation. state points at st->policy (zeroed at first; at most
-     * AS_POLICY_STATE_MAX bytes of the policy's own struct). Pure. */
+    /* The raw recommendation. state points at the group's state_size bytes (zeroed at
+     * first; NULL when state_size is 0). Pure. */
     void (*recommend)(const void *cfg, const struct as_group_cfg *g, const struct as_obs *obs,
                       void *state, struct as_rec *out);
     /* Optional: the policy's state to/from JSON (for restarts). load gets what save wrote;

@@ -84,7 +84,7 @@ json_t *as_state_to_json(const struct as_group_cfg *g, const struct as_group_sta
         json_decref(doc);
         doc = NULL;
     }
-    if (doc != NULL && policy != NULL && g->policy->save &&
+    if (doc != NULL && policy != NULL && g->policy->save && st->policy != NULL &&
         g->policy->save(g->policy_cfg, st->policy, policy) == 0)
         json_object_set(doc, "policy", policy);
     json_decref(policy);
@@ -261,8 +261,10 @@ static void policy_from(const struct as_group_cfg *g, const json_t *doc, struct 
     if (policy == NULL || g->policy->load == NULL || !json_is_string(type) ||
         strcmp(json_string_value(type), g->policy->name) != 0)
         return;
+    if (as_policy_state(st, g) == NULL) /* out of memory: the policy starts fresh */
+        return;
     if (g->policy->load(g->policy_cfg, st->policy, policy) < 0)
-        memset(st->policy, 0, sizeof(st->policy));
+        as_policy_state_reset(st);
     else if (g->policy->restored)
         g->policy->restored(g->policy_cfg, st->policy, r->shift_ms, r->now_ms);
 }

@@ -411,7 +411,7 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
         scaler_retire(rt->eng, rt->cfg, old, retire);
     }
     if (rt->g->policy != g->policy) /* another policy's state means nothing to this one */
-        memset(rt->st.policy, 0, sizeof(rt->st.policy));
+        as_policy_state_reset(&rt->st);
     int64_t old_interval = rt->g->interval_ms; /* rt->g goes with the old config */
     slots_free(rt);
     as_config_ref(cfg);

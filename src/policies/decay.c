@@ -185,6 +185,7 @@ const struct as_policy_ops as_policy_decay_ops = {
     .cfg_size = sizeof(struct decay_cfg),
     .summary = "The Locust Pod Autoscaler's latency targets with decay: any target exceeded adds "
                "step; after unchanged_runs runs without a change, a decay removes replicas.",
+    .state_size = sizeof(struct decay_state),
     .metric_targets = 0,
     .validate = validate,
     .recommend = recommend,

@@ -624,6 +624,7 @@ const struct as_policy_ops as_policy_panic_ops = {
     .cfg_size = sizeof(struct panic_cfg),
     .summary = "Knative's KPA: stable and panic windows, panic mode that never scales down, "
                "rate limits and scale-down delay.",
+    .state_size = sizeof(struct panic_state),
     .metric_targets = 0,
     .validate = validate,
     .recommend = recommend,

@@ -359,6 +359,7 @@ const struct as_policy_ops as_policy_predictive_ops = {
     .cfg_size = sizeof(struct pred_cfg),
     .summary = "Forecasts the demand `lead` ahead from the group's own history (Holt-Winters, "
                "daily and weekly seasons) over target tracking, which stays the floor.",
+    .state_size = sizeof(struct pred_state),
     .metric_targets = 1,
     .validate = validate,
     .recommend = recommend,

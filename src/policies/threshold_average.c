@@ -101,11 +101,11 @@ static void decide(const struct ta_cfg *c, const struct ta_state *s, const char 
     }
 }
 
-/* One round on a private copy: st->policy is only 4-byte aligned, and this state holds
- * doubles, so it is copied in and out rather than cast. */
-static void round_on(const struct ta_cfg *c, const struct as_group_cfg *g, const struct as_obs *obs,
-                     struct ta_state *s, struct as_rec *out)
+static void recommend(const void *cfg, const struct as_group_cfg *g, const struct as_obs *obs,
+                      void *state, struct as_rec *out)
 {
+    const struct ta_cfg *c = cfg;
+    struct ta_state *s = state;
     int cur = obs->current;
     *out = (struct as_rec){.desired = cur};
     if (s->seen && cur != s->last_current)
@@ -128,28 +128,18 @@ static void round_on(const struct ta_cfg *c, const struct as_group_cfg *g, const
     decide(c, s, name, cur, out);
 }
 
-static void recommend(const void *cfg, const struct as_group_cfg *g, const struct as_obs *obs,
-                      void *state, struct as_rec *out)
-{
-    struct ta_state s;
-    memcpy(&s, state, sizeof(s));
-    round_on(cfg, g, obs, &s, out);
-    memcpy(state, &s, sizeof(s));
-}
-
 static int save(const void *cfg, const void *state, json_t *obj)
 {
     (void)cfg;
-    struct ta_state s;
-    memcpy(&s, state, sizeof(s)); /* see round_on: the area is not aligned for doubles */
+    const struct ta_state *s = state;
     json_t *w = json_array();
     if (w == NULL || json_object_set_new(obj, "window", w) < 0)
         return -1;
-    for (int i = 0; i < s.n && i < TA_WINDOW_MAX; i++)
-        if (json_array_append_new(w, json_real(s.v[i])) < 0)
+    for (int i = 0; i < s->n && i < TA_WINDOW_MAX; i++)
+        if (json_array_append_new(w, json_real(s->v[i])) < 0)
             return -1;
-    if (json_object_set_new(obj, "seen", json_boolean(s.seen)) < 0 ||
-        json_object_set_new(obj, "last_current", json_integer(s.last_current)) < 0)
+    if (json_object_set_new(obj, "seen", json_boolean(s->seen)) < 0 ||
+        json_object_set_new(obj, "last_current", json_integer(s->last_current)) < 0)
         return -1;
     return 0;
 }
@@ -184,6 +174,7 @@ const struct as_policy_ops as_policy_threshold_average_ops = {
     .cfg_size = sizeof(struct ta_cfg),
     .summary = "autoscalebot's average thresholds: the mean of the last `measurements` values "
                "above max adds increment, below min removes it.",
+    .state_size = sizeof(struct ta_state),
     .metric_targets = 0,
     .validate = validate,
     .recommend = recommend,

@@ -168,6 +168,7 @@ const struct as_policy_ops as_policy_threshold_consecutive_ops = {
     .cfg_size = sizeof(struct tc_cfg),
     .summary = "autoscalebot's consecutive thresholds: up_after measurements in a row above max "
                "add increment, down_after in a row below min remove it.",
+    .state_size = sizeof(struct tc_state),
     .metric_targets = 0,
     .validate = validate,
     .recommend = recommend,

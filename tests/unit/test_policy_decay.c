@@ -151,9 +151,11 @@ static void test_rows(void **state)
         if (cfg == NULL)
             fail_msg("%s: %s", cases[c].name, err.msg);
         struct as_group_state st = {0};
+        void *area = as_policy_state(&st, &cfg->groups[0]);
+        assert_non_null(area);
         for (size_t i = 0; cases[c].steps[i].reason; i++)
-            failures +=
-                round_ok(cases[c].name, i, &cfg->groups[0], st.policy, &cases[c].steps[i]) < 0;
+            failures += round_ok(cases[c].name, i, &cfg->groups[0], area, &cases[c].steps[i]) < 0;
+        as_group_state_free(&st);
         as_config_unref(cfg);
     }
     assert_int_equal(failures, 0);
@@ -215,6 +217,8 @@ static void test_restart_keeps_counter(void **state)
     assert_non_null(cfg);
     const struct as_group_cfg *g = &cfg->groups[0];
     struct as_group_state a = {0}, b = {0};
+    assert_non_null(as_policy_state(&a, g));
+    assert_non_null(as_policy_state(&b, g));
     int failures = 0;
     for (size_t i = 0; i < 2; i++)
         failures += round_ok("first life", i, g, a.policy, &steps[i]) < 0;
@@ -226,6 +230,8 @@ static void test_restart_keeps_counter(void **state)
     assert_int_equal(g->policy->load(g->policy_cfg, b.policy, back), 0);
     for (size_t i = 2; steps[i].reason; i++)
         failures += round_ok("second life", i, g, b.policy, &steps[i]) < 0;
+    as_group_state_free(&a);
+    as_group_state_free(&b);
     free(text);
     json_decref(obj);
     json_decref(back);
@@ -252,13 +258,16 @@ static void test_load_rejects_malformed(void **state)
     int failures = 0;
     for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
         struct as_group_state st = {0};
-        memset(st.policy, 0x7f, sizeof(st.policy));
+        unsigned char *area = as_policy_state(&st, g);
+        assert_non_null(area);
+        memset(area, 0x7f, g->policy->state_size);
         json_t *doc = json_loads(docs[i], JSON_DECODE_ANY, NULL);
-        if (g->policy->load(g->policy_cfg, st.policy, doc) != -1 || st.policy[0] != 0x7f) {
+        if (g->policy->load(g->policy_cfg, area, doc) != -1 || area[0] != 0x7f) {
             print_error("load(%s) accepted or wrote\n", docs[i]);
             failures++;
         }
         json_decref(doc);
+        as_group_state_free(&st);
     }
     as_config_unref(cfg);
     assert_int_equal(failures, 0);

@@ -89,10 +89,12 @@ static void run_cases(const struct policy_case *cases, size_t n)
         struct as_config *cfg = parse(cases[c].policy, &err);
         if (cfg == NULL)
             fail_msg("%s: %s", cases[c].name, err.msg);
-        struct as_group_state st = {0}; /* the real area, with its real alignment */
+        struct as_group_state st = {0}; /* the real area, as the engine allocates it */
+        void *area = as_policy_state(&st, &cfg->groups[0]);
+        assert_non_null(area);
         for (size_t i = 0; cases[c].steps[i].reason; i++)
-            failures +=
-                round_ok(cases[c].name, i, &cfg->groups[0], st.policy, &cases[c].steps[i]) < 0;
+            failures += round_ok(cases[c].name, i, &cfg->groups[0], area, &cases[c].steps[i]) < 0;
+        as_group_state_free(&st);
         as_config_unref(cfg);
     }
     assert_int_equal(failures, 0);
@@ -278,6 +280,8 @@ static void two_lives(const char *policy, const struct step *steps, size_t cut)
     assert_non_null(cfg);
     const struct as_group_cfg *g = &cfg->groups[0];
     struct as_group_state a = {0}, b = {0};
+    assert_non_null(as_policy_state(&a, g));
+    assert_non_null(as_policy_state(&b, g));
     int failures = 0;
     for (size_t i = 0; i < cut; i++)
         failures += round_ok("first life", i, g, a.policy, &steps[i]) < 0;
@@ -288,6 +292,8 @@ static void two_lives(const char *policy, const struct step *steps, size_t cut)
     assert_int_equal(g->policy->load(g->policy_cfg, b.policy, back), 0);
     for (size_t i = cut; steps[i].reason; i++)
         failures += round_ok("second life", i, g, b.policy, &steps[i]) < 0;
+    as_group_state_free(&a);
+    as_group_state_free(&b);
     free(text);
     json_decref(obj);
     json_decref(back);
@@ -326,14 +332,17 @@ static void check_loads(const char *policy, const char *const *docs, size_t n, i
     int failures = 0;
     for (size_t i = 0; i < n; i++) {
         struct as_group_state st = {0};
-        memset(st.policy, 0x7f, sizeof(st.policy));
+        unsigned char *area = as_policy_state(&st, g);
+        assert_non_null(area);
+        memset(area, 0x7f, g->policy->state_size);
         json_t *doc = json_loads(docs[i], JSON_DECODE_ANY, NULL);
-        int rc = g->policy->load(g->policy_cfg, st.policy, doc);
-        if (rc != want || (rc < 0 && st.policy[0] != 0x7f)) {
+        int rc = g->policy->load(g->policy_cfg, area, doc);
+        if (rc != want || (rc < 0 && area[0] != 0x7f)) {
             print_error("%s: load(%s) = %d, want %d\n", g->policy->name, docs[i], rc, want);
             failures++;
         }
         json_decref(doc);
+        as_group_state_free(&st);
     }
     as_config_unref(cfg);
     assert_int_equal(failures, 0);
