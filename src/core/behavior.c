@@ -159,7 +159,7 @@ int as_behavior_stabilize(const struct as_behavior *b, struct as_stamps *recs, i
                           int current, int desired, int *limited)
 {
     int64_t up_cut = now - b->up.stabilization_ms, down_cut = now - b->down.stabilization_ms;
-    int up_rec = desired, down_rec = desired, old = -1;
+    int up_rec = desired, down_rec = desired, old = -1, same = -1;
     for (size_t i = 0; i < recs->n; i++) {
         const struct as_stamp *r = &recs->v[i];
         if (r->t > up_cut && r->value < up_rec)
@@ -168,6 +168,8 @@ int as_behavior_stabilize(const struct as_behavior *b, struct as_stamps *recs, i
             down_rec = r->value;
         if (r->t < up_cut && r->t < down_cut)
             old = (int)i; /* the last entry outside both windows is reused */
+        if (r->value == desired)
+            same = (int)i;
     }
     int result = current;
     if (result < up_rec)
@@ -175,7 +177,15 @@ int as_behavior_stabilize(const struct as_behavior *b, struct as_stamps *recs, i
     if (result > down_rec)
         result = down_rec;
     struct as_stamp entry = {now, desired, 0};
-    if (old >= 0)
+    /* Both windows end now, so of two entries with one value the older is inside a window
+     * only when the newer is too: it never decides anything. Renewing the entry of the same
+     * value keeps the log at the number of distinct recent recommendations (one or two in a
+     * steady group) instead of one per round (300 at a 1 s interval and the default 5 min
+     * scale-down window, 4.8 KB a group). */
+    if (same >= 0) {
+        if (recs->v[same].t < now)
+            recs->v[same].t = now;
+    } else if (old >= 0)
         recs->v[old] = entry;
     else if (stamps_push(recs, entry) < 0 && recs->n > 0)
         recs->v[0] = entry; /* out of memory: keep the window bounded, lose the oldest */

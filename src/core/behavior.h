@@ -50,8 +50,8 @@ int as_behavior_parse(struct as_behavior *b, struct as_node *node, const char *w
 
 /* Stabilization: the result is current clamped into [min of recommendations inside the up
  * window (and desired), max inside the down window (and desired)]; desired is then stored,
- * overwriting the last entry outside both windows. A window holds entries with
- * t > now - window (strict, as Go's After). */
+ * renewing the entry of the same value, else overwriting the last entry outside both windows.
+ * A window holds entries with t > now - window (strict, as Go's After). */
 int as_behavior_stabilize(const struct as_behavior *b, struct as_stamps *recs, int64_t now,
                           int current, int desired, int *limited);
 

@@ -184,6 +184,78 @@ static void test_normalize_with_behavior(void **unused)
     }
 }
 
+/* The HPA's stabilization as Go writes it: every recommendation stored, the oldest one outside
+ * both windows reused. The log that renews an entry of the same value must answer the same. */
+static int reference_stabilize(const struct as_behavior *b, int64_t *t, int *v, size_t *n,
+                               int64_t now, int current, int desired)
+{
+    int64_t up_cut = now - b->up.stabilization_ms, down_cut = now - b->down.stabilization_ms;
+    int up_rec = desired, down_rec = desired, old = -1;
+    for (size_t i = 0; i < *n; i++) {
+        if (t[i] > up_cut && v[i] < up_rec)
+            up_rec = v[i];
+        if (t[i] > down_cut && v[i] > down_rec)
+            down_rec = v[i];
+        if (t[i] < up_cut && t[i] < down_cut)
+            old = (int)i;
+    }
+    int result = current < up_rec ? up_rec : current;
+    result = result > down_rec ? down_rec : result;
+    size_t at = old >= 0 ? (size_t)old : (*n)++;
+    t[at] = now;
+    v[at] = desired;
+    return result;
+}
+
+static void test_stabilize_log_stays_small(void **unused)
+{
+    (void)unused;
+    enum { ROUNDS = 4000 };
+    static int64_t t[ROUNDS];
+    static int v[ROUNDS];
+    uint64_t seed = 42;
+    for (int run = 0; run < 40; run++) {
+        struct as_behavior b;
+        as_behavior_defaults(&b);
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        b.up.stabilization_ms = (int64_t)(seed >> 33) % 4 * 30000;    /* 0..90 s */
+        b.down.stabilization_ms = (int64_t)(seed >> 40) % 6 * 60000; /* 0..300 s */
+        struct as_stamps recs = {0};
+        size_t n = 0, most = 0;
+        int current = 5, desired = 5;
+        int64_t now = NOW;
+        for (int i = 0; i < ROUNDS; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            unsigned r = (unsigned)(seed >> 33);
+            now += 1000 + r % 3 * 500;                     /* 1 to 2 s apart */
+            if (r % 7 == 0)                                /* a noisy metric: nearby counts */
+                desired = 1 + (int)(r >> 8) % 12;
+            if (r % 50 == 0)
+                current = 1 + (int)(r >> 12) % 12;
+            int limited;
+            int got = as_behavior_stabilize(&b, &recs, now, current, desired, &limited);
+            int want = reference_stabilize(&b, t, v, &n, now, current, desired);
+            if (got != want)
+                fail_msg("run %d round %d: %d, Go's algorithm %d", run, i, got, want);
+            most = recs.n > most ? recs.n : most;
+        }
+        /* at most one entry a value (12) and one spare, not one a round */
+        if (most > 13)
+            fail_msg("run %d: the log reached %zu entries", run, most);
+        free(recs.v);
+    }
+    /* A steady group: one entry. */
+    struct as_behavior b;
+    as_behavior_defaults(&b);
+    struct as_stamps recs = {0};
+    int limited;
+    for (int i = 0; i < 1000; i++)
+        as_behavior_stabilize(&b, &recs, NOW + i * 1000LL, 3, 3, &limited);
+    assert_int_equal(recs.n, 1);
+    assert_int_equal(recs.v[0].t, NOW + 999 * 1000LL);
+    free(recs.v);
+}
+
 /* ---- §4d TestConvertDesiredReplicasWithRules (no behavior): the rows that do not depend on
  * the legacy scale-up limit. Row 3 (calculateScaleUpLimit(3) = 24 with the test's factor 8)
  * is the legacy path we do not implement: see tests/vectors/README.md. ---- */
@@ -255,6 +327,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scaling_with_rules),
         cmocka_unit_test(test_normalize_with_behavior),
+        cmocka_unit_test(test_stabilize_log_stays_small),
         cmocka_unit_test(test_convert_without_behavior),
         cmocka_unit_test(test_scale_up_limit_select_min),
         cmocka_unit_test(test_store_scale_events),
