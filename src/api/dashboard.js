@@ -248,7 +248,8 @@ function updateDecisions(panel, doc) {
   panel.p.decisions.replaceChildren(...doc.decisions.slice().reverse().map(d =>
     el("li", {class: "decision"}, el("time", {}, clock(d.time)),
        el("b", {class: "outcome-" + d.outcome}, d.outcome), ` ${d.current}→${d.desired} `,
-       el("span", {class: "reason"}, d.reason))));
+       el("span", {class: "reason"}, d.reason),
+       d.rounds > 1 ? el("span", {class: "repeat"}, ` (${d.rounds} rounds since ${clock(d.first)})`) : "")));
 }
 
 function updateWorkers(panel, doc) {

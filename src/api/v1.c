@@ -56,11 +56,11 @@ static json_t *number_or_null(double v)
 
 static json_t *decision_json(const struct as_decision_rec *d)
 {
-    return json_pack("{s:I, s:i, s:i, s:o, s:i, s:i, s:s, s:s, s:s}", "time", (json_int_t)d->t,
-                     "current", d->current, "desired", d->desired, "wanted",
+    return json_pack("{s:I, s:i, s:i, s:o, s:i, s:i, s:s, s:s, s:s, s:I, s:I}", "time",
+                     (json_int_t)d->t, "current", d->current, "desired", d->desired, "wanted",
                      count_or_null(d->wanted), "min", d->min, "max", d->max, "outcome",
                      as_outcome_name(d->outcome), "class", as_reason_class_name(d->cls), "reason",
-                     d->reason);
+                     d->reason, "first", (json_int_t)d->first, "rounds", (json_int_t)d->rounds);
 }
 
 static json_t *metric_json(const struct as_group_view *v, size_t i)

@@ -49,7 +49,9 @@ const struct as_opt as_server_opts[] = {
      "Rounds kept per group for the API and the dashboard's charts (time, replicas, bounds, "
      "each metric's value): about 40 bytes and 8 per metric each."},
     {"history_decisions", AS_OPT_INT, offsetof(struct as_server_cfg, history_decisions), "20", 1,
-     10000, 0, NULL, "Decisions kept per group with their reasons, for the API and dashboard."},
+     10000, 0, NULL,
+     "Decisions kept per group with their reasons, for the API and dashboard; rounds in a row "
+     "that decide the same are one (the group's last changes are kept)."},
     AS_OPT_END,
 };
 

@@ -71,7 +71,9 @@ struct as_timeline {
     struct point *rounds;
     double *values; /* cap_rounds * nmetrics */
     size_t cap_dec, ndec, head_dec;
+    size_t alloc_dec;            /* records allocated: grown by doubling up to cap_dec */
     struct as_decision_rec *dec; /* reasons owned */
+    size_t *reason_cap;          /* alloc_dec: the bytes allocated for each reason */
 };
 
 void as_timeline_free(struct as_timeline *tl)
@@ -86,6 +88,7 @@ void as_timeline_free(struct as_timeline *tl)
     free(tl->rounds);
     free(tl->values);
     free(tl->dec);
+    free(tl->reason_cap);
     free(tl);
 }
 
@@ -102,8 +105,7 @@ struct as_timeline *as_timeline_new(size_t rounds, size_t decisions, const struc
     tl->names = calloc(g->nmetrics + 1, sizeof(*tl->names));
     tl->rounds = calloc(rounds + 1, sizeof(*tl->rounds));
     tl->values = calloc(rounds * g->nmetrics + 1, sizeof(*tl->values));
-    tl->dec = calloc(decisions + 1, sizeof(*tl->dec));
-    int bad = !tl->names || !tl->rounds || !tl->values || !tl->dec;
+    int bad = !tl->names || !tl->rounds || !tl->values;
     for (size_t i = 0; !bad && i < g->nmetrics; i++)
         bad = (tl->names[i] = strdup(g->metrics[i].name)) == NULL;
     if (bad) {
@@ -126,6 +128,44 @@ int as_timeline_fits(const struct as_timeline *tl, const struct as_group_cfg *g,
     return 1;
 }
 
+/* Copies reason into record i's buffer, grown when too short; out of memory, the old text
+ * stays (a stale reason, never a missing record). */
+static void set_reason(struct as_timeline *tl, size_t i, const char *reason)
+{
+    size_t n = strlen(reason) + 1;
+    char *buf = (char *)tl->dec[i].reason;
+    if (n > tl->reason_cap[i]) {
+        char *grown = realloc(buf, n);
+        if (grown == NULL)
+            return;
+        buf = grown;
+        tl->reason_cap[i] = n;
+        tl->dec[i].reason = buf;
+    }
+    memcpy(buf, reason, n);
+}
+
+/* The ring is kept in record order 0..ndec-1 from the oldest while it grows (the oldest is
+ * replaced only once alloc_dec is cap_dec), so growing it is a realloc. */
+static int grow_dec(struct as_timeline *tl)
+{
+    size_t want = tl->alloc_dec ? tl->alloc_dec * 2 : 2;
+    if (want > tl->cap_dec)
+        want = tl->cap_dec;
+    struct as_decision_rec *dec = realloc(tl->dec, want * sizeof(*dec));
+    if (dec == NULL)
+        return -1;
+    tl->dec = dec;
+    size_t *cap = realloc(tl->reason_cap, want * sizeof(*cap));
+    if (cap == NULL)
+        return -1; /* dec is larger than alloc_dec says: harmless, freed with the rest */
+    tl->reason_cap = cap;
+    memset(dec + tl->alloc_dec, 0, (want - tl->alloc_dec) * sizeof(*dec));
+    memset(cap + tl->alloc_dec, 0, (want - tl->alloc_dec) * sizeof(*cap));
+    tl->alloc_dec = want;
+    return 0;
+}
+
 static void add_round(struct as_timeline *tl, const struct point *p, const double *values)
 {
     if (tl->cap_rounds == 0)
@@ -146,13 +186,31 @@ void as_timeline_decided(struct as_timeline *tl, int64_t t, int current,
     add_round(tl, &(struct point){t, current, d->desired, d->min, d->max}, values);
     if (tl->cap_dec == 0)
         return;
-    tl->head_dec = tl->ndec == 0 ? 0 : (tl->head_dec + 1) % tl->cap_dec;
-    if (tl->ndec < tl->cap_dec)
+    struct as_decision_rec *r = tl->ndec > 0 ? &tl->dec[tl->head_dec] : NULL;
+    if (r != NULL && r->current == current && r->desired == d->desired &&
+        r->wanted == d->wanted && r->min == d->min && r->max == d->max && r->cls == cls &&
+        r->outcome == outcome) {
+        r->t = t;
+        r->rounds++;
+        set_reason(tl, tl->head_dec, d->reason);
+        return;
+    }
+    /* Records 0..ndec-1 are in order from the oldest until the ring is full (or could not
+     * grow): only then does it wrap, replacing its oldest; it grows again only when in order. */
+    int in_order = tl->ndec == 0 || tl->head_dec == tl->ndec - 1;
+    if (tl->ndec == tl->alloc_dec && tl->alloc_dec < tl->cap_dec && in_order)
+        (void)grow_dec(tl); /* out of memory: the ring wraps at the size it has */
+    if (tl->alloc_dec == 0)
+        return;
+    size_t at = tl->ndec < tl->alloc_dec && in_order ? tl->ndec : (tl->head_dec + 1) % tl->ndec;
+    if (at == tl->ndec)
         tl->ndec++;
-    struct as_decision_rec *r = &tl->dec[tl->head_dec];
-    free((char *)r->reason);
-    *r = (struct as_decision_rec){t,      current, d->desired, d->wanted,        d->min,
-                                  d->max, cls,     outcome,    strdup(d->reason)};
+    tl->head_dec = at;
+    r = &tl->dec[at];
+    const char *keep = r->reason; /* its buffer is reused for the new reason */
+    *r = (struct as_decision_rec){t,   current, d->desired, d->wanted, d->min, d->max,
+                                  cls, outcome, keep,       t,         1};
+    set_reason(tl, at, d->reason);
 }
 
 void as_timeline_held(struct as_timeline *tl, int64_t t, const double *values)
@@ -196,7 +254,7 @@ int as_timeline_decision(const struct as_timeline *tl, size_t i, struct as_decis
 {
     if (tl == NULL || i >= tl->ndec)
         return -1;
-    *out = tl->dec[(tl->head_dec + tl->cap_dec - i) % tl->cap_dec];
+    *out = tl->dec[(tl->head_dec + tl->ndec - i) % tl->ndec];
     if (out->reason == NULL)
         out->reason = "";
     return 0;

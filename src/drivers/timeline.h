@@ -60,12 +60,15 @@ struct as_round_point {
     const double *values; /* nmetrics values; NaN: the measurement failed. Borrowed */
 };
 
-/* One decision with its reason. */
+/* One decision with its reason; rounds in a row that decided the same (the same counts,
+ * bounds, class and outcome) are one record: t and reason are the newest round's. */
 struct as_decision_rec {
     int64_t t; /* wall clock ms */
     int current, desired, wanted, min, max;
     unsigned cls, outcome;
     const char *reason; /* borrowed; "" when out of memory */
+    int64_t first;      /* wall clock ms of the first round of the run */
+    uint64_t rounds;    /* rounds in the run (1: this one only) */
 };
 
 struct as_timeline;
@@ -82,7 +85,9 @@ int as_timeline_fits(const struct as_timeline *tl, const struct as_group_cfg *g,
                      size_t decisions);
 
 /* Records a round that decided d from current at wall clock t; values: nmetrics values (NaN
- * failed). */
+ * failed). A decision like the newest one renews it (no allocation while its reason fits), so
+ * the decisions kept are the last history_decisions changes, and a steady group's ring holds
+ * one record. */
 void as_timeline_decided(struct as_timeline *tl, int64_t t, int current,
                          const struct as_decision *d, unsigned cls, unsigned outcome,
                          const double *values);

@@ -450,8 +450,11 @@ def test_decisions_and_rounds(ctx):
                       http={"history_rounds": 5, "history_decisions": 3})
     api.wait_group("web", lambda g: g["rounds"] >= 2, 10, "two rounds")
     write_backlog(backlog, 20)  # ceil(20/2) = 10, above max 3
-    g = api.wait_group("web", lambda g: g["replicas"] == 3 and g["rounds"] >= 8, 15, "3 replicas")
+    g = api.wait_group("web", lambda g: g["replicas"] == 3 and g["rounds"] >= 8 and
+                       g["last_decision"]["rounds"] >= 3, 15, "3 replicas, held 3 rounds")
     last = g["last_decision"]
+    # the rounds held at max are one decision: its first round, the newest's time
+    assert last["first"] < last["time"] and last["outcome"] == "hold", last
     assert last["class"] == "max" and last["wanted"] == 10 and last["desired"] == 3, last
     assert last["reason"].startswith("backlog=20 average_value=2: ceil(20/2)=10"), last
     ds = api.json("/api/v1/groups/web/decisions")["decisions"]

@@ -68,6 +68,44 @@ static void test_rings(void **state)
     assert_true(as_timeline_fits(NULL, &group, 0, 0));
 }
 
+static void test_repeats_are_one_record(void **state)
+{
+    (void)state;
+    double v[2] = {0.5, 1};
+    struct as_timeline *tl = as_timeline_new(2, 3, &group);
+    assert_non_null(tl);
+    struct as_decision_rec r;
+    /* 100 rounds alike: one record, the newest round's time and reason */
+    for (int i = 0; i < 100; i++) {
+        char why[64];
+        snprintf(why, sizeof(why), "%s %d", i % 2 ? "a longer reason than before, round" : "r", i);
+        struct as_decision d = decision(3, why);
+        as_timeline_decided(tl, 1000 + i, 3, &d, AS_RC_POLICY, AS_OUT_HOLD, v);
+    }
+    assert_int_equal(as_timeline_decisions(tl), 1);
+    assert_int_equal(as_timeline_decision(tl, 0, &r), 0);
+    assert_true(r.t == 1099 && r.first == 1000 && r.rounds == 100);
+    assert_string_equal(r.reason, "a longer reason than before, round 99");
+    /* another class or count starts a record; seven changes keep the newest three */
+    for (int i = 0; i < 7; i++) {
+        char why[32];
+        snprintf(why, sizeof(why), "change %d", i);
+        struct as_decision d = decision(4 + i % 2, why);
+        as_timeline_decided(tl, 2000 + i, 3, &d, AS_RC_POLICY, AS_OUT_UP, v);
+        as_timeline_decided(tl, 2000 + i, 3, &d, AS_RC_POLICY, AS_OUT_UP, v);
+    }
+    assert_int_equal(as_timeline_decisions(tl), 3);
+    for (int i = 0; i < 3; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "change %d", 6 - i);
+        assert_int_equal(as_timeline_decision(tl, (size_t)i, &r), 0);
+        assert_string_equal(r.reason, want);
+        assert_true(r.t == 2006 - i && r.first == 2006 - i && r.rounds == 2);
+    }
+    assert_int_equal(as_timeline_decision(tl, 3, &r), -1);
+    as_timeline_free(tl);
+}
+
 static void test_classes(void **state)
 {
     (void)state;
@@ -143,6 +181,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rings),
+        cmocka_unit_test(test_repeats_are_one_record),
         cmocka_unit_test(test_classes),
         cmocka_unit_test(test_histogram),
     };
