@@ -29,6 +29,7 @@ struct as_server_cfg {
     int max_request;       /* bytes of a request's body, and the bound of its headers */
     int64_t timeout_ms;    /* an idle connection is closed after this */
     int history_rounds;    /* rounds kept per group for the API and the dashboard */
+    int history_rounds_total; /* ... and across all groups: each keeps its share at most */
     int history_decisions; /* decisions (with their reasons) kept per group */
     /* derived */
     int off;                      /* listen is "" */

@@ -75,6 +75,10 @@ int as_status_timeline(struct group_rt *rt)
            decisions = h ? (size_t)h->history_decisions : 0;
     if (h == NULL || h->off)
         rounds = decisions = 0;
+    size_t groups = rt->cfg->ngroups ? rt->cfg->ngroups : 1;
+    size_t share = h ? (size_t)h->history_rounds_total / groups : 0;
+    if (rounds > 0 && share < rounds) /* many groups: the total bounds the memory */
+        rounds = share > 0 ? share : 1;
     if (rt->g->nmetrics > AS_STATUS_METRICS_MAX)
         rounds = 0;
     if (as_timeline_fits(rt->tl, rt->g, rounds, decisions))

@@ -484,6 +484,19 @@ def test_decisions_and_rounds(ctx):
 
 
 @test
+def test_rounds_total_bounds_every_group(ctx):
+    backlog = os.path.join(ctx.tmp, "backlog")
+    write_backlog(backlog, 2)
+    groups = {f"g{i}": pool_group(backlog, max_=3) for i in range(3)}
+    d, api, _ = start(ctx, groups, http={"history_rounds": 10, "history_rounds_total": 7})
+    for name in groups:  # 7 across 3 groups: 2 each, not 10
+        api.wait_group(name, lambda g: g["rounds"] >= 4, 15, f"{name}: four rounds")
+        r = api.json(f"/api/v1/groups/{name}/rounds")["rounds"]
+        assert len(r) == 2, (name, r)
+    d.stop()
+
+
+@test
 def test_no_secret_in_any_answer(ctx):
     """Secrets planted by reference (env and file, long and short), in a URL's userinfo, in a
     header, in a secret key: no answer of any endpoint, no log line, holds any of them."""
