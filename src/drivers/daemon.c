@@ -1,6 +1,9 @@
 #include "drivers/daemon.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -92,6 +95,16 @@ static void switch_state_dir(struct daemon *d, const struct as_config *cfg)
                err.msg);
 }
 
+/* Gives the pages freed after a load back to the system: the parse tree of a large file is
+ * about as big as everything the daemon keeps (34 MB for 10,000 groups) and lies between
+ * the configuration's own blocks, so without this the freed pages stay in the process's RSS. */
+static void return_freed_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void *parse_thread(void *arg)
 {
     struct daemon *d = arg;
@@ -149,6 +162,7 @@ static void on_parsed(struct as_loop *loop, int fd, int events, void *arg)
             AS_LOG(AS_ERROR, "main: %s", err.msg);
     }
     as_config_unref(cfg);
+    return_freed_memory();
     if (d->reload.again && !d->stopping)
         reload_start(d);
 }
@@ -262,6 +276,7 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
         begin_stop(&d, "start failed");
     } else {
         notify_ready(cfg);
+        return_freed_memory();
     }
     if (!d.stopped) /* a shutdown that finished at once stopped no loop: as_loop_run would hang */
         as_loop_run(d.loop);
