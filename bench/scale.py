@@ -9,9 +9,11 @@ Starts nginx-light (one worker, 127.0.0.1, a free port, no access log) serving a
 document and a 56-byte Prometheus text, with stub_status for its request counter. For each N:
   - the daemon (`run --dry-run`), N groups every 1 s, one `http_json` metric each on the JSON;
     after a warm-up of 3 s, over --seconds: its CPU (every thread, /proc schedstat), the
-    requests nginx served it, its RSS at the end; from its log, each group's decision times:
-    lateness = the gap between two decisions of a group minus the interval (p50, p99), and the
-    groups with a gap over 1.5 intervals (late groups: a tick lost); /metrics: overloaded;
+    requests nginx served it, its RSS at the end; from /metrics (read before and after):
+    lateness = how late ticks ran after they were due plus how long rounds then waited for a
+    measuring slot (autoscaler_tick_lateness_seconds and autoscaler_round_start_delay_seconds:
+    p50 and p99 as the histogram bucket that holds them, "<=5ms" the finest), ticks coalesced
+    (a round lost to a group still busy), overloaded;
   - wrk (one thread, 64 connections, --seconds) on the JSON: its CPU per request;
   - Prometheus (unless --no-prometheus), N targets (one label apart) scraped every 1 s,
     --seconds after its own warm-up: its CPU per scrape (requests nginx served it).
@@ -139,42 +141,47 @@ def config(n, url, log, api, level):
     return "\n".join(out) + "\n"
 
 
-STAMP = re.compile(r"^\S+T(\d\d):(\d\d):(\d\d(?:\.\d+)?)Z \w+\s+engine\[(g\d+)\]: decision ")
+def scrape(api):
+    """The daemon's /metrics as {name{labels}: value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{api}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            out[k] = float(v)
+    return out
 
 
-def lateness(log, t_from, t_to):
-    """Gaps between two decisions of a group, minus the interval, in ms; late groups."""
-    last, late, gaps = {}, set(), []
-    with open(log) as f:
-        for line in f:
-            m = STAMP.match(line)
-            if not m:
-                continue
-            t = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
-            g = m.group(4)
-            if g in last and t_from <= t <= t_to:
-                gap = t - last[g]
-                gaps.append(max(0.0, gap - 1.0) * 1000)
-                if gap > 1.5:
-                    late.add(g)
-            last[g] = t
-    gaps.sort()
-    pick = (lambda q: gaps[min(len(gaps) - 1, int(q * len(gaps)))]) if gaps else (lambda q: 0)
-    return pick(0.5), pick(0.99), len(late), len(gaps)
+HISTS = ("autoscaler_tick_lateness_seconds", "autoscaler_round_start_delay_seconds")
 
 
-def utc_of_day():
-    t = time.time() % 86400
-    return t
+def lateness(m0, m1):
+    """p50 and p99 (as bucket bounds, ms) of the ticks' lateness plus their wait for a slot,
+    between two scrapes; each tick counted in the coarser of its two buckets."""
+    def buckets(m, name):
+        b = sorted((float(k.split('le="')[1].rstrip('"}')), v) for k, v in m.items()
+                   if k.startswith(name + "_bucket{") and "+Inf" not in k)
+        return b
+    rows = []
+    for name in HISTS:
+        b0, b1 = dict(buckets(m0, name)), buckets(m1, name)
+        n = m1.get(name + "_count", 0) - m0.get(name + "_count", 0)
+        rows.append(([(le, v - b0.get(le, 0)) for le, v in b1], n))
+    (tick, n), (wait, _) = rows
+
+    def pick(q):
+        if n <= 0:
+            return 0.0
+        for (le, c1), (_, c2) in zip(tick, wait):  # both must hold q of the ticks
+            if c1 >= q * n and c2 >= q * n:
+                return le * 1000
+        return float("inf")
+    return pick(0.5), pick(0.99), n
 
 
-def overloaded(api):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{api}/metrics", timeout=30) as r:
-            m = re.search(rb"^autoscaler_overloaded (\d)", r.read(), re.M)
-        return int(m.group(1)) if m else -1
-    except OSError:
-        return -1
+def overloaded(m):
+    return int(m.get("autoscaler_overloaded", -1))
 
 
 def run_daemon(a, n, url, tmp):
@@ -187,11 +194,13 @@ def run_daemon(a, n, url, tmp):
                          stdout=subprocess.DEVNULL)
     try:
         time.sleep(3 + n / 20000)  # warm-up: the configuration, connections, first rounds
-        s0, c0, t0, u0 = served(url), cpu_seconds(d.pid), time.monotonic(), utc_of_day()
+        m0 = scrape(api)
+        s0, c0, t0 = served(url), cpu_seconds(d.pid), time.monotonic()
         time.sleep(a.seconds)
-        s1, c1, t1, u1 = served(url), cpu_seconds(d.pid), time.monotonic(), utc_of_day()
+        s1, c1, t1 = served(url), cpu_seconds(d.pid), time.monotonic()
+        m1 = scrape(api)
         rss = rss_kib(d.pid)
-        over = overloaded(api)
+        over = overloaded(m1)
     finally:
         d.send_signal(signal.SIGTERM)
         try:
@@ -199,7 +208,9 @@ def run_daemon(a, n, url, tmp):
         except subprocess.TimeoutExpired:
             d.kill()
             d.wait()
-    p50, p99, late, rounds = lateness(log, u0, u1)
+    p50, p99, rounds = lateness(m0, m1)
+    late = int(m1.get("autoscaler_ticks_coalesced_total", 0) -
+               m0.get("autoscaler_ticks_coalesced_total", 0))
     with open(log) as f:
         errors = sum(1 for line in f if " ERROR " in line)
     fetches = max(1, s1 - s0 - 2)  # the two stub_status reads
@@ -288,16 +299,20 @@ def main():
     return 0
 
 
+def ms(v):
+    return "<=" + (f"{v:.0f}ms" if v != float("inf") else "inf")
+
+
 def print_row(n, d, w, p, header):
     if header:
         print(f"{'groups':>6} {'fetch/s':>8} {'CPU/fetch':>9} {'vs wrk':>7} {'vs prom':>7} "
-              f"{'CPU':>5} {'RSS MiB':>7} {'late p50':>8} {'p99':>7} {'late grp':>8} "
+              f"{'CPU':>5} {'RSS MiB':>7} {'late p50':>8} {'p99':>7} {'lost':>8} "
               f"{'errors':>6} {'over':>4} | {'wrk/req':>7} {'prom/scr':>8} {'prom CPU':>8}")
     vs_p = f"{d['cpu_fetch_us'] / p['cpu_scrape_us']:6.2f}x" if p else "      -"
     ps = f"{p['cpu_scrape_us']:6.1f}us {p['cpu_pct']:7.0f}%" if p else f"{'-':>8} {'-':>8}"
     print(f"{n:>6} {d['fetch_rate']:>8.0f} {d['cpu_fetch_us']:>7.1f}us "
           f"{d['cpu_fetch_us'] / w['cpu_req_us']:6.2f}x {vs_p} {d['cpu_pct']:>4.0f}% "
-          f"{d['rss'] / 1024:>7.1f} {d['p50']:>6.0f}ms {d['p99']:>5.0f}ms {d['late']:>8} "
+          f"{d['rss'] / 1024:>7.1f} {ms(d['p50']):>8} {ms(d['p99']):>7} {d['late']:>8} "
           f"{d['errors']:>6} {d['over']:>4} | {w['cpu_req_us']:>5.1f}us {ps}", flush=True)
 
 

@@ -379,6 +379,9 @@ static void load_families(struct out *o, struct as_engine *eng)
     family(o, "autoscaler_round_start_delay_seconds", "histogram",
            "How long a round waited for a measuring slot after its tick (0: none).");
     hist(o, "autoscaler_round_start_delay_seconds", l.wait);
+    family(o, "autoscaler_tick_lateness_seconds", "histogram",
+           "How late groups' ticks ran after they were due: the event loop's own delay.");
+    hist(o, "autoscaler_tick_lateness_seconds", l.lateness);
 }
 
 static void daemon_families(struct out *o, struct as_engine *eng)

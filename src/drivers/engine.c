@@ -236,12 +236,12 @@ void as_engine_round_start(struct group_rt *rt)
 
 static int64_t on_tick(struct as_loop *loop, void *arg)
 {
-    (void)loop;
     struct group_rt *rt = arg;
     if (rt->eng->stopping) {
         rt->tick = NULL; /* the loop frees it when we return */
         return AS_TIMER_STOP;
     }
+    as_round_hist_add(&rt->eng->tick_lateness, (double)as_loop_timer_lateness(loop) / 1000.0);
     if (rt->phase != IDLE || rt->waiting) {
         rt->n.rounds_skipped++;
         /* Overloaded, every group's ticks coalesce: the engine says so once (admit.c). */
@@ -645,7 +645,8 @@ void as_engine_load(const struct as_engine *eng, struct as_engine_load *out)
                                    .configured = a->configured,
                                    .delayed = a->delayed_total,
                                    .coalesced = a->coalesced_total,
-                                   .wait = &a->wait};
+                                   .wait = &a->wait,
+                                   .lateness = &eng->tick_lateness};
 }
 
 void as_engine_log_counters(const struct as_engine *eng)

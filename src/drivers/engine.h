@@ -78,6 +78,7 @@ struct as_engine_load {
     double rate, configured;
     uint64_t delayed, coalesced;
     const struct as_round_hist *wait;
+    const struct as_round_hist *lateness; /* how late groups' ticks ran after they were due */
 };
 void as_engine_load(const struct as_engine *eng, struct as_engine_load *out);
 

@@ -103,6 +103,7 @@ struct as_engine {
     struct as_round_hist round_hist; /* every group's round durations (drivers/timeline.h) */
     int64_t started_wall_ms;         /* when the engine was made */
     struct as_admit admit;           /* backpressure: rounds measuring at once (admit.h) */
+    struct as_round_hist tick_lateness; /* how late ticks ran after they were due (the loop's) */
 };
 
 /* The decision clock now: the wall clock at start carried on by the monotonic clock. */

@@ -220,6 +220,12 @@ void *as_loop_timer_arg(const struct as_timer *t)
     return t->arg;
 }
 
+int64_t as_loop_timer_lateness(const struct as_loop *loop)
+{
+    const struct as_timer *t = loop->firing;
+    return t != NULL && loop->now > t->when ? loop->now - t->when : 0;
+}
+
 static void run_timers(struct as_loop *loop)
 {
     /* Only timers due at the start of this pass run, so a 0 ms timer cannot starve I/O. */

@@ -41,6 +41,10 @@ int64_t as_loop_now(const struct as_loop *loop);
 
 /* Schedules fn after delay_ms. The handle is valid until fn returns AS_TIMER_STOP or the
  * timer is cancelled. NULL on ENOMEM. */
+/* In a timer's callback: how many ms after it was due it runs (the loop's own lateness); 0
+ * elsewhere. */
+int64_t as_loop_timer_lateness(const struct as_loop *loop);
+
 struct as_timer *as_loop_add_timer(struct as_loop *loop, int64_t delay_ms, as_timer_fn fn,
                                    void *arg);
 

@@ -127,6 +127,7 @@ def test_overload_bounded_fair_said_once_and_recovers(ctx):
     m = metrics(api)
     assert m["autoscaler_overloaded"] == 0 and m["autoscaler_rounds_delayed_total"] > 0, m
     assert m["autoscaler_ticks_coalesced_total"] > 0, m
+    assert m["autoscaler_tick_lateness_seconds_count"] > 0, m  # every tick is measured
     mark = d.mark()
     time.sleep(2.1)
     n = per_group(d.decisions(since=mark))

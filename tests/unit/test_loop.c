@@ -53,6 +53,33 @@ static void test_timer_order(void **state)
 
 static int ticks;
 
+static int64_t seen_lateness = -1;
+
+static int64_t note_lateness(struct as_loop *loop, void *arg)
+{
+    (void)arg;
+    seen_lateness = as_loop_timer_lateness(loop);
+    return AS_TIMER_STOP;
+}
+
+static void test_timer_lateness(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    assert_non_null(loop);
+    as_loop_add_timer(loop, 10, note_lateness, NULL);
+    usleep(80 * 1000); /* the loop is busy elsewhere: the timer runs about 70 ms late */
+    as_loop_once(loop, 0);
+    assert_true(seen_lateness >= 60 && seen_lateness < 1000);
+    assert_int_equal(as_loop_timer_lateness(loop), 0); /* outside a callback */
+    seen_lateness = -1;
+    as_loop_add_timer(loop, 30, note_lateness, NULL);
+    while (seen_lateness < 0)
+        as_loop_once(loop, 100);
+    assert_true(seen_lateness < 20); /* on time: the wait ends when it is due */
+    as_loop_free(loop);
+}
+
 static int64_t repeat(struct as_loop *loop, void *arg)
 {
     (void)loop;
@@ -318,6 +345,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timer_order),
         cmocka_unit_test(test_repeat_and_self_cancel),
+        cmocka_unit_test(test_timer_lateness),
         cmocka_unit_test(test_fd),
         cmocka_unit_test(test_fd_closed_and_reused),
         cmocka_unit_test(test_fd_reused_within_a_batch),
