@@ -24,6 +24,14 @@ void as_group_state_free(struct as_group_state *st)
     st->recs = st->up = st->down = (struct as_stamps){0};
     history_clear(&st->history);
     as_policy_state_reset(st);
+    free(st->last_reason);
+    st->last_reason = NULL;
+}
+
+static void set_last_reason(struct as_group_state *st, const char *reason)
+{
+    free(st->last_reason);
+    st->last_reason = strdup(reason ? reason : "");
 }
 
 void *as_policy_state(struct as_group_state *st, const struct as_group_cfg *g)
@@ -83,7 +91,8 @@ static void history_add(const struct as_group_cfg *g, struct as_group_state *st,
         h->head = 0;
     struct as_event *e = &h->v[h->head];
     free(e->reason);
-    *e = (struct as_event){.t = now_ms, .from = from, .to = to, .reason = strdup(st->last_reason)};
+    const char *why = st->last_reason ? st->last_reason : "";
+    *e = (struct as_event){.t = now_ms, .from = from, .to = to, .reason = strdup(why)};
     if (h->n < h->cap)
         h->n++;
 }
@@ -91,7 +100,7 @@ static void history_add(const struct as_group_cfg *g, struct as_group_state *st,
 void as_history_append(const struct as_group_cfg *g, struct as_group_state *st, int64_t t, int from,
                        int to, const char *reason)
 {
-    snprintf(st->last_reason, sizeof(st->last_reason), "%s", reason ? reason : "");
+    set_last_reason(st, reason);
     history_add(g, st, t, from, to);
 }
 
@@ -538,7 +547,8 @@ void as_decide(const struct as_group_cfg *g, struct as_group_state *st, const st
     }
     finish(g, st, obs, out);
 out:
-    snprintf(st->last_reason, sizeof(st->last_reason), "%s", out->reason);
+    if (out->desired != obs->current) /* a scale may follow: its history keeps this reason */
+        set_last_reason(st, out->reason);
 }
 
 void as_decide_scaled(const struct as_group_cfg *g, struct as_group_state *st, int64_t now_ms,

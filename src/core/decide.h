@@ -130,7 +130,9 @@ struct as_group_state {
     int64_t last_up_ms;              /* time of the last scale-up (warmup without replica ages) */
     int scaled_up;                   /* last_up_ms is set */
     struct as_history history;       /* the newest `history` scale events */
-    char last_reason[AS_REASON_MAX]; /* the last decision's reason, for the history */
+    /* The reason of the last decision that asked for a change, for the history of the scale
+     * that follows; owned, NULL: none (or out of memory). Not copied on rounds that hold. */
+    char *last_reason;
     int pending;                     /* intent holds a scale whose outcome is unknown */
     struct as_intent intent;
     int count_known; /* count holds the last trusted replica count */

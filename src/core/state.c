@@ -203,7 +203,8 @@ static void history_from(struct reader *rd, const struct as_group_cfg *g, const 
             return;
         as_history_append(g, st, t, from, to, reason);
     }
-    st->last_reason[0] = '\0';
+    free(st->last_reason);
+    st->last_reason = NULL;
 }
 
 /* The API's pause and count (optional). */

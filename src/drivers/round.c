@@ -620,7 +620,7 @@ static void landed(struct group_rt *rt, int count, const char *how)
                "engine[%s]: asked %s for %d, the count is now %d: recorded as "
                "%d->%d",
                rt->name, rt->g->scaler.type, rt->want, count, rt->from, count);
-    as_round_event(rt, AS_EV_SCALE, rt->from, count, rt->st.last_reason);
+    as_round_event(rt, AS_EV_SCALE, rt->from, count, rt->st.last_reason ? rt->st.last_reason : "");
     round_end_recorded(rt);
 }
 
