@@ -156,28 +156,29 @@ def scrape(api):
 HISTS = ("autoscaler_tick_lateness_seconds", "autoscaler_round_start_delay_seconds")
 
 
-def lateness(m0, m1):
-    """p50 and p99 (as bucket bounds, ms) of the ticks' lateness plus their wait for a slot,
-    between two scrapes; each tick counted in the coarser of its two buckets."""
-    def buckets(m, name):
-        b = sorted((float(k.split('le="')[1].rstrip('"}')), v) for k, v in m.items()
-                   if k.startswith(name + "_bucket{") and "+Inf" not in k)
-        return b
-    rows = []
-    for name in HISTS:
-        b0, b1 = dict(buckets(m0, name)), buckets(m1, name)
-        n = m1.get(name + "_count", 0) - m0.get(name + "_count", 0)
-        rows.append(([(le, v - b0.get(le, 0)) for le, v in b1], n))
-    (tick, n), (wait, _) = rows
+def histogram(m0, m1, name):
+    """A histogram's buckets [(le, count)] and count between two scrapes."""
+    b0 = {k: v for k, v in m0.items() if k.startswith(name + "_bucket{")}
+    b = sorted((float(k.split('le="')[1].rstrip('"}')), v - b0.get(k, 0)) for k, v in m1.items()
+               if k.startswith(name + "_bucket{") and "+Inf" not in k)
+    return b, m1.get(name + "_count", 0) - m0.get(name + "_count", 0)
 
-    def pick(q):
-        if n <= 0:
-            return 0.0
-        for (le, c1), (_, c2) in zip(tick, wait):  # both must hold q of the ticks
-            if c1 >= q * n and c2 >= q * n:
-                return le * 1000
-        return float("inf")
-    return pick(0.5), pick(0.99), n
+
+def quantile(hists, q):
+    """The smallest bucket bound (ms) under which q of the events fall in every histogram."""
+    n = hists[0][1]
+    if n <= 0:
+        return 0.0
+    for row in zip(*(b for b, _ in hists)):
+        if all(c >= q * n for _, c in row):
+            return row[0][0] * 1000
+    return float("inf")
+
+
+def lateness(m0, m1):
+    """p50 and p99 (bucket bounds, ms) of the ticks' lateness and their wait for a slot."""
+    h = [histogram(m0, m1, name) for name in HISTS]
+    return quantile(h, 0.5), quantile(h, 0.99), h[0][1]
 
 
 def overloaded(m):
@@ -209,13 +210,14 @@ def run_daemon(a, n, url, tmp):
             d.kill()
             d.wait()
     p50, p99, rounds = lateness(m0, m1)
+    round_p99 = quantile([histogram(m0, m1, "autoscaler_round_duration_seconds")], 0.99)
     late = int(m1.get("autoscaler_ticks_coalesced_total", 0) -
                m0.get("autoscaler_ticks_coalesced_total", 0))
     with open(log) as f:
         errors = sum(1 for line in f if " ERROR " in line)
     fetches = max(1, s1 - s0 - 2)  # the two stub_status reads
     return {"cpu_fetch_us": (c1 - c0) / fetches * 1e6, "cpu_pct": (c1 - c0) / (t1 - t0) * 100,
-            "fetch_rate": fetches / (t1 - t0), "rss": rss, "p50": p50, "p99": p99,
+            "fetch_rate": fetches / (t1 - t0), "rss": rss, "p50": p50, "p99": p99, "round_p99": round_p99,
             "late": late, "errors": errors, "over": over, "rounds": rounds}
 
 
@@ -306,13 +308,14 @@ def ms(v):
 def print_row(n, d, w, p, header):
     if header:
         print(f"{'groups':>6} {'fetch/s':>8} {'CPU/fetch':>9} {'vs wrk':>7} {'vs prom':>7} "
-              f"{'CPU':>5} {'RSS MiB':>7} {'late p50':>8} {'p99':>7} {'lost':>8} "
+              f"{'CPU':>5} {'RSS MiB':>7} {'late p50':>8} {'p99':>7} {'round p99':>9} {'lost':>6} "
               f"{'errors':>6} {'over':>4} | {'wrk/req':>7} {'prom/scr':>8} {'prom CPU':>8}")
     vs_p = f"{d['cpu_fetch_us'] / p['cpu_scrape_us']:6.2f}x" if p else "      -"
     ps = f"{p['cpu_scrape_us']:6.1f}us {p['cpu_pct']:7.0f}%" if p else f"{'-':>8} {'-':>8}"
     print(f"{n:>6} {d['fetch_rate']:>8.0f} {d['cpu_fetch_us']:>7.1f}us "
           f"{d['cpu_fetch_us'] / w['cpu_req_us']:6.2f}x {vs_p} {d['cpu_pct']:>4.0f}% "
-          f"{d['rss'] / 1024:>7.1f} {ms(d['p50']):>8} {ms(d['p99']):>7} {d['late']:>8} "
+          f"{d['rss'] / 1024:>7.1f} {ms(d['p50']):>8} {ms(d['p99']):>7} {ms(d['round_p99']):>9} "
+          f"{d['late']:>6} "
           f"{d['errors']:>6} {d['over']:>4} | {w['cpu_req_us']:>5.1f}us {ps}", flush=True)
 
 
