@@ -26,6 +26,9 @@ void as_group_state_free(struct as_group_state *st)
     as_policy_state_reset(st);
     free(st->last_reason);
     st->last_reason = NULL;
+    free(st->scales);
+    st->scales = NULL;
+    st->nscales = 0;
 }
 
 static void set_last_reason(struct as_group_state *st, const char *reason)
@@ -302,9 +305,9 @@ static void scales_within(const struct as_group_state *st, int64_t now, int64_t 
         (*events)++;
         *replicas += delta > 0 ? delta : -(int64_t)delta;
     }
-    for (int i = 0; i < st->nscales && i < 32; i++) {
-        int d = st->scale_deltas[i];
-        if (st->scales[i] > now - window && (int64_t)d * dir > 0) {
+    for (int i = 0; st->scales && i < st->nscales && i < AS_SCALES_KEPT; i++) {
+        int d = st->scales->delta[i];
+        if (st->scales->t[i] > now - window && (int64_t)d * dir > 0) {
             (*events)++;
             *replicas += d > 0 ? d : -(int64_t)d;
         }
@@ -564,13 +567,17 @@ void as_decide_scaled(const struct as_group_cfg *g, struct as_group_state *st, i
         st->last_up_ms = now_ms;
         st->scaled_up = 1;
     }
-    memmove(st->scales + 1, st->scales, sizeof(st->scales) - sizeof(st->scales[0]));
-    memmove(st->scale_deltas + 1, st->scale_deltas,
-            sizeof(st->scale_deltas) - sizeof(st->scale_deltas[0]));
-    st->scales[0] = now_ms;
-    st->scale_deltas[0] = to - from;
-    if (st->nscales < 32)
-        st->nscales++;
+    if (st->scales == NULL)
+        st->scales = calloc(1, sizeof(*st->scales));
+    if (st->scales != NULL) { /* out of memory: too_rapid sees this scale in no window */
+        struct as_scales *s = st->scales;
+        memmove(s->t + 1, s->t, sizeof(s->t) - sizeof(s->t[0]));
+        memmove(s->delta + 1, s->delta, sizeof(s->delta) - sizeof(s->delta[0]));
+        s->t[0] = now_ms;
+        s->delta[0] = to - from;
+        if (st->nscales < AS_SCALES_KEPT)
+            st->nscales++;
+    }
     as_behavior_store_event(&g->behavior, &st->up, &st->down, now_ms, from, to);
     history_add(g, st, now_ms, from, to);
 }

@@ -87,6 +87,14 @@ struct as_stamps {
 /* The largest state a policy may declare (as_policy_ops.state_size). */
 #define AS_POLICY_STATE_MAX 4096
 
+/* The newest AS_SCALES_KEPT scale events, newest first, for too_rapid; allocated at a group's
+ * first scale (most groups of a large fleet rarely scale). */
+#define AS_SCALES_KEPT 32
+struct as_scales {
+    int64_t t[AS_SCALES_KEPT]; /* when */
+    int delta[AS_SCALES_KEPT]; /* to - from; 0: unknown, from an older state file */
+};
+
 /* One scale event of a group's history (`history` of them are kept). */
 struct as_event {
     int64_t t; /* when the scale landed (as_decide_scaled's now_ms) */
@@ -119,9 +127,8 @@ struct as_group_state {
     int64_t last_scale_ms;     /* 0: never */
     int failures;              /* consecutive rounds with no valid metric */
     int64_t idle_since_ms;     /* scale to zero: below activation since, 0 = not idle */
-    int64_t scales[32];        /* times of the last scale events (too-rapid detection) */
+    struct as_scales *scales; /* the last scale events (too_rapid); NULL until the first */
     int nscales;
-    int scale_deltas[32]; /* their changes (to - from; 0: unknown, from an older state file) */
     /* The policy's own state: state_size zeroed bytes, allocated at its first round (or
      * restore) and freed with the state, so a policy that keeps none costs nothing (10,000
      * groups of `target` would otherwise carry 40 MB of it); NULL until then. */

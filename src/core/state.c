@@ -68,9 +68,9 @@ json_t *as_state_to_json(const struct as_group_cfg *g, const struct as_group_sta
                          int64_t now_ms, int64_t wall_ms)
 {
     json_t *scales = json_array(), *policy = json_object(), *deltas = json_array();
-    for (int i = 0; scales && deltas && i < st->nscales && i < 32; i++) {
-        json_array_append_new(scales, json_integer(st->scales[i]));
-        json_array_append_new(deltas, json_integer(st->scale_deltas[i]));
+    for (int i = 0; scales && deltas && st->scales && i < st->nscales && i < AS_SCALES_KEPT; i++) {
+        json_array_append_new(scales, json_integer(st->scales->t[i]));
+        json_array_append_new(deltas, json_integer(st->scales->delta[i]));
     }
     json_t *doc = json_pack(
         "{s:i, s:s, s:I, s:I, s:b, s:o, s:o, s:o, s:I, s:i, s:I, s:o, s:s}", "version",
@@ -165,10 +165,15 @@ static void find_shift(struct reader *rd, const json_t *doc)
 
 static void scales_from(struct reader *rd, const json_t *scales, struct as_group_state *st)
 {
-    if (!json_is_array(scales) || json_array_size(scales) > 32)
+    if (!json_is_array(scales) || json_array_size(scales) > AS_SCALES_KEPT) {
         rd->bad = 1;
+        return;
+    }
+    if (json_array_size(scales) > 0 && st->scales == NULL &&
+        (st->scales = calloc(1, sizeof(*st->scales))) == NULL)
+        return; /* out of memory: the restored group forgets its recent scales */
     for (size_t i = 0; !rd->bad && i < json_array_size(scales); i++)
-        st->scales[st->nscales++] = stamp(rd, json_array_get(scales, i));
+        st->scales->t[st->nscales++] = stamp(rd, json_array_get(scales, i));
 }
 
 /* Each scale's change (optional: files written before too_rapid counted directions lack it,
@@ -182,7 +187,7 @@ static void deltas_from(struct reader *rd, const json_t *deltas, struct as_group
         return;
     }
     for (int i = 0; !rd->bad && i < st->nscales; i++)
-        st->scale_deltas[i] =
+        st->scales->delta[i] =
             (int)int_in(rd, json_array_get(deltas, (size_t)i), -AS_COUNT_MAX, AS_COUNT_MAX);
 }
 

@@ -347,6 +347,7 @@ static void group_free(struct group_rt *rt)
 {
     free(as_writer_forget(rt->eng->writer, rt->ticket)); /* its struct save_wait */
     as_group_state_free(&rt->st);
+    free(rt->get_error);
     as_timeline_free(rt->tl);
     slots_free(rt);
     as_config_unref(rt->next_cfg);

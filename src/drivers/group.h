@@ -59,7 +59,7 @@ struct group_rt {
     size_t pending;
     int get_pending, got_current;
     int scaler_current;
-    char get_error[AS_MSG_MAX];
+    char *get_error; /* why this round's read of the count failed; owned, NULL: none yet */
     int from, want, attempt;
     int64_t scale_started;
     struct as_backoff backoff;

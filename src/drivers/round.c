@@ -150,12 +150,19 @@ static void got_count(struct group_rt *rt)
         decide_and_act(rt);
 }
 
+/* Only failed reads keep a message: no buffer in every group for the rare one. */
+static void get_error_set(struct group_rt *rt, const char *why)
+{
+    free(rt->get_error);
+    rt->get_error = why ? strdup(why) : NULL;
+}
+
 static void on_current(const struct as_scale_result *r, void *arg)
 {
     struct group_rt *rt = arg;
     rt->got_current = r->ok;
     rt->scaler_current = r->ok ? r->replicas : -1;
-    snprintf(rt->get_error, sizeof(rt->get_error), "%s", r->ok ? "" : r->error);
+    get_error_set(rt, r->ok ? NULL : r->error);
     got_count(rt);
 }
 
@@ -168,8 +175,10 @@ static int64_t on_get_deadline(struct as_loop *loop, void *arg)
         rt->g->scaler.ops->cancel(rt->g->scaler.state);
     rt->n.deadline_exceeded++;
     rt->got_current = 0;
-    snprintf(rt->get_error, sizeof(rt->get_error), "no answer within %lldms: cancelled",
+    char why[64];
+    snprintf(why, sizeof(why), "no answer within %lldms: cancelled",
              (long long)rt->g->scaler.timeout_ms + AS_DEADLINE_SLACK_MS);
+    get_error_set(rt, why);
     got_count(rt);
     return AS_TIMER_STOP;
 }
@@ -205,7 +214,7 @@ void as_round_begin(struct group_rt *rt)
         g->metrics[i].ops->measure(g->metrics[i].state, on_measured, s);
     }
     rt->got_current = 0;
-    rt->get_error[0] = '\0';
+    get_error_set(rt, NULL);
     if (can_get(&g->scaler)) {
         rt->deadline = deadline(rt, g->scaler.timeout_ms, on_get_deadline, rt);
         if (rt->deadline != NULL) {
@@ -213,7 +222,7 @@ void as_round_begin(struct group_rt *rt)
             rt->get_pending = 1;
             g->scaler.ops->get(g->scaler.state, on_current, rt);
         } else {
-            snprintf(rt->get_error, sizeof(rt->get_error), "out of memory: not read");
+            get_error_set(rt, "out of memory: not read");
         }
     }
     if (--rt->pending == 0)
@@ -254,7 +263,7 @@ static int trusted_count(struct group_rt *rt)
             as_log_fault(&rt->count_fault, AS_WARN,
                          "engine[%s]: reading the replica count via %s failed: %s: no "
                          "decision, hold",
-                         rt->name, s->type, rt->get_error);
+                         rt->name, s->type, rt->get_error ? rt->get_error : "out of memory");
             return -1;
         }
         read = rt->scaler_current;

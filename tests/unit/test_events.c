@@ -250,8 +250,8 @@ static void test_directions_persist(void **unused)
     struct as_restore r = {.now_ms = MON + 2000, .wall_ms = MON + 2000};
     struct as_err err;
     assert_int_equal(as_state_from_json(g, doc, &back, &r, &err), 0);
-    assert_int_equal(back.scale_deltas[0], -1);
-    assert_int_equal(back.scale_deltas[1], 2);
+    assert_int_equal(back.scales->delta[0], -1);
+    assert_int_equal(back.scales->delta[1], 2);
     struct as_metric_obs m = {.ok = 1, .value = 50};
     struct as_obs obs = {
         .now_ms = MON + 3000, .wall_ms = MON + 3000, .current = 2, .n = 1, .m = &m};

@@ -135,7 +135,7 @@ static void test_round_trip(void **unused)
     assert_int_equal(back.down.v[0].value, 3);
     assert_int_equal(back.last_scale_ms, 1060000);
     assert_int_equal(back.nscales, 2);
-    assert_int_equal(back.scales[0], 1060000);
+    assert_int_equal(back.scales->t[0], 1060000);
     assert_int_equal(back.failures, 2);
     assert_int_equal(back.idle_since_ms, 999);
     assert_true(back.seeded);
