@@ -105,16 +105,6 @@ static void map_large_blocks(void)
 #endif
 }
 
-/* Gives the pages freed after a load back to the system: the parse tree of a large file is
- * about as big as everything the daemon keeps (34 MB for 10,000 groups) and lies between
- * the configuration's own blocks, so without this the freed pages stay in the process's RSS. */
-static void return_freed_memory(void)
-{
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-}
-
 static void *parse_thread(void *arg)
 {
     struct daemon *d = arg;
@@ -172,7 +162,7 @@ static void on_parsed(struct as_loop *loop, int fd, int events, void *arg)
             AS_LOG(AS_ERROR, "main: %s", err.msg);
     }
     as_config_unref(cfg);
-    return_freed_memory();
+    as_release_memory(); /* the parse tree freed after the load */
     if (d->reload.again && !d->stopping)
         reload_start(d);
 }
@@ -287,7 +277,7 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
         begin_stop(&d, "start failed");
     } else {
         notify_ready(cfg);
-        return_freed_memory();
+        as_release_memory(); /* the parse tree freed after the load */
     }
     if (!d.stopped) /* a shutdown that finished at once stopped no loop: as_loop_run would hang */
         as_loop_run(d.loop);

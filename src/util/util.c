@@ -2,6 +2,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -281,4 +284,11 @@ const char *as_age_fmt(int64_t ms, char *buf, size_t len)
     else
         snprintf(buf, len, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
     return buf;
+}
+
+void as_release_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }

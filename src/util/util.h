@@ -64,6 +64,11 @@ char *as_template(const char *tmpl, const char *const *keys, const char *const *
  * untrusted text (response bodies, stderr). Returns buf. */
 const char *as_printable(const char *s, size_t n, char *buf, size_t len);
 
+/* Gives the heap's free pages back to the system (glibc's malloc_trim; nothing elsewhere):
+ * after a burst of transient blocks (a load's parse tree, a large API answer) that would
+ * otherwise stay in the RSS. Costs a walk of the free blocks: not for every call. */
+void as_release_memory(void);
+
 /* Whether s holds a control character (below 0x20, or DEL): a value sent in a header (a token)
  * with one would end the header and start another. NULL holds none. */
 int as_has_control(const char *s);
