@@ -49,10 +49,10 @@ const struct as_opt as_server_opts[] = {
      "Rounds kept per group for the API and the dashboard's charts (time, replicas, bounds, "
      "each metric's value): 24 bytes and 8 per metric each."},
     {"history_rounds_total", AS_OPT_INT, offsetof(struct as_server_cfg, history_rounds_total),
-     "500000", 1, 100000000, 0, NULL,
+     "250000", 1, 100000000, 0, NULL,
      "Rounds kept across all groups: with many groups each keeps this divided by the number of "
      "groups (at least 1) when that is less than history_rounds, so the history's memory is "
-     "bounded (16 MB at the default with one metric a group) however many groups there are."},
+     "bounded (8 MB at the default with one metric a group) however many groups there are."},
     {"history_decisions", AS_OPT_INT, offsetof(struct as_server_cfg, history_decisions), "20", 1,
      10000, 0, NULL,
      "Decisions kept per group with their reasons, for the API and dashboard; rounds in a row "
