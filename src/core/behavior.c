@@ -142,7 +142,7 @@ int as_behavior_parse(struct as_behavior *b, struct as_node *node, const char *w
 static int stamps_push(struct as_stamps *s, struct as_stamp v)
 {
     if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
+        size_t cap = s->cap ? s->cap * 2 : 2; /* a steady group keeps one or two */
         struct as_stamp *nv = realloc(s->v, cap * sizeof(*nv));
         if (nv == NULL)
             return -1;

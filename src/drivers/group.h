@@ -75,7 +75,7 @@ struct group_rt {
     struct as_timeline *tl;   /* recent rounds and decisions for the status API; NULL: none */
     int64_t round_started_ms; /* loop time the current round began */
     double last_round_s;      /* how long the last finished round took */
-    uint64_t by_class[AS_OUTCOMES][AS_RC_CLASSES]; /* decisions (drivers/timeline.h) */
+    uint32_t by_class[AS_OUTCOMES][AS_RC_CLASSES]; /* decisions (timeline.h): 136 years at 1/s */
     int admitted, waiting;      /* holds a measuring slot; waits for one (drivers/admit.h) */
     int late;                   /* the round started after a wait for a slot */
     struct group_rt *wait_next; /* in the engine's FIFO of waiting groups */

@@ -50,7 +50,7 @@ struct as_group_view {
     double last_round_s;               /* duration of the last finished round */
     size_t nmetrics;
     const struct as_group_counters *n;
-    const uint64_t (*by_class)[AS_RC_CLASSES]; /* [enum as_outcome][enum as_reason_class] */
+    const uint32_t (*by_class)[AS_RC_CLASSES]; /* [enum as_outcome][enum as_reason_class] */
     const struct as_timeline *tl;              /* NULL when the API keeps no history */
     const struct as_group_state *st;
     const struct group_rt *rt;

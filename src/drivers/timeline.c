@@ -149,7 +149,7 @@ static void set_reason(struct as_timeline *tl, size_t i, const char *reason)
  * replaced only once alloc_dec is cap_dec), so growing it is a realloc. */
 static int grow_dec(struct as_timeline *tl)
 {
-    size_t want = tl->alloc_dec ? tl->alloc_dec * 2 : 2;
+    size_t want = tl->alloc_dec ? tl->alloc_dec * 2 : 1; /* a steady group needs one */
     if (want > tl->cap_dec)
         want = tl->cap_dec;
     struct as_decision_rec *dec = realloc(tl->dec, want * sizeof(*dec));
