@@ -382,6 +382,9 @@ static void load_families(struct out *o, struct as_engine *eng)
     family(o, "autoscaler_tick_lateness_seconds", "histogram",
            "How late groups' ticks ran after they were due: the event loop's own delay.");
     hist(o, "autoscaler_tick_lateness_seconds", l.lateness);
+    family(o, "autoscaler_http_calls_waited_for_host_total", "counter",
+           "HTTP calls that waited because calls_per_host calls to their host were in flight.");
+    put(o, "autoscaler_http_calls_waited_for_host_total %llu\n", (unsigned long long)l.host_waits);
 }
 
 static void daemon_families(struct out *o, struct as_engine *eng)

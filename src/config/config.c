@@ -37,6 +37,11 @@ const struct as_opt as_global_opts[] = {
      "taken waits its turn (no deadline runs while it waits) and its ticks meanwhile are "
      "coalesced, so an overloaded daemon stretches every group's interval alike instead of "
      "piling up calls; the overload is logged once (docs/performance.md). Applied at reload."},
+    {"calls_per_host", AS_OPT_INT, offsetof(struct as_config, calls_per_host), "256", 1, 100000, 0,
+     NULL,
+     "HTTP calls in flight to one scheme://host:port, all groups together: a call beyond it "
+     "waits, its timeout running, and the groups waiting for that host take its free slots in "
+     "turn, one call each (docs/performance.md). Applied at reload."},
     AS_OPT_END,
 };
 

@@ -10,6 +10,7 @@
 #include "drivers/notify.h"
 #include "drivers/persist.h"
 #include "drivers/status.h"
+#include "util/http.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/util.h"
@@ -531,6 +532,7 @@ struct as_engine *as_engine_new(struct as_loop *loop, struct as_http *http, stru
 int as_engine_start(struct as_engine *eng, struct as_err *err)
 {
     as_notify_apply(eng->notify, eng->cfg);
+    as_http_set_host_max(eng->http, (size_t)eng->cfg->calls_per_host);
     if (as_admit_init(eng) < 0)
         return as_err_set(err, "out of memory");
     /* Start in file order (the list is built by prepending, so walk backwards). */
@@ -605,6 +607,7 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
     eng->cfg = cfg;
     as_config_ref(cfg);
     as_admit_set_max(eng, cfg->rounds_in_flight);
+    as_http_set_host_max(eng->http, (size_t)cfg->calls_per_host);
     maybe_all_stopped(eng);
     return rc;
 }
@@ -647,6 +650,7 @@ void as_engine_load(const struct as_engine *eng, struct as_engine_load *out)
                                    .delayed = a->delayed_total,
                                    .coalesced = a->coalesced_total,
                                    .wait = &a->wait,
+                                   .host_waits = as_http_host_waits(eng->http),
                                    .lateness = &eng->tick_lateness};
 }
 

@@ -79,6 +79,7 @@ struct as_engine_load {
     uint64_t delayed, coalesced;
     const struct as_round_hist *wait;
     const struct as_round_hist *lateness; /* how late groups' ticks ran after they were due */
+    uint64_t host_waits; /* HTTP calls that waited for their host's bound (calls_per_host) */
 };
 void as_engine_load(const struct as_engine *eng, struct as_engine_load *out);
 

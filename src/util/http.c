@@ -1,5 +1,6 @@
 #include "util/http.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +13,32 @@
 #include "util/util.h"
 
 #define LANE_BUCKETS 256
+#define HOST_BUCKETS 64
 /* Easy handles kept for reuse (a load test makes thousands of calls a second). */
 #define IDLE_EASY_MAX 256
+
+/* Every owner's calls to one origin: how many are in curl, and the lanes whose oldest call
+ * waits for one of them to end, in the order of their turns. */
+struct host {
+    struct host *next; /* hash chain */
+    unsigned hash;
+    size_t running;
+    size_t lanes;              /* lanes to this origin: the last one to go frees the host */
+    struct lane *first, *last; /* lanes waiting for their turn */
+    size_t nturns;             /* ... and how many */
+    char origin[];             /* scheme://host:port */
+};
 
 /* One owner's calls to one origin: how many are in curl, and the FIFO of those waiting. */
 struct lane {
     struct lane *next; /* hash chain */
     char *owner;       /* NULL: the anonymous owner */
-    char *origin;      /* scheme://host:port */
+    struct host *host; /* of its origin */
     unsigned hash;
     size_t running;
     struct as_http_call *head, *tail;
+    int in_turn;                        /* in its host's turns: its head waits for the host */
+    struct lane *prev_turn, *next_turn; /* ... and its neighbours there */
 };
 
 struct as_http {
@@ -31,7 +47,10 @@ struct as_http {
     struct as_timer *timer; /* curl's own timer */
     size_t active;
     long total_max;
+    size_t host_max;     /* calls in curl per origin, all owners together */
+    uint64_t host_waits; /* calls that waited for their origin's bound */
     struct lane *lanes[LANE_BUCKETS];
+    struct host *hosts[HOST_BUCKETS];
     CURL *idle[IDLE_EASY_MAX]; /* reset easy handles, ready for the next call */
     size_t nidle;
     /* The origin of the last URL parsed, by the text up to the end of its authority. */
@@ -49,6 +68,7 @@ struct as_http_call {
     size_t max_body, max_in_flight;
     char *want_header; /* req.header, copied */
     int truncated, discard;
+    int waited_host; /* counted in host_waits */
     enum call_state state;
     int64_t started, timeout_ms;
     int64_t started_us;
@@ -72,15 +92,20 @@ static int64_t mono_us(void)
 
 /* ---- lanes: one owner's calls to one origin ---- */
 
-static unsigned lane_hash(const char *owner, const char *origin)
+#define FNV_BASIS 2166136261u
+
+static unsigned fnv(unsigned h, const char *s) /* FNV-1a */
 {
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (const char *p = owner ? owner : ""; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    h = (h ^ (owner ? 1u : 2u)) * 16777619u; /* NULL and "" are different owners */
-    for (const char *p = origin; *p; p++)
+    for (const char *p = s; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
     return h;
+}
+
+static unsigned lane_hash(const char *owner, const char *origin)
+{
+    unsigned h = fnv(FNV_BASIS, owner ? owner : "");
+    h = (h ^ (owner ? 1u : 2u)) * 16777619u; /* NULL and "" are different owners */
+    return fnv(h, origin);
 }
 
 static int same_owner(const char *a, const char *b)
@@ -88,11 +113,44 @@ static int same_owner(const char *a, const char *b)
     return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
 
-static void lane_free(struct lane *l)
+/* The host of origin, created without lanes if there is none. NULL on ENOMEM. */
+static struct host *host_get(struct as_http *http, const char *origin)
 {
+    unsigned h = fnv(FNV_BASIS, origin);
+    struct host **slot = &http->hosts[h % HOST_BUCKETS];
+    for (struct host *o = *slot; o != NULL; o = o->next)
+        if (o->hash == h && strcmp(o->origin, origin) == 0)
+            return o;
+    size_t n = strlen(origin) + 1;
+    struct host *o = calloc(1, sizeof(*o) + n);
+    if (o == NULL)
+        return NULL;
+    memcpy(o->origin, origin, n);
+    o->hash = h;
+    o->next = *slot;
+    *slot = o;
+    return o;
+}
+
+/* Frees the host once no lane leads to it (nothing of it runs or waits then). */
+static void host_put(struct as_http *http, struct host *o)
+{
+    if (o->lanes > 0)
+        return;
+    struct host **p = &http->hosts[o->hash % HOST_BUCKETS];
+    while (*p != o)
+        p = &(*p)->next;
+    *p = o->next;
+    free(o);
+}
+
+static void lane_free(struct as_http *http, struct lane *l)
+{
+    struct host *o = l->host;
     free(l->owner);
-    free(l->origin);
     free(l);
+    o->lanes--;
+    host_put(http, o);
 }
 
 /* The lane of (owner, origin), created empty if there is none. NULL on ENOMEM. */
@@ -101,17 +159,20 @@ static struct lane *lane_get(struct as_http *http, const char *owner, const char
     unsigned h = lane_hash(owner, origin);
     struct lane **slot = &http->lanes[h % LANE_BUCKETS];
     for (struct lane *l = *slot; l != NULL; l = l->next)
-        if (l->hash == h && same_owner(l->owner, owner) && strcmp(l->origin, origin) == 0)
+        if (l->hash == h && same_owner(l->owner, owner) && strcmp(l->host->origin, origin) == 0)
             return l;
-    struct lane *l = calloc(1, sizeof(*l));
-    if (l == NULL)
-        return NULL;
-    l->owner = owner ? as_strdup(owner) : NULL;
-    l->origin = as_strdup(origin);
-    if ((owner && l->owner == NULL) || l->origin == NULL) {
-        lane_free(l);
+    struct host *o = host_get(http, origin);
+    struct lane *l = o ? calloc(1, sizeof(*l)) : NULL;
+    if (l != NULL && owner != NULL)
+        l->owner = as_strdup(owner);
+    if (l == NULL || (owner != NULL && l->owner == NULL)) {
+        free(l);
+        if (o != NULL)
+            host_put(http, o);
         return NULL;
     }
+    l->host = o;
+    o->lanes++;
     l->hash = h;
     l->next = *slot;
     *slot = l;
@@ -123,11 +184,12 @@ static void lane_put(struct as_http *http, struct lane *l)
 {
     if (l->running > 0 || l->head != NULL)
         return;
+    assert(!l->in_turn); /* lane_sync takes a lane without waiting calls out of its turns */
     struct lane **p = &http->lanes[l->hash % LANE_BUCKETS];
     while (*p != l)
         p = &(*p)->next;
     *p = l->next;
-    lane_free(l);
+    lane_free(http, l);
 }
 
 static void lane_push(struct lane *l, struct as_http_call *c)
@@ -153,6 +215,65 @@ static void lane_unlink(struct lane *l, struct as_http_call *c)
         l->tail = prev;
     c->next = NULL;
     c->state = CALL_IDLE;
+}
+
+/* ---- turns: lanes waiting for their host, served one call each in turn ---- */
+
+static void turn_push(struct host *o, struct lane *l)
+{
+    l->next_turn = NULL;
+    l->prev_turn = o->last;
+    if (o->last != NULL)
+        o->last->next_turn = l;
+    else
+        o->first = l;
+    o->last = l;
+    o->nturns++;
+    l->in_turn = 1;
+}
+
+static void turn_unlink(struct host *o, struct lane *l)
+{
+    if (l->prev_turn != NULL)
+        l->prev_turn->next_turn = l->next_turn;
+    else
+        o->first = l->next_turn;
+    if (l->next_turn != NULL)
+        l->next_turn->prev_turn = l->prev_turn;
+    else
+        o->last = l->prev_turn;
+    l->prev_turn = l->next_turn = NULL;
+    o->nturns--;
+    l->in_turn = 0;
+}
+
+/* Whether the lane's oldest waiting call may run as far as its owner's limit goes. */
+static int lane_ready(const struct lane *l)
+{
+    return l->head != NULL && l->running < l->head->max_in_flight;
+}
+
+/* Puts the lane at the end of its host's turns once its oldest call may run but for the host,
+ * takes it out when there is no such call any more. The caller then runs host_pump. */
+static void lane_sync(struct as_http *http, struct lane *l)
+{
+    struct host *o = l->host;
+    size_t ahead = 0; /* lanes served before this one */
+    if (!lane_ready(l)) {
+        if (l->in_turn)
+            turn_unlink(o, l);
+        return;
+    }
+    if (!l->in_turn) {
+        ahead = o->nturns;
+        turn_push(o, l);
+    }
+    /* host_pump gives each lane ahead one of the free slots first: none may be left. A lane
+     * already in its turns has its host full (host_pump leaves none waiting otherwise). */
+    if (!l->head->waited_host && o->running + ahead >= http->host_max) {
+        l->head->waited_host = 1;
+        http->host_waits++;
+    }
 }
 
 /* "scheme://host:port" of url, or url itself when curl cannot parse it (the transfer then
@@ -240,6 +361,7 @@ static void launch(struct as_http_call *c)
         left = 1; /* the deadline timer is due and ends the call */
     c->state = CALL_RUNNING;
     c->lane->running++;
+    c->lane->host->running++;
     if (curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)left) != CURLE_OK ||
         curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)left) != CURLE_OK ||
         curl_multi_add_handle(http->multi, c->easy) != CURLM_OK) {
@@ -248,19 +370,37 @@ static void launch(struct as_http_call *c)
         curl_multi_remove_handle(http->multi, c->easy);
         c->state = CALL_IDLE;
         c->lane->running--;
+        c->lane->host->running--;
         c->lane = NULL;
         fail_soon(c, "cannot start the request");
     }
 }
 
-/* Starts the lane's waiting calls, oldest first, while it has room for the oldest. */
-static void pump(struct lane *l)
+/* Gives the host's free slots to the lanes waiting for it, in turn: a lane's oldest call
+ * starts and the lane goes to the end of the turns, so an owner with many calls waiting
+ * takes one slot while each of the others takes one. */
+static void host_pump(struct as_http *http, struct host *o)
 {
-    while (l->head != NULL && l->running < l->head->max_in_flight) {
+    while (o->first != NULL && o->running < http->host_max) {
+        struct lane *l = o->first;
         struct as_http_call *c = l->head;
+        turn_unlink(o, l);
         lane_unlink(l, c);
         launch(c);
+        lane_sync(http, l);
     }
+}
+
+/* Puts c at the end of its lane's FIFO and starts what the lane and its host have room for. */
+static void enqueue(struct as_http_call *c, const char *owner)
+{
+    struct lane *l = c->lane;
+    lane_push(l, c);
+    lane_sync(c->http, l);
+    host_pump(c->http, l->host);
+    if (c->state == CALL_QUEUED)
+        AS_LOG(AS_DEBUG, "http: %s has %zu calls in flight to %s (all owners: %zu); one more waits",
+               owner ? owner : "(anonymous)", l->running, l->host->origin, l->host->running);
 }
 
 /* Takes c out of curl or out of its lane's FIFO, and lets the next waiting call run. */
@@ -272,12 +412,14 @@ static void release(struct as_http_call *c)
     if (c->state == CALL_RUNNING) {
         curl_multi_remove_handle(c->http->multi, c->easy);
         l->running--;
+        l->host->running--;
     } else if (c->state == CALL_QUEUED) {
         lane_unlink(l, c);
     }
     c->state = CALL_IDLE;
     c->lane = NULL;
-    pump(l);
+    lane_sync(c->http, l);
+    host_pump(c->http, l->host);
     lane_put(c->http, l);
 }
 
@@ -453,7 +595,9 @@ struct as_http *as_http_new(struct as_loop *loop)
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
-    /* No per-host cap across owners (lanes do that per owner); a total one as a safety net. */
+    http->host_max = AS_HTTP_HOST_MAX;
+    /* No per-host cap in curl (lanes and hosts do that, per owner and for all owners); a
+     * total one as a safety net. */
     http->total_max = total_cap();
     curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, http->total_max);
@@ -479,9 +623,22 @@ void as_http_free(struct as_http *http)
         while (http->lanes[i] != NULL) {
             struct lane *l = http->lanes[i];
             http->lanes[i] = l->next;
-            lane_free(l);
+            lane_free(http, l); /* and its host with the last lane to it */
         }
     free(http);
+}
+
+void as_http_set_host_max(struct as_http *http, size_t max)
+{
+    http->host_max = max > 0 ? max : AS_HTTP_HOST_MAX;
+    for (size_t i = 0; i < HOST_BUCKETS; i++) /* a larger bound starts waiting calls now */
+        for (struct host *o = http->hosts[i]; o != NULL; o = o->next)
+            host_pump(http, o);
+}
+
+uint64_t as_http_host_waits(const struct as_http *http)
+{
+    return http->host_waits;
 }
 
 int as_http_url_ok(const char *url)
@@ -624,13 +781,7 @@ struct as_http_call *as_http_start(struct as_http *http, const struct as_http_re
         http->loop, c->started + c->timeout_ms - as_loop_now(http->loop), on_deadline, c);
     if (c->deadline == NULL)
         goto fail;
-    if (c->lane->head == NULL && c->lane->running < c->max_in_flight) {
-        launch(c);
-    } else {
-        AS_LOG(AS_DEBUG, "http: %s has %zu calls in flight to %s; one more waits",
-               req->owner ? req->owner : "(anonymous)", c->lane->running, origin);
-        lane_push(c->lane, c);
-    }
+    enqueue(c, req->owner);
     return c;
 fail:
     call_free(c);

@@ -12,7 +12,13 @@
  *     (scheme://host:port; a request may raise its own limit, max_in_flight); its further
  *     requests to that origin wait in a FIFO of its own,
  *     and that wait counts toward their deadline. So one group's stuck calls never take
- *     another group's connections: there is no per-host cap across owners in curl.
+ *     another group's connections.
+ *   - Hosts. All owners together have at most host_max transfers in flight per origin
+ *     (AS_HTTP_HOST_MAX, as_http_set_host_max: the configuration's calls_per_host), so
+ *     thousands of groups never open thousands of requests to one Prometheus. A call beyond
+ *     it waits in its owner's FIFO, its deadline running; the owners waiting for an origin
+ *     take its free slots in turn, one call each, so an owner with many calls waiting delays
+ *     the others by one call at most. Curl itself has no per-host cap.
  *   - Connections. One connection cache for the process: a keep-alive connection is reused
  *     by any owner's next request to the same origin. A global cap on open connections
  *     (AS_HTTP_TOTAL_MAX, lowered to fit the open-file limit) is a safety net sized for
@@ -32,6 +38,8 @@ struct as_http_call;
 #define AS_HTTP_BODY_MAX (1024 * 1024)
 /* Transfers in flight per owner and origin; more wait in the owner's FIFO. */
 #define AS_HTTP_OWNER_HOST_MAX 4
+/* Transfers in flight per origin, every owner's together, unless as_http_set_host_max. */
+#define AS_HTTP_HOST_MAX 256
 /* Open connections in all (further bounded by RLIMIT_NOFILE, keeping 256 descriptors free). */
 #define AS_HTTP_TOTAL_MAX 8192
 
@@ -100,9 +108,10 @@ struct as_http *as_http_new(struct as_loop *loop);
 void as_http_free(struct as_http *http);
 
 /* Starts a request (every field is copied), or queues it behind its owner's calls in flight
- * to the same origin. cb runs exactly once, from the loop (never from within this call),
- * unless the call is cancelled first. Returns a handle valid until cb runs, or NULL on setup
- * failure or timeout_ms <= 0 (cb is not called then). */
+ * to the same origin and, beyond the origin's bound, until its owner's turn. cb runs exactly
+ * once, from the loop (never from within this call), unless the call is cancelled first.
+ * Returns a handle valid until cb runs, or NULL on setup failure or timeout_ms <= 0 (cb is
+ * not called then). */
 struct as_http_call *as_http_start(struct as_http *http, const struct as_http_req *req,
                                    as_http_cb cb, void *arg);
 
@@ -117,5 +126,14 @@ size_t as_http_active(const struct as_http *http);
 
 /* The cap on open connections this client set (AS_HTTP_TOTAL_MAX or less). */
 long as_http_total_max(const struct as_http *http);
+
+/* Sets the bound on transfers in flight per origin, all owners together; 0 means
+ * AS_HTTP_HOST_MAX. A larger bound starts waiting calls at once; under a smaller one, calls
+ * in flight finish and no new one starts until fewer than max are in flight. */
+void as_http_set_host_max(struct as_http *http, size_t max);
+
+/* Calls that waited for the bound of their origin since as_http_new (each counted once,
+ * whether it then ran, timed out or was cancelled). */
+uint64_t as_http_host_waits(const struct as_http *http);
 
 #endif

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""A bound on calls in flight to one host, all groups together (issue 11, item 2): with
+`calls_per_host: 5`, 50 groups polling one slow endpoint never have more than 5 requests in
+it at once, and every group still decides each round (the calls that wait take their turn,
+their timeout running, and none runs out); /metrics counts the calls that waited. A reload
+to `calls_per_host: 10` lets 10 in at once.
+
+The endpoint is Python's ThreadingHTTPServer on 127.0.0.1: every request answers after
+DELAY seconds, and the server records how many it holds at once. 50 requests every 2 s at
+5 at a time take 1 s. Before the bound, all 50 requests were in the server at once.
+
+    python3 tests/integration/test_host_bound.py --bin build/autoscaler
+"""
+
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import free_port, main, test, write_config  # noqa: E402
+
+GROUPS = 50
+DELAY = 0.1
+
+
+class Handler(BaseHTTPRequestHandler):
+    lock = threading.Lock()
+    now = peak = 0
+
+    def do_GET(self):
+        with Handler.lock:
+            Handler.now += 1
+            Handler.peak = max(Handler.peak, Handler.now)
+        time.sleep(DELAY)
+        with Handler.lock:  # before the answer: the client may send its next request at once
+            Handler.now -= 1
+        body = json.dumps({"cpu": 0.5, "replicas": 2}).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128  # every group's round starts within 50 ms
+    daemon_threads = True
+
+
+def server(ctx):
+    srv = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+
+    def shutdown():
+        srv.shutdown()
+        srv.server_close()
+    ctx.defer(shutdown)
+    return f"http://127.0.0.1:{srv.server_address[1]}"
+
+
+def metric(port, name):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert m, f"no {name} in /metrics"
+    return float(m.group(1))
+
+
+def reset_peak():
+    with Handler.lock:
+        Handler.peak = Handler.now
+
+
+@test
+def test_calls_per_host_bounds_one_host_and_reload_raises_it(ctx):
+    url = server(ctx)
+    api = free_port()
+    groups = {f"g{i}": {"interval": "2s", "max": 10,
+                        "metrics": [{"name": "cpu", "type": "http_json", "url": url + "/status",
+                                     "pointer": "/cpu", "replicas_pointer": "/replicas",
+                                     "timeout": "1800ms", "target": 0.8}],
+                        "scaler": {"type": "http", "url": url + "/scale"}}
+              for i in range(GROUPS)}
+    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+           "calls_per_host": 5, "http": {"listen": f"127.0.0.1:{api}"}, "groups": groups}
+    d = ctx.daemon(write_config(ctx.tmp, cfg), extra=["--dry-run"], log_file=cfg["log_file"])
+    d.wait_until(lambda: len({x.group for x in d.decisions()}) == GROUPS, 15,
+                 "a decision of every group")
+    mark = d.mark()
+    time.sleep(4.2)  # two more rounds of every group
+    decided = {x.group for x in d.decisions(since=mark) if not x.any_failed}
+    print(f"calls_per_host 5: server peak {Handler.peak} requests at once; "
+          f"{len(decided)} of {GROUPS} groups decided on a good metric in 4.2 s")
+    assert Handler.peak == 5, f"{Handler.peak} requests at once, bound 5"
+    assert len(decided) == GROUPS, f"groups without a good decision: {set(groups) - decided}"
+    assert not d.grep(r" ERROR "), d.grep(r" ERROR ")[:5]  # no call timed out waiting
+    assert metric(api, "autoscaler_http_calls_waited_for_host_total") >= GROUPS - 5
+
+    cfg["calls_per_host"] = 10
+    write_config(ctx.tmp, cfg)
+    mark = d.mark()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"INFO  main: reloaded ", 10, since=mark)
+    reset_peak()
+    time.sleep(4.2)
+    print(f"calls_per_host 10: server peak {Handler.peak} requests at once")
+    assert 5 < Handler.peak <= 10, f"{Handler.peak} requests at once, bound 10"
+    d.stop(signal.SIGTERM, timeout=10)
+    d.assert_no_sanitizer_report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
