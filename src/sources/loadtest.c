@@ -258,6 +258,7 @@ static void user_next(struct user *u)
             .ca_file = s->c.ca_file,
             .max_in_flight = (size_t)s->c.users,
             .discard_body = 1,
+            .load_generator = 1,
         };
         u->call = as_http_start(s->ctx.http, &req, on_response, u);
         if (u->call != NULL)

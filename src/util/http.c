@@ -69,6 +69,7 @@ struct as_http_call {
     char *want_header; /* req.header, copied */
     int truncated, discard;
     int waited_host; /* counted in host_waits */
+    int free_of_host; /* a load generator's: the host's bound neither holds nor counts it */
     enum call_state state;
     int64_t started, timeout_ms;
     int64_t started_us;
@@ -82,6 +83,7 @@ struct as_http_call {
 };
 
 static int64_t on_deadline(struct as_loop *loop, void *arg);
+static void launch(struct as_http_call *c);
 
 static int64_t mono_us(void)
 {
@@ -259,6 +261,11 @@ static void lane_sync(struct as_http *http, struct lane *l)
 {
     struct host *o = l->host;
     size_t ahead = 0; /* lanes served before this one */
+    while (lane_ready(l) && l->head->free_of_host) { /* the host's bound is not theirs */
+        struct as_http_call *c = l->head;
+        lane_unlink(l, c);
+        launch(c);
+    }
     if (!lane_ready(l)) {
         if (l->in_turn)
             turn_unlink(o, l);
@@ -361,7 +368,7 @@ static void launch(struct as_http_call *c)
         left = 1; /* the deadline timer is due and ends the call */
     c->state = CALL_RUNNING;
     c->lane->running++;
-    c->lane->host->running++;
+    c->lane->host->running += !c->free_of_host;
     if (curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)left) != CURLE_OK ||
         curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)left) != CURLE_OK ||
         curl_multi_add_handle(http->multi, c->easy) != CURLM_OK) {
@@ -370,7 +377,7 @@ static void launch(struct as_http_call *c)
         curl_multi_remove_handle(http->multi, c->easy);
         c->state = CALL_IDLE;
         c->lane->running--;
-        c->lane->host->running--;
+        c->lane->host->running -= !c->free_of_host;
         c->lane = NULL;
         fail_soon(c, "cannot start the request");
     }
@@ -412,7 +419,7 @@ static void release(struct as_http_call *c)
     if (c->state == CALL_RUNNING) {
         curl_multi_remove_handle(c->http->multi, c->easy);
         l->running--;
-        l->host->running--;
+        l->host->running -= !c->free_of_host;
     } else if (c->state == CALL_QUEUED) {
         lane_unlink(l, c);
     }
@@ -762,6 +769,7 @@ struct as_http_call *as_http_start(struct as_http *http, const struct as_http_re
     c->max_body = req->max_body ? req->max_body : AS_HTTP_BODY_MAX;
     c->max_in_flight = req->max_in_flight ? req->max_in_flight : AS_HTTP_OWNER_HOST_MAX;
     c->discard = req->discard_body;
+    c->free_of_host = req->load_generator;
     /* The clock now, not the loop's cached time: the caller may have been busy since. */
     c->started = as_mono_ms();
     c->started_us = mono_us();

@@ -14,7 +14,8 @@
  *     and that wait counts toward their deadline. So one group's stuck calls never take
  *     another group's connections.
  *   - Hosts. All owners together have at most host_max transfers in flight per origin
- *     (AS_HTTP_HOST_MAX, as_http_set_host_max: the configuration's calls_per_host), so
+ *     (AS_HTTP_HOST_MAX, as_http_set_host_max: the configuration's calls_per_host; a load
+ *     generator's calls are neither held nor counted, see load_generator), so
  *     thousands of groups never open thousands of requests to one Prometheus. A call beyond
  *     it waits in its owner's FIFO, its deadline running; the owners waiting for an origin
  *     take its free slots in turn, one call each, so an owner with many calls waiting delays
@@ -61,6 +62,11 @@ struct as_http_req {
     /* 1: read the body without keeping it (resp.body is "" and resp.len 0; max_body does not
      * apply): a load generator's requests. */
     int discard_body;
+    /* 1: a load generator's call (a `loadtest` source's users): the host's
+     * bound neither holds nor counts it, since loading the host is its purpose, and a poll of
+     * the same host must not wait behind a load test's thousand users. Its owner's limit
+     * (max_in_flight) still applies. */
+    int load_generator;
     /* TLS client authentication: a certificate and its private key, as PEM files or as PEM
      * text (each may be NULL). ca_pem: a CA bundle as PEM text, used instead of ca_file.
      * Copied with the request, like every field. */

@@ -327,6 +327,45 @@ static void test_other_origin_not_held(void **state)
     as_loop_free(loop);
 }
 
+/* A load test's calls (load_generator) are neither held nor counted by the host's bound: two
+ * of them run on a bound of 1, and a poll of the same host does not wait behind them. */
+static void test_load_generator_free_of_host(void **state)
+{
+    (void)state;
+    server_reset(&srv_a, 0);
+    struct as_loop *loop = as_loop_new();
+    struct as_http *http = as_http_new(loop);
+    as_http_set_host_max(http, 1);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hang", srv_a.port);
+    struct as_http_req req = {.url = url, .owner = "lt", .timeout_ms = 5000,
+                              .max_in_flight = 8, .load_generator = 1};
+    struct got load[2];
+    struct as_http_call *lc[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&load[i], 0, sizeof(load[i]));
+        lc[i] = as_http_start(http, &req, on_got, &load[i]);
+        assert_non_null(lc[i]);
+    }
+    run_until_hangs(loop, &srv_a, 2, 2000);
+    assert_int_equal(locked_get(&srv_a.hangs), 2);
+    struct got poll;
+    get(http, &srv_a, "p", "/poll", 1000, &poll);
+    int64_t end = as_mono_ms() + 2000;
+    while (!poll.done && as_mono_ms() < end)
+        as_loop_once(loop, 10);
+    if (!poll.ok || poll.elapsed_ms > 300)
+        fail_msg("a poll behind a load test: done=%d ok=%d elapsed=%lld ms", poll.done, poll.ok,
+                 (long long)poll.elapsed_ms);
+    assert_int_equal(as_http_host_waits(http), 0);
+    as_http_cancel(lc[0]);
+    as_http_cancel(lc[1]);
+    server_release();
+    assert_int_equal(as_http_active(http), 0);
+    as_http_free(http);
+    as_loop_free(loop);
+}
+
 /* A larger bound (a reload) starts the waiting calls at once; a smaller one lets the calls in
  * flight finish and starts no new one until fewer than the bound are in flight. */
 static void test_set_host_max(void **state)
@@ -370,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_round_robin),
         cmocka_unit_test(test_cancel_and_timeout_while_waiting),
         cmocka_unit_test(test_other_origin_not_held),
+        cmocka_unit_test(test_load_generator_free_of_host),
         cmocka_unit_test(test_set_host_max),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
