@@ -224,9 +224,10 @@ def wait_until(pred, timeout, alive):
         v = pred()
         if v is not None:
             return v
-        for name, p in alive:
+        for name, p, err in alive:
             if p.poll() is not None:
-                raise RuntimeError(f"{name} exited with {p.returncode}")
+                with open(err, errors="replace") as f:
+                    raise RuntimeError(f"{name} exited with {p.returncode}: {f.read()[-600:]}")
         time.sleep(0.002)
     return None
 
@@ -238,10 +239,10 @@ def put_after(after, want=None):
 
 
 def stop(procs):
-    for _, p in procs:
+    for _, p, _ in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
-    for _, p in procs:
+    for _, p, _ in procs:
         try:
             p.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -253,9 +254,15 @@ def tail(path):
     """The master's WARN and ERROR lines (the last 2000 characters of them)."""
     try:
         with open(path, errors="replace") as f:
-            return "".join(l for l in f.readlines() if " WARN " in l or " ERROR " in l)[-2000:]
+            return "".join(line for line in f if " WARN " in line or " ERROR " in line)[-2000:]
     except OSError:
         return ""
+
+
+def spawn(procs, name, argv, err):
+    """Starts argv with its stderr into the file err and adds it to procs."""
+    with open(err, "w") as f:
+        procs.append((name, subprocess.Popen(argv, stderr=f), err))
 
 
 def reports_in(tunnels, value, after):
@@ -280,16 +287,14 @@ def start(a, agent_s, group_s, url, tmp, index, procs, tunnels):
     with State.lock:
         State.replicas, State.puts = low, []
     t0 = time.monotonic()
-    procs.append(("the master", subprocess.Popen([a.bin, "run", "-c", path],
-                                                 stderr=subprocess.DEVNULL)))
+    spawn(procs, "the master", [a.bin, "run", "-c", path], f"{log}.stderr")
     for h in hosts:
         time.sleep(random.uniform(0, agent_s))  # agents tick at phases of their own
         tunnels.append(Tunnel(port))
-        with open(os.path.join(tmp, f"agent-{tag}-{h}.log"), "w") as err:
-            procs.append((f"agent {h}", subprocess.Popen(
-                [a.bin, "agent", "--master", f"127.0.0.1:{tunnels[-1].port}", "--secret-file",
-                 key, "--name", h, "--interval", f"{round(agent_s * 1000)}ms",
-                 "--command", f"{FIELD}=cat {load}"], stderr=err)))
+        spawn(procs, f"agent {h}",
+              [a.bin, "agent", "--master", f"127.0.0.1:{tunnels[-1].port}", "--secret-file", key,
+               "--name", h, "--interval", f"{round(agent_s * 1000)}ms",
+               "--command", f"{FIELD}=cat {load}"], os.path.join(tmp, f"agent-{tag}-{h}.log"))
     if wait_until(lambda: reports_in(tunnels, value_for(low, k), t0), agent_s * 2 + 7,
                   procs) is None:
         raise RuntimeError("the agents' reports did not reach the master:\n" + tail(log))
