@@ -7,7 +7,8 @@ What is here:
   write_config(dir, cfg)      writes a dict or YAML text to a file, returns its path
   wait_for(pred, timeout)     polls until pred() is truthy; every wait is bounded
   parse_line / Decision       the daemon's log lines
-  Daemon                      `autoscaler run` as a subprocess: logs, signals, clean exit
+  Daemon                      `autoscaler run` as a subprocess: logs, signals, clean exit,
+                              decisions made (counted, whether INFO logged them or not)
   run_cli(bin, args)          a short-lived command (`check`, `run --once`), bounded
   test / main                 a tiny runner: `N passed, M failed` on the last line, exit 1 if
                               any failed
@@ -201,6 +202,7 @@ def find_key(text: str, key: str, nth: int = 1):
 LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)\s+([A-Z]+)\s+(.*)$")
 DECISION_RE = re.compile(r"engine\[([\w.-]+)\]: decision current=(\d+) desired=(\d+)(.*)$")
 SCALED_RE = re.compile(r"engine\[([\w.-]+)\]: scaled (\d+)->(\d+)")
+RUNNING_RE = re.compile(r"main: autoscaler \S+ running ")
 SCALE_FAILED_RE = re.compile(r"engine\[([\w.-]+)\]: scale (\d+)->(\d+) .*failed"
                              r"(?: \(attempt (\d+)/(\d+)([^)]*)\))?")
 VALUE_RE = re.compile(r"\b([\w.-]+)=(failed|[-+0-9.eE]+|nan|inf)(?=\s|$)")
@@ -389,6 +391,27 @@ class Daemon:
                   until: Optional[int] = None) -> list:
         out = [d for d in (parse_decision(ln) for ln in self.lines(since, until)) if d]
         return [d for d in out if group is None or d.group == group]
+
+    def decided(self, group: str = "web") -> int:
+        """The decisions group has made, from the counters line SIGUSR1 makes the daemon write.
+        At INFO a decision has a line only when it says something new (docs/logging.md); the
+        counters count every one, and come from the thread that writes the decision lines, so
+        each decision they count has had its line (if any) before them."""
+        self.wait_log(RUNNING_RE.pattern, 15)  # SIGUSR1 is handled from then on
+        mark = self.mark()
+        self.send_signal(signal.SIGUSR1)
+        m = self.wait_log(rf"engine\[{re.escape(group)}\]: counters .*\bdecisions=(\d+)", 5,
+                          since=mark)
+        return int(m.group(1))
+
+    def wait_decided(self, n: int, timeout: float, group: str = "web", after: int = 0) -> int:
+        """Waits until group has made at least n decisions more than `after` (a decided()
+        value; 0: since the start) whether they were logged or not; returns decided()."""
+        def enough():
+            k = self.decided(group)
+            return k if k >= after + n else None
+        return wait_for(enough, timeout, f"{n} decision(s) of {group}", interval=0.2,
+                        check=self.check_alive)
 
     def scaled(self, since: int = 0) -> list:
         """[(from, to)] of successful scale lines."""

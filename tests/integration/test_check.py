@@ -137,7 +137,7 @@ def test_relative_paths_from_the_config_dir(ctx):
     assert r.returncode == 0, r
     assert not os.path.exists(os.path.join(conf, "state")), "check created state_dir"
     d = ctx.daemon(path, log_file=os.path.join(conf, "as.log"))
-    d.wait_decisions(2, timeout=15)
+    d.wait_decided(2, 15)
     wait_for(lambda: os.path.exists(os.path.join(conf, "state", "web.json")), 10,
              "the group's state in conf/state")
     assert not os.path.exists(os.path.join(ctx.tmp, "as.log"))

@@ -39,6 +39,7 @@ def test_dead_endpoint_does_not_delay_others(ctx):
     dead.inject("status", "hang")               # every status request hangs 5 s
     dead.inject("get", "hang")
     cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"),
+           "log_level": "debug",  # a line for every decision, to time the rounds by
            "groups": {"slow": group(dead, "1s", "900ms"), "fast": group(healthy, "200ms", "150ms")}}
     d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
     d.wait_until(lambda: len(d.decisions(group="fast")) >= 25, 20, "25 rounds of the fast group")
@@ -67,7 +68,9 @@ def test_many_groups(ctx):
                                      "pointer": "/cpu/highPriority",
                                      "replicas_pointer": "/replicas", "target": 0.8}],
                         "scaler": {"type": "http", "url": url + "/x"}} for i in range(n)}
-    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "groups": groups}
+    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"),
+           "log_level": "debug",  # a line for every decision, to count the rounds by
+           "groups": groups}
     d = ctx.daemon(write_config(ctx.tmp, cfg), extra=["--dry-run"], log_file=cfg["log_file"])
     d.wait_until(lambda: len({x.group for x in d.decisions()}) == n, 30,
                  f"a decision from each of the {n} groups")

@@ -94,8 +94,11 @@ def test_calls_per_host_bounds_one_host_and_reload_raises_it(ctx):
                                      "timeout": "1800ms", "target": 0.8}],
                         "scaler": {"type": "http", "url": url + "/scale"}}
               for i in range(GROUPS)}
-    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
-           "calls_per_host": 5, "http": {"listen": f"127.0.0.1:{api}"}, "groups": groups}
+    # debug: a line for every decision, to see each group decide on a good metric (a steady
+    # group has one at info)
+    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "log_level": "debug",
+           "state_dir": "", "calls_per_host": 5, "http": {"listen": f"127.0.0.1:{api}"},
+           "groups": groups}
     d = ctx.daemon(write_config(ctx.tmp, cfg), extra=["--dry-run"], log_file=cfg["log_file"])
     d.wait_until(lambda: len({x.group for x in d.decisions()}) == GROUPS, 15,
                  "a decision of every group")

@@ -85,7 +85,9 @@ def test_hanging_groups_do_not_starve_a_healthy_one(ctx):
     url = server(ctx)
     groups = {f"hang{i}": group(url, "/hang") for i in range(HANGING)}
     groups["healthy"] = group(url, "/ok")
-    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "groups": groups}
+    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"),
+           "log_level": "debug",  # a line for every decision, with what it measured
+           "groups": groups}
     d = ctx.daemon(write_config(ctx.tmp, cfg), extra=["--dry-run"], log_file=cfg["log_file"])
     d.wait_until(lambda: d.decisions(group="healthy"), 10, "the healthy group's first decision")
     mark = d.mark()

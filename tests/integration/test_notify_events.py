@@ -40,8 +40,7 @@ def phase(d, hook, app, load, replicas, rounds=4):
     seen = len(hook.bodies())
     app.set_load(load)
     d.wait_until(lambda: app.replicas == replicas, 5, f"{replicas} replicas")
-    mark = d.mark()
-    d.wait_decisions(rounds, 5, since=mark)
+    d.wait_decided(rounds, 5, after=d.decided())
     time.sleep(0.2)  # the last round's events are on their way
     return [(b["kind"], b["from"], b["to"], b["wanted"]) for b in hook.bodies()[seen:]]
 
@@ -56,7 +55,7 @@ def test_bounds_and_too_rapid_fire_exactly_when_they_should(ctx):
         "type": "webhook", "url": hook.url, "repeat_interval": "0s",
         "on": ["above_max", "below_min", "too_rapid", "scale"]}},
         min=2, max=4, too_rapid={"scales": 2, "within": "1m"}))
-    d.wait_decisions(4, 10)
+    d.wait_decided(4, 10)
     assert hook.bodies() == [], hook.bodies()
     # 2 -> 3: within the bounds, the first scale-up.
     assert phase(d, hook, app, 2.4, 3) == [("scale", 2, 3, None)]
@@ -73,11 +72,10 @@ def test_bounds_and_too_rapid_fire_exactly_when_they_should(ctx):
     assert len(rest) >= 4 and set(rest[1:]) == {("below_min", 2, 2, 1)}, got
     # back on target at 2: nothing.
     app.set_load(1.6)
-    mark = d.mark()
-    d.wait_decisions(4, 5, since=mark)
+    d.wait_decided(4, 5, after=d.decided())
     time.sleep(0.2)
     seen = len(hook.bodies())
-    d.wait_decisions(3, 5, since=d.mark())
+    d.wait_decided(3, 5, after=d.decided())
     assert len(hook.bodies()) == seen, hook.bodies()[seen:]
     # wants 3: the third scale-up within a minute is too rapid (and still happens).
     got = phase(d, hook, app, 2.4, 3)
@@ -98,7 +96,7 @@ def test_outage_fallback_scale_failure_and_pause(ctx):
                               "paused"]}}
     cfg = config(ctx, app, notifiers, fallback={"after": 2, "replicas": 3})
     d = start(ctx, cfg)
-    d.wait_decisions(2, 10)
+    d.wait_decided(2, 10)
     app.inject("status", "500")  # until cleared
     d.wait_until(lambda: app.replicas == 3, 10, "the fallback count")
     d.wait_until(lambda: len(hook.bodies("fallback")) >= 2, 10, "fallback events")

@@ -22,10 +22,10 @@ from notify_helpers import Receiver, group  # noqa: E402
 from scaleit_app import ScaleitApp  # noqa: E402
 
 
-def start(ctx, app, notifiers, env=None, **keys):
+def start(ctx, app, notifiers, env=None, log_level="info", **keys):
     log = os.path.join(ctx.tmp, "autoscaler.log")
-    cfg = {"log_file": log, "state_dir": "", "groups": {"web": group(app, **keys)},
-           "notifiers": notifiers}
+    cfg = {"log_file": log, "log_level": log_level, "state_dir": "",
+           "groups": {"web": group(app, **keys)}, "notifiers": notifiers}
     return ctx.daemon(write_config(ctx.tmp, cfg), log_file=log, env=env)
 
 
@@ -109,7 +109,8 @@ def test_hanging_receiver_costs_only_its_deadline(ctx):
     d = start(ctx, app, {
         "stuck": {"type": "webhook", "url": hang.url, "on": ["measurement", "scale"],
                   "timeout": "500ms", "retries": 0, "queue": 3, "repeat_interval": "0s"},
-        "fine": {"type": "webhook", "url": ok.url, "on": ["scale"]}})
+        "fine": {"type": "webhook", "url": ok.url, "on": ["scale"]}},
+        log_level="debug")  # a line for every decision, to time the rounds by
     d.wait_until(lambda: hang.count() >= 2, 10, "two deliveries to the hanging receiver")
     mark = d.mark()
     app.set_load(4.0)  # wants 5: capped at 4

@@ -68,7 +68,7 @@ def test_queue_with_a_process_pool(ctx):
     assert d.grep(r"decision current=1 desired=3 .*> max_queue_size 10: 1\+2=3"), d.tail()
     # The queue drains; the workers are still busy: nobody is released.
     app.set_load(0)
-    d.wait_decisions(6, timeout=10, since=d.mark())
+    d.wait_decided(6, 10, "workers", after=d.decided("workers"))
     assert len(live_children(d.pid)) == 6, "released busy workers"
     # The work ends: the workers sleep, use no CPU, and after 1 s idle are released to 1.
     os.unlink(os.path.join(ctx.tmp, "busy"))
@@ -82,6 +82,7 @@ def test_threshold_consecutive_in_run(ctx):
     app = ScaleitApp(load=2.0, replicas=2, cap=None).start()   # 1.0 per replica: above 0.8
     ctx.defer(app.stop)
     cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+           "log_level": "debug",  # a line for every decision: the rounds before the scale
            "groups": {"web": {
                "interval": "200ms", "min": 1, "max": 10, "behavior": "off",
                "metrics": [metric(app, "cpu")],
@@ -101,7 +102,9 @@ def test_threshold_consecutive_in_run(ctx):
 def test_default_behavior_holds_a_scale_down(ctx):
     app = ScaleitApp(load=4.0, replicas=5, cap=None).start()
     ctx.defer(app.stop)
+    # debug: held by the window is the same outcome and class as on target, no line at info
     cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+           "log_level": "debug",
            "groups": {"web": {
                "interval": "200ms", "min": 1, "max": 10,
                "metrics": [metric(app, "cpu", target=0.8)],

@@ -103,8 +103,7 @@ def test_measurement_failures_keep_the_pool(ctx):
     d.wait_until(lambda: len(pids(ctx)) == 3, 10, "three workers")
     app.set_load(0)                       # would scale down to min 1 ...
     app.inject("status", "500")           # ... but every measurement fails
-    mark = d.mark()
-    d.wait_decisions(5, timeout=10, since=mark)
+    d.wait_decided(5, 10, "workers", after=d.decided("workers"))
     assert len(pids(ctx)) == 3, "scaled down on failed measurements"
     app.clear()
     d.wait_until(lambda: len(pids(ctx)) == 1, 10, "down to min once measurements are back")

@@ -112,7 +112,7 @@ def test_reload_keeps_process_pool(ctx):
     d.wait_until(lambda: len(children(d.pid)) == 4, 10, "four workers")
     before = children(d.pid)
     hup(d, path, yaml_dump(cfg(app, interval="400ms")), r"engine\[web\]: configuration applied$")
-    d.wait_decisions(3, timeout=10, since=d.mark())
+    d.wait_decided(3, 10, after=d.decided())
     assert children(d.pid) == before, "an unchanged scaler lost its workers on reload"
     changed = dict(pool, grace="2s")
     hup(d, path, yaml_dump(cfg(app, scaler=changed)), r"configuration applied \(new scaler\)")

@@ -160,8 +160,8 @@ def test_load_steps(ctx):
     app = start_app(ctx, load=1.6, replicas=2)            # cpu 0.8: exactly on target
     d = start_daemon(ctx, scaleit_config(ctx.tmp, app))
 
-    # Hold: on target, nothing to do.
-    d.wait_decisions(3, timeout=10)
+    # Hold: on target, nothing to do (at info a decision that changes the count has a line).
+    d.wait_decided(3, 10)
     assert all(x.current == x.desired == 2 for x in d.decisions()), d.tail()
     assert app.put_requests == 0, "scaled although cpu was on target"
 
@@ -199,7 +199,8 @@ def test_load_steps(ctx):
 @test
 def test_status_faults_never_scale_down(ctx):
     app = start_app(ctx, load=1.6, replicas=2)
-    d = start_daemon(ctx, scaleit_config(ctx.tmp, app))
+    # debug: a line for every decision, each one checked below
+    d = start_daemon(ctx, scaleit_config(ctx.tmp, app, log_level="debug"))
     d.wait_decisions(2, timeout=10)
 
     # Break the metric first, then make the load low: from here on, any valid measurement
@@ -257,7 +258,7 @@ def test_status_faults_never_scale_down(ctx):
 def test_scaler_faults(ctx):
     app = start_app(ctx, load=1.6, replicas=2)
     d = start_daemon(ctx, scaleit_config(ctx.tmp, app))
-    d.wait_decisions(2, timeout=10)
+    d.wait_decided(2, 10)
 
     # 503 twice, then success: the change lands through the retries.
     app.inject("put", "503", count=2)
@@ -346,7 +347,7 @@ def test_sigterm_clean_exit(ctx):
     app = start_app(ctx, load=1.6, replicas=2, hang_s=5.0)
     cfg = scaleit_config(ctx.tmp, app)
     d = start_daemon(ctx, cfg)
-    d.wait_decisions(2, timeout=10)
+    d.wait_decided(2, 10)
     # Stop while a measurement is in flight (the app is hanging on it).
     app.inject("status", "hang")
     d.wait_until(lambda: app.inflight("status") >= 1, 5, "a hanging status request")

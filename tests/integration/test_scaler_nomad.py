@@ -61,7 +61,7 @@ class MetricHandler(BaseHTTPRequestHandler):
 
 
 def setup(ctx, queue=40, api_token=TOKEN, start=True, scaling=None, api_kw=None, group_kw=None,
-          **scaler):
+          log_level="info", **scaler):
     """The fixture (job api in namespace apps: web at 2, db at 1), the metric and the config in
     a directory of its own; the daemon started unless start is False (then the config's path
     is returned in its place: start it with daemon()). A scaler key given as None is left out;
@@ -78,7 +78,7 @@ def setup(ctx, queue=40, api_token=TOKEN, start=True, scaling=None, api_kw=None,
           "timeout": "400ms", "retries": 2, "backoff": "50ms", "backoff_max": "100ms"}
     sc.update(scaler)
     sc = {k: v for k, v in sc.items() if v is not None}
-    cfg = {"log_file": os.path.join(here, "autoscaler.log"),
+    cfg = {"log_file": os.path.join(here, "autoscaler.log"), "log_level": log_level,
            "state_dir": os.path.join(here, "state"),
            "groups": {"web": {
                "interval": "500ms", "min": 1, "max": 10,
@@ -255,9 +255,12 @@ def test_allocations_are_the_workers(ctx):
     # by us), so with warmup 20s the group holds instead of scaling down; once it is older, the
     # scale-down happens. Without the listing the same job scales down at once.
     for allocations in (True, False):
+        # debug: the warmup's hold after the scale-up is the same outcome and class as the
+        # hold before it, a line at debug only
         api, metric, path = setup(ctx, start=False, queue=0, allocations=allocations,
                                   group_kw={"warmup": "20s", "behavior": {
-                                      "scale_down": {"stabilization": "0s"}}})
+                                      "scale_down": {"stabilization": "0s"}}},
+                                  log_level="debug")
         web = [a for a in api.allocations("api", "apps") if a["TaskGroup"] == "web"]
         young = web[1]["ID"]
         api.set_alloc(young, CreateTime=int((time.time() - 2) * 1e9))

@@ -266,7 +266,8 @@ def test_hostile_clients(ctx):
     port, app = free_port(), start_app(ctx, replicas=3)
     metric = agents_metric(port, key_file(ctx), max_connections=12, idle_timeout="2s",
                            max_line_rate=5)
-    d = start_master(ctx, metric, app, extra=["--dry-run"])
+    # debug: a line for every decision, to see its hosts and time its round
+    d = start_master(ctx, metric, app, extra=["--dry-run"], log_level="debug")
     d.wait_log(r"listening on", 15)
     fwd = Forwarder(port)
     ctx.defer(fwd.stop)
@@ -317,7 +318,8 @@ def test_reload_keeps_hosts(ctx):
     warmup, no host missing, and a line sent before the reload is still a replay after it."""
     port, app = free_port(), start_app(ctx, replicas=2)
     key = key_file(ctx)
-    cfg = config(ctx, agents_metric(port, key, warmup="3s"), app)
+    # debug: a line for every decision, each one's hosts checked below
+    cfg = config(ctx, agents_metric(port, key, warmup="3s"), app, log_level="debug")
     path = write_config(ctx.tmp, cfg)
     d = ctx.daemon(path, extra=["--dry-run"], log_file=cfg["log_file"])
     fwd = Forwarder(port)

@@ -21,8 +21,9 @@ from scaleit_app import ScaleitApp  # noqa: E402
 INTERVAL = 0.2
 
 
-def config(ctx, app, backoff_max="800ms"):
-    return {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+def config(ctx, app, backoff_max="800ms", log_level="info"):
+    return {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "log_level": log_level,
+            "state_dir": "",
             "groups": {"web": {
                 "interval": "200ms", "max": 10,
                 "metrics": [{"name": "cpu", "type": "http_json", "url": app.url("/app/status"),
@@ -43,7 +44,9 @@ def metric_counters(d):
 def test_failing_source_backs_off_and_recovers(ctx):
     app = ScaleitApp(load=1.6, replicas=2).start()
     ctx.defer(app.stop)
-    cfg = config(ctx, app)
+    # debug: a decision line every round, so that the counters below are read just after one
+    # (no measurement in flight when the fault starts)
+    cfg = config(ctx, app, log_level="debug")
     d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
     d.wait_decisions(3, timeout=10)
     c0 = metric_counters(d)
@@ -80,7 +83,7 @@ def test_backoff_max_of_one_interval_never_skips(ctx):
     ctx.defer(app.stop)
     cfg = config(ctx, app, backoff_max="200ms")
     d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
-    d.wait_decisions(2, timeout=10)
+    d.wait_decided(2, 10)
     app.inject("status", "500")
     n0 = app.status_requests
     time.sleep(2.0)

@@ -52,6 +52,7 @@ def values(d, since, group_name="host"):
 @test
 def test_utilization_rises_with_a_busy_core(ctx):
     cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+           "log_level": "debug",  # a line for every decision: its value, compared below
            "groups": {"host": group()}}
     d = ctx.daemon(write_config(ctx.tmp, cfg), extra=["--dry-run"], log_file=cfg["log_file"])
     d.wait_decisions(1, 10)

@@ -369,10 +369,11 @@ def test_failures_never_scale_down(ctx):
            "groups": {g: http_group(apps[g], m) for g, (m, _) in cases.items()}}
     d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
     for g in cases:
-        d.wait_decisions(3, 15, where=lambda x, g=g: x.group == g)
+        d.wait_decided(3, 15, g)
     for g, (_, why) in cases.items():
         assert d.grep(rf"ERROR source/rabbitmq\[{g}/q\]: http://127\.0\.0\.1:\d+/api/queues/"
                       rf"%2F/[\w-]+: .*({why})"), (g, d.tail())
+        # at info, a decision with a q or a count of its own would have its line
         assert all(x.values["q"] is None and x.desired == 3 for x in d.decisions(group=g)), \
             (g, d.tail())
         c = counters(d, g)

@@ -357,7 +357,8 @@ def test_dead_slow_and_lying_servers(ctx):
     metrics = [metric("healthy", r.url(), key="q"),
                metric("down", f"redis://127.0.0.1:{down}", key="q")]
     metrics += [metric(b, f"redis://127.0.0.1:{f.port}", key="q") for b, f in fakes.items()]
-    cfg = {"log_file": "", "state_dir": "", "groups": {
+    # debug: a line for every decision, each one's values checked below
+    cfg = {"log_file": "", "log_level": "debug", "state_dir": "", "groups": {
         "g": {"interval": "500ms", "min": 1, "max": 10, "behavior": "off", "metrics": metrics,
               "scaler": {"type": "process", "command": ["sleep", "60"], "grace": "1s"}}}}
     d = ctx.daemon(write_config(ctx.tmp, cfg))
@@ -401,7 +402,10 @@ def test_redis_killed_mid_run_never_scales_down(ctx):
     d.wait_decisions(1, timeout=10, where=lambda x: x.current == 3)
     mark = d.mark()
     r.kill()  # SIGKILL: the kept connection drops, then nothing listens
-    failed = d.wait_decisions(5, timeout=15, since=mark, where=lambda x: x.any_failed)
+    d.wait_decisions(1, timeout=15, since=mark, where=lambda x: x.any_failed)
+    d.wait_decided(4, 15, "workers", after=d.decided("workers"))
+    # at info, a failed decision with another count would have its line
+    failed = [x for x in d.decisions(since=mark) if x.any_failed]
     assert all(x.current == 3 and x.desired == 3 for x in failed), d.tail()
     assert not d.scaled(since=mark), d.tail()
     assert d.grep(r"ERROR source/redis\[workers/queue\]: 127\.0\.0\.1:\d+: "
@@ -432,7 +436,8 @@ def test_celery_queue_grows_and_shrinks_a_process_pool(ctx):
         "scaler": {"type": "process", "command": [WORKER], "output": "log", "grace": "2s"}}}}
     env = {"CELERY_BROKER_URL": url, "TASK_SECONDS": "0.4"}
     d = ctx.daemon(write_config(ctx.tmp, cfg), env=env)
-    d.wait_decisions(2, timeout=10, where=lambda x: x.current == 1)
+    d.wait_decisions(1, timeout=10, where=lambda x: x.current == 1)
+    d.wait_decided(2, 10, "celery")
     mark = d.mark()
     r.call("LPUSH", "celery", *[f"task-{i}" for i in range(50)])
     d.wait_until(lambda: (5 in [b for _, b in d.scaled(since=mark)]), 10, "the pool at 5")

@@ -37,7 +37,7 @@ def test_cooldown_survives_kill_9(ctx):
     d = ctx.daemon(path, log_file=cfg["log_file"])
     app.set_load(4.0)
     d.wait_until(lambda: app.replicas == 5, 10, "scaled to 5")
-    d.wait_decisions(2, timeout=10, since=d.mark())       # now in cooldown
+    d.wait_decided(2, 10, after=d.decided())              # now in cooldown
     state = json.load(open(os.path.join(ctx.tmp, "state", "web.json")))
     assert state["last_scale_ms"] > 0 and state["scale_up_events"] == [], state
     os.kill(d.pid, signal.SIGKILL)
@@ -63,7 +63,7 @@ def test_corrupt_state_is_ignored(ctx):
         f.write('{"version": 1, "group": "web", "recommendations": [[1, ')
     d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
     d.wait_log(r"ERROR engine\[web\]: state file ignored, starting fresh: .*web\.json", 10)
-    d.wait_decisions(2, timeout=10)
+    d.wait_decided(2, 10)
     d.stop(signal.SIGTERM)
     # The clean stop wrote a good state file over the corrupt one.
     assert json.load(open(os.path.join(ctx.tmp, "state", "web.json")))["group"] == "web"
