@@ -38,6 +38,10 @@ from scaleit_app import ScaleitApp  # noqa: E402,F401
 
 HOST = "127.0.0.1"
 
+# The scenarios check every decision's line (its count, its values, its cadence): at info a
+# decision has one only when it says something new (docs/logging.md), at debug every round.
+DECISIONS = "debug"
+
 COUNTER_RE = re.compile(r"engine(?:\[([\w.-]+)\])?: counters (.*)$")
 ENGINE = "(engine)"  # the key of the engine-wide counters (state writes) in counters()
 SCALED_RE = re.compile(r"engine\[([\w.-]+)\]: scaled (\d+)->(\d+) via (\w+) in (\d+)ms")
@@ -59,7 +63,7 @@ def config(tmp, app, group="web", interval="400ms", lo=1, hi=20, metric=None, sc
     g = {"interval": interval, "min": lo, "max": hi, "behavior": "off", "metrics": [m],
          "scaler": s}
     g.update(extra or {})
-    cfg = {"log_file": os.path.join(tmp, "autoscaler.log"),
+    cfg = {"log_file": os.path.join(tmp, "autoscaler.log"), "log_level": DECISIONS,
            "state_dir": os.path.join(tmp, "state") if state else "",
            "groups": {group: g}}
     cfg.update(top or {})

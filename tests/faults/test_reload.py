@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from faultlib import PathServer, finish, main, start, test, write_config  # noqa: E402
+from faultlib import DECISIONS, PathServer, finish, main, start, test, write_config  # noqa: E402
 from harness import yaml_dump  # noqa: E402
 
 INTERVAL = 0.3
@@ -33,7 +33,8 @@ def cfg_text(ctx, srv, groups=GROUPS, max_ref=None):
                              "pointer": "/v", "replicas_pointer": "/replicas",
                              "timeout": "200ms", "target": 1.0}],
                 "scaler": {"type": "exec", "command": ["/bin/true"], "timeout": "200ms"}}
-    return yaml_dump({"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
+    return yaml_dump({"log_file": os.path.join(ctx.tmp, "autoscaler.log"),
+                      "log_level": DECISIONS, "state_dir": "",
                       "groups": {g: group(g) for g in groups}})
 
 

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from faultlib import PathServer, counters, finish, main, start, test  # noqa: E402
+from faultlib import DECISIONS, PathServer, counters, finish, main, start, test  # noqa: E402
 
 HUNG = 10
 SECONDS = 10.0
@@ -37,8 +37,8 @@ def test_hanging_paths_do_not_starve_a_healthy_group(ctx):
     ctx.defer(srv.stop)
     groups = {f"slow{i}": group(srv.url(f"/hang?g={i}")) for i in range(HUNG)}
     groups["healthy"] = group(srv.url("/ok"))
-    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "state_dir": "",
-           "groups": groups}
+    cfg = {"log_file": os.path.join(ctx.tmp, "autoscaler.log"), "log_level": DECISIONS,
+           "state_dir": "", "groups": groups}
     d = start(ctx, cfg, wait=False)
     d.wait_log(r"engine\[healthy\]: decision", 15)
     # Let the hanging groups fill whatever they can fill, then measure.
