@@ -429,8 +429,38 @@ static int join_workers(struct slot *s, const struct as_replica_obs *workers, si
     return requests ? weigh(s) : 0;
 }
 
-static void log_decision(const struct group_rt *rt, int current, const struct as_decision *d)
+/* What a decision says, to compare with the one before: its outcome and class (key, from
+ * as_status_decided) plus 1 in the low 5 bits, so that 0 is "none yet", and above them a
+ * digest of the metrics that failed and of the configuration it was made on (a reload gives
+ * the group a new one: engine.c's group_switch). */
+static uint32_t decision_said(const struct group_rt *rt, unsigned key)
 {
+    uint64_t h = (1469598103934665603ull ^ (uintptr_t)rt->g) * 1099511628211ull; /* FNV-1a */
+    for (size_t i = 0; i < rt->g->nmetrics; i++)
+        if (!rt->slots[i].obs.ok)
+            h = (h ^ i) * 1099511628211ull;
+    return (uint32_t)(h ^ h >> 32) << 5 | (key + 1);
+}
+
+/* A decision's line is written at INFO when it says something new for the group: the first
+ * one (after start or a reload), a change of count (a scale, or one held by paused or dry
+ * run), another outcome or class than the decision before, or other metrics failing; else at
+ * DEBUG. A steady group is one line at INFO, not one a round: 10,000 groups every second
+ * would write 10,000 lines a second that nobody reads. */
+static enum as_log_level decision_level(struct group_rt *rt, int current,
+                                        const struct as_decision *d, unsigned key)
+{
+    uint32_t said = decision_said(rt, key);
+    int news = said != rt->said || d->desired != current || d->paused;
+    rt->said = said;
+    return news ? AS_INFO : AS_DEBUG;
+}
+
+static void log_decision(const struct group_rt *rt, enum as_log_level level, int current,
+                         const struct as_decision *d)
+{
+    if (level < as_log_min)
+        return; /* the line is not written: nothing to format (most rounds of most groups) */
     char values[512];
     size_t o = 0;
     values[0] = '\0';
@@ -454,7 +484,7 @@ static void log_decision(const struct group_rt *rt, int current, const struct as
         size_t used = AS_LOG_PREFIX_COLS + (size_t)(n > 0 ? n : 0);
         as_log_shorten(reason, used + 60 < AS_LOG_COLS ? AS_LOG_COLS - used : 60);
     }
-    AS_LOG(AS_INFO, "engine[%s]: decision current=%d desired=%d%s reason=\"%s\"", rt->name, current,
+    AS_LOG(level, "engine[%s]: decision current=%d desired=%d%s reason=\"%s\"", rt->name, current,
            d->desired, values, reason);
 }
 
@@ -518,8 +548,8 @@ static void decide_and_act(struct group_rt *rt)
     struct as_group_cfg eff; /* with the API's pause and count over the configuration's */
     as_decide(as_status_effective(rt, &eff), &rt->st, &o, &d);
     rt->n.decisions++;
-    as_status_decided(rt, current, &d, eff.override >= 0);
-    log_decision(rt, current, &d);
+    unsigned key = as_status_decided(rt, current, &d, eff.override >= 0);
+    log_decision(rt, decision_level(rt, current, &d, key), current, &d);
     as_round_decision_events(rt, current, &d);
     if (d.too_rapid) {
         const struct as_too_rapid *tr = &rt->g->too_rapid;

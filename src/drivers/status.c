@@ -39,16 +39,18 @@ static size_t nvalues(const struct group_rt *rt)
     return n < AS_STATUS_METRICS_MAX ? n : AS_STATUS_METRICS_MAX;
 }
 
-void as_status_decided(struct group_rt *rt, int current, const struct as_decision *d, int override)
+unsigned as_status_decided(struct group_rt *rt, int current, const struct as_decision *d,
+                           int override)
 {
     unsigned cls, outcome;
     as_decision_classify(current, d, override, &cls, &outcome);
     rt->by_class[outcome][cls]++;
-    if (rt->tl == NULL)
-        return;
-    double v[AS_STATUS_METRICS_MAX + 1];
-    round_values(rt, v, nvalues(rt));
-    as_timeline_decided(rt->tl, as_wall_ms(), current, d, cls, outcome, v);
+    if (rt->tl != NULL) {
+        double v[AS_STATUS_METRICS_MAX + 1];
+        round_values(rt, v, nvalues(rt));
+        as_timeline_decided(rt->tl, as_wall_ms(), current, d, cls, outcome, v);
+    }
+    return outcome * AS_RC_CLASSES + cls;
 }
 
 void as_status_held(struct group_rt *rt)

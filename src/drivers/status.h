@@ -111,8 +111,11 @@ int as_status_override(struct as_engine *eng, const char *name, int replicas, co
 /* The group's configuration with the API's pause and count applied, in *eff; returns eff. */
 const struct as_group_cfg *as_status_effective(const struct group_rt *rt, struct as_group_cfg *eff);
 
-/* A round decided d from current (override: a manual count was in effect). */
-void as_status_decided(struct group_rt *rt, int current, const struct as_decision *d, int override);
+/* A round decided d from current (override: a manual count was in effect). Returns the
+ * decision's outcome and class (as_decision_classify) as one number, outcome * AS_RC_CLASSES
+ * + class, below AS_OUTCOMES * AS_RC_CLASSES. */
+unsigned as_status_decided(struct group_rt *rt, int current, const struct as_decision *d,
+                           int override);
 
 /* A round held before deciding. */
 void as_status_held(struct group_rt *rt);
