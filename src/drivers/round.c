@@ -433,6 +433,8 @@ static int join_workers(struct slot *s, const struct as_replica_obs *workers, si
  * as_status_decided) plus 1 in the low 5 bits, so that 0 is "none yet", and above them a
  * digest of the metrics that failed and of the configuration it was made on (a reload gives
  * the group a new one: engine.c's group_switch). */
+_Static_assert((AS_OUTCOMES * AS_RC_CLASSES) < 32, "a decision's outcome and class fit 5 bits");
+
 static uint32_t decision_said(const struct group_rt *rt, unsigned key)
 {
     uint64_t h = (1469598103934665603ull ^ (uintptr_t)rt->g) * 1099511628211ull; /* FNV-1a */
