@@ -263,6 +263,7 @@ static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
         }
         out->desired = as_behavior_stabilize(b, &st->recs, obs->now_ms, current, raw, &limited);
         if (limited) {
+            out->held = 1;
             int down = out->desired > raw; /* the down window keeps the count up, and v.v. */
             char w[32];
             as_duration_words(down ? b->down.stabilization_ms : b->up.stabilization_ms, w,
@@ -288,9 +289,11 @@ static void normalize(const struct as_group_cfg *g, struct as_group_state *st,
         addf(out, "; capped at max %d (wanted %d)", out->desired, want);
     else if (strcmp(why, "TooFewReplicas") == 0)
         addf(out, "; raised to min %d (wanted %d)", out->desired, want);
-    else
+    else {
+        out->held = 1;
         addf(out, "; limited to %d by the scale-%s rate limit (wanted %d)", out->desired,
              strcmp(why, "ScaleUpLimit") == 0 ? "up" : "down", want);
+    }
 }
 
 /* The scale events in the direction of dir (> 0 up, < 0 down) within window before now, a
@@ -362,6 +365,7 @@ static void finish(const struct as_group_cfg *g, struct as_group_state *st,
         obs->now_ms - last < g->cooldown_ms) {
         char left[32];
         out->desired = current;
+        out->held = 1;
         addf(out, "; held at %d by the cooldown, %s left%s (wanted %d)", current,
              as_duration_words((g->cooldown_ms - (obs->now_ms - last) + 999) / 1000 * 1000, left,
                                sizeof(left)),
@@ -497,6 +501,7 @@ static void idle_and_warmup(const struct as_group_cfg *g, const struct as_group_
              as_duration_words(g->warmup_ms, y, sizeof(y)), as_duration_words(age, x, sizeof(x)),
              out->desired);
         out->desired = obs->current;
+        out->held = 1;
     }
 }
 

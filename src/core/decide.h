@@ -60,6 +60,9 @@ struct as_decision {
      * when no policy recommendation was made (override, outside the bounds, no valid metric,
      * at zero). */
     int wanted;
+    /* A stabilization window, a rate limit, the cooldown or the warmup kept desired from what
+     * the policy called for (the reason says which). */
+    int held;
     int above_max; /* wanted > max in effect: a scale-up beyond the maximum was called for */
     int below_min; /* wanted < min in effect, and that min is above 1 (autoscalebot's rule) */
     /* This change makes more scale events (or replicas changed) in its direction within

@@ -117,6 +117,22 @@ def test_info_writes_what_changed(ctx):
 
 
 @test
+def test_info_says_when_a_hold_begins(ctx):
+    app, other = apps(ctx)
+    window = {"scale_down": {"stabilization": "3s"}}
+    cfg = config(ctx, "info", {"web": group(app, other, behavior=window)})
+    d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
+    steady(d, 4, 1)
+    app.set_load(0.5)                                 # cpu and cpu2 0.25: it wants 1 of 2
+    other.set_load(0.5)
+    d.wait_decisions(2, 10)
+    out = steady(d, 6, 2)                             # the window holds: said once
+    assert shown(out[1])[:2] == (2, 2) and "window" in out[1].line.text, out[1].line.raw
+    d.wait_log(r"engine\[web\]: scaled 2->1", 10)   # the window has passed: the scale
+    d.stop()
+
+
+@test
 def test_debug_writes_every_round(ctx):
     app, other = apps(ctx)
     cfg = config(ctx, "debug", {"web": group(app, other)})
