@@ -10,15 +10,16 @@ document and a 56-byte Prometheus text, with stub_status for its request counter
   - the daemon (`run --dry-run`), N groups every 1 s, one `http_json` metric each on the JSON;
     after a warm-up of 3 s, over --seconds: its CPU (every thread, /proc schedstat), the
     requests nginx served it, its RSS at the end; from /metrics (read before and after):
-    lateness = how late ticks ran after they were due plus how long rounds then waited for a
+    lateness = how late ticks ran after they were due, and how long rounds then waited for a
     measuring slot (autoscaler_tick_lateness_seconds and autoscaler_round_start_delay_seconds:
-    p50 and p99 as the histogram bucket that holds them, "<=5ms" the finest), ticks coalesced
-    (a round lost to a group still busy), overloaded;
+    p50 and p99 of each as the histogram bucket that holds them, "<=5ms" the finest, the
+    larger of the two shown), the rounds' p99 duration, ticks coalesced (a round lost to a
+    group still busy: "lost"), overloaded;
   - wrk (one thread, 64 connections, --seconds) on the JSON: its CPU per request;
   - Prometheus (unless --no-prometheus), N targets (one label apart) scraped every 1 s,
     --seconds after its own warm-up: its CPU per scrape (requests nginx served it).
 Prints per N: daemon CPU per fetch and its ratio to wrk's CPU per request and to Prometheus's
-per scrape, the daemon's share of a core, RSS, lateness, late groups.
+per scrape, the daemon's share of a core, RSS, lateness, lost ticks.
 Use a release build. Everything on 127.0.0.1; every process it starts is stopped.
 """
 
@@ -164,21 +165,22 @@ def histogram(m0, m1, name):
     return b, m1.get(name + "_count", 0) - m0.get(name + "_count", 0)
 
 
-def quantile(hists, q):
-    """The smallest bucket bound (ms) under which q of the events fall in every histogram."""
-    n = hists[0][1]
+def quantile(hist, q):
+    """The smallest bucket bound (ms) under which q of the histogram's events fall."""
+    buckets, n = hist
     if n <= 0:
         return 0.0
-    for row in zip(*(b for b, _ in hists)):
-        if all(c >= q * n for _, c in row):
-            return row[0][0] * 1000
-    return float("inf")
+    for le, c in buckets:
+        if c >= q * n:
+            return le * 1000
+    return float("inf")  # beyond the last finite bucket (30 s)
 
 
 def lateness(m0, m1):
-    """p50 and p99 (bucket bounds, ms) of the ticks' lateness and their wait for a slot."""
+    """p50 and p99 (bucket bounds, ms) of the ticks' lateness and of the rounds' wait for a
+    slot, the larger of the two (each over its own events: ticks, and rounds started)."""
     h = [histogram(m0, m1, name) for name in HISTS]
-    return quantile(h, 0.5), quantile(h, 0.99), h[0][1]
+    return (max(quantile(x, 0.5) for x in h), max(quantile(x, 0.99) for x in h), h[0][1])
 
 
 def overloaded(m):
@@ -210,7 +212,7 @@ def run_daemon(a, n, url, tmp):
             d.kill()
             d.wait()
     p50, p99, rounds = lateness(m0, m1)
-    round_p99 = quantile([histogram(m0, m1, "autoscaler_round_duration_seconds")], 0.99)
+    round_p99 = quantile(histogram(m0, m1, "autoscaler_round_duration_seconds"), 0.99)
     late = int(m1.get("autoscaler_ticks_coalesced_total", 0) -
                m0.get("autoscaler_ticks_coalesced_total", 0))
     with open(log) as f:
