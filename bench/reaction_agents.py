@@ -187,6 +187,7 @@ groups:
         secret: ${{file:{key}}}
         field: {field}
         hosts: [{hosts}]
+        react: {react}
         target: {target}
     scaler: {{type: http, url: '{url}/scale', get_url: '{url}/replicas', get_pointer: /replicas}}
 """
@@ -283,7 +284,8 @@ def start(a, agent_s, group_s, url, tmp, index, procs, tunnels):
     write_atomic(load, f"{value_for(low, k)}\n")
     write_atomic(path, CONFIG.format(log=log, group_ms=round(group_s * 1000), max=high,
                                      port=port, key=key, field=FIELD, hosts=", ".join(hosts),
-                                     target=TARGET, url=url))
+                                     target=TARGET, url=url,
+                                     react="true" if a.react else "false"))
     with State.lock:
         State.replicas, State.puts = low, []
     t0 = time.monotonic()
@@ -401,6 +403,8 @@ def main():
     ap.add_argument("--intervals", default="1:1,0.4:0.4",
                     help="AGENT:GROUP interval pairs in seconds, comma-separated")
     ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--react", action="store_true",
+                    help="the metric's `react: true`: a changed report starts the round at once")
     a = ap.parse_args()
     a.bin = os.path.abspath(a.bin)
     if not 1 <= a.agents <= 20:

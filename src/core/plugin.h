@@ -26,7 +26,15 @@ struct as_ctx {
     /* `run --dry-run`: set is never called, and a backend whose reads change things (the
      * haproxy scaler brings HAProxy in line with hosts.d) only reads. */
     int dry_run;
+    /* For a source whose values arrive by themselves (agents' reports): asks for the group's
+     * round now rather than at its next tick. The engine starts one only when the group is
+     * idle and its last round began at least AS_WAKE_GAP_MS ago (each round reads the count
+     * through the scaler too); NULL: not offered (a scaler's ctx). */
+    void (*wake)(void *arg);
+    void *wake_arg;
 };
+
+#define AS_WAKE_GAP_MS 250
 
 #define AS_MSG_MAX 256
 

@@ -139,6 +139,10 @@ static void state_restore(struct group_rt *rt)
 
 /* ---- backends ---- */
 
+static void on_wake(void *arg);
+static void wake_arm(struct group_rt *rt, int64_t delay_ms);
+static int live(const struct group_rt *rt);
+
 static struct as_ctx ctx_for(struct group_rt *rt, const char *name, int64_t timeout_ms)
 {
     return (struct as_ctx){.loop = rt->eng->loop,
@@ -155,6 +159,9 @@ static int sources_start(struct group_rt *rt, struct as_err *err)
     for (size_t i = 0; i < rt->g->nmetrics; i++) {
         struct as_metric_cfg *m = &rt->g->metrics[i];
         struct as_ctx ctx = ctx_for(rt, m->name, m->timeout_ms);
+        rt->slots[i].rt = rt;
+        ctx.wake = on_wake; /* only a source's ctx offers it: the slot says which */
+        ctx.wake_arg = &rt->slots[i];
         if (m->ops->start && m->ops->start(m->state, &ctx, err) < 0)
             return -1;
     }
@@ -244,6 +251,8 @@ static int64_t on_tick(struct as_loop *loop, void *arg)
     }
     as_round_hist_add(&rt->eng->tick_lateness, (double)as_loop_timer_lateness(loop) / 1000.0);
     if (rt->phase != IDLE || rt->waiting) {
+        if (rt->woken && !rt->waiting) /* a report's round is running: this tick is in it */
+            return rt->g->interval_ms;
         rt->n.rounds_skipped++;
         /* Overloaded, every group's ticks coalesce: the engine says so once (admit.c). */
         if (!as_admit_coalesced(rt))
@@ -255,6 +264,7 @@ static int64_t on_tick(struct as_loop *loop, void *arg)
      * can stop the group (shutdown, --once): the group is freed only after we are done. */
     struct as_engine *eng = rt->eng;
     int64_t next = rt->g->interval_ms;
+    rt->woken = 0;
     if (!as_admit_tick(rt))
         return next; /* waits its turn: admit.c starts it */
     eng->walking++;
@@ -262,6 +272,55 @@ static int64_t on_tick(struct as_loop *loop, void *arg)
     eng->walking--;
     maybe_all_stopped(eng);
     return next; /* ignored when the group stopped: its stop cancelled this timer */
+}
+
+/* A source's report changed a value (an `agents` metric with `react`): the group's round as
+ * soon as it is idle and its last round began AS_WAKE_GAP_MS ago or more (a wake while a
+ * round or a scale runs is kept for its end: the reports that came meanwhile are news too);
+ * the ticks go on. The report is new data for that source, so its backoff after failures
+ * ends; the group's other sources keep theirs. The round starts from a timer, like a tick,
+ * never inside the source's own callback. */
+static int64_t on_wake_timer(struct as_loop *loop, void *arg)
+{
+    struct group_rt *rt = arg;
+    struct as_engine *eng = rt->eng;
+    rt->wake_timer = NULL;
+    if (eng->stopping || !live(rt) || rt->tick == NULL)
+        return AS_TIMER_STOP;
+    if (rt->phase != IDLE || rt->waiting)
+        return AS_TIMER_STOP; /* still pending: the round's end arms this again */
+    int64_t left = rt->round_started_ms + AS_WAKE_GAP_MS - as_loop_now(loop);
+    if (left > 0) {
+        wake_arm(rt, left);
+        return AS_TIMER_STOP;
+    }
+    rt->wake_pending = 0;
+    rt->woken = 1;
+    AS_LOG(AS_DEBUG, "engine[%s]: a report changed a value: the round now", rt->name);
+    if (!as_admit_tick(rt))
+        return AS_TIMER_STOP; /* waits its turn like a tick */
+    eng->walking++;
+    as_engine_round_start(rt);
+    eng->walking--;
+    maybe_all_stopped(eng);
+    return AS_TIMER_STOP;
+}
+
+static void wake_arm(struct group_rt *rt, int64_t delay_ms)
+{
+    if (rt->wake_timer == NULL)
+        rt->wake_timer = as_loop_add_timer(rt->eng->loop, delay_ms, on_wake_timer, rt);
+}
+
+static void on_wake(void *arg)
+{
+    struct slot *s = arg;
+    struct group_rt *rt = s->rt;
+    s->next_ms = 0;
+    if (rt->eng->opts.once || rt->eng->stopping)
+        return;
+    rt->wake_pending = 1;
+    wake_arm(rt, 0);
 }
 
 static void check_rounds_done(struct as_engine *eng)
@@ -300,6 +359,15 @@ void as_engine_round_end(struct group_rt *rt)
         group_stop(rt);
         return;
     }
+    /* A report came while this round ran; or a woken round held for a count to confirm (as
+     * after a scale), whose next read would otherwise wait for the tick: a few times, as many
+     * as the confirmation takes. */
+    if (rt->woken && rt->unconfirmed && rt->wake_confirms++ <= rt->g->count_confirm)
+        rt->wake_pending = 1;
+    else if (!rt->unconfirmed)
+        rt->wake_confirms = 0;
+    if (rt->wake_pending)
+        wake_arm(rt, 0);
     check_rounds_done(eng);
 }
 
@@ -319,6 +387,8 @@ static void group_stop(struct group_rt *rt)
     as_engine_save(rt, 1, NULL);
     as_loop_cancel_timer(rt->eng->loop, rt->tick);
     rt->tick = NULL;
+    as_loop_cancel_timer(rt->eng->loop, rt->wake_timer);
+    rt->wake_timer = NULL;
     if (rt->phase == RETRY_WAIT)
         AS_LOG(AS_WARN,
                "engine[%s]: shutting down: abandoning the retry of %d->%d (it counts "

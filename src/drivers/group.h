@@ -78,6 +78,10 @@ struct group_rt {
     uint32_t by_class[AS_OUTCOMES][AS_RC_CLASSES]; /* decisions (timeline.h): 136 years at 1/s */
     int admitted, waiting;      /* holds a measuring slot; waits for one (drivers/admit.h) */
     int late;                   /* the round started after a wait for a slot */
+    int woken;                  /* the round was started by a source's report (on_wake) */
+    int wake_pending;           /* a report asked for a round not started yet */
+    int wake_confirms;          /* woken rounds in a row held for an unconfirmed count */
+    struct as_timer *wake_timer; /* starts it (engine.c's on_wake_timer) */
     uint32_t said;              /* what the last decision said, for its log line; 0: none yet */
     struct group_rt *wait_next; /* in the engine's FIFO of waiting groups */
     int64_t due_ms;             /* loop time of the tick its round is for */

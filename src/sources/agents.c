@@ -66,6 +66,11 @@ static const struct as_opt opts[] = {
     {"max_line_rate", AS_OPT_INT, offsetof(struct agents, line_rate), "10", 1, 10000, 0, NULL,
      "Lines per second a connection may send (as a burst too); above it, it is closed as a "
      "flood."},
+    {"react", AS_OPT_BOOL, offsetof(struct agents, react), "false", AS_NO_BOUNDS, 0, NULL,
+     "A report that changes a host's value of this field starts the group's round at once "
+     "instead of at its next tick (at most 4 rounds a second besides the ticks, each reading "
+     "the count through the scaler): a change reaches the scale call within about one agent "
+     "interval. Count-based policies (decay, the threshold ones) count these rounds too."},
     AS_OPT_END,
 };
 

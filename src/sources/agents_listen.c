@@ -150,6 +150,22 @@ int64_t as_agents_missing_after(const struct agents *o, const struct agents_host
     return o->missing_after_ms > 0 ? o->missing_after_ms : 3 * h->last.interval_ms;
 }
 
+/* Wakes the groups of the metrics that react when the report changed their field's value (a
+ * host that was missing or new changes it too). The round starts now, on this loop pass: it
+ * only reads the host table. */
+static void react(struct agents_listener *l, const struct as_agent_msg *before,
+                  const struct as_agent_msg *m)
+{
+    for (struct agents *a = l->att; a != NULL; a = a->next_att) {
+        if (!a->react || a->ctx.wake == NULL)
+            continue;
+        const struct as_agent_value *now = as_agent_find(m, a->field);
+        const struct as_agent_value *was = before ? as_agent_find(before, a->field) : NULL;
+        if ((now != NULL) != (was != NULL) || (now && was && now->value != was->value))
+            a->ctx.wake(a->ctx.wake_arg);
+    }
+}
+
 /* The host table after an accepted report. */
 static void host_update(struct agents_listener *l, struct agents_host *h,
                         const struct as_agent_msg *m, const char *peer)
@@ -165,10 +181,13 @@ static void host_update(struct agents_listener *l, struct agents_host *h,
     else if (h->last.boot != m->boot && log_allowed(l, AS_AGENT_OK))
         AS_LOG(AS_INFO, "source/agents[%s/%s]: host %s: agent restarted (boot %016llx)",
                o->ctx.group, o->ctx.name, h->name, (unsigned long long)m->boot);
+    struct as_agent_msg before = h->last;
+    int was_present = h->seen_ms >= 0 && !h->missing;
     h->last = *m;
     h->seen_ms = now;
     h->missing = 0;
     l->accepted++;
+    react(l, was_present ? &before : NULL, m);
 }
 
 /* Logs hosts that went silent and drops the ones silent past forget_after. */

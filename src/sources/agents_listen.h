@@ -33,6 +33,7 @@ struct agents {
     char **hosts;
     int64_t missing_after_ms, forget_after_ms, skew_ms, idle_ms, warmup_ms;
     int max_connections, max_hosts, line_rate;
+    int react; /* a report that changes field's value starts the group's round at once */
     /* runtime */
     struct as_ctx ctx;
     struct agents_listener *l;

@@ -216,6 +216,35 @@ def test_three_agents_missing_then_forgotten(ctx):
     d.stop()
 
 
+@test
+def test_react_starts_the_round(ctx):
+    """`react: true`: a report that changes the value starts the group's round at once, so a
+    group polling every 30 s scales within a second of the agent's report."""
+    port, app = free_port(), start_app(ctx, replicas=2)
+    metric = agents_metric(port, key_file(ctx), name="load", field="load", hosts=["h1"],
+                           react=True)
+    cfg = config(ctx, metric, app, interval="30s")
+    d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
+    d.wait_log(r"listening on 127\.0\.0\.1:\d+", 15)
+    f = os.path.join(ctx.tmp, "load1")
+    write(f, "0.5\n")
+    agent = start_agent(ctx, port, "h1", interval="300ms", extra=["--command", f"load=cat {f}"])
+    d.wait_until(lambda: decisions_with(d, r"load avg=0\.5 over 1 ready"), 10,
+                 "a decision on the first report")
+    mark = d.mark()
+    t0 = time.monotonic()
+    write(f, "2.0\n")                                 # one host: ceil(2.0 / 0.5 * 1) = 4
+    d.wait_log(r"engine\[web\]: scaled 2->4", 5, since=mark)
+    took = time.monotonic() - t0
+    assert took < 2.0 and app.replicas == 4, f"scaled after {took:.2f}s (the tick is 30 s)"
+    # An unchanged value wakes nothing: the reports go on, the rounds do not.
+    made = d.decided()
+    time.sleep(1.5)                                    # 5 reports of the same value
+    assert d.decided() - made <= 1, (made, d.decided())
+    agent.stop()
+    d.stop()
+
+
 def attack(port, fwd, d):
     """Every hostile input; returns what each should be counted as."""
     got = {}
