@@ -13,65 +13,20 @@ Before the fix all 40 requests were in flight at once, and nothing said so.
     python3 tests/integration/test_backpressure.py --bin build/autoscaler
 """
 
-import json
 import os
 import re
 import signal
 import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import free_port, main, test, wait_for, write_config  # noqa: E402
+from slow_server import SlowServer  # noqa: E402
 
 GROUPS = 40
 IN_FLIGHT = 4
-
-
-class Handler(BaseHTTPRequestHandler):
-    lock = threading.Lock()
-    delay = 0.25
-    now = peak = served = 0
-
-    def do_GET(self):
-        with Handler.lock:
-            Handler.now += 1
-            Handler.peak = max(Handler.peak, Handler.now)
-        time.sleep(Handler.delay)
-        with Handler.lock:  # before the answer: the client may send its next request at once
-            Handler.now -= 1
-            Handler.served += 1
-        body = json.dumps({"cpu": 0.5, "replicas": 2}).encode()
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            pass
-
-    def log_message(self, *args):
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    request_queue_size = 128
-    daemon_threads = True
-
-
-def server(ctx):
-    srv = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-
-    def shutdown():
-        srv.shutdown()
-        srv.server_close()
-    ctx.defer(shutdown)
-    return f"http://127.0.0.1:{srv.server_address[1]}"
 
 
 def metrics(port):
@@ -98,7 +53,8 @@ def since(before, after):
 
 @test
 def test_overload_bounded_fair_said_once_and_recovers(ctx):
-    url = server(ctx)
+    srv = SlowServer(0.25)
+    url = srv.start(ctx)
     api = free_port()
     groups = {f"g{i}": {"interval": "500ms", "max": 10,
                         "metrics": [{"name": "cpu", "type": "http_json", "url": url + "/slow",
@@ -116,9 +72,9 @@ def test_overload_bounded_fair_said_once_and_recovers(ctx):
     mark, before = d.mark(), decided(api)
     time.sleep(6)
     n = since(before, decided(api))
-    print(f"overloaded: {warn.group(0)}; server peak {Handler.peak} requests at once; "
+    print(f"overloaded: {warn.group(0)}; server peak {srv.peak} requests at once; "
           f"decisions per group in 6 s: {sorted(n.values())}")
-    assert Handler.peak <= IN_FLIGHT, f"{Handler.peak} requests at once, bound {IN_FLIGHT}"
+    assert srv.peak <= IN_FLIGHT, f"{srv.peak} requests at once, bound {IN_FLIGHT}"
     rate, configured = (float(x) for x in re.search(r"at ([\d.]+)/s of the ([\d.]+)/s",
                                                     warn.group(0)).groups())
     assert configured == 80.0 and 5 <= rate <= 20, warn.group(0)
@@ -128,7 +84,7 @@ def test_overload_bounded_fair_said_once_and_recovers(ctx):
     assert not d.grep(r" ERROR "), d.grep(r" ERROR ")[:5]  # nothing timed out waiting
     assert len(d.grep(r"WARN  engine: overloaded")) == 1
     assert not d.grep(r"round skipped"), "a per-group WARN for every coalesced tick"
-    Handler.delay = 0  # the endpoint is fast again
+    srv.delay = 0  # the endpoint is fast again
     over = d.wait_log(r"INFO  engine: overload over: rounds start at.*", 15, since=mark)
     print(over.group(0))
     m = metrics(api)

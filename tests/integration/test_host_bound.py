@@ -12,63 +12,20 @@ DELAY seconds, and the server records how many it holds at once. 50 requests eve
     python3 tests/integration/test_host_bound.py --bin build/autoscaler
 """
 
-import json
 import os
 import re
 import signal
 import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import free_port, main, test, write_config  # noqa: E402
+from slow_server import SlowServer  # noqa: E402
 
 GROUPS = 50
 DELAY = 0.1
-
-
-class Handler(BaseHTTPRequestHandler):
-    lock = threading.Lock()
-    now = peak = 0
-
-    def do_GET(self):
-        with Handler.lock:
-            Handler.now += 1
-            Handler.peak = max(Handler.peak, Handler.now)
-        time.sleep(DELAY)
-        with Handler.lock:  # before the answer: the client may send its next request at once
-            Handler.now -= 1
-        body = json.dumps({"cpu": 0.5, "replicas": 2}).encode()
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            pass
-
-    def log_message(self, *args):
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    request_queue_size = 128  # every group's round starts within 50 ms
-    daemon_threads = True
-
-
-def server(ctx):
-    srv = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-
-    def shutdown():
-        srv.shutdown()
-        srv.server_close()
-    ctx.defer(shutdown)
-    return f"http://127.0.0.1:{srv.server_address[1]}"
 
 
 def metric(port, name):
@@ -79,14 +36,10 @@ def metric(port, name):
     return float(m.group(1))
 
 
-def reset_peak():
-    with Handler.lock:
-        Handler.peak = Handler.now
-
-
 @test
 def test_calls_per_host_bounds_one_host_and_reload_raises_it(ctx):
-    url = server(ctx)
+    srv = SlowServer(DELAY)
+    url = srv.start(ctx)
     api = free_port()
     groups = {f"g{i}": {"interval": "2s", "max": 10,
                         "metrics": [{"name": "cpu", "type": "http_json", "url": url + "/status",
@@ -105,9 +58,9 @@ def test_calls_per_host_bounds_one_host_and_reload_raises_it(ctx):
     mark = d.mark()
     time.sleep(4.2)  # two more rounds of every group
     decided = {x.group for x in d.decisions(since=mark) if not x.any_failed}
-    print(f"calls_per_host 5: server peak {Handler.peak} requests at once; "
+    print(f"calls_per_host 5: server peak {srv.peak} requests at once; "
           f"{len(decided)} of {GROUPS} groups decided on a good metric in 4.2 s")
-    assert Handler.peak == 5, f"{Handler.peak} requests at once, bound 5"
+    assert srv.peak == 5, f"{srv.peak} requests at once, bound 5"
     assert len(decided) == GROUPS, f"groups without a good decision: {set(groups) - decided}"
     assert not d.grep(r" ERROR "), d.grep(r" ERROR ")[:5]  # no call timed out waiting
     assert metric(api, "autoscaler_http_calls_waited_for_host_total") >= GROUPS - 5
@@ -117,10 +70,10 @@ def test_calls_per_host_bounds_one_host_and_reload_raises_it(ctx):
     mark = d.mark()
     d.send_signal(signal.SIGHUP)
     d.wait_log(r"INFO  main: reloaded ", 10, since=mark)
-    reset_peak()
+    srv.reset_peak()
     time.sleep(4.2)
-    print(f"calls_per_host 10: server peak {Handler.peak} requests at once")
-    assert 5 < Handler.peak <= 10, f"{Handler.peak} requests at once, bound 10"
+    print(f"calls_per_host 10: server peak {srv.peak} requests at once")
+    assert 5 < srv.peak <= 10, f"{srv.peak} requests at once, bound 10"
     d.stop(signal.SIGTERM, timeout=10)
     d.assert_no_sanitizer_report()
 
