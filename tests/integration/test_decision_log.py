@@ -25,12 +25,12 @@ def group(app, other, **extra):
     count, and cpu2 failing alone changes no outcome and no class."""
     def metric(name, src):
         return {"name": name, "type": "http_json", "url": src.url("/app/status"),
-                "pointer": "/cpu/highPriority", "target": 0.5, "timeout": "150ms",
+                "pointer": "/cpu/highPriority", "target": 0.5, "timeout": "450ms",
                 "backoff_max": "400ms"}
-    return dict({"interval": "200ms", "max": 10,
+    return dict({"interval": "500ms", "max": 10,
                  "metrics": [metric("cpu", app), metric("cpu2", other)],
                  "scaler": {"type": "http", "url": app.url("/app/replicas"),
-                            "get_url": app.url("/app/replicas"), "timeout": "150ms"}}, **extra)
+                            "get_url": app.url("/app/replicas"), "timeout": "450ms"}}, **extra)
 
 
 def config(ctx, level, groups):
@@ -119,7 +119,7 @@ def test_info_writes_what_changed(ctx):
 @test
 def test_info_says_when_a_hold_begins(ctx):
     app, other = apps(ctx)
-    window = {"scale_down": {"stabilization": "3s"}}
+    window = {"scale_down": {"stabilization": "6s"}}
     cfg = config(ctx, "info", {"web": group(app, other, behavior=window)})
     d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
     steady(d, 4, 1)
