@@ -242,6 +242,21 @@ void as_engine_round_start(struct group_rt *rt)
     as_round_begin(rt);
 }
 
+/* Starts the group's round, or puts it in the FIFO of groups waiting for a measuring slot
+ * (admit.c starts it then). A round can end within as_round_begin (no memory for its calls'
+ * deadlines), and its end can stop the group (shutdown, --once): the group is freed only
+ * after we are done. */
+static void round_now(struct group_rt *rt)
+{
+    struct as_engine *eng = rt->eng;
+    if (!as_admit_tick(rt))
+        return;
+    eng->walking++;
+    as_engine_round_start(rt);
+    eng->walking--;
+    maybe_all_stopped(eng);
+}
+
 static int64_t on_tick(struct as_loop *loop, void *arg)
 {
     struct group_rt *rt = arg;
@@ -260,17 +275,9 @@ static int64_t on_tick(struct as_loop *loop, void *arg)
                    phase_name(rt->phase));
         return rt->g->interval_ms;
     }
-    /* A round can end within as_round_begin (no memory for its calls' deadlines), and its end
-     * can stop the group (shutdown, --once): the group is freed only after we are done. */
-    struct as_engine *eng = rt->eng;
-    int64_t next = rt->g->interval_ms;
+    int64_t next = rt->g->interval_ms; /* read first: the round may apply a new configuration */
     rt->woken = 0;
-    if (!as_admit_tick(rt))
-        return next; /* waits its turn: admit.c starts it */
-    eng->walking++;
-    as_engine_round_start(rt);
-    eng->walking--;
-    maybe_all_stopped(eng);
+    round_now(rt);
     return next; /* ignored when the group stopped: its stop cancelled this timer */
 }
 
@@ -297,12 +304,7 @@ static int64_t on_wake_timer(struct as_loop *loop, void *arg)
     rt->wake_pending = 0;
     rt->woken = 1;
     AS_LOG(AS_DEBUG, "engine[%s]: a report changed a value: the round now", rt->name);
-    if (!as_admit_tick(rt))
-        return AS_TIMER_STOP; /* waits its turn like a tick */
-    eng->walking++;
-    as_engine_round_start(rt);
-    eng->walking--;
-    maybe_all_stopped(eng);
+    round_now(rt);
     return AS_TIMER_STOP;
 }
 
