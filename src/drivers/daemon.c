@@ -1,9 +1,6 @@
 #include "drivers/daemon.h"
 
 #include <errno.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -93,16 +90,6 @@ static void switch_state_dir(struct daemon *d, const struct as_config *cfg)
     if (cfg->state_dir[0] != '\0' && as_persist_dir_init(cfg->state_dir, &err) < 0)
         AS_LOG(AS_ERROR, "main: state_dir: %s (state writes will fail until it can be made)",
                err.msg);
-}
-
-/* Large blocks (a /metrics answer of 15 MB for 10,000 groups, a parse's buffers) each get
- * their own mapping, returned to the system when freed: glibc's threshold otherwise rises to
- * the largest block freed, and the next ones come from the heap and stay in the RSS. */
-static void map_large_blocks(void)
-{
-#ifdef __GLIBC__
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-#endif
 }
 
 static void *parse_thread(void *arg)
@@ -237,7 +224,7 @@ int as_daemon_run(struct as_config *cfg, const char *path, const struct as_engin
     as_err_clear(&err);
     reopen_log(&d, cfg);
     raise_nofile();
-    map_large_blocks();
+    as_map_large_blocks();
     d.loop = as_loop_new();
     d.http = d.loop ? as_http_new(d.loop) : NULL;
     d.eng = d.http ? as_engine_new(d.loop, d.http, cfg, opts) : NULL;

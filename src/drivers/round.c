@@ -431,16 +431,16 @@ static int join_workers(struct slot *s, const struct as_replica_obs *workers, si
 
 /* What a decision says, to compare with the one before: its outcome and class (key, from
  * as_status_decided) plus 1 in the low 5 bits, so that 0 is "none yet", and above them a
- * digest of the metrics that failed, of whether the policy wanted another count than the one
- * decided (held: a window, a rate limit, a cooldown, a warmup; its start and its end are
- * news, not every round of it) and of the configuration it was made on (a reload gives the
- * group a new one: engine.c's group_switch). */
+ * digest of the metrics that failed, of whether something held the count from the policy's
+ * (held: a window, a rate limit, a cooldown, a warmup; its start and its end are news, not
+ * every round of it) and of the configuration it was made on (a reload gives the group a new
+ * one: engine.c's group_switch). */
 _Static_assert((AS_OUTCOMES * AS_RC_CLASSES) < 32, "a decision's outcome and class fit 5 bits");
 
 static uint32_t decision_said(const struct group_rt *rt, unsigned key, int held)
 {
     uint64_t h = (1469598103934665603ull ^ (uintptr_t)rt->g) * 1099511628211ull; /* FNV-1a */
-    h = (h ^ (uint64_t)(held ? 0x9e37u : 0x79b9u)) * 1099511628211ull;
+    h = (h ^ (uint64_t)(held != 0)) * 1099511628211ull;
     for (size_t i = 0; i < rt->g->nmetrics; i++)
         if (!rt->slots[i].obs.ok)
             h = (h ^ i) * 1099511628211ull;
@@ -450,8 +450,9 @@ static uint32_t decision_said(const struct group_rt *rt, unsigned key, int held)
 /* A decision's line is written at INFO when it says something new for the group: the first
  * one (after start or a reload), a change of count (a scale, or one held by paused or dry
  * run), another outcome or class than the decision before, other metrics failing, or a hold
- * of what the policy wanted beginning or ending; else at DEBUG. A steady group is one line at INFO, not one a round: 10,000 groups every second
- * would write 10,000 lines a second that nobody reads. */
+ * of what the policy wanted beginning or ending; else at DEBUG. A steady group is one line at
+ * INFO, not one a round: 10,000 groups every second would write 10,000 lines a second that
+ * nobody reads. */
 static enum as_log_level decision_level(struct group_rt *rt, int current,
                                         const struct as_decision *d, unsigned key)
 {

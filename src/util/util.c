@@ -286,6 +286,13 @@ const char *as_age_fmt(int64_t ms, char *buf, size_t len)
     return buf;
 }
 
+void as_map_large_blocks(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
+}
+
 void as_release_memory(void)
 {
 #ifdef __GLIBC__
