@@ -1,6 +1,7 @@
 """Helpers for the tests of the daemon's HTTP server (docs/api.md). Standard library only.
 
   Api(url, token)          GET/POST/DELETE with or without a bearer token: (status, headers, body)
+  Api(url).samples()       /metrics as {'name{labels}': value}
   pool_group(...)          a group whose backlog is a file the test writes (an `exec` source
                            that cats it) and whose replicas are a `process` pool of sleepers
   api_config(...)          a whole configuration around such groups, with an `http:` section
@@ -46,6 +47,17 @@ class Api:
         status, _, body = self.get(path, **kw)
         assert status == expect, f"GET {path}: {status} {body[:500]!r}"
         return json.loads(body)
+
+    def samples(self):
+        """/metrics as {'name{labels}': value}, one entry a sample line."""
+        status, _, body = self.get("/metrics")
+        assert status == 200, f"GET /metrics: {status} {body[:500]!r}"
+        out = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
 
     def post(self, path, body=None, **kw):
         status, headers, raw = self.request("POST", path, body=body, **kw)

@@ -18,32 +18,28 @@ import re
 import signal
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import free_port, main, test, wait_for, write_config  # noqa: E402
 from slow_server import SlowServer  # noqa: E402
+from api_helpers import Api  # noqa: E402
 
 GROUPS = 40
 IN_FLIGHT = 4
 
 
 def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    return {m.group(1): float(m.group(2))
-            for m in re.finditer(r"^(autoscaler_\w+) (\S+)$", text, re.M)}
+    return Api(f"http://127.0.0.1:{port}").samples()
 
 
 def decided(port):
     """Decisions made so far per group (/metrics: logged or not, docs/logging.md)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
     n = {f"g{i}": 0 for i in range(GROUPS)}
-    for m in re.finditer(r'^autoscaler_decisions_total\{group="([^"]+)",[^}]*\} (\d+)$', text,
-                         re.M):
-        n[m.group(1)] += int(m.group(2))
+    for key, value in metrics(port).items():
+        m = re.match(r'^autoscaler_decisions_total\{group="([^"]+)",', key)
+        if m:
+            n[m.group(1)] += int(value)
     return n
 
 

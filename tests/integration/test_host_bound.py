@@ -17,23 +17,21 @@ import re
 import signal
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import free_port, main, test, write_config  # noqa: E402
 from slow_server import SlowServer  # noqa: E402
+from api_helpers import Api  # noqa: E402
 
 GROUPS = 50
 DELAY = 0.1
 
 
 def metric(port, name):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    m = re.search(rf"^{name} (\S+)$", text, re.M)
-    assert m, f"no {name} in /metrics"
-    return float(m.group(1))
+    m = Api(f"http://127.0.0.1:{port}").samples()
+    assert name in m, f"no {name} in /metrics"
+    return m[name]
 
 
 @test
