@@ -245,6 +245,39 @@ def test_react_starts_the_round(ctx):
     d.stop()
 
 
+@test
+def test_react_storm_is_bounded(ctx):
+    """A flood of changing reports (eight hosts, each at its line rate, every value new) wakes
+    the group at most once per 250 ms: about 4 rounds a second, not one a report."""
+    port, app = free_port(), start_app(ctx, replicas=2)
+    hosts = [f"s{i}" for i in range(8)]
+    metric = agents_metric(port, key_file(ctx), hosts=hosts, react=True, max_line_rate=10)
+    cfg = config(ctx, metric, app, interval="30s")
+    cfg["groups"]["web"]["max"] = 2  # whatever the values ask, no scale: rounds only
+    d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
+    d.wait_log(r"listening on 127\.0\.0\.1:\d+", 15)
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in hosts]
+    try:
+        made = d.decided()
+        t0, seq, sent = time.monotonic(), 0, 0
+        while time.monotonic() - t0 < 3.0:
+            seq += 1
+            for h, c in zip(hosts, conns):
+                c.sendall(message(h, seq, values=f"cpu={0.3 + (seq % 5) / 10:.1f}", interval=100))
+                sent += 1
+            time.sleep(0.11)  # under max_line_rate: every report is accepted
+        took = time.monotonic() - t0
+        rounds = d.decided() - made
+    finally:
+        for c in conns:
+            c.close()
+    print(f"{sent} changing reports in {took:.1f}s: {rounds} rounds")
+    assert sent >= 150, sent
+    assert 3 <= rounds <= 4 * took + 3, f"{rounds} rounds for {sent} reports in {took:.1f}s"
+    assert not d.grep(r"rejected|flood"), d.tail()
+    d.stop()
+
+
 def attack(port, fwd, d):
     """Every hostile input; returns what each should be counted as."""
     got = {}
