@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "util/http_plain.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/util.h"
@@ -45,6 +46,8 @@ struct as_http {
     struct as_loop *loop;
     CURLM *multi;
     struct as_timer *timer; /* curl's own timer */
+    struct as_plain *plain; /* plain http GETs without curl (util/http_plain.h) */
+    int plain_on;
     size_t active;
     long total_max;
     size_t host_max;     /* calls in curl per origin, all owners together */
@@ -61,14 +64,20 @@ enum call_state { CALL_IDLE, CALL_QUEUED, CALL_RUNNING };
 
 struct as_http_call {
     struct as_http *http;
-    CURL *easy;
+    CURL *easy; /* NULL: the call goes without curl */
+    /* Without curl: the request to send, and the transfer once it runs. With curl: the
+     * origin whose address the call is to tell the plain client (porigin), or NULL. */
+    char *request;
+    size_t request_len;
+    struct as_plain_origin *porigin;
+    struct as_plain_xfer *xfer;
     struct curl_slist *headers;
     char *body_copy;
     struct as_sb resp;
     size_t max_body, max_in_flight;
     char *want_header; /* req.header, copied */
     int truncated, discard;
-    int waited_host; /* counted in host_waits */
+    int waited_host;  /* counted in host_waits */
     int free_of_host; /* a load generator's: the host's bound neither holds nor counts it */
     enum call_state state;
     int64_t started, timeout_ms;
@@ -84,6 +93,7 @@ struct as_http_call {
 
 static int64_t on_deadline(struct as_loop *loop, void *arg);
 static void launch(struct as_http_call *c);
+static void on_plain_done(const struct as_plain_result *res, void *arg);
 
 static int64_t mono_us(void)
 {
@@ -260,7 +270,7 @@ static int lane_ready(const struct lane *l)
 static void lane_sync(struct as_http *http, struct lane *l)
 {
     struct host *o = l->host;
-    size_t ahead = 0; /* lanes served before this one */
+    size_t ahead = 0;                                /* lanes served before this one */
     while (lane_ready(l) && l->head->free_of_host) { /* the host's bound is not theirs */
         struct as_http_call *c = l->head;
         lane_unlink(l, c);
@@ -369,6 +379,13 @@ static void launch(struct as_http_call *c)
     c->state = CALL_RUNNING;
     c->lane->running++;
     c->lane->host->running += !c->free_of_host;
+    if (c->request != NULL) {
+        c->xfer = as_plain_start(http->plain, c->porigin, c->request, c->request_len,
+                                 c->want_header, c->max_body, c->discard, on_plain_done, c);
+        if (c->xfer == NULL)
+            fail_soon(c, "cannot start the request"); /* and release() ends its run */
+        return;
+    }
     if (curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)left) != CURLE_OK ||
         curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)left) != CURLE_OK ||
         curl_multi_add_handle(http->multi, c->easy) != CURLM_OK) {
@@ -416,7 +433,12 @@ static void release(struct as_http_call *c)
     struct lane *l = c->lane;
     if (l == NULL)
         return;
-    if (c->state == CALL_RUNNING) {
+    if (c->state == CALL_RUNNING && c->request != NULL) {
+        as_plain_abort(c->xfer); /* NULL once it ended */
+        c->xfer = NULL;
+        l->running--;
+        l->host->running -= !c->free_of_host;
+    } else if (c->state == CALL_RUNNING) {
         curl_multi_remove_handle(c->http->multi, c->easy);
         l->running--;
         l->host->running -= !c->free_of_host;
@@ -434,7 +456,9 @@ static void call_free(struct as_http_call *c)
 {
     as_loop_cancel_timer(c->http->loop, c->deadline);
     release(c);
-    easy_put(c->http, c->easy);
+    if (c->easy != NULL)
+        easy_put(c->http, c->easy);
+    free(c->request);
     curl_slist_free_all(c->headers);
     free(c->body_copy);
     free(c->want_header);
@@ -484,6 +508,37 @@ static void find_header(struct as_http_call *c, struct as_http_resp *r)
         r->header = h->value;
 }
 
+/* Tells the plain client where curl found the call's origin. */
+static void learn(struct as_http_call *c)
+{
+    char *ip = NULL;
+    long port = 0;
+    if (curl_easy_getinfo(c->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
+        curl_easy_getinfo(c->easy, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK)
+        as_plain_learn(c->http->plain, c->porigin, ip, port);
+}
+
+/* The end of a call that went without curl. */
+static void on_plain_done(const struct as_plain_result *res, void *arg)
+{
+    struct as_http_call *c = arg;
+    c->xfer = NULL; /* freed by the plain client after this returns */
+    struct as_http_resp r = {
+        .ok = res->ok,
+        .status = res->ok ? res->status : 0,
+        .reply = res->ok ? res->status : 0,
+        .body = res->body,
+        .len = res->len,
+        .truncated = res->truncated,
+        .error = res->error,
+        .total_us = res->total_us,
+        .header = res->header,
+        .header_count = res->header_count,
+        .curl_code = res->code,
+    };
+    complete(c, &r);
+}
+
 static void check_done(struct as_http *http)
 {
     CURLMsg *msg;
@@ -511,6 +566,8 @@ static void check_done(struct as_http *http)
             r.total_us = (int64_t)us;
         if (r.ok && c->want_header)
             find_header(c, &r);
+        if (r.ok && c->porigin != NULL)
+            learn(c);
         r.error = c->truncated   ? "response body larger than the limit"
                   : r.timed_out  ? timeout_text(c)
                   : c->errbuf[0] ? c->errbuf
@@ -613,6 +670,14 @@ struct as_http *as_http_new(struct as_loop *loop)
      * a time, so the cache overflowed and about one fetch in five connected anew
      * (tests/integration/test_http_reuse.py, docs/performance.md). */
     curl_multi_setopt(http->multi, CURLMOPT_MAXCONNECTS, http->total_max);
+    /* The plain client's connections count apart from curl's: half the cap each. */
+    http->plain = as_plain_new(loop, http->total_max / 2);
+    if (http->plain == NULL) {
+        curl_multi_cleanup(http->multi);
+        free(http);
+        return NULL;
+    }
+    http->plain_on = 1;
     return http;
 }
 
@@ -622,6 +687,7 @@ void as_http_free(struct as_http *http)
         return;
     as_loop_cancel_timer(http->loop, http->timer);
     curl_multi_cleanup(http->multi);
+    as_plain_free(http->plain);
     while (http->nidle > 0)
         curl_easy_cleanup(http->idle[--http->nidle]);
     free(http->origin_key);
@@ -641,6 +707,11 @@ void as_http_set_host_max(struct as_http *http, size_t max)
     for (size_t i = 0; i < HOST_BUCKETS; i++) /* a larger bound starts waiting calls now */
         for (struct host *o = http->hosts[i]; o != NULL; o = o->next)
             host_pump(http, o);
+}
+
+void as_http_set_plain(struct as_http *http, int on)
+{
+    http->plain_on = on;
 }
 
 uint64_t as_http_host_waits(const struct as_http *http)
@@ -775,15 +846,16 @@ struct as_http_call *as_http_start(struct as_http *http, const struct as_http_re
     c->started_us = mono_us();
     c->timeout_ms = req->timeout_ms;
     http->active++;
-    const char *origin = NULL;
-    c->easy = easy_get(http);
-    if (c->easy == NULL || setup(c, req) < 0)
-        goto fail;
     if (req->header != NULL && (c->want_header = strdup(req->header)) == NULL)
         goto fail;
-    origin = origin_cached(http, req->url);
+    const char *origin = origin_cached(http, req->url);
     c->lane = origin ? lane_get(http, req->owner, origin) : NULL;
     if (c->lane == NULL)
+        goto fail;
+    if (http->plain_on)
+        c->request =
+            as_plain_request(http->plain, req, c->lane->host->origin, &c->porigin, &c->request_len);
+    if (c->request == NULL && ((c->easy = easy_get(http)) == NULL || setup(c, req) < 0))
         goto fail;
     c->deadline = as_loop_add_timer(
         http->loop, c->started + c->timeout_ms - as_loop_now(http->loop), on_deadline, c);

@@ -138,6 +138,10 @@ long as_http_total_max(const struct as_http *http);
  * in flight finish and no new one starts until fewer than max are in flight. */
 void as_http_set_host_max(struct as_http *http, size_t max);
 
+/* Whether plain http:// GETs may go without libcurl (util/http_plain.h; on by default).
+ * Applies to calls started afterwards. */
+void as_http_set_plain(struct as_http *http, int on);
+
 /* Calls that waited for the bound of their origin since as_http_new (each counted once,
  * whether it then ran, timed out or was cancelled). */
 uint64_t as_http_host_waits(const struct as_http *http);

@@ -1,0 +1,69 @@
+/* An HTTP/1.x response read incrementally, as bytes arrive on a connection: the status line,
+ * the headers the client cares about, and the body by Content-Length, chunked coding, or up
+ * to the connection's end (RFC 9112). Used by the plain-http client (util/http.c) for the
+ * responses it reads without libcurl. No allocation; the body goes to a callback.
+ *
+ * Three outcomes besides "more bytes please": done, malformed (error, the answer cannot be
+ * trusted: libcurl would fail it too) and unsupported (a well-formed answer this reader does
+ * not decode, such as a Content-Encoding: the caller reads that origin through libcurl). */
+#ifndef AS_HTTP1_H
+#define AS_HTTP1_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bounds: one header line, and the status line and headers of a response together (1xx
+ * answers included). */
+#define AS_HTTP1_LINE_MAX 8192
+#define AS_HTTP1_HEAD_MAX (64 * 1024)
+
+enum as_http1_result {
+    AS_HTTP1_MORE,        /* every byte given was taken: more are needed */
+    AS_HTTP1_DONE,        /* the response ended; *used says where (the rest is not its) */
+    AS_HTTP1_ERROR,       /* malformed: error says why */
+    AS_HTTP1_UNSUPPORTED, /* well formed, but not for this reader: error says what */
+};
+
+/* Called with body bytes as they come (decoded from chunks). Returns 0, or -1 to stop: the
+ * feed then returns AS_HTTP1_ERROR with error "body refused". */
+typedef int (*as_http1_body_fn)(const char *data, size_t len, void *arg);
+
+struct as_http1 {
+    /* Results, valid once the status line (status) or the headers (the rest) were read. */
+    int status;     /* 100-599 */
+    int keep_alive; /* the connection may carry the next request once this one is done */
+    const char *error;
+    /* The header the caller asked for (want, case-insensitive): how many times it came, and
+     * its value (the first one's, OWS trimmed, NUL-terminated) while it came once. */
+    const char *want;
+    size_t want_count;
+    char want_value[256];
+    int want_cut; /* the value was longer than want_value: treated as absent */
+
+    /* The state of the reader. */
+    int state;
+    int minor;   /* HTTP/1.minor */
+    int chunked; /* Transfer-Encoding: chunked */
+    int has_length;
+    uint64_t left; /* bytes of the body or of the current chunk still to come */
+    size_t head;   /* bytes of status lines and headers so far */
+    size_t line_len;
+    char line[AS_HTTP1_LINE_MAX];
+};
+
+/* Ready for a response to a GET (want: a header to report, may be NULL). */
+void as_http1_init(struct as_http1 *p, const char *want);
+
+/* Takes up to len bytes; body bytes go to body(arg). Returns the outcome; on AS_HTTP1_DONE
+ * *used is the number of bytes this response took (less than len when more followed). */
+enum as_http1_result as_http1_feed(struct as_http1 *p, const char *data, size_t len, size_t *used,
+                                   as_http1_body_fn body, void *arg);
+
+/* The connection ended (the peer closed it): AS_HTTP1_DONE when that ends a body read to the
+ * close, AS_HTTP1_ERROR otherwise (error: what was missing). */
+enum as_http1_result as_http1_eof(struct as_http1 *p);
+
+/* Whether any byte of the response has been taken. */
+int as_http1_started(const struct as_http1 *p);
+
+#endif
