@@ -1,5 +1,6 @@
 #include "util/http1.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -22,6 +23,7 @@ static void reset_headers(struct as_http1 *p)
     p->has_length = 0;
     p->left = 0;
     p->keep_alive = 1;
+    p->keep_10 = 0;
     p->want_count = 0;
     p->want_value[0] = '\0';
     p->want_cut = 0;
@@ -37,6 +39,12 @@ void as_http1_init(struct as_http1 *p, const char *want)
     p->head = 0;
     p->line_len = 0;
     reset_headers(p);
+}
+
+void as_http1_free(struct as_http1 *p)
+{
+    free(p->line);
+    p->line = NULL;
 }
 
 int as_http1_started(const struct as_http1 *p)
@@ -74,8 +82,7 @@ static enum as_http1_result status_line(struct as_http1 *p, const char *s, size_
     if (n < 5 || memcmp(s, "HTTP/", 5) != 0)
         return fail(p, "not an HTTP/1 response");
     if (n < 12 || s[5] != '1' || s[6] != '.' || (s[7] != '0' && s[7] != '1'))
-        return s[5] >= '2' && s[5] <= '9' ? unsupported(p, "an HTTP version other than 1.x")
-                                          : fail(p, "malformed status line");
+        return fail(p, "not an HTTP/1 response");
     if (s[8] != ' ' || s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9' || s[11] < '0' ||
         s[11] > '9' || (n > 12 && s[12] != ' '))
         return fail(p, "malformed status line");
@@ -154,6 +161,8 @@ static enum as_http1_result header_line(struct as_http1 *p, const char *s, size_
     } else if (name_is(s, nl, "Connection")) {
         if (has_token(v, vl, "close"))
             p->keep_alive = 0;
+        else if (has_token(v, vl, "keep-alive"))
+            p->keep_10 = 1;
     }
     if (p->want != NULL && name_is(s, nl, p->want)) {
         if (p->want_count++ == 0) {
@@ -172,18 +181,18 @@ static enum as_http1_result headers_end(struct as_http1 *p)
 {
     if (p->status < 200) {
         if (p->status == 101)
-            return unsupported(p, "a protocol switch");
+            return fail(p, "unexpected protocol switch");
         p->state = S_STATUS; /* an interim answer: the final one follows */
         reset_headers(p);
         return AS_HTTP1_MORE;
     }
-    if (p->minor == 0)
+    if (p->minor == 0 && !p->keep_10)
         p->keep_alive = 0;
     if (p->status == 204 || p->status == 304) {
         p->state = S_DONE;
     } else if (p->chunked) {
-        if (p->has_length) /* a message smuggled past someone: never reuse the connection */
-            p->keep_alive = 0;
+        if (p->has_length) /* RFC 9112 6.3: the sign of a smuggled message */
+            return fail(p, "both Content-Length and chunked");
         p->state = S_CHUNK_SIZE;
     } else if (p->has_length) {
         p->state = p->left == 0 ? S_DONE : S_BODY_LEN;
@@ -265,6 +274,8 @@ enum as_http1_result as_http1_feed(struct as_http1 *p, const char *data, size_t 
                 return fail(p, heads ? "response header line too long" : "chunk line too long");
             if (heads && (p->head += n) > AS_HTTP1_HEAD_MAX)
                 return fail(p, "response headers too large");
+            if (nl == NULL && p->line == NULL && (p->line = malloc(AS_HTTP1_LINE_MAX)) == NULL)
+                return fail(p, "out of memory");
             if (nl == NULL) { /* the rest of a line comes later */
                 memcpy(p->line + p->line_len, data + i, n);
                 p->line_len += n;

@@ -1,7 +1,9 @@
 /* An HTTP/1.x response read incrementally, as bytes arrive on a connection: the status line,
  * the headers the client cares about, and the body by Content-Length, chunked coding, or up
- * to the connection's end (RFC 9112). Used by the plain-http client (util/http.c) for the
- * responses it reads without libcurl. No allocation; the body goes to a callback.
+ * to the connection's end (RFC 9112). Used by the HTTP/1.1 connections of util/h1.c (the
+ * polls util/http_plain.c sends without libcurl, a load test's requests). Lines are read in
+ * place; only a line split across two reads is copied, into a buffer allocated the first
+ * time that happens. The body goes to a callback.
  *
  * Three outcomes besides "more bytes please": done, malformed (error, the answer cannot be
  * trusted: libcurl would fail it too) and unsupported (a well-formed answer this reader does
@@ -45,17 +47,23 @@ struct as_http1 {
     int minor;   /* HTTP/1.minor */
     int chunked; /* Transfer-Encoding: chunked */
     int has_length;
+    int keep_10;   /* Connection: keep-alive (for an HTTP/1.0 answer) */
     uint64_t left; /* bytes of the body or of the current chunk still to come */
     size_t head;   /* bytes of status lines and headers so far */
     size_t line_len;
-    char line[AS_HTTP1_LINE_MAX];
+    char *line; /* AS_HTTP1_LINE_MAX bytes once a line came in two pieces; as_http1_free */
 };
 
-/* Ready for a response to a GET (want: a header to report, may be NULL). */
+/* Ready for a response (want: a header to report, may be NULL; borrowed). Zero-initialise p
+ * before its first init; init again for each response. */
 void as_http1_init(struct as_http1 *p, const char *want);
 
-/* Takes up to len bytes; body bytes go to body(arg). Returns the outcome; on AS_HTTP1_DONE
- * *used is the number of bytes this response took (less than len when more followed). */
+/* Frees the line buffer, if any. */
+void as_http1_free(struct as_http1 *p);
+
+/* Takes up to len bytes; body bytes go to body(arg) (NULL: dropped). Returns the outcome; on
+ * AS_HTTP1_DONE *used is the number of bytes this response took (less than len when more
+ * followed). Out of memory for a split line is an AS_HTTP1_ERROR. */
 enum as_http1_result as_http1_feed(struct as_http1 *p, const char *data, size_t len, size_t *used,
                                    as_http1_body_fn body, void *arg);
 

@@ -13,35 +13,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/h1.h"
 #include "util/http1.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/util.h"
 
 #define ORIGIN_BUCKETS 64
-#define RECV_CHUNK 16384
 
-/* libcurl's codes for the same failures (curl/curl.h), so that callers read both alike. */
-enum {
-    CODE_CONNECT = 7,  /* CURLE_COULDNT_CONNECT */
-    CODE_WEIRD = 8,    /* CURLE_WEIRD_SERVER_REPLY */
-    CODE_PARTIAL = 18, /* CURLE_PARTIAL_FILE */
-    CODE_WRITE = 23,   /* CURLE_WRITE_ERROR: the body over its limit */
-    CODE_MEMORY = 27,  /* CURLE_OUT_OF_MEMORY */
-    CODE_NOTHING = 52, /* CURLE_GOT_NOTHING */
-    CODE_SEND = 55,    /* CURLE_SEND_ERROR */
-    CODE_RECV = 56,    /* CURLE_RECV_ERROR */
-};
-
+/* A connection of an origin: busy with a transfer, or idle in its origin's list and in the
+ * list of all idle ones (then possibly closed by the peer: its next request connects anew). */
 struct conn {
     struct conn *prev, *next;         /* in its origin's idle connections, newest first */
     struct conn *lru_prev, *lru_next; /* in all idle connections, newest first */
     struct as_plain_origin *o;
-    struct as_plain_xfer *x; /* the transfer on it; NULL while idle */
     struct as_plain *p;
-    int fd;
-    int used;   /* it carried a whole response */
-    int events; /* what the loop watches it for */
+    struct as_h1 *h;
+    struct as_plain_xfer *x; /* the transfer on it; NULL while idle */
     int64_t idle_since;
 };
 
@@ -63,41 +51,26 @@ struct as_plain {
     struct as_loop *loop;
     struct as_plain_origin *origins[ORIGIN_BUCKETS];
     struct conn *lru_first, *lru_last; /* idle connections, newest first */
-    size_t open;
+    size_t conns;                      /* busy and idle */
     long max_conns;
     uint64_t reused;
-    int proxied; /* a proxy is set in the environment: libcurl takes every call */
+    const struct conn *in_cb; /* the connection whose transfer's callback runs */
+    int proxied;              /* a proxy is set in the environment: libcurl takes every call */
 };
 
 struct as_plain_xfer {
     struct as_plain *p;
-    struct as_plain_origin *o;
     struct conn *c;
-    const char *req;
-    size_t req_len, sent;
-    const char *want;
     size_t max_body;
-    int discard, truncated, retried, connecting;
-    int starting; /* within as_plain_start: a failure waits for the loop */
-    int64_t start_us, start_ms;
-    struct as_timer *soon; /* reports a failure found while starting */
-    int fail_code;
+    int discard, truncated;
+    int64_t start_ms;
     struct as_sb body;
     as_plain_cb cb;
     void *arg;
     char err[256];
-    struct as_http1 parser; /* last: its line buffer is touched only by a line split in two */
 };
 
-static void on_conn(struct as_loop *loop, int fd, int events, void *arg);
-static void begin(struct as_plain_xfer *x);
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static void conn_free(struct conn *c);
 
 /* ---- origins ---- */
 
@@ -187,6 +160,9 @@ void as_plain_learn(struct as_plain *p, struct as_plain_origin *o, const char *i
     } else {
         return;
     }
+    if (len != o->addrlen || memcmp(&ss, &o->addr, len) != 0)
+        while (o->idle != NULL) /* connected to the old address */
+            conn_free(o->idle);
     o->addr = ss;
     o->addrlen = len;
     o->addr_until = as_loop_now(p->loop) + AS_PLAIN_ADDR_TTL_MS;
@@ -223,7 +199,7 @@ static int named(const char *h, size_t n, const char *name)
 }
 
 /* Whether the caller's headers are all plain and none is one the client must own. */
-static int headers_plain(const char *const *hs, int *host, int *agent, int *accept)
+static int headers_plain(const char *const *hs)
 {
     for (size_t i = 0; hs && hs[i]; i++) {
         size_t n = header_name(hs[i]);
@@ -231,9 +207,6 @@ static int headers_plain(const char *const *hs, int *host, int *agent, int *acce
             named(hs[i], n, "Transfer-Encoding") || named(hs[i], n, "Expect") ||
             named(hs[i], n, "Upgrade") || named(hs[i], n, "TE"))
             return 0;
-        *host |= named(hs[i], n, "Host");
-        *agent |= named(hs[i], n, "User-Agent");
-        *accept |= named(hs[i], n, "Accept");
     }
     return 1;
 }
@@ -272,13 +245,11 @@ char *as_plain_request(struct as_plain *p, const struct as_http_req *req, const 
                        struct as_plain_origin **o, size_t *len)
 {
     *o = NULL;
-    int host = 0, agent = 0, accept = 0;
     const char *auth, *path;
     size_t alen, plen;
     if (p->proxied || (req->method && strcmp(req->method, "GET") != 0) || req->body ||
         req->configure || (req->protocols && strstr(req->protocols, "http") == NULL) ||
-        !split_url(req->url, &auth, &alen, &path, &plen) ||
-        !headers_plain(req->headers, &host, &agent, &accept))
+        !split_url(req->url, &auth, &alen, &path, &plen) || !headers_plain(req->headers))
         return NULL;
     struct as_plain_origin *og = origin_get(p, origin);
     if (og == NULL || og->curl_only)
@@ -286,45 +257,24 @@ char *as_plain_request(struct as_plain *p, const struct as_http_req *req, const 
     *o = og;
     if (!og->literal && og->addr_until <= as_loop_now(p->loop))
         return NULL;
-    struct as_sb sb = {0};
-    int rc = as_sb_puts(&sb, "GET ");
-    rc |= plen == 0 || path[0] == '?' ? as_sb_puts(&sb, "/") : 0;
-    rc |= as_sb_append(&sb, path, plen);
-    rc |= as_sb_puts(&sb, " HTTP/1.1\r\n");
-    if (!host) {
-        rc |= as_sb_puts(&sb, "Host: ");
-        rc |= as_sb_append(&sb, auth, alen);
-        rc |= as_sb_puts(&sb, "\r\n");
+    /* the target: the path and query, "/" when the URL has no path */
+    char *target = malloc(plen + 2), *out = NULL;
+    if (target != NULL) {
+        size_t at = plen == 0 || path[0] == '?' ? 1 : 0;
+        target[0] = '/';
+        memcpy(target + at, path, plen);
+        target[at + plen] = '\0';
+        size_t n = as_h1_format_request(NULL, 0, "GET", auth, alen, target, req->headers, NULL);
+        if ((out = malloc(n)) != NULL)
+            *len = as_h1_format_request(out, n, "GET", auth, alen, target, req->headers, NULL);
     }
-    rc |= agent ? 0 : as_sb_puts(&sb, "User-Agent: autoscaler/" AS_VERSION "\r\n");
-    rc |= accept ? 0 : as_sb_puts(&sb, "Accept: */*\r\n");
-    for (size_t i = 0; req->headers && req->headers[i]; i++) {
-        rc |= as_sb_puts(&sb, req->headers[i]);
-        rc |= as_sb_puts(&sb, "\r\n");
-    }
-    rc |= as_sb_puts(&sb, "\r\n");
-    if (rc != 0) {
-        as_sb_free(&sb);
+    free(target);
+    if (out == NULL)
         *o = NULL;
-        return NULL;
-    }
-    *len = sb.len;
-    return sb.buf;
+    return out;
 }
 
 /* ---- connections ---- */
-
-/* Watches c for events unless it already is (a kept connection stays watched for reading:
- * a request on it changes nothing in the loop). Returns 0 or -1. */
-static int watch(struct conn *c, int events)
-{
-    if (c->events == events)
-        return 0;
-    if (as_loop_watch_fd(c->p->loop, c->fd, events, on_conn, c) < 0)
-        return -1;
-    c->events = events;
-    return 0;
-}
 
 static void lru_unlink(struct as_plain *p, struct conn *c)
 {
@@ -352,153 +302,79 @@ static void idle_unlink(struct conn *c)
     lru_unlink(c->p, c);
 }
 
-static void conn_close(struct conn *c)
+/* Closes and frees c (never from within its own callback). */
+static void conn_free(struct conn *c)
 {
     if (c->x == NULL)
         idle_unlink(c);
-    as_loop_watch_fd(c->p->loop, c->fd, 0, NULL, NULL);
-    close(c->fd);
-    c->p->open--;
+    as_h1_free(c->h);
+    c->p->conns--;
     free(c);
 }
 
-/* Closes idle connections kept too long, oldest first. */
-static void sweep(struct as_plain *p)
+/* Frees idle connections kept too long, oldest first, all but the one in its callback. */
+static void sweep(struct as_plain *p, const struct conn *keep)
 {
     int64_t now = as_loop_now(p->loop);
-    while (p->lru_last != NULL && now - p->lru_last->idle_since > AS_PLAIN_IDLE_MAX_MS)
-        conn_close(p->lru_last);
+    while (p->lru_last != NULL && p->lru_last != keep &&
+           now - p->lru_last->idle_since > AS_PLAIN_IDLE_MAX_MS)
+        conn_free(p->lru_last);
 }
 
+/* Puts c first among the idle ones (the next request of its origin takes it). */
 static void conn_idle(struct conn *c)
 {
     struct as_plain *p = c->p;
     c->x = NULL;
-    c->used = 1;
     c->idle_since = as_loop_now(p->loop);
-    c->prev = NULL;
     c->next = c->o->idle;
     if (c->next)
         c->next->prev = c;
     c->o->idle = c;
-    c->lru_prev = NULL;
     c->lru_next = p->lru_first;
     if (p->lru_first)
         p->lru_first->lru_prev = c;
     else
         p->lru_last = c;
     p->lru_first = c;
-    sweep(p);
 }
 
-/* o's newest idle connection, taken for x; NULL if there is none. */
-static struct conn *conn_take(struct as_plain *p, struct as_plain_origin *o,
-                              struct as_plain_xfer *x)
+/* A connection of o for x: the newest idle one, or a new one. NULL on ENOMEM or when
+ * max_conns are busy. */
+static struct conn *conn_get(struct as_plain *p, struct as_plain_origin *o, struct as_plain_xfer *x)
 {
-    sweep(p);
+    sweep(p, NULL);
     struct conn *c = o->idle;
-    if (c == NULL)
-        return NULL;
-    idle_unlink(c);
+    if (c != NULL) {
+        idle_unlink(c);
+        p->reused += as_h1_idle(c->h);
+    } else {
+        struct conn *old = p->lru_last; /* the oldest idle one makes room */
+        if (old != NULL && old == p->in_cb)
+            old = old->lru_prev;
+        if ((long)p->conns >= p->max_conns && old != NULL)
+            conn_free(old);
+        if ((long)p->conns >= p->max_conns || (c = calloc(1, sizeof(*c))) == NULL)
+            return NULL;
+        c->h = as_h1_new(p->loop, (struct sockaddr *)&o->addr, o->addrlen);
+        if (c->h == NULL) {
+            free(c);
+            return NULL;
+        }
+        c->o = o;
+        c->p = p;
+        p->conns++;
+    }
     c->x = x;
-    p->reused++;
     return c;
 }
 
 /* ---- a transfer ---- */
 
-/* Closes the connection x was using. */
-static void drop(struct as_plain_xfer *x)
-{
-    struct conn *c = x->c;
-    if (c == NULL)
-        return;
-    x->c = NULL;
-    c->x = NULL;
-    as_loop_watch_fd(c->p->loop, c->fd, 0, NULL, NULL);
-    close(c->fd);
-    c->p->open--;
-    free(c);
-}
-
 static void xfer_free(struct as_plain_xfer *x)
 {
-    as_loop_cancel_timer(x->p->loop, x->soon);
     as_sb_free(&x->body);
     free(x);
-}
-
-static void deliver(struct as_plain_xfer *x, const struct as_plain_result *r)
-{
-    x->cb(r, x->arg);
-    xfer_free(x);
-}
-
-static int64_t on_soon(struct as_loop *loop, void *arg)
-{
-    (void)loop;
-    struct as_plain_xfer *x = arg;
-    x->soon = NULL;
-    struct as_plain_result r = {.body = "",
-                                .truncated = x->truncated,
-                                .error = x->err,
-                                .code = x->fail_code,
-                                .total_us = -1};
-    deliver(x, &r);
-    return AS_TIMER_STOP;
-}
-
-/* Ends x with an error (its connection closed), from the loop. */
-static void failf(struct as_plain_xfer *x, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void failf(struct as_plain_xfer *x, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(x->err, sizeof(x->err), fmt, ap);
-    va_end(ap);
-    x->fail_code = code;
-    drop(x);
-    if (x->starting) /* the callback never runs from within as_plain_start; without memory
-                        for the timer, the caller's deadline still ends the call */
-        x->soon = as_loop_add_timer(x->p->loop, 0, on_soon, x);
-    else
-        on_soon(x->p->loop, x);
-}
-
-/* A reused connection ended before any byte of the answer: the peer closed it while idle.
- * The request goes once more on a new connection. Returns 1 when it does. */
-static int retry(struct as_plain_xfer *x)
-{
-    if (x->retried || !x->c->used || as_http1_started(&x->parser))
-        return 0;
-    x->retried = 1;
-    drop(x);
-    x->sent = 0;
-    begin(x);
-    return 1;
-}
-
-static void finish(struct as_plain_xfer *x, int keep)
-{
-    if (keep) {
-        conn_idle(x->c);
-        x->c = NULL;
-    } else {
-        drop(x);
-    }
-    const struct as_http1 *h = &x->parser;
-    struct as_plain_result r = {
-        .ok = 1,
-        .status = h->status,
-        .body = x->body.buf ? x->body.buf : "",
-        .len = x->body.len,
-        .header = h->want_count == 1 && !h->want_cut ? h->want_value : NULL,
-        .header_count = h->want_count,
-        .total_us = now_us() - x->start_us,
-    };
-    deliver(x, &r);
 }
 
 static int on_body(const char *data, size_t n, void *arg)
@@ -513,215 +389,88 @@ static int on_body(const char *data, size_t n, void *arg)
     return as_sb_append(&x->body, data, n);
 }
 
-/* An answer this client does not read: the origin goes through libcurl from now on. */
-static void not_ours(struct as_plain_xfer *x)
+/* The error of a failed request, as libcurl would put it where it can. */
+static const char *failure(struct as_plain_xfer *x, struct as_plain_origin *o,
+                           const struct as_h1_resp *r)
 {
-    struct as_plain_origin *o = x->o;
-    if (!o->curl_only)
-        AS_LOG(AS_WARN,
-               "http: %s answered with %s, which the plain-http client does not read: "
-               "its calls go through libcurl from now on",
-               o->key, x->parser.error);
-    o->curl_only = 1;
-    failf(x, CODE_WEIRD, "%s answered with %s; the next call reads it with libcurl", o->key,
-          x->parser.error);
-}
-
-/* What recv gave: n bytes of buf, 0 for the end of the connection. Returns 1 while the
- * answer goes on, 0 once x ended (x may be gone) or started again. */
-static int take(struct as_plain_xfer *x, const char *buf, size_t n)
-{
-    size_t used = 0;
-    enum as_http1_result r =
-        n == 0 ? as_http1_eof(&x->parser) : as_http1_feed(&x->parser, buf, n, &used, on_body, x);
-    switch (r) {
-    case AS_HTTP1_MORE:
-        return 1;
-    case AS_HTTP1_DONE: /* bytes beyond the answer: the peer is not speaking HTTP/1.1 to us */
-        finish(x, n > 0 && x->parser.keep_alive && used == n);
-        return 0;
-    case AS_HTTP1_UNSUPPORTED:
-        not_ours(x);
-        return 0;
+    switch (r->code) {
+    case AS_H1_CONNECT:
+        if (!o->literal)
+            o->addr_until = 0; /* the next call resolves the name again, through libcurl */
+        snprintf(x->err, sizeof(x->err), "Failed to connect to %s port %ld after %lld ms: %s",
+                 o->host, o->port, (long long)(as_mono_ms() - x->start_ms), r->error);
+        return x->err;
+    case AS_H1_UNSUPPORTED:
+        if (!o->curl_only)
+            AS_LOG(AS_WARN,
+                   "http: %s answered with %s, which the plain-http client does not "
+                   "read: its calls go through libcurl from now on",
+                   o->key, r->error);
+        o->curl_only = 1;
+        snprintf(x->err, sizeof(x->err), "%s answered with %s; the next call reads it with libcurl",
+                 o->key, r->error);
+        return x->err;
+    case AS_H1_BODY:
+        return x->truncated ? "response body larger than the limit"
+                            : "out of memory for the response body";
+    case AS_H1_MALFORMED:
+        snprintf(x->err, sizeof(x->err), "malformed response: %s", r->error);
+        return x->err;
     default:
-        if (x->truncated)
-            failf(x, CODE_WRITE, "response body larger than the limit");
-        else if (n == 0 && retry(x))
-            return 0;
-        else if (n == 0)
-            failf(x, as_http1_started(&x->parser) ? CODE_PARTIAL : CODE_NOTHING, "%s",
-                  x->parser.error);
-        else if (strcmp(x->parser.error, "body refused") == 0)
-            failf(x, CODE_MEMORY, "out of memory for the response body");
-        else
-            failf(x, CODE_WEIRD, "malformed response: %s", x->parser.error);
-        return 0;
+        return r->error;
     }
 }
 
-static void receive(struct as_plain_xfer *x)
+static void on_done(const struct as_h1_resp *r, void *arg)
 {
-    char buf[RECV_CHUNK];
-    for (;;) {
-        ssize_t n = recv(x->c->fd, buf, sizeof(buf), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n < 0) {
-            int e = errno;
-            if (!retry(x))
-                failf(x, CODE_RECV, "Recv failure: %s", strerror(e));
-            return;
-        }
-        /* a short read took what was there: the loop tells when more comes */
-        if (!take(x, buf, (size_t)n) || n < (ssize_t)sizeof(buf))
-            return;
-    }
-}
-
-/* Writes what is left of the request. Returns 1 while x waits on its connection, 0 once x
- * ended (x may be gone) or started again. */
-static int send_rest(struct as_plain_xfer *x)
-{
-    while (x->sent < x->req_len) {
-        ssize_t n = send(x->c->fd, x->req + x->sent, x->req_len - x->sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (watch(x->c, AS_READ | AS_WRITE) == 0)
-                return 1;
-            failf(x, CODE_SEND, "cannot watch the connection");
-            return 0;
-        }
-        if (n < 0) {
-            int e = errno;
-            if (!retry(x))
-                failf(x, CODE_SEND, "Failure when sending data to the peer: %s", strerror(e));
-            return 0;
-        }
-        x->sent += (size_t)n;
-    }
-    if (watch(x->c, AS_READ) == 0)
-        return 1;
-    failf(x, CODE_RECV, "cannot watch the connection");
-    return 0;
-}
-
-static void connect_failed(struct as_plain_xfer *x, int e)
-{
-    struct as_plain_origin *o = x->o;
-    if (!o->literal)
-        o->addr_until = 0; /* the next call resolves the name again, through libcurl */
-    failf(x, CODE_CONNECT, "Failed to connect to %s port %ld after %lld ms: %s", o->host, o->port,
-          (long long)(as_mono_ms() - x->start_ms), strerror(e));
-}
-
-/* A new connection to x's origin, connecting. */
-static void dial(struct as_plain_xfer *x)
-{
-    struct as_plain *p = x->p;
-    struct as_plain_origin *o = x->o;
-    if ((long)p->open >= p->max_conns && p->lru_last != NULL)
-        conn_close(p->lru_last); /* the oldest idle one makes room */
-    if ((long)p->open >= p->max_conns) {
-        failf(x, CODE_CONNECT, "Failed to connect to %s port %ld: %zu connections open", o->host,
-              o->port, p->open);
-        return;
-    }
-    struct conn *c = calloc(1, sizeof(*c));
-    int fd = c ? socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
-    if (fd < 0) {
-        int e = c ? errno : ENOMEM;
-        free(c);
-        connect_failed(x, e);
-        return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->fd = fd;
-    c->o = o;
-    c->p = p;
-    c->x = x;
-    x->c = c;
-    p->open++;
-    if (connect(fd, (struct sockaddr *)&o->addr, o->addrlen) == 0) {
-        send_rest(x);
-        return;
-    }
-    if (errno != EINPROGRESS) {
-        connect_failed(x, errno);
-        return;
-    }
-    x->connecting = 1;
-    if (watch(c, AS_WRITE) < 0)
-        failf(x, CODE_CONNECT, "cannot watch the connection");
-}
-
-/* Sends x's request on a kept connection, or on a new one. */
-static void begin(struct as_plain_xfer *x)
-{
-    as_http1_init(&x->parser, x->want);
-    as_sb_free(&x->body);
-    x->body = (struct as_sb){0};
-    x->c = conn_take(x->p, x->o, x);
-    if (x->c != NULL)
-        send_rest(x);
-    else
-        dial(x);
-}
-
-static void on_conn(struct as_loop *loop, int fd, int events, void *arg)
-{
-    (void)loop;
-    (void)fd;
     struct conn *c = arg;
     struct as_plain_xfer *x = c->x;
-    if (x == NULL) { /* idle: the peer closed it, or said something unasked */
-        conn_close(c);
-        return;
-    }
-    if (x->connecting) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-            err = errno;
-        if (err != 0) {
-            connect_failed(x, err);
-            return;
-        }
-        x->connecting = 0;
-        send_rest(x);
-        return;
-    }
-    if ((events & AS_WRITE) && x->sent < x->req_len && !send_rest(x))
-        return;
-    if (events & AS_READ)
-        receive(x);
+    struct as_plain_origin *o = c->o;
+    conn_idle(c); /* closed or not: a closed one connects again for its next request */
+    sweep(c->p, c);
+    struct as_plain_result res = {
+        .ok = r->ok,
+        .status = r->ok ? (int)r->status : 0,
+        .body = x->body.buf ? x->body.buf : "",
+        .len = x->body.len,
+        .truncated = x->truncated,
+        .code = r->code,
+        .header = r->header,
+        .header_count = r->header_count,
+        .total_us = r->ok ? r->elapsed_us : -1,
+    };
+    if (!r->ok)
+        res.error = failure(x, o, r);
+    const struct conn *outer = c->p->in_cb;
+    c->p->in_cb = c;
+    x->cb(&res, x->arg);
+    c->p->in_cb = outer;
+    xfer_free(x);
 }
 
 struct as_plain_xfer *as_plain_start(struct as_plain *p, struct as_plain_origin *o,
                                      const char *request, size_t len, const char *want,
                                      size_t max_body, int discard, as_plain_cb cb, void *arg)
 {
-    struct as_plain_xfer *x = malloc(sizeof(*x));
+    struct as_plain_xfer *x = calloc(1, sizeof(*x));
     if (x == NULL)
         return NULL;
-    memset(x, 0, offsetof(struct as_plain_xfer, parser));
     x->p = p;
-    x->o = o;
-    x->req = request;
-    x->req_len = len;
-    x->want = want;
     x->max_body = max_body;
     x->discard = discard;
     x->cb = cb;
     x->arg = arg;
-    x->start_us = now_us();
     x->start_ms = as_mono_ms();
-    x->starting = 1;
-    begin(x);
-    x->starting = 0;
+    if ((x->c = conn_get(p, o, x)) == NULL) {
+        free(x);
+        return NULL;
+    }
+    as_h1_read(x->c->h, want, on_body, x);
+    if (as_h1_send(x->c->h, request, len, 0, on_done, x->c) < 0) {
+        conn_free(x->c);
+        free(x);
+        return NULL;
+    }
     return x;
 }
 
@@ -729,7 +478,7 @@ void as_plain_abort(struct as_plain_xfer *x)
 {
     if (x == NULL)
         return;
-    drop(x);
+    conn_free(x->c); /* in the middle of an answer: the connection cannot carry another */
     xfer_free(x);
 }
 
@@ -755,7 +504,7 @@ void as_plain_free(struct as_plain *p)
     if (p == NULL)
         return;
     while (p->lru_first != NULL)
-        conn_close(p->lru_first);
+        conn_free(p->lru_first);
     for (size_t i = 0; i < ORIGIN_BUCKETS; i++)
         while (p->origins[i] != NULL) {
             struct as_plain_origin *o = p->origins[i];
@@ -765,9 +514,9 @@ void as_plain_free(struct as_plain *p)
     free(p);
 }
 
-size_t as_plain_open(const struct as_plain *p)
+size_t as_plain_conns(const struct as_plain *p)
 {
-    return p->open;
+    return p->conns;
 }
 
 uint64_t as_plain_reused(const struct as_plain *p)

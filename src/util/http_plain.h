@@ -13,10 +13,10 @@
  * keeps a name in its own DNS cache; then curl again. A connection that fails forgets a
  * learned address.
  *
- * Connections. Kept per origin and reused newest first; an idle one the peer closes (or
- * writes to) is closed at once; one idle for AS_PLAIN_IDLE_MAX_MS is closed; open ones in
- * all are bounded. A request on a reused connection that the peer closed before answering
- * is sent once more on a new one, as curl does.
+ * Connections (util/h1.c, one request at a time each). Kept per origin and reused newest
+ * first; an idle one the peer closes (or writes to) is closed at once; one idle for
+ * AS_PLAIN_IDLE_MAX_MS is dropped; their number is bounded. A request on a reused connection
+ * that the peer closed before answering is sent once more on a new one, as curl does.
  *
  * An answer well formed but beyond this reader (a Content-Encoding, a transfer coding other
  * than chunked, a folded header) fails its call and sends that origin through libcurl from
@@ -85,8 +85,9 @@ struct as_plain_xfer *as_plain_start(struct as_plain *p, struct as_plain_origin 
 /* Stops a transfer (its connection is closed); cb does not run. */
 void as_plain_abort(struct as_plain_xfer *x);
 
-/* Connections open (idle ones included), and transfers sent over a reused one. */
-size_t as_plain_open(const struct as_plain *p);
+/* Connections kept (busy and idle; an idle one the peer closed included), and transfers sent
+ * over a connection an earlier one used. */
+size_t as_plain_conns(const struct as_plain *p);
 uint64_t as_plain_reused(const struct as_plain *p);
 
 #endif

@@ -1,4 +1,4 @@
-/* util/h1: the response head parser, the chunked decoder, numeric URLs, request formatting,
+/* util/http1 (the response reader) and util/h1: numeric URLs, request formatting,
  * and a connection against a scripted server on 127.0.0.1 (keep-alive, chunked and
  * close-delimited bodies, an idle connection the server closed, 1xx, garbage, a refused
  * connection, a timeout, cancellation). */
@@ -17,129 +17,189 @@
 #include <unistd.h>
 
 #include "util/h1.h"
+#include "util/http1.h"
 #include "util/loop.h"
 #include "util/util.h"
 
-static void test_parse_head(void **state)
+static int refuse(const char *data, size_t n, void *arg)
 {
-    (void)state;
-    struct {
-        const char *text;
-        int rc; /* >0: the head's length is strlen(text) minus `extra` */
-        size_t extra;
-        long status;
-        int64_t cl;
-        int chunked, close, no_body;
-        const char *why;
-    } cases[] = {
-        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 1, 5, 200, 5, 0, 0, 0, NULL},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 1, 0, 200, -1, 1, 0, 0, NULL},
-        {"HTTP/1.1 204 No Content\r\n\r\n", 1, 0, 204, -1, 0, 0, 1, NULL},
-        {"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n", 1, 0, 304, -1, 0, 1, 1, NULL},
-        {"HTTP/1.1 100 Continue\r\n\r\n", 1, 0, 100, -1, 0, 0, 1, NULL},
-        {"HTTP/1.1 200 OK\r\n\r\n", 1, 0, 200, -1, 0, 1, 0, NULL}, /* to the close */
-        {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", 1, 0, 200, 0, 0, 1, 0, NULL},
-        {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: Keep-Alive\r\n\r\n", 1, 0, 200, 0, 0,
-         0, 0, NULL},
-        {"HTTP/1.1 503\r\ncontent-length:  2 \r\nCONNECTION: foo, close\r\n\r\n", 1, 0, 503, 2, 0,
-         1, 0, NULL},
-        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 1, 0, 200, 5, 0, 0, 0,
-         NULL},
-        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", 0, 0, 0, 0, 0, 0, 0, NULL},
-        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", -1, 0, 0, 0, 0, 0, 0,
-         "conflicting Content-Length"},
-        {"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", -1, 0, 0, 0, 0, 0, 0,
-         "bad Content-Length"},
-        {"HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456789\r\n\r\n", -1, 0, 0, 0, 0, 0, 0,
-         "bad Content-Length"},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -1, 0, 0, 0, 0, 0, 0,
-         "unsupported Transfer-Encoding"},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", -1, 0, 0, 0,
-         0, 0, 0, "both Content-Length and chunked"},
-        {"HTTP/2 200\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "not an HTTP/1.x status line"},
-        {"HTTP/1.1 2000 OK\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "bad status code"},
-        {"HTTP/1.1 099 Low\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "bad status code"},
-        {"HTTP/1.1 101 Switching\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "protocol switch"},
-        {"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "malformed header"},
-        {"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "malformed header"},
-        {"HTTP/1.1 200 OK\r\nX: a\nb\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "bare CR or LF"},
-        {"\x00\xff garbage\r\n\r\n", -1, 0, 0, 0, 0, 0, 0, "not an HTTP/1.x status line"},
-    };
-    for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++) {
-        struct as_h1_head h;
-        const char *why = "";
-        size_t len = strlen(cases[i].text);
-        if (cases[i].text[0] == '\0')
-            len = 16; /* the garbage case starts with a NUL */
-        int rc = as_h1_parse_head(cases[i].text, len, &h, &why);
-        int ok = cases[i].rc > 0
-                     ? rc == (int)(len - cases[i].extra) && h.status == cases[i].status &&
-                           h.content_length == cases[i].cl && h.chunked == cases[i].chunked &&
-                           h.close == cases[i].close && h.no_body == cases[i].no_body
-                 : cases[i].rc == 0 ? rc == 0
-                                    : rc == -1 && strstr(why, cases[i].why) != NULL;
-        if (!ok)
-            fail_msg("case %zu: rc=%d status=%ld cl=%lld chunked=%d close=%d why='%s'", i, rc,
-                     h.status, (long long)h.content_length, h.chunked, h.close, rc < 0 ? why : "");
-    }
-    /* a head that never ends */
-    char big[AS_H1_HEAD_MAX + 10];
-    memset(big, 'a', sizeof(big));
-    memcpy(big, "HTTP/1.1 200 OK\r\nX: ", 20);
-    struct as_h1_head h;
-    const char *why;
-    assert_int_equal(as_h1_parse_head(big, sizeof(big), &h, &why), -1);
-    assert_int_equal(as_h1_parse_head(big, 100, &h, &why), 0);
+    (void)data;
+    (void)n;
+    (void)arg;
+    return -1;
 }
 
-/* Feeds text to a fresh decoder in pieces of `step` bytes; the consumed count at the end. */
-static long feed(const char *text, size_t len, size_t step, int *done, const char **why)
+struct parsed {
+    enum as_http1_result r;
+    struct as_sb body;
+    size_t used; /* bytes of the input the response took */
+};
+
+static int take_body(const char *data, size_t n, void *arg)
 {
-    struct as_h1_chunked d = {0};
+    return as_sb_append(arg, data, n);
+}
+
+/* Feeds text (len bytes) to a fresh reader in pieces of `step` bytes, as reads would bring
+ * it, then the connection's end when eof. */
+static void parse(struct as_http1 *p, const char *text, size_t len, size_t step, int eof,
+                  struct parsed *out)
+{
+    memset(out, 0, sizeof(*out));
+    as_http1_init(p, "Retry-After");
     size_t at = 0;
-    *done = 0;
-    while (at < len && !*done) {
-        size_t n = len - at < step ? len - at : step;
-        long used = as_h1_chunked_feed(&d, text + at, n, done, why);
-        if (used < 0)
-            return -1;
-        at += (size_t)used;
+    out->r = AS_HTTP1_MORE;
+    while (at < len && out->r == AS_HTTP1_MORE) {
+        size_t n = len - at < step ? len - at : step, used = 0;
+        out->r = as_http1_feed(p, text + at, n, &used, take_body, &out->body);
+        at += out->r == AS_HTTP1_DONE ? used : n;
     }
-    return (long)at;
+    if (out->r == AS_HTTP1_MORE && eof)
+        out->r = as_http1_eof(p);
+    out->used = at;
 }
 
-static void test_chunked(void **state)
+/* Responses read in pieces of every size: the outcome, status, body, whether the connection
+ * may carry the next request, the error, and the header asked for. */
+static void test_reader(void **state)
 {
     (void)state;
+    enum { M = AS_HTTP1_MORE, D = AS_HTTP1_DONE, E = AS_HTTP1_ERROR, U = AS_HTTP1_UNSUPPORTED };
     struct {
         const char *text;
-        long used; /* -1: an error with `why`; otherwise the end after `used` bytes */
-        int done;
-        const char *why;
+        int eof; /* the connection ends after text */
+        int r, status;
+        const char *body; /* for D; the text's tail after the response follows `extra` */
+        size_t extra;
+        int keep;
+        const char *why; /* for E and U */
     } cases[] = {
-        {"5\r\nhello\r\n0\r\n\r\n", 15, 1, NULL},
-        {"5\r\nhello\r\n0\r\n\r\nEXTRA", 15, 1, NULL},
-        {"A;name=val\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n", 43, 1, NULL},
-        {"5\r\nhel", 6, 0, NULL},
-        {"5\r\nhello\r\n0\r\n", 13, 0, NULL},
-        {"5\r\nhelloX\r\n", -1, 0, "chunk data longer than its size"},
-        {"G\r\n", -1, 0, "bad chunk size"},
-        {"\r\n", -1, 0, "bad chunk size"},
-        {"1234567890123456\r\n", -1, 0, "chunk size too large"},
-        {"5\rX", -1, 0, "bad chunk size line"},
-        {"0\r\nX\x01\r\n\r\n", -1, 0, "bad trailer"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 0, D, 200, "hello", 0, 1, NULL},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1", 0, D, 200, "hello", 8, 1,
+         NULL},
+        {"HTTP/1.1 200 OK\nContent-Length: 2\n\nhi", 0, D, 200, "hi", 0, 1, NULL}, /* bare LF */
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 0, D, 200,
+         "hello", 0, 1, NULL},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\nA;name=val\r\n0123456789\r\n"
+         "3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n",
+         0, D, 200, "0123456789abc", 0, 1, NULL},
+        {"HTTP/1.1 204 No Content\r\n\r\n", 0, D, 204, "", 0, 1, NULL},
+        {"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n", 0, D, 304, "", 0, 0, NULL},
+        {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early\r\nLink: x\r\n\r\n"
+         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
+         0, D, 200, "z", 0, 1, NULL},
+        {"HTTP/1.1 200 OK\r\n\r\nto the end", 1, D, 200, "to the end", 0, 0, NULL},
+        {"HTTP/1.1 200 OK\r\n\r\nto the end", 0, M, 0, NULL, 0, 0, NULL},
+        {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", 0, D, 200, "", 0, 0, NULL},
+        {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: Keep-Alive\r\n\r\n", 0, D, 200, "", 0,
+         1, NULL},
+        {"HTTP/1.1 503\r\ncontent-length:  2 \r\nCONNECTION: foo, close\r\n\r\nno", 0, D, 503, "no",
+         0, 0, NULL},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 0, D, 200,
+         "hello", 0, 1, NULL},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", 0, M, 0, NULL, 0, 0, NULL},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", 1, E, 0, NULL, 0, 0,
+         "closed before the response ended"},
+        {"", 1, E, 0, NULL, 0, 0, "empty reply"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 0, E, 0, NULL, 0, 0,
+         "conflicting Content-Length"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 0, E, 0, NULL, 0, 0,
+         "malformed Content-Length"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456789\r\n\r\n", 0, E, 0, NULL, 0, 0,
+         "malformed Content-Length"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 0, E, 0,
+         NULL, 0, 0, "both Content-Length and chunked"},
+        {"HTTP/2 200\r\n\r\n", 0, E, 0, NULL, 0, 0, "not an HTTP/1 response"},
+        {"HTTP/1.1 2000 OK\r\n\r\n", 0, E, 0, NULL, 0, 0, "malformed status line"},
+        {"HTTP/1.1 099 Low\r\n\r\n", 0, E, 0, NULL, 0, 0, "malformed status line"},
+        {"HTTP/1.1 101 Switching\r\n\r\n", 0, E, 0, NULL, 0, 0, "protocol switch"},
+        {"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n", 0, E, 0, NULL, 0, 0, "malformed header"},
+        {"HTTP/1.1 200 OK\r\nName : x\r\n\r\n", 0, E, 0, NULL, 0, 0, "malformed header"},
+        {"HTTP/1.1 200 OK\r\nX: a\x01\r\n\r\n", 0, E, 0, NULL, 0, 0, "malformed header"},
+        {"\x7f\xff garbage\r\n\r\n", 0, E, 0, NULL, 0, 0, "not an HTTP/1 response"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX\r\n", 0, E, 0, NULL, 0,
+         0, "malformed chunk end"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nG\r\n", 0, E, 0, NULL, 0, 0,
+         "malformed chunk size"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", 0, E, 0, NULL, 0, 0,
+         "malformed chunk size"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1234567890123456\r\n", 0, E, 0, NULL,
+         0, 0, "malformed chunk size"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", 1, E, 0, NULL, 0, 0,
+         "closed before the response ended"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 0, U, 0, NULL, 0, 0,
+         "transfer coding"},
+        {"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n", 0, U, 0, NULL, 0, 0,
+         "Content-Encoding"},
+        {"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n", 0, U, 0, NULL, 0, 0, "folded"},
     };
+    struct as_http1 p = {0};
     for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++)
-        for (size_t step = 1; step <= 64; step *= 4) {
-            int done;
-            const char *why = "";
-            long used = feed(cases[i].text, strlen(cases[i].text), step, &done, &why);
-            int ok = cases[i].used < 0 ? used == -1 && strstr(why, cases[i].why) != NULL
-                                       : used == cases[i].used && done == cases[i].done;
+        for (size_t step = 1; step <= 256; step *= 4) {
+            struct parsed out;
+            size_t len = strlen(cases[i].text);
+            parse(&p, cases[i].text, len, step, cases[i].eof, &out);
+            int ok = (int)out.r == cases[i].r;
+            if (ok && (int)out.r == D)
+                ok = p.status == cases[i].status && p.keep_alive == cases[i].keep &&
+                     out.used == len - cases[i].extra &&
+                     strcmp(out.body.buf ? out.body.buf : "", cases[i].body) == 0;
+            if (ok && ((int)out.r == E || (int)out.r == U))
+                ok = strstr(p.error, cases[i].why) != NULL;
             if (!ok)
-                fail_msg("case %zu step %zu: used=%ld done=%d why='%s'", i, step, used, done,
-                         used < 0 ? why : "");
+                fail_msg("case %zu step %zu: r=%d status=%d keep=%d used=%zu body='%s' error='%s'",
+                         i, step, out.r, p.status, p.keep_alive, out.used,
+                         out.body.buf ? out.body.buf : "", p.error ? p.error : "");
+            as_sb_free(&out.body);
         }
+    as_http1_free(&p);
+}
+
+/* The header asked for: its value once, its count when repeated; the bounds of a head; a
+ * body callback that refuses. */
+static void test_reader_bounds(void **state)
+{
+    (void)state;
+    struct as_http1 p = {0};
+    struct parsed out;
+    const char *one = "HTTP/1.1 429 Too Many\r\nretry-after:  7 \r\nContent-Length: 0\r\n\r\n";
+    parse(&p, one, strlen(one), 3, 0, &out);
+    assert_int_equal(out.r, AS_HTTP1_DONE);
+    assert_int_equal(p.want_count, 1);
+    assert_string_equal(p.want_value, "7");
+    const char *two =
+        "HTTP/1.1 429 X\r\nRetry-After: 7\r\nRetry-After: 9\r\nContent-Length: 0\r\n\r\n";
+    parse(&p, two, strlen(two), 300, 0, &out);
+    assert_int_equal(out.r, AS_HTTP1_DONE);
+    assert_int_equal(p.want_count, 2);
+
+    /* a header line too long, headers too many: errors, however the bytes come */
+    size_t big = AS_HTTP1_HEAD_MAX + 100;
+    char *text = malloc(big + 1);
+    assert_non_null(text);
+    memcpy(text, "HTTP/1.1 200 OK\r\nX: ", 20);
+    memset(text + 20, 'a', big - 20);
+    text[big] = '\0';
+    parse(&p, text, big, 1000, 0, &out);
+    assert_int_equal(out.r, AS_HTTP1_ERROR);
+    assert_non_null(strstr(p.error, "line too long"));
+    size_t at = 17;
+    while (at + 12 < big) { /* short lines, many of them */
+        memcpy(text + at, "X-A: 12345\r\n", 12);
+        at += 12;
+    }
+    parse(&p, text, at, 4096, 0, &out);
+    assert_int_equal(out.r, AS_HTTP1_ERROR);
+    assert_string_equal(p.error, "response headers too large");
+    free(text);
+
+    /* a body the callback refuses */
+    const char *body = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+    as_http1_init(&p, NULL);
+    size_t used;
+    assert_int_equal(as_http1_feed(&p, body, strlen(body), &used, refuse, NULL), AS_HTTP1_ERROR);
+    assert_string_equal(p.error, "body refused");
+    as_http1_free(&p);
 }
 
 static void test_numeric_url_and_format(void **state)
@@ -347,9 +407,9 @@ static void test_connection(void **state)
         {"HTTP/1.0 200 OK\r\n\r\nall of it", 1, 2, 1, 2, 200, ""},
         /* the server drops idle connections without saying so: sent again on a new one */
         {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1, 3, 1, 3, 200, ""},
-        {"\x01garbage\r\n\r\n", 0, 2, 0, 2, 0, "not an HTTP/1.x status line"},
+        {"\x01garbage\r\n\r\n", 0, 2, 0, 2, 0, "not an HTTP/1 response"},
         {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 1, 1, 0, 1, 0,
-         "connection closed before the end of the answer"},
+         "the connection closed before the response ended"},
     };
     for (size_t i = 0; i < AS_ARRAY_LEN(cases); i++) {
         script(cases[i].reply, cases[i].close_after, 0);
@@ -408,8 +468,8 @@ static void test_connection(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_head),
-        cmocka_unit_test(test_chunked),
+        cmocka_unit_test(test_reader),
+        cmocka_unit_test(test_reader_bounds),
         cmocka_unit_test(test_numeric_url_and_format),
         cmocka_unit_test(test_connection),
     };
