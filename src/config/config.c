@@ -42,6 +42,13 @@ const struct as_opt as_global_opts[] = {
      "HTTP calls in flight to one scheme://host:port, all groups together: a call beyond it "
      "waits, its timeout running, and the groups waiting for that host take its free slots in "
      "turn, one call each (docs/performance.md). Applied at reload."},
+    {"plain_http", AS_OPT_BOOL, offsetof(struct as_config, plain_http), "true", AS_NO_BOUNDS, 0,
+     NULL,
+     "Plain http:// GETs (the polls of http_json, prometheus and most sources) go over the "
+     "daemon's own keep-alive HTTP/1.1 connections instead of libcurl, at under half the CPU; "
+     "https, bodies, other methods, proxies and answers it does not decode stay with libcurl, "
+     "and errors read alike (docs/design.md#dependencies-debian-12-packages-and-why-each). false: "
+     "every call through libcurl. Applied at reload."},
     AS_OPT_END,
 };
 

@@ -106,6 +106,7 @@ struct as_config {
     char *state_dir;                   /* where group state is persisted; "" = not persisted */
     int rounds_in_flight;              /* rounds measuring at once, all groups (backpressure) */
     int calls_per_host;                /* HTTP calls in flight per origin, all groups */
+    int plain_http;                    /* plain http:// GETs without libcurl */
     int state_dir_line, state_dir_col; /* where it is set (the top of the file by default) */
     size_t ngroups;
     struct as_group_cfg *groups;

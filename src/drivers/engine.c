@@ -605,6 +605,7 @@ int as_engine_start(struct as_engine *eng, struct as_err *err)
 {
     as_notify_apply(eng->notify, eng->cfg);
     as_http_set_host_max(eng->http, (size_t)eng->cfg->calls_per_host);
+    as_http_set_plain(eng->http, eng->cfg->plain_http);
     if (as_admit_init(eng) < 0)
         return as_err_set(err, "out of memory");
     /* Start in file order (the list is built by prepending, so walk backwards). */
@@ -680,6 +681,7 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
     as_config_ref(cfg);
     as_admit_set_max(eng, cfg->rounds_in_flight);
     as_http_set_host_max(eng->http, (size_t)cfg->calls_per_host);
+    as_http_set_plain(eng->http, cfg->plain_http);
     maybe_all_stopped(eng);
     return rc;
 }

@@ -1,5 +1,7 @@
-/* Asynchronous HTTP client: libcurl's multi interface driven by the event loop.
- * Every request has a deadline and a bounded response body.
+/* Asynchronous HTTP client: libcurl's multi interface driven by the event loop, and for
+ * plain http:// GETs (the polls) connections of our own (util/http_plain.h says which calls;
+ * as_http_set_plain). Every request has a deadline and a bounded response body; the two
+ * transports give the same answers, errors and codes.
  *
  * The model (one client per loop, shared by every group):
  *   - Deadline. A request's timeout_ms runs from the moment as_http_start is called and is
