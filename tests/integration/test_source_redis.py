@@ -452,7 +452,7 @@ def test_celery_queue_grows_and_shrinks_a_process_pool(ctx):
     def tasks():
         return [m.group(1) for m in d.grep(r"worker \d+ stdout: worker \d+: task (task-\d+)$",
                                            since=mark)]
-    d.wait_until(lambda: len(tasks()) >= 50, 5, "50 tasks done")
+    d.wait_until(lambda: len(tasks()) >= 50, 15, "50 tasks done")
     assert sorted(tasks()) == sorted(f"task-{i}" for i in range(50)), tasks()
     d.stop(signal.SIGTERM)
     wait_for(lambda: not live_processes(WORKER), 5, "no worker left")
