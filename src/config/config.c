@@ -212,6 +212,7 @@ static void group_free(struct as_group_cfg *g)
     free(g->min_tod);
     free(g->max_tod);
     as_tz_free(g->tz);
+    as_behavior_free(&g->behavior);
     scaler_free(&g->scaler);
     as_opts_free(as_group_opts, g);
     free(g->name);

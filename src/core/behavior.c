@@ -10,18 +10,34 @@
 #include "config/opt.h"
 #include "util/util.h"
 
+static const struct as_rate_policy up_default[] = {{0, 4, 15000}, {1, 100, 15000}};
+static const struct as_rate_policy down_default[] = {{1, 100, 15000}};
+
 void as_behavior_defaults(struct as_behavior *b)
 {
     memset(b, 0, sizeof(*b));
     b->up.stabilization_ms = 0;
     b->up.select = AS_SELECT_MAX;
-    b->up.npolicies = 2;
-    b->up.policies[0] = (struct as_rate_policy){0, 4, 15000};
-    b->up.policies[1] = (struct as_rate_policy){1, 100, 15000};
+    b->up.npolicies = (int)AS_ARRAY_LEN(up_default);
+    b->up.policies = up_default;
     b->down.stabilization_ms = 300000;
     b->down.select = AS_SELECT_MAX;
-    b->down.npolicies = 1;
-    b->down.policies[0] = (struct as_rate_policy){1, 100, 15000};
+    b->down.npolicies = (int)AS_ARRAY_LEN(down_default);
+    b->down.policies = down_default;
+}
+
+static void rules_free(struct as_rules *r)
+{
+    if (r->policies != up_default && r->policies != down_default)
+        free((void *)r->policies);
+    r->policies = NULL;
+    r->npolicies = 0;
+}
+
+void as_behavior_free(struct as_behavior *b)
+{
+    rules_free(&b->up);
+    rules_free(&b->down);
 }
 
 /* ---- parsing ---- */
@@ -92,9 +108,13 @@ static int parse_rules(struct as_rules *r, struct as_node *n, const char *what, 
             return as_err_at(err, list->file, list->line, list->col,
                              "%s: 'policies' must be a list of 1 to %d policies", what,
                              AS_RATE_POLICIES_MAX);
+        struct as_rate_policy *p = calloc(list->n, sizeof(*p));
+        if (p == NULL)
+            return as_err_set(err, "out of memory"); /* no position: the load stops */
+        r->policies = p; /* owned from now on, whatever follows (as_behavior_free) */
         r->npolicies = (int)list->n;
         for (size_t i = 0; i < list->n; i++)
-            if (parse_rate(&r->policies[i], list->items[i], what, err) < 0)
+            if (parse_rate(&p[i], list->items[i], what, err) < 0)
                 return -1;
     }
     const struct as_opt *const tables[] = {as_behavior_rules_opts, NULL};

@@ -26,7 +26,9 @@ struct as_rules {
     int64_t stabilization_ms;
     enum as_select select;
     int npolicies;
-    struct as_rate_policy policies[AS_RATE_POLICIES_MAX];
+    /* The HPA's default list, shared, unless `policies` was given: then allocated at its length
+     * (as_behavior_free). Inline, the 8 entries a list may have cost every group 296 bytes. */
+    const struct as_rate_policy *policies;
 };
 
 struct as_behavior {
@@ -39,8 +41,11 @@ extern const struct as_opt as_behavior_rules_opts[];
 extern const struct as_opt as_behavior_rate_opts[];
 
 /* The HPA defaults: up {0 s; max of 4 replicas / 15 s and 100 % / 15 s}; down {300 s;
- * 100 % / 15 s}. */
+ * 100 % / 15 s}. The lists are shared: nothing to free. */
 void as_behavior_defaults(struct as_behavior *b);
+
+/* Frees the lists as_behavior_parse allocated (a given `policies`); the defaults are kept. */
+void as_behavior_free(struct as_behavior *b);
 
 /* Parses `behavior:` (a mapping with scale_up / scale_down, or the scalar `off`) over the
  * defaults; a given `policies` list replaces the default list, as in the HPA. node may be

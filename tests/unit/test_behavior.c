@@ -17,14 +17,17 @@
 #define MAXEV 8
 
 /* generateScalingRules(pods, podsPeriod, percent, percentPeriod, stabilization): select Max,
- * a Pods policy if pods != 0, a Percent policy if percent != 0 (periods in seconds). */
-static struct as_rules rules(int pods, int pods_s, int pct, int pct_s, int stab_s)
+ * a Pods policy if pods != 0, a Percent policy if percent != 0 (periods in seconds), the
+ * list in pol. */
+static struct as_rules rules(int pods, int pods_s, int pct, int pct_s, int stab_s,
+                             struct as_rate_policy pol[2])
 {
-    struct as_rules r = {.stabilization_ms = stab_s * 1000LL, .select = AS_SELECT_MAX};
+    struct as_rules r = {
+        .stabilization_ms = stab_s * 1000LL, .select = AS_SELECT_MAX, .policies = pol};
     if (pods != 0)
-        r.policies[r.npolicies++] = (struct as_rate_policy){0, pods, pods_s * 1000LL};
+        pol[r.npolicies++] = (struct as_rate_policy){0, pods, pods_s * 1000LL};
     if (pct != 0)
-        r.policies[r.npolicies++] = (struct as_rate_policy){1, pct, pct_s * 1000LL};
+        pol[r.npolicies++] = (struct as_rate_policy){1, pct, pct_s * 1000LL};
     return r;
 }
 
@@ -117,11 +120,12 @@ static void test_scaling_with_rules(void **unused)
     for (size_t i = 0; i < sizeof(rate_rows) / sizeof(rate_rows[0]); i++) {
         const struct rate_row *r = &rate_rows[i];
         struct as_behavior b;
+        struct as_rate_policy upol[2], dpol[2];
         as_behavior_defaults(&b);
         if (r->up_kind == GIVEN)
-            b.up = rules(r->up[0], r->up[1], r->up[2], r->up[3], r->up[4]);
+            b.up = rules(r->up[0], r->up[1], r->up[2], r->up[3], r->up[4], upol);
         if (r->down_kind == GIVEN)
-            b.down = rules(r->down[0], r->down[1], r->down[2], r->down[3], r->down[4]);
+            b.down = rules(r->down[0], r->down[1], r->down[2], r->down[3], r->down[4], dpol);
         struct as_stamp ub[MAXEV], db[MAXEV];
         struct as_stamps up = uniform(r->up_ev, r->nup, ub);
         struct as_stamps down = uniform(r->down_ev, r->ndown, db);
@@ -278,8 +282,9 @@ static void test_scale_up_limit_select_min(void **unused)
 {
     (void)unused;
     struct as_behavior b;
+    struct as_rate_policy pol[2];
     as_behavior_defaults(&b);
-    b.up = rules(2, 60, 50, 60, 0);
+    b.up = rules(2, 60, 50, 60, 0, pol);
     b.up.select = AS_SELECT_MIN;
     struct as_stamps none = {0};
     const char *why = "";
@@ -302,8 +307,9 @@ static void test_store_scale_events(void **unused)
     assert_int_equal(as_behavior_changes(&s4, NOW, 60000), 14);
 
     struct as_behavior b;
+    struct as_rate_policy pol[2];
     as_behavior_defaults(&b);
-    b.up = rules(10, 60, 100, 30, 0); /* longest period 60 s */
+    b.up = rules(10, 60, 100, 30, 0, pol); /* longest period 60 s */
     struct as_stamps down = {0};
     assert_int_equal(as_behavior_store_event(&b, &s4, &down, NOW, 10, 15), 0);
     static const int want[] = {8, 6, 7, 5}, outdated[] = {0, 0, 1, 0};

@@ -138,9 +138,10 @@ static void test_intent_holds_cooldown(void **unused)
 static void test_intent_counts_for_rate_limits(void **unused)
 {
     (void)unused;
+    static const struct as_rate_policy pods4[] = {{0, 4, 15000}};
     struct as_group_cfg g = group();
     g.behavior.up.npolicies = 1;
-    g.behavior.up.policies[0] = (struct as_rate_policy){0, 4, 15000};
+    g.behavior.up.policies = pods4;
     struct as_group_state st = {0};
     st.seeded = 1;
     as_decide_intent(&st, 100000, 2, 6);
@@ -170,7 +171,8 @@ static void test_rate_limits_overflow_safe(void **unused)
     const char *why;
     int r = as_behavior_rate_limit(&b, &up, &down, 2000, 5, 10, 1, 20, &why);
     assert_true(r >= 5 && r <= 20);
-    b.down.policies[0] = (struct as_rate_policy){1, 100000, 15000}; /* -99900 % */
+    static const struct as_rate_policy huge[] = {{1, 100000, 15000}}; /* -99900 % */
+    b.down.policies = huge;
     r = as_behavior_rate_limit(&b, &down, &up, 2000, 5, 1, 1, 20, &why);
     assert_true(r >= 1 && r <= 5);
 }
