@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "api/route.h"
 #include "config/config.h"
@@ -15,10 +16,11 @@ struct as_api_reply {
     int status;
     char *body; /* owned (malloc), len bytes */
     size_t len;
-    const char *ctype; /* static */
-    int page;          /* the dashboard's own files: the page's security headers */
-    char allow[40];    /* a 405's Allow header */
-    int challenge;     /* a 401: WWW-Authenticate */
+    const char *ctype;                /* static */
+    int page;                         /* the dashboard's own files: the page's security headers */
+    char allow[40];                   /* a 405's Allow header */
+    int challenge;                    /* a 401: WWW-Authenticate */
+    struct as_metrics_stream *stream; /* instead of body: written as the client reads it */
 };
 
 /* Sets r to doc as JSON (takes the reference; NULL: 500 out of memory). Returns 0. */
@@ -32,8 +34,17 @@ int as_api_error(struct as_api_reply *r, int status, const char *fmt, ...)
 int as_api_text(struct as_api_reply *r, int status, const char *ctype, const char *text,
                 size_t len);
 
-/* GET /metrics: the Prometheus text format 0.0.4 (api/metrics.c). */
+/* GET /metrics: the Prometheus text format 0.0.4 (api/metrics.c), as a stream. */
 void as_api_metrics(struct as_engine *eng, struct as_api_reply *r);
+
+/* The exposition written a piece at a time as it is read: the groups are those of the start,
+ * their samples as they are when written. NULL on ENOMEM. */
+struct as_metrics_stream *as_metrics_open(struct as_engine *eng);
+
+/* Up to max (> 0) bytes of it into buf: how many, 0 at its end, -1 on ENOMEM. */
+ssize_t as_metrics_read(struct as_metrics_stream *s, char *buf, size_t max);
+
+void as_metrics_close(struct as_metrics_stream *s);
 
 /* GET /healthz and /readyz (api/v1.c). */
 void as_api_health(struct as_engine *eng, int ready, struct as_api_reply *r);

@@ -71,31 +71,20 @@ static const char *num(double v, char *buf, size_t len)
     return buf;
 }
 
-/* ---- the groups ---- */
+/* ---- the groups: each family over every group, one group at a time ---- */
 
-struct groups {
-    struct as_group_view *v;
-    size_t n, cap;
-    int bad;
-};
-
-static void collect(const struct as_group_view *v, void *arg)
-{
-    struct groups *g = arg;
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 16;
-        struct as_group_view *nv = realloc(g->v, cap * sizeof(*nv));
-        if (nv == NULL) {
-            g->bad = 1;
-            return;
-        }
-        g->v = nv;
-        g->cap = cap;
-    }
-    g->v[g->n++] = *v;
-}
-
+struct fam;
 typedef double (*group_value_fn)(const struct as_group_view *v, int *skip);
+typedef void (*group_lines_fn)(struct out *o, const struct fam *f, const struct as_group_view *v);
+
+enum metric_field { M_VALUE, M_TARGET, M_UP, M_LAST_OK, M_MEASUREMENTS, M_FAILURES, M_SKIPPED };
+
+struct fam {
+    const char *name, *type, *help;
+    group_lines_fn lines;    /* a group's samples of the family */
+    group_value_fn value;    /* group_line's */
+    enum metric_field field; /* metric_lines' */
+};
 
 static double current(const struct as_group_view *v, int *skip)
 {
@@ -154,139 +143,127 @@ COUNTER(count_unconfirmed)
 COUNTER(deadline_exceeded)
 COUNTER(state_write_errors)
 
-static void per_group(struct out *o, const struct groups *g, const char *name, const char *type,
-                      const char *help, group_value_fn fn)
+static void group_line(struct out *o, const struct fam *f, const struct as_group_view *v)
 {
     char e[256], nb[64];
     int skip;
-    family(o, name, type, help);
-    for (size_t i = 0; i < g->n; i++) {
-        double v = fn(&g->v[i], &skip);
-        if (!skip)
-            put(o, "%s{group=\"%s\"} %s\n", name, esc(g->v[i].name, e, sizeof(e)),
-                num(v, nb, sizeof(nb)));
-    }
+    double x = f->value(v, &skip);
+    if (!skip)
+        put(o, "%s{group=\"%s\"} %s\n", f->name, esc(v->name, e, sizeof(e)),
+            num(x, nb, sizeof(nb)));
 }
 
-static void group_families(struct out *o, const struct groups *g)
+static void scale_event_lines(struct out *o, const struct fam *f, const struct as_group_view *v)
 {
-    static const struct {
-        const char *name, *type, *help;
-        group_value_fn fn;
-    } fams[] = {
-        {"autoscaler_group_replicas", "gauge", "Replicas now (the last trusted count).", current},
-        {"autoscaler_group_desired_replicas", "gauge", "Replicas the last decision called for.",
-         desired},
-        {"autoscaler_group_min_replicas", "gauge", "The min in effect now (schedules applied).",
-         min_of},
-        {"autoscaler_group_max_replicas", "gauge", "The max in effect now (schedules applied).",
-         max_of},
-        {"autoscaler_group_paused", "gauge", "1 while the group is paused (configuration or API).",
-         paused},
-        {"autoscaler_group_override_replicas", "gauge",
-         "The manual count in effect (configuration or API), when there is one.", override},
-        {"autoscaler_group_last_decision_timestamp_seconds", "gauge",
-         "When the group last decided (Unix time).", last_decision},
-        {"autoscaler_group_last_round_duration_seconds", "gauge",
-         "How long the group's last finished round took.", last_round},
-        {"autoscaler_rounds_total", "counter", "Rounds started.", c_rounds},
-        {"autoscaler_rounds_skipped_total", "counter",
-         "Ticks skipped because the previous round was still running.", c_rounds_skipped},
-        {"autoscaler_scaler_errors_total", "counter", "Scale calls that failed (each attempt).",
-         c_scale_failures},
-        {"autoscaler_scale_ineffective_total", "counter",
-         "Scale calls that answered OK and changed nothing.", c_scale_ineffective},
-        {"autoscaler_count_read_failures_total", "counter",
-         "Rounds whose replica count could not be read.", c_count_failures},
-        {"autoscaler_count_implausible_total", "counter",
-         "Counts read above count_max (a failed read).", c_count_implausible},
-        {"autoscaler_count_unconfirmed_total", "counter",
-         "Rounds held for a changed count not yet confirmed.", c_count_unconfirmed},
-        {"autoscaler_deadline_exceeded_total", "counter",
-         "Backend calls cancelled at their deadline.", c_deadline_exceeded},
-        {"autoscaler_state_write_errors_total", "counter",
-         "Durable state writes of the group that failed.", c_state_write_errors},
-    };
-    for (size_t i = 0; i < AS_ARRAY_LEN(fams); i++)
-        per_group(o, g, fams[i].name, fams[i].type, fams[i].help, fams[i].fn);
-}
-
-static void scale_events(struct out *o, const struct groups *g)
-{
+    (void)f;
     char e[256];
-    family(o, "autoscaler_scale_events_total", "counter",
-           "Scales known to have landed, by direction.");
-    for (size_t i = 0; i < g->n; i++) {
-        esc(g->v[i].name, e, sizeof(e));
-        put(o, "autoscaler_scale_events_total{group=\"%s\",direction=\"up\"} %llu\n", e,
-            (unsigned long long)g->v[i].n->scale_ups);
-        put(o, "autoscaler_scale_events_total{group=\"%s\",direction=\"down\"} %llu\n", e,
-            (unsigned long long)g->v[i].n->scale_downs);
-    }
+    esc(v->name, e, sizeof(e));
+    put(o, "autoscaler_scale_events_total{group=\"%s\",direction=\"up\"} %llu\n", e,
+        (unsigned long long)v->n->scale_ups);
+    put(o, "autoscaler_scale_events_total{group=\"%s\",direction=\"down\"} %llu\n", e,
+        (unsigned long long)v->n->scale_downs);
 }
 
-static void decisions(struct out *o, const struct groups *g)
+static void decision_lines(struct out *o, const struct fam *f, const struct as_group_view *v)
 {
+    (void)f;
     char e[256];
-    family(o, "autoscaler_decisions_total", "counter",
-           "Decisions by outcome (up, down, hold) and reason class (policy, max, min, bounds, "
-           "no_recommendation, fallback, paused, override); the reason itself is in /api/v1.");
-    for (size_t i = 0; i < g->n; i++)
-        for (unsigned out = 0; out < AS_OUTCOMES; out++)
-            for (unsigned c = 0; c < AS_RC_CLASSES; c++)
-                if (g->v[i].by_class[out][c] > 0)
-                    put(o,
-                        "autoscaler_decisions_total{group=\"%s\",outcome=\"%s\",reason=\"%s\"} "
-                        "%llu\n",
-                        esc(g->v[i].name, e, sizeof(e)), as_outcome_name(out),
-                        as_reason_class_name(c), (unsigned long long)g->v[i].by_class[out][c]);
+    for (unsigned out = 0; out < AS_OUTCOMES; out++)
+        for (unsigned c = 0; c < AS_RC_CLASSES; c++)
+            if (v->by_class[out][c] > 0)
+                put(o,
+                    "autoscaler_decisions_total{group=\"%s\",outcome=\"%s\",reason=\"%s\"} "
+                    "%llu\n",
+                    esc(v->name, e, sizeof(e)), as_outcome_name(out), as_reason_class_name(c),
+                    (unsigned long long)v->by_class[out][c]);
 }
 
-enum metric_field { M_VALUE, M_TARGET, M_UP, M_LAST_OK, M_MEASUREMENTS, M_FAILURES, M_SKIPPED };
-
-static void per_metric(struct out *o, const struct groups *g, const char *name, const char *type,
-                       const char *help, enum metric_field f)
+static void metric_lines(struct out *o, const struct fam *f, const struct as_group_view *v)
 {
     char e[256], m[256], nb[64];
-    family(o, name, type, help);
-    for (size_t i = 0; i < g->n; i++)
-        for (size_t k = 0; k < g->v[i].nmetrics; k++) {
-            struct as_metric_view mv;
-            as_status_metric(&g->v[i], k, &mv);
-            double v = f == M_VALUE          ? mv.value
-                       : f == M_TARGET       ? mv.target
-                       : f == M_UP           ? mv.ok
-                       : f == M_LAST_OK      ? (double)mv.last_ok_ms / 1000.0
-                       : f == M_MEASUREMENTS ? (double)mv.n->measurements
-                       : f == M_FAILURES     ? (double)mv.n->failures
-                                             : (double)mv.n->skipped;
-            if ((f == M_VALUE && !mv.ok) || (f == M_TARGET && !mv.has_target) ||
-                (f == M_UP && !mv.measured) || (f == M_LAST_OK && mv.last_ok_ms == 0))
-                continue;
-            put(o, "%s{group=\"%s\",metric=\"%s\"} %s\n", name, esc(g->v[i].name, e, sizeof(e)),
-                esc(mv.name, m, sizeof(m)), num(v, nb, sizeof(nb)));
-        }
+    for (size_t k = 0; k < v->nmetrics; k++) {
+        struct as_metric_view mv;
+        as_status_metric(v, k, &mv);
+        double x = f->field == M_VALUE          ? mv.value
+                   : f->field == M_TARGET       ? mv.target
+                   : f->field == M_UP           ? mv.ok
+                   : f->field == M_LAST_OK      ? (double)mv.last_ok_ms / 1000.0
+                   : f->field == M_MEASUREMENTS ? (double)mv.n->measurements
+                   : f->field == M_FAILURES     ? (double)mv.n->failures
+                                                : (double)mv.n->skipped;
+        if ((f->field == M_VALUE && !mv.ok) || (f->field == M_TARGET && !mv.has_target) ||
+            (f->field == M_UP && !mv.measured) || (f->field == M_LAST_OK && mv.last_ok_ms == 0))
+            continue;
+        put(o, "%s{group=\"%s\",metric=\"%s\"} %s\n", f->name, esc(v->name, e, sizeof(e)),
+            esc(mv.name, m, sizeof(m)), num(x, nb, sizeof(nb)));
+    }
 }
 
-static void metric_families(struct out *o, const struct groups *g)
-{
-    per_metric(o, g, "autoscaler_metric_value", "gauge",
-               "The metric's last successful measurement (absent while it fails).", M_VALUE);
-    per_metric(o, g, "autoscaler_metric_target", "gauge",
-               "The metric's target, or its average_value.", M_TARGET);
-    per_metric(o, g, "autoscaler_metric_up", "gauge",
-               "1 when the metric's last measurement succeeded.", M_UP);
-    per_metric(o, g, "autoscaler_last_successful_measurement_timestamp_seconds", "gauge",
-               "When the metric was last measured successfully (Unix time).", M_LAST_OK);
-    per_metric(o, g, "autoscaler_measurements_total", "counter",
-               "Measurements attempted since the group's configuration was applied.",
-               M_MEASUREMENTS);
-    per_metric(o, g, "autoscaler_source_errors_total", "counter",
-               "Measurements that failed (deadline included) since the configuration was applied.",
-               M_FAILURES);
-    per_metric(o, g, "autoscaler_measurements_skipped_total", "counter",
-               "Rounds without a measurement while the source backed off.", M_SKIPPED);
-}
+#define GAUGE(name, help, fn)                                                                      \
+    {                                                                                              \
+        name, "gauge", help, group_line, fn, 0                                                     \
+    }
+#define COUNTS(name, help, fn)                                                                     \
+    {                                                                                              \
+        name, "counter", help, group_line, fn, 0                                                   \
+    }
+#define METRIC(name, type, help, field)                                                            \
+    {                                                                                              \
+        name, type, help, metric_lines, NULL, field                                                \
+    }
+
+/* In the order they are written. */
+static const struct fam group_fams[] = {
+    GAUGE("autoscaler_group_replicas", "Replicas now (the last trusted count).", current),
+    GAUGE("autoscaler_group_desired_replicas", "Replicas the last decision called for.", desired),
+    GAUGE("autoscaler_group_min_replicas", "The min in effect now (schedules applied).", min_of),
+    GAUGE("autoscaler_group_max_replicas", "The max in effect now (schedules applied).", max_of),
+    GAUGE("autoscaler_group_paused", "1 while the group is paused (configuration or API).", paused),
+    GAUGE("autoscaler_group_override_replicas",
+          "The manual count in effect (configuration or API), when there is one.", override),
+    GAUGE("autoscaler_group_last_decision_timestamp_seconds",
+          "When the group last decided (Unix time).", last_decision),
+    GAUGE("autoscaler_group_last_round_duration_seconds",
+          "How long the group's last finished round took.", last_round),
+    COUNTS("autoscaler_rounds_total", "Rounds started.", c_rounds),
+    COUNTS("autoscaler_rounds_skipped_total",
+           "Ticks skipped because the previous round was still running.", c_rounds_skipped),
+    COUNTS("autoscaler_scaler_errors_total", "Scale calls that failed (each attempt).",
+           c_scale_failures),
+    COUNTS("autoscaler_scale_ineffective_total",
+           "Scale calls that answered OK and changed nothing.", c_scale_ineffective),
+    COUNTS("autoscaler_count_read_failures_total", "Rounds whose replica count could not be read.",
+           c_count_failures),
+    COUNTS("autoscaler_count_implausible_total", "Counts read above count_max (a failed read).",
+           c_count_implausible),
+    COUNTS("autoscaler_count_unconfirmed_total",
+           "Rounds held for a changed count not yet confirmed.", c_count_unconfirmed),
+    COUNTS("autoscaler_deadline_exceeded_total", "Backend calls cancelled at their deadline.",
+           c_deadline_exceeded),
+    COUNTS("autoscaler_state_write_errors_total", "Durable state writes of the group that failed.",
+           c_state_write_errors),
+    {"autoscaler_scale_events_total", "counter", "Scales known to have landed, by direction.",
+     scale_event_lines, NULL, 0},
+    {"autoscaler_decisions_total", "counter",
+     "Decisions by outcome (up, down, hold) and reason class (policy, max, min, bounds, "
+     "no_recommendation, fallback, paused, override); the reason itself is in /api/v1.",
+     decision_lines, NULL, 0},
+    METRIC("autoscaler_metric_value", "gauge",
+           "The metric's last successful measurement (absent while it fails).", M_VALUE),
+    METRIC("autoscaler_metric_target", "gauge", "The metric's target, or its average_value.",
+           M_TARGET),
+    METRIC("autoscaler_metric_up", "gauge", "1 when the metric's last measurement succeeded.",
+           M_UP),
+    METRIC("autoscaler_last_successful_measurement_timestamp_seconds", "gauge",
+           "When the metric was last measured successfully (Unix time).", M_LAST_OK),
+    METRIC("autoscaler_measurements_total", "counter",
+           "Measurements attempted since the group's configuration was applied.", M_MEASUREMENTS),
+    METRIC("autoscaler_source_errors_total", "counter",
+           "Measurements that failed (deadline included) since the configuration was applied.",
+           M_FAILURES),
+    METRIC("autoscaler_measurements_skipped_total", "counter",
+           "Rounds without a measurement while the source backed off.", M_SKIPPED),
+};
 
 /* ---- notifiers ---- */
 
@@ -438,27 +415,133 @@ static void process_families(struct out *o)
     put(o, "process_start_time_seconds %s\n", num(p.start_seconds, nb, sizeof(nb)));
 }
 
+/* ---- the answer, written as the client reads it ---- */
+
+/* The daemon's families, then each of group_fams over the groups, then the notifiers' and the
+ * process': at 10,000 groups the answer is 15 MB, and built whole it took as much memory at
+ * each scrape (the heap kept 4 MB of it). Written a piece at a time (a family's header, one
+ * group's samples of it), only what the client's connection has room for is held. The
+ * groups are the list taken at the start, by name; a group freed since (a reload removed
+ * it) makes the stream take the list again and go on after the last group written, so each
+ * family lists every group at most once, in order. */
+struct as_metrics_stream {
+    struct as_engine *eng;
+    struct as_status_groups groups;
+    size_t step;   /* 0: the daemon's families; 1..AS_ARRAY_LEN(group_fams): group_fams[step - 1];
+                      then the   notifiers' and the process'; then the end */
+    size_t next;   /* in a family: the group to write next */
+    int begun;     /* in a family: its header is written */
+    char last[64]; /* in a family: the group written last ("": none; names are 1-63 bytes) */
+    struct out o;  /* written, from o.sb.buf + sent on not yet read */
+    size_t sent;
+};
+
+#define STEP_REST (AS_ARRAY_LEN(group_fams) + 1)
+
+/* The list again after a group was freed: the next group is the first after the last one
+ * written. */
+static int groups_again(struct as_metrics_stream *s)
+{
+    as_status_groups_free(&s->groups);
+    if (as_status_groups(s->eng, &s->groups) < 0)
+        return -1;
+    s->next = 0;
+    while (s->last[0] && s->next < s->groups.n &&
+           strcmp(as_status_groups_name(&s->groups, s->next), s->last) <= 0)
+        s->next++;
+    return 0;
+}
+
+/* Writes the next piece. */
+static void piece(struct as_metrics_stream *s)
+{
+    if (s->step == 0) {
+        daemon_families(&s->o, s->eng);
+        s->step++;
+        return;
+    }
+    if (s->step == STEP_REST) {
+        notifier_families(&s->o, s->eng);
+        process_families(&s->o);
+        s->step++;
+        return;
+    }
+    const struct fam *f = &group_fams[s->step - 1];
+    struct as_group_view v;
+    if (!s->begun) {
+        family(&s->o, f->name, f->type, f->help);
+        s->begun = 1;
+    }
+    while (s->next < s->groups.n && as_status_groups_view(&s->groups, s->next, &v) < 0)
+        s->next++; /* stopped since the list was taken */
+    if (s->next < s->groups.n) {
+        f->lines(&s->o, f, &v);
+        snprintf(s->last, sizeof(s->last), "%s", v.name);
+        s->next++;
+    }
+    if (s->next >= s->groups.n) {
+        s->step++;
+        s->next = 0;
+        s->begun = 0;
+        s->last[0] = '\0';
+    }
+}
+
+struct as_metrics_stream *as_metrics_open(struct as_engine *eng)
+{
+    struct as_metrics_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->eng = eng;
+    if (as_status_groups(eng, &s->groups) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+ssize_t as_metrics_read(struct as_metrics_stream *s, char *buf, size_t max)
+{
+    struct as_sb *sb = &s->o.sb;
+    if (s->sent > 0) { /* what is left of the last piece goes first */
+        memmove(sb->buf, sb->buf + s->sent, sb->len - s->sent);
+        sb->len -= s->sent;
+        s->sent = 0;
+    }
+    while (sb->len < max && s->step <= STEP_REST) {
+        if (!as_status_groups_valid(s->eng, &s->groups) && groups_again(s) < 0)
+            return -1;
+        piece(s);
+        if (s->o.bad)
+            return -1;
+    }
+    size_t n = sb->len < max ? sb->len : max;
+    if (n > 0)
+        memcpy(buf, sb->buf, n);
+    s->sent = n;
+    return (ssize_t)n;
+}
+
+void as_metrics_close(struct as_metrics_stream *s)
+{
+    if (s == NULL)
+        return;
+    as_status_groups_free(&s->groups);
+    as_sb_free(&s->o.sb);
+    free(s);
+}
+
 void as_api_metrics(struct as_engine *eng, struct as_api_reply *r)
 {
-    struct out o = {0};
-    struct groups g = {0};
-    as_status_each(eng, collect, &g);
-    daemon_families(&o, eng);
-    group_families(&o, &g);
-    scale_events(&o, &g);
-    decisions(&o, &g);
-    metric_families(&o, &g);
-    notifier_families(&o, eng);
-    process_families(&o);
-    free(g.v);
-    if (o.bad || g.bad) {
-        as_sb_free(&o.sb);
+    struct as_metrics_stream *s = as_metrics_open(eng);
+    if (s == NULL) {
         as_api_error(r, 500, "out of memory");
         return;
     }
     free(r->body);
+    r->body = NULL;
+    r->len = 0;
+    r->stream = s;
     r->status = 200;
-    r->body = o.sb.buf ? o.sb.buf : calloc(1, 1);
-    r->len = o.sb.len;
     r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }

@@ -213,8 +213,8 @@ static void dispatch(struct as_api *api, struct MHD_Connection *c, const char *u
     }
 }
 
-/* A large answer (/metrics is 15 MB at 10,000 groups) leaves transient blocks whose pages
- * would stay in the RSS: they go back once it is sent. */
+/* A large answer (/api/v1's with their history) leaves transient blocks whose pages would stay
+ * in the RSS: they go back once it is sent. */
 #define LARGE_REPLY (1024 * 1024)
 
 static void free_large(void *body)
@@ -223,17 +223,50 @@ static void free_large(void *body)
     as_release_memory();
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, struct as_api_reply *r)
+/* libmicrohttpd asks for the next bytes when the connection has room for them; the stream
+ * is closed when the answer is done or the client went away. */
+static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
 {
+    (void)pos;
+    ssize_t n = as_metrics_read(cls, buf, max);
+    if (n < 0) /* out of memory: the connection is closed, the client sees the answer cut */
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    return n > 0 ? n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void close_stream(void *cls)
+{
+    as_metrics_close(cls);
+}
+
+#define STREAM_BLOCK 16384 /* without chunked encoding (HTTP/1.0), the response's own buffer */
+
+static struct MHD_Response *response_of(struct as_api_reply *r)
+{
+    struct MHD_Response *resp;
+    if (r->stream != NULL) { /* chunked: its length is known at its end */
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, read_stream,
+                                                 r->stream, close_stream);
+        if (resp == NULL)
+            as_metrics_close(r->stream);
+        r->stream = NULL;
+        return resp;
+    }
     /* Freed by our own free (MHD_RESPMEM_MUST_FREE would free it inside libmicrohttpd, with an
      * allocator other than the one that made it when ours is wrapped, as tests/alloc does). */
-    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
+    resp = MHD_create_response_from_buffer_with_free_callback(
         r->len, r->body, r->len >= LARGE_REPLY ? free_large : free);
-    if (resp == NULL) {
+    if (resp == NULL)
         free(r->body);
-        return MHD_NO;
-    }
     r->body = NULL;
+    return resp;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct as_api_reply *r)
+{
+    struct MHD_Response *resp = response_of(r);
+    if (resp == NULL)
+        return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");

@@ -418,6 +418,7 @@ static void slots_free(struct group_rt *rt)
 
 static void group_free(struct group_rt *rt)
 {
+    rt->eng->groups_freed++;
     free(as_writer_forget(rt->eng->writer, rt->ticket)); /* its struct save_wait */
     as_group_state_free(&rt->st);
     free(rt->get_error);

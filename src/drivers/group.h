@@ -109,6 +109,7 @@ struct as_engine {
     int64_t started_wall_ms;         /* when the engine was made */
     struct as_admit admit;           /* backpressure: rounds measuring at once (admit.h) */
     struct as_round_hist tick_lateness; /* how late ticks ran after they were due (the loop's) */
+    uint64_t groups_freed; /* since start: status.h's lists of groups hold while it stays */
 };
 
 /* The decision clock now: the wall clock at start carried on by the monotonic clock. */

@@ -195,30 +195,64 @@ static int by_name(const void *a, const void *b)
                   (*(const struct group_rt *const *)b)->name);
 }
 
-void as_status_each(const struct as_engine *eng, as_group_view_fn fn, void *arg)
+int as_status_groups(const struct as_engine *eng, struct as_status_groups *out)
 {
     size_t n = 0;
     for (const struct group_rt *rt = eng->groups; rt; rt = rt->next)
         n += shown(rt);
-    const struct group_rt **all = calloc(n + 1, sizeof(*all));
-    size_t k = 0;
-    for (const struct group_rt *rt = eng->groups; all && rt; rt = rt->next)
+    *out = (struct as_status_groups){.rt = calloc(n + 1, sizeof(*out->rt)),
+                                     .freed = eng->groups_freed};
+    if (out->rt == NULL)
+        return -1;
+    for (const struct group_rt *rt = eng->groups; rt; rt = rt->next)
         if (shown(rt))
-            all[k++] = rt;
-    if (all != NULL)
-        qsort(all, k, sizeof(*all), by_name);
+            out->rt[out->n++] = rt;
+    qsort(out->rt, out->n, sizeof(*out->rt), by_name);
+    return 0;
+}
+
+void as_status_groups_free(struct as_status_groups *l)
+{
+    free(l->rt);
+    *l = (struct as_status_groups){0};
+}
+
+int as_status_groups_valid(const struct as_engine *eng, const struct as_status_groups *l)
+{
+    return l->freed == eng->groups_freed;
+}
+
+const char *as_status_groups_name(const struct as_status_groups *l, size_t i)
+{
+    return l->rt[i]->name;
+}
+
+int as_status_groups_view(const struct as_status_groups *l, size_t i, struct as_group_view *v)
+{
+    if (!shown(l->rt[i]))
+        return -1;
+    view_of(l->rt[i], v);
+    return 0;
+}
+
+void as_status_each(const struct as_engine *eng, as_group_view_fn fn, void *arg)
+{
+    struct as_status_groups l;
     struct as_group_view v;
-    for (size_t i = 0; all != NULL && i < k; i++) {
-        view_of(all[i], &v);
-        fn(&v, arg);
+    if (as_status_groups(eng, &l) == 0) {
+        for (size_t i = 0; i < l.n; i++) {
+            view_of(l.rt[i], &v);
+            fn(&v, arg);
+        }
+        as_status_groups_free(&l);
+        return;
     }
     /* Without memory to sort, the engine's order. */
-    for (const struct group_rt *rt = eng->groups; all == NULL && rt; rt = rt->next)
+    for (const struct group_rt *rt = eng->groups; rt; rt = rt->next)
         if (shown(rt)) {
             view_of(rt, &v);
             fn(&v, arg);
         }
-    free(all);
 }
 
 /* The group of that name that changes may reach (live), or any shown. */

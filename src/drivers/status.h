@@ -82,6 +82,27 @@ typedef void (*as_group_view_fn)(const struct as_group_view *v, void *arg);
 /* Calls fn for every live group, by name. */
 void as_status_each(const struct as_engine *eng, as_group_view_fn fn, void *arg);
 
+/* The groups as_status_each walks, as handles a caller may keep while the loop runs (a
+ * /metrics answer written as the client reads it): valid until a group is freed (a reload
+ * removed it, or the daemon stops), which as_status_groups_valid tells. */
+struct as_status_groups {
+    const struct group_rt **rt; /* by name */
+    size_t n;
+    uint64_t freed; /* the engine's groups freed when taken */
+};
+
+/* Takes the list: 0, or -1 on ENOMEM. */
+int as_status_groups(const struct as_engine *eng, struct as_status_groups *out);
+void as_status_groups_free(struct as_status_groups *l);
+int as_status_groups_valid(const struct as_engine *eng, const struct as_status_groups *l);
+
+/* The name of l's i-th group. */
+const char *as_status_groups_name(const struct as_status_groups *l, size_t i);
+
+/* The view of l's i-th group now (borrowed as as_status_each's): 0, or -1 when it is no longer
+ * shown (it stopped since the list was taken). */
+int as_status_groups_view(const struct as_status_groups *l, size_t i, struct as_group_view *v);
+
 /* Calls fn for the group of that name. Returns 0, or -1 when there is none. */
 int as_status_group(const struct as_engine *eng, const char *name, as_group_view_fn fn, void *arg);
 
