@@ -362,6 +362,13 @@ static void load_families(struct out *o, struct as_engine *eng)
     family(o, "autoscaler_http_calls_waited_for_host_total", "counter",
            "HTTP calls that waited because calls_per_host calls to their host were in flight.");
     put(o, "autoscaler_http_calls_waited_for_host_total %llu\n", (unsigned long long)l.host_waits);
+    family(o, "autoscaler_http_calls_total", "counter",
+           "HTTP calls started, by client: plain (the daemon's own HTTP/1.1 connections, "
+           "plain_http) or libcurl.");
+    put(o, "autoscaler_http_calls_total{client=\"plain\"} %llu\n",
+        (unsigned long long)l.plain_calls);
+    put(o, "autoscaler_http_calls_total{client=\"libcurl\"} %llu\n",
+        (unsigned long long)l.curl_calls);
 }
 
 static void daemon_families(struct out *o, struct as_engine *eng)

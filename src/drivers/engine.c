@@ -727,6 +727,7 @@ void as_engine_load(const struct as_engine *eng, struct as_engine_load *out)
                                    .wait = &a->wait,
                                    .host_waits = as_http_host_waits(eng->http),
                                    .lateness = &eng->tick_lateness};
+    as_http_calls(eng->http, &out->plain_calls, &out->curl_calls);
 }
 
 void as_engine_log_counters(const struct as_engine *eng)

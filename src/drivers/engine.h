@@ -80,6 +80,7 @@ struct as_engine_load {
     const struct as_round_hist *wait;
     const struct as_round_hist *lateness; /* how late groups' ticks ran after they were due */
     uint64_t host_waits; /* HTTP calls that waited for their host's bound (calls_per_host) */
+    uint64_t plain_calls, curl_calls; /* HTTP calls started, by client (plain_http) */
 };
 void as_engine_load(const struct as_engine *eng, struct as_engine_load *out);
 

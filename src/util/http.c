@@ -50,8 +50,9 @@ struct as_http {
     int plain_on;
     size_t active;
     long total_max;
-    size_t host_max;     /* calls in curl per origin, all owners together */
-    uint64_t host_waits; /* calls that waited for their origin's bound */
+    size_t host_max;                  /* calls in curl per origin, all owners together */
+    uint64_t host_waits;              /* calls that waited for their origin's bound */
+    uint64_t plain_calls, curl_calls; /* started */
     struct lane *lanes[LANE_BUCKETS];
     struct host *hosts[HOST_BUCKETS];
     CURL *idle[IDLE_EASY_MAX]; /* reset easy handles, ready for the next call */
@@ -380,12 +381,14 @@ static void launch(struct as_http_call *c)
     c->lane->running++;
     c->lane->host->running += !c->free_of_host;
     if (c->request != NULL) {
+        http->plain_calls++;
         c->xfer = as_plain_start(http->plain, c->porigin, c->request, c->request_len,
                                  c->want_header, c->max_body, c->discard, on_plain_done, c);
         if (c->xfer == NULL)
             fail_soon(c, "cannot start the request"); /* and release() ends its run */
         return;
     }
+    http->curl_calls++;
     if (curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)left) != CURLE_OK ||
         curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)left) != CURLE_OK ||
         curl_multi_add_handle(http->multi, c->easy) != CURLM_OK) {
@@ -712,6 +715,12 @@ void as_http_set_host_max(struct as_http *http, size_t max)
 void as_http_set_plain(struct as_http *http, int on)
 {
     http->plain_on = on;
+}
+
+void as_http_calls(const struct as_http *http, uint64_t *plain, uint64_t *curl)
+{
+    *plain = http->plain_calls;
+    *curl = http->curl_calls;
 }
 
 uint64_t as_http_host_waits(const struct as_http *http)

@@ -144,6 +144,9 @@ void as_http_set_host_max(struct as_http *http, size_t max);
  * Applies to calls started afterwards. */
 void as_http_set_plain(struct as_http *http, int on);
 
+/* Calls started since as_http_new: over the plain client's connections, through libcurl. */
+void as_http_calls(const struct as_http *http, uint64_t *plain, uint64_t *curl);
+
 /* Calls that waited for the bound of their origin since as_http_new (each counted once,
  * whether it then ran, timed out or was cancelled). */
 uint64_t as_http_host_waits(const struct as_http *http);

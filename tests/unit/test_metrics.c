@@ -216,8 +216,8 @@ static void test_pieces_and_format(void **unused)
             fail_msg("read in pieces of %zu, the answer differs", steps[i]);
         free(again);
     }
-    /* the daemon's 16 families, the groups' 26, the notifiers' 6 and the process' 6 */
-    assert_int_equal(check_format(whole), 16 + 26 + 6 + 6);
+    /* the daemon's 17 families, the groups' 26, the notifiers' 6 and the process' 6 */
+    assert_int_equal(check_format(whole), 17 + 26 + 6 + 6);
     assert_non_null(strstr(whole, "autoscaler_groups 300\n"));
     expect_family(whole, "autoscaler_group_max_replicas", "gauge",
                   "The max in effect now (schedules applied).", max_line);
@@ -263,7 +263,7 @@ static void test_reload_in_the_middle(void **unused)
     as_config_unref(cfg);
     read_rest(s, 0, &sb);
     as_metrics_close(s);
-    assert_int_equal(check_format(sb.buf), 16 + 26 + 6 + 6);
+    assert_int_equal(check_format(sb.buf), 17 + 26 + 6 + 6);
     const char *last = "autoscaler_measurements_skipped_total";
     assert_int_equal(lines_of(sb.buf, last, "g006"), 2);
     assert_int_equal(lines_of(sb.buf, last, "g001"), 0);
