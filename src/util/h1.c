@@ -320,11 +320,6 @@ void as_h1_read(struct as_h1 *c, const char *want, as_http1_body_fn body, void *
     c->body_arg = arg;
 }
 
-int as_h1_idle(const struct as_h1 *c)
-{
-    return c->state == C_IDLE;
-}
-
 int as_h1_send(struct as_h1 *c, const char *req, size_t len, int64_t timeout_ms, as_h1_cb cb,
                void *arg)
 {

@@ -64,10 +64,6 @@ void as_h1_free(struct as_h1 *c);
  * request with AS_H1_BODY). */
 void as_h1_read(struct as_h1 *c, const char *want, as_http1_body_fn body, void *arg);
 
-/* Whether c is connected with no request in flight: its next request goes without a new
- * connection. */
-int as_h1_idle(const struct as_h1 *c);
-
 /* Sends the complete request req[0..len) (borrowed until the callback) and reads its answer;
  * connects first when needed. timeout_ms: a deadline of its own (0: none, the caller keeps
  * one). cb runs exactly once, from the loop (never from within this call), unless

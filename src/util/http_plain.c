@@ -53,7 +53,6 @@ struct as_plain {
     struct conn *lru_first, *lru_last; /* idle connections, newest first */
     size_t conns;                      /* busy and idle */
     long max_conns;
-    uint64_t reused;
     const struct conn *in_cb; /* the connection whose transfer's callback runs */
     int proxied;              /* a proxy is set in the environment: libcurl takes every call */
 };
@@ -347,7 +346,6 @@ static struct conn *conn_get(struct as_plain *p, struct as_plain_origin *o, stru
     struct conn *c = o->idle;
     if (c != NULL) {
         idle_unlink(c);
-        p->reused += as_h1_idle(c->h);
     } else {
         struct conn *old = p->lru_last; /* the oldest idle one makes room */
         if (old != NULL && old == p->in_cb)
@@ -512,14 +510,4 @@ void as_plain_free(struct as_plain *p)
             free(o);
         }
     free(p);
-}
-
-size_t as_plain_conns(const struct as_plain *p)
-{
-    return p->conns;
-}
-
-uint64_t as_plain_reused(const struct as_plain *p)
-{
-    return p->reused;
 }

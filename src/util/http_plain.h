@@ -85,9 +85,4 @@ struct as_plain_xfer *as_plain_start(struct as_plain *p, struct as_plain_origin 
 /* Stops a transfer (its connection is closed); cb does not run. */
 void as_plain_abort(struct as_plain_xfer *x);
 
-/* Connections kept (busy and idle; an idle one the peer closed included), and transfers sent
- * over a connection an earlier one used. */
-size_t as_plain_conns(const struct as_plain *p);
-uint64_t as_plain_reused(const struct as_plain *p);
-
 #endif
