@@ -15,11 +15,13 @@ document and a 56-byte Prometheus text, with stub_status for its request counter
     p50 and p99 of each as the histogram bucket that holds them, "<=5ms" the finest, the
     larger of the two shown), the rounds' p99 duration, ticks coalesced (a round lost to a
     group still busy: "lost"), overloaded;
-  - wrk (one thread, 64 connections, --seconds) on the JSON: its CPU per request;
+  - wrk (one thread, 64 connections, --seconds) on the JSON: its CPU per request; and wrk
+    with one connection (one request at a time to a server idle between them, as the
+    daemon's polls are: each request wakes nginx and wrk sleeps for each answer): the same;
   - Prometheus (unless --no-prometheus), N targets (one label apart) scraped every 1 s,
     --seconds after its own warm-up: its CPU per scrape (requests nginx served it).
-Prints per N: daemon CPU per fetch and its ratio to wrk's CPU per request and to Prometheus's
-per scrape, the daemon's share of a core, RSS, lateness, lost ticks.
+Prints per N: daemon CPU per fetch and its ratio to wrk's CPU per request (64 connections,
+and "vs wrk1": one connection) and to Prometheus's per scrape, the daemon's share of a core, RSS, lateness, lost ticks.
 Use a release build. Everything on 127.0.0.1; every process it starts is stopped.
 """
 
@@ -223,9 +225,9 @@ def run_daemon(a, n, url, tmp):
             "late": late, "errors": errors, "over": over, "rounds": rounds}
 
 
-def run_wrk(a, url):
+def run_wrk(a, url, conns=64):
     s0 = served(url)
-    w = subprocess.Popen(["wrk", "-t1", "-c64", f"-d{int(a.seconds)}s", url + "/status.json"],
+    w = subprocess.Popen(["wrk", "-t1", f"-c{conns}", f"-d{int(a.seconds)}s", url + "/status.json"],
                          stdout=subprocess.DEVNULL)
     _, _, ru = os.wait4(w.pid, 0)  # its CPU, user and system, from the kernel at its exit
     w.returncode = 0
@@ -290,6 +292,7 @@ def main():
         for n in (int(x) for x in a.sizes.split(",")):
             d = run_daemon(a, n, url, tmp)
             w = run_wrk(a, url)
+            w["cpu_req_us_1"] = run_wrk(a, url, 1)["cpu_req_us"]
             p = None if a.no_prometheus else run_prometheus(a, n, url, tmp)
             rows.append((n, d, w, p))
             print_row(n, d, w, p, header=len(rows) == 1)
@@ -309,16 +312,20 @@ def ms(v):
 
 def print_row(n, d, w, p, header):
     if header:
-        print(f"{'groups':>6} {'fetch/s':>8} {'CPU/fetch':>9} {'vs wrk':>7} {'vs prom':>7} "
+        print(f"{'groups':>6} {'fetch/s':>8} {'CPU/fetch':>9} {'vs wrk':>7} {'vs wrk1':>7} "
+              f"{'vs prom':>7} "
               f"{'CPU':>5} {'RSS MiB':>7} {'late p50':>8} {'p99':>7} {'round p99':>9} {'lost':>6} "
-              f"{'errors':>6} {'over':>4} | {'wrk/req':>7} {'prom/scr':>8} {'prom CPU':>8}")
+              f"{'errors':>6} {'over':>4} | {'wrk/req':>7} {'wrk1/req':>8} {'prom/scr':>8} "
+              f"{'prom CPU':>8}")
     vs_p = f"{d['cpu_fetch_us'] / p['cpu_scrape_us']:6.2f}x" if p else "      -"
     ps = f"{p['cpu_scrape_us']:6.1f}us {p['cpu_pct']:7.0f}%" if p else f"{'-':>8} {'-':>8}"
     print(f"{n:>6} {d['fetch_rate']:>8.0f} {d['cpu_fetch_us']:>7.1f}us "
-          f"{d['cpu_fetch_us'] / w['cpu_req_us']:6.2f}x {vs_p} {d['cpu_pct']:>4.0f}% "
+          f"{d['cpu_fetch_us'] / w['cpu_req_us']:6.2f}x "
+          f"{d['cpu_fetch_us'] / w['cpu_req_us_1']:6.2f}x {vs_p} {d['cpu_pct']:>4.0f}% "
           f"{d['rss'] / 1024:>7.1f} {ms(d['p50']):>8} {ms(d['p99']):>7} {ms(d['round_p99']):>9} "
           f"{d['late']:>6} "
-          f"{d['errors']:>6} {d['over']:>4} | {w['cpu_req_us']:>5.1f}us {ps}", flush=True)
+          f"{d['errors']:>6} {d['over']:>4} | {w['cpu_req_us']:>5.1f}us "
+          f"{w['cpu_req_us_1']:>6.1f}us {ps}", flush=True)
 
 
 if __name__ == "__main__":
