@@ -1,20 +1,14 @@
 #include "util/http_plain.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "util/h1.h"
-#include "util/http1.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/util.h"
@@ -83,6 +77,26 @@ static unsigned hash_of(const char *s)
 
 /* Host and port of "http://host:port" (the host unbracketed), and its address when the host
  * is an IP literal. -1 when key is not of that form. */
+/* The address of an IP literal (unbracketed) and a port into *ss and *len; -1 for a name. */
+static int address_of(const char *ip, long port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof(*a4);
+    } else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*a6);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_key(struct as_plain_origin *o, const char *key)
 {
     if (strncmp(key, "http://", 7) != 0)
@@ -101,19 +115,7 @@ static int parse_key(struct as_plain_origin *o, const char *key)
         return -1;
     memcpy(o->host, h, hl);
     o->host[hl] = '\0';
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&o->addr;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&o->addr;
-    if (inet_pton(AF_INET, o->host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)o->port);
-        o->addrlen = sizeof(*a4);
-        o->literal = 1;
-    } else if (inet_pton(AF_INET6, o->host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)o->port);
-        o->addrlen = sizeof(*a6);
-        o->literal = 1;
-    }
+    o->literal = address_of(o->host, o->port, &o->addr, &o->addrlen) == 0;
     return 0;
 }
 
@@ -142,23 +144,10 @@ static struct as_plain_origin *origin_get(struct as_plain *p, const char *key)
 
 void as_plain_learn(struct as_plain *p, struct as_plain_origin *o, const char *ip, long port)
 {
-    struct sockaddr_storage ss = {0};
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    struct sockaddr_storage ss;
     socklen_t len;
-    if (o->literal || ip == NULL || port < 1 || port > 65535)
+    if (o->literal || ip == NULL || port < 1 || port > 65535 || address_of(ip, port, &ss, &len) < 0)
         return;
-    if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        len = sizeof(*a4);
-    } else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        len = sizeof(*a6);
-    } else {
-        return;
-    }
     if (len != o->addrlen || memcmp(&ss, &o->addr, len) != 0)
         while (o->idle != NULL) /* connected to the old address */
             conn_free(o->idle);
