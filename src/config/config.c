@@ -709,7 +709,20 @@ static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_no
         as_cfg_step(parse_model(g, as_node_get(n, "model"), what, err), n, &bad, err) < 0 ||
         as_cfg_step(as_node_check_keys(n, what, tables, group_sections, err), n, &bad, err) < 0)
         return -1;
-    return bad || keys_bad ? -1 : 0;
+    if (bad || keys_bad)
+        return -1;
+    struct as_sb fp = {0};
+    if (as_node_fingerprint(n, NULL, &fp) < 0) {
+        as_sb_free(&fp);
+        return as_err_set(err, "out of memory");
+    }
+    g->digest = 1469598103934665603ull;
+    for (const char *p = g->name; *p; p++)
+        g->digest = (g->digest ^ (unsigned char)*p) * 1099511628211ull;
+    for (size_t i = 0; i < fp.len; i++)
+        g->digest = (g->digest ^ (unsigned char)fp.buf[i]) * 1099511628211ull;
+    as_sb_free(&fp);
+    return 0;
 }
 
 /* A relative log_file or state_dir is taken from the configuration file's directory, as a

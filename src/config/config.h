@@ -84,6 +84,9 @@ struct as_group_cfg {
     int paused;    /* decide and log, hold the count */
     int override;  /* a manual count that wins over every decision; -1 = none */
     int line, col; /* where the group is defined */
+    /* FNV-1a of the group's canonical text (its name and every key, references resolved):
+     * equal digests, the same group, so a reload that leaves it alone says nothing of it. */
+    uint64_t digest;
     /* Bounds in time (docs/bounds.md). With a time-of-day schedule, `min` above holds its
      * lowest value and `max` its highest; the bounds in effect come from as_bounds_at. */
     struct as_tod *min_tod, *max_tod; /* NULL: the constant min / max */

@@ -488,6 +488,7 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
     if (rt->g->policy != g->policy) /* another policy's state means nothing to this one */
         as_policy_state_reset(&rt->st);
     int64_t old_interval = rt->g->interval_ms; /* rt->g goes with the old config */
+    uint64_t old_digest = rt->g->digest;
     slots_free(rt);
     as_config_ref(cfg);
     as_config_unref(rt->cfg);
@@ -501,11 +502,16 @@ static int group_switch(struct group_rt *rt, struct as_config *cfg, struct as_gr
         rc = g->scaler.ops->start(g->scaler.state, &ctx, err);
     }
     as_backoff_init(&rt->backoff, g->scaler.backoff_ms, g->scaler.backoff_max_ms, 0);
+    int same = old_digest == g->digest;
     if (old_interval != g->interval_ms && rt->tick != NULL) {
         as_loop_cancel_timer(rt->eng->loop, rt->tick);
         rt->tick = as_loop_add_timer(rt->eng->loop, g->interval_ms, on_tick, rt);
     }
-    AS_LOG(AS_INFO, "engine[%s]: configuration applied%s", rt->name, keep ? "" : " (new scaler)");
+    /* a reload of 10,000 groups that changes one says so once, not 10,000 times */
+    AS_LOG(same ? AS_DEBUG : AS_INFO, "engine[%s]: configuration applied%s", rt->name,
+           same   ? " (unchanged)"
+           : keep ? ""
+                  : " (new scaler)");
     return rc;
 }
 
@@ -643,12 +649,14 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
     char *matched = calloc(cfg->ngroups ? cfg->ngroups : 1, 1);
     if (matched == NULL)
         return as_err_set(err, "out of memory");
+    size_t changed = 0, same = 0, added = 0, removed = 0;
     eng->walking++;
     for (struct group_rt *rt = eng->groups; rt; rt = rt->next) {
         if (!live(rt))
             continue;
         struct as_group_cfg *g = as_config_group(cfg, rt->name);
         if (g == NULL) {
+            removed++;
             AS_LOG(AS_INFO, "engine[%s]: removed from the configuration", rt->name);
             if (busy(rt))
                 rt->remove_after = 1;
@@ -657,6 +665,10 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
             continue;
         }
         matched[g - cfg->groups] = 1;
+        if (g->digest == rt->g->digest)
+            same++;
+        else
+            changed++;
         if (rt->phase != IDLE) { /* a round in flight finishes on its config */
             as_config_unref(rt->next_cfg);
             rt->next_cfg = cfg;
@@ -668,6 +680,7 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
     for (size_t i = 0; i < cfg->ngroups; i++) {
         if (matched[i])
             continue;
+        added++;
         struct group_rt *rt = group_new(eng, cfg, &cfg->groups[i]);
         if (rt == NULL)
             rc = as_err_set(err, "group '%s': out of memory", cfg->groups[i].name);
@@ -676,6 +689,8 @@ int as_engine_reload(struct as_engine *eng, struct as_config *cfg, struct as_err
     }
     free(matched);
     eng->walking--;
+    AS_LOG(AS_INFO, "engine: reload: %zu group(s) changed, %zu unchanged, %zu added, %zu removed",
+           changed, same, added, removed);
     as_notify_apply(eng->notify, cfg);
     as_config_unref(eng->cfg);
     eng->cfg = cfg;

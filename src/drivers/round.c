@@ -433,13 +433,13 @@ static int join_workers(struct slot *s, const struct as_replica_obs *workers, si
  * as_status_decided) plus 1 in the low 5 bits, so that 0 is "none yet", and above them a
  * digest of the metrics that failed, of whether something held the count from the policy's
  * (held: a window, a rate limit, a cooldown, a warmup; its start and its end are news, not
- * every round of it) and of the configuration it was made on (a reload gives the group a new
- * one: engine.c's group_switch). */
+ * every round of it) and of the configuration it was made on (its digest: a reload that
+ * changes the group is news, one that leaves it as it was is not). */
 _Static_assert((AS_OUTCOMES * AS_RC_CLASSES) < 32, "a decision's outcome and class fit 5 bits");
 
 static uint32_t decision_said(const struct group_rt *rt, unsigned key, int held)
 {
-    uint64_t h = (1469598103934665603ull ^ (uintptr_t)rt->g) * 1099511628211ull; /* FNV-1a */
+    uint64_t h = (1469598103934665603ull ^ rt->g->digest) * 1099511628211ull; /* FNV-1a */
     h = (h ^ (uint64_t)(held != 0)) * 1099511628211ull;
     for (size_t i = 0; i < rt->g->nmetrics; i++)
         if (!rt->slots[i].obs.ok)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The decision line at INFO only when the decision says something new for the group (its
-first, a change of count, another outcome or class, other metrics failing, a reload); at
-DEBUG one every round (docs/logging.md).
+first, a change of count, another outcome or class, other metrics failing, a reload that
+changed the group); at DEBUG one every round (docs/logging.md).
 
 Decisions are counted by the daemon itself: on SIGUSR1 it writes `engine[G]: counters ...
 decisions=N`, from the same thread that writes the decision lines, so every decision counted
@@ -113,6 +113,31 @@ def test_info_writes_what_changed(ctx):
     out = steady(d, 5, 6)
     assert shown(out[5]) == (4, 4, 0.5, 0.5), out[5].line.raw
     assert all(x.line.level == "INFO" for x in out), [x.line.raw for x in out]
+    d.stop()
+
+
+@test
+def test_reload_says_only_what_changed(ctx):
+    """A reload that changes one group of two: one summary line, the changed group's
+    "configuration applied" and a new first decision line; of the other, nothing at INFO."""
+    app, other = apps(ctx)
+    groups = {"web": group(app, other), "api": group(app, other)}
+    cfg = config(ctx, "info", groups)
+    d = ctx.daemon(write_config(ctx.tmp, cfg), log_file=cfg["log_file"])
+    steady(d, 3, 1)
+    api_before = len(counted(d, "api")[1])
+    assert api_before == 1, api_before
+    groups["web"] = group(app, other, cooldown="1s")
+    write_config(ctx.tmp, config(ctx, "info", groups))
+    mark = d.mark()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"engine: reload: 1 group\(s\) changed, 1 unchanged, 0 added, 0 removed", 10,
+               since=mark)
+    d.wait_log(r"engine\[web\]: configuration applied$", 10, since=mark)
+    steady(d, 4, 2)                                  # web: a new first line, then nothing
+    made, api = decided(d, counted(d, "api")[0] + 4, "api")
+    assert len(api) == 1, [x.line.raw for x in api]  # api: still its one line from the start
+    assert not d.grep(r"engine\[api\]: configuration applied", since=mark)
     d.stop()
 
 
