@@ -448,9 +448,9 @@ static uint32_t decision_said(const struct group_rt *rt, unsigned key, int held)
 }
 
 /* A decision's line is written at INFO when it says something new for the group: the first
- * one (after start or a reload), a change of count (a scale, or one held by paused or dry
- * run), another outcome or class than the decision before, other metrics failing, or a hold
- * of what the policy wanted beginning or ending; else at DEBUG. A steady group is one line at
+ * one (after start or a reload that changed the group), a change of count (a scale, or one
+ * held by paused or dry run), another outcome or class than the decision before, other
+ * metrics failing, or a hold of what the policy wanted beginning or ending; else at DEBUG. A steady group is one line at
  * INFO, not one a round: 10,000 groups every second would write 10,000 lines a second that
  * nobody reads. */
 static enum as_log_level decision_level(struct group_rt *rt, int current,
