@@ -23,8 +23,10 @@ import calendar
 import contextlib
 import json
 import os
+import random
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -201,13 +203,35 @@ def kill9(d):
 
 # ---- a server of paths -------------------------------------------------------------------------
 
+def _fixed_port():
+    """A free port on 127.0.0.1 below the ephemeral range (ip_local_port_range)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((HOST, port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 class PathServer:
     """An HTTP/1.1 server on 127.0.0.1 (its own thread per request). Each path answers with a
     fixed JSON document (or a callable's), after a delay, or hangs (until stop()), per
     `routes`: {path: doc | callable | ("delay", seconds, doc) | "hang"}. Requests
     are counted per path. down()/up() close and reopen the listening socket on the same port,
     so the client sees `connection refused` in between (with keepalive=False, so that no
-    connection outlives the listener)."""
+    connection outlives the listener). The port is below the kernel's ephemeral range: one
+    in it could be taken meanwhile as the local port of any connection on the machine (of
+    another test, running at the same time), and up() would fail with EADDRINUSE."""
 
     def __init__(self, routes=None, port=0, keepalive=True):
         self.routes = dict(routes or {})
@@ -260,6 +284,8 @@ class PathServer:
         return H
 
     def up(self):
+        if self.port == 0:
+            self.port = _fixed_port()
         class S(ThreadingHTTPServer):
             daemon_threads = True
             allow_reuse_address = True

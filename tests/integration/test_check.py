@@ -147,8 +147,8 @@ def test_relative_paths_from_the_config_dir(ctx):
     d.send_signal(signal.SIGHUP)
     wait_for(lambda: "main: reloaded" in d.stderr(), 10, "the reload (on stderr: the log moved)")
     second = os.path.join(conf, "logs", "as2.log")
-    wait_for(lambda: os.path.exists(second) and "decision" in open(second).read(), 10,
-             "decisions in the reloaded, relative log file")
+    wait_for(lambda: os.path.exists(second) and "engine: reload:" in open(second).read(), 10,
+             "the reload's line in the reloaded, relative log file")
     d.stop()
     assert not os.path.exists(os.path.join(ctx.tmp, "logs"))
     # a state_dir that cannot be made is reported at its key, relative to the file too
