@@ -101,6 +101,16 @@ def start_nginx(tmp):
     raise SystemExit(f"nginx did not answer; see {d}/error.log")
 
 
+def stop(proc, sig=signal.SIGTERM, timeout=30):
+    """Stops proc with sig, and with SIGKILL if it is still there after timeout seconds."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def served(url):
     with urllib.request.urlopen(url + "/stub", timeout=5) as r:
         text = r.read().decode()
@@ -207,12 +217,7 @@ def run_daemon(a, n, url, tmp):
         rss = rss_kib(d.pid)
         over = overloaded(m1)
     finally:
-        d.send_signal(signal.SIGTERM)
-        try:
-            d.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            d.kill()
-            d.wait()
+        stop(d)
     p50, p99, rounds = lateness(m0, m1)
     round_p99 = quantile(histogram(m0, m1, "autoscaler_round_duration_seconds"), 0.99)
     late = int(m1.get("autoscaler_ticks_coalesced_total", 0) -
@@ -262,12 +267,7 @@ def run_prometheus(a, n, url, tmp):
         s1, c1, t1 = served(url), cpu_seconds(p.pid), time.monotonic()
         rss = rss_kib(p.pid)
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop(p)
     scrapes = max(1, s1 - s0 - 2)
     return {"cpu_scrape_us": (c1 - c0) / scrapes * 1e6, "rate": scrapes / (t1 - t0), "rss": rss,
             "cpu_pct": (c1 - c0) / (t1 - t0) * 100}
@@ -297,11 +297,7 @@ def main():
             rows.append((n, d, w, p))
             print_row(n, d, w, p, header=len(rows) == 1)
     finally:
-        nginx.send_signal(signal.SIGQUIT)
-        try:
-            nginx.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
+        stop(nginx, signal.SIGQUIT, 10)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

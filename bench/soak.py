@@ -50,17 +50,8 @@ def main():
             print(f"{t:6.0f}s  RSS {scale.rss_kib(d.pid) / 1024:6.1f} MiB  CPU {cpu:4.0f}%",
                   flush=True)
     finally:
-        d.send_signal(signal.SIGTERM)
-        try:
-            d.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            d.kill()
-            d.wait()
-        nginx.send_signal(signal.SIGQUIT)
-        try:
-            nginx.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
+        scale.stop(d)
+        scale.stop(nginx, signal.SIGQUIT, 10)
     with open(log) as f:
         print("ERROR lines:", sum(1 for line in f if " ERROR " in line))
     shutil.rmtree(tmp, ignore_errors=True)
