@@ -436,13 +436,13 @@ static void release(struct as_http_call *c)
     struct lane *l = c->lane;
     if (l == NULL)
         return;
-    if (c->state == CALL_RUNNING && c->request != NULL) {
-        as_plain_abort(c->xfer); /* NULL once it ended */
-        c->xfer = NULL;
-        l->running--;
-        l->host->running -= !c->free_of_host;
-    } else if (c->state == CALL_RUNNING) {
-        curl_multi_remove_handle(c->http->multi, c->easy);
+    if (c->state == CALL_RUNNING) {
+        if (c->request != NULL) {
+            as_plain_abort(c->xfer); /* NULL once it ended */
+            c->xfer = NULL;
+        } else {
+            curl_multi_remove_handle(c->http->multi, c->easy);
+        }
         l->running--;
         l->host->running -= !c->free_of_host;
     } else if (c->state == CALL_QUEUED) {
