@@ -33,9 +33,7 @@ struct parser {
 
 static uint64_t hash_str(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    uint64_t h = as_fnv1a(AS_FNV_BASIS, s, strlen(s));
     return h ^ (h >> 29);
 }
 

@@ -716,11 +716,7 @@ static int parse_group(struct as_group_cfg *g, struct as_node *key, struct as_no
         as_sb_free(&fp);
         return as_err_set(err, "out of memory");
     }
-    g->digest = 1469598103934665603ull;
-    for (const char *p = g->name; *p; p++)
-        g->digest = (g->digest ^ (unsigned char)*p) * 1099511628211ull;
-    for (size_t i = 0; i < fp.len; i++)
-        g->digest = (g->digest ^ (unsigned char)fp.buf[i]) * 1099511628211ull;
+    g->digest = as_fnv1a(as_fnv1a(AS_FNV_BASIS, g->name, strlen(g->name)), fp.buf, fp.len);
     as_sb_free(&fp);
     return 0;
 }

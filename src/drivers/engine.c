@@ -527,10 +527,7 @@ static void timeline(struct group_rt *rt)
 
 static uint64_t name_seed(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a: a stable per-group jitter seed */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return as_fnv1a(AS_FNV_BASIS, s, strlen(s)); /* a stable per-group jitter seed */
 }
 
 static struct group_rt *group_new(struct as_engine *eng, struct as_config *cfg,

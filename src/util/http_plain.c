@@ -69,10 +69,7 @@ static void conn_free(struct conn *c);
 
 static unsigned hash_of(const char *s)
 {
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
+    return (unsigned)as_fnv1a(AS_FNV_BASIS, s, strlen(s));
 }
 
 /* Host and port of "http://host:port" (the host unbracketed), and its address when the host

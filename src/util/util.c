@@ -137,6 +137,14 @@ int64_t as_wall_ms(void)
     return clock_ms(CLOCK_REALTIME);
 }
 
+uint64_t as_fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
 char *as_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;

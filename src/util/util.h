@@ -43,6 +43,11 @@ void as_strv_free(char **list);
  * own variables). */
 int as_env_name_ok(const char *s, size_t n);
 
+/* FNV-1a (64-bit) of the n bytes at p, continuing from h (AS_FNV_BASIS to begin): the
+ * hash of the config's and the writer's tables, a group's jitter seed and its digest. */
+#define AS_FNV_BASIS 1469598103934665603ULL
+uint64_t as_fnv1a(uint64_t h, const void *p, size_t n);
+
 /* strdup that returns NULL on NULL input. Caller frees. */
 char *as_strdup(const char *s);
 
