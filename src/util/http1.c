@@ -69,8 +69,7 @@ static int is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
-/* RFC 9110 tchar */
-static int is_tchar(unsigned char c)
+int as_http1_tchar(int c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
            (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
@@ -125,7 +124,7 @@ static enum as_http1_result header_line(struct as_http1 *p, const char *s, size_
     if (is_ows(s[0]))
         return unsupported(p, "a folded header line");
     size_t nl = 0;
-    while (nl < n && is_tchar((unsigned char)s[nl]))
+    while (nl < n && as_http1_tchar((unsigned char)s[nl]))
         nl++;
     if (nl == 0 || nl == n || s[nl] != ':')
         return fail(p, "malformed header line");

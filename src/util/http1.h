@@ -54,6 +54,9 @@ struct as_http1 {
     char *line; /* AS_HTTP1_LINE_MAX bytes once a line came in two pieces; as_http1_free */
 };
 
+/* Whether c may be in a header's name: RFC 9110's tchar. */
+int as_http1_tchar(int c);
+
 /* Ready for a response (want: a header to report, may be NULL; borrowed). Zero-initialise p
  * before its first init; init again for each response. */
 void as_http1_init(struct as_http1 *p, const char *want);

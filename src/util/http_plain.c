@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "util/h1.h"
+#include "util/http1.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/util.h"
@@ -155,17 +156,11 @@ void as_plain_learn(struct as_plain *p, struct as_plain_origin *o, const char *i
 
 /* ---- the request ---- */
 
-static int is_tchar(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 /* The length of the name of a "Name: value" header with a value; 0 when h is not one. */
 static size_t header_name(const char *h)
 {
     size_t n = 0;
-    while (is_tchar((unsigned char)h[n]))
+    while (as_http1_tchar((unsigned char)h[n]))
         n++;
     if (n == 0 || h[n] != ':')
         return 0;

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "util/http1.h"
 #include "util/sigv4.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
@@ -149,12 +150,6 @@ struct hdr {
     size_t order;
 };
 
-static int tchar(int c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 static int blank(int c)
 {
     return c == ' ' || c == '\t';
@@ -166,7 +161,7 @@ static int header_ok(const struct as_sigv4_pair *h, struct as_err *err)
     if (h->name == NULL || h->name[0] == '\0')
         return as_err_set(err, "a header without a name");
     for (const char *p = h->name; *p; p++)
-        if (!tchar((unsigned char)*p))
+        if (!as_http1_tchar((unsigned char)*p))
             return as_err_set(err, "header name '%.64s' is not a token", h->name);
     for (const char *p = v; *p; p++)
         if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
