@@ -16,6 +16,8 @@ queue=${CELERY_QUEUE:-celery}
 secs=${TASK_SECONDS:-1}
 me=${AUTOSCALER_WORKER:-0}
 stop=0
+nl='
+'
 trap 'stop=1' TERM INT
 while [ "$stop" = 0 ]; do
     # The signal goes to the whole process group: redis-cli and the task ignore it, so a task
@@ -24,7 +26,9 @@ while [ "$stop" = 0 ]; do
         out="error: $out"
     case $out in
     "$queue"*)
-        echo "worker $me: task $(echo "$out" | tail -n 1)"
+        # The task is the reply's last line. No pipeline here: a SIGTERM arriving now would
+        # kill a `tail` and print the task's name empty.
+        echo "worker $me: task ${out##*"$nl"}"
         (trap '' TERM INT; exec sleep "$secs")
         ;;
     "") ;; # nothing within a second: ask again
