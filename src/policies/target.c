@@ -10,23 +10,45 @@
  *     missing replica on a scale-down at max(100, target) % of its request; a replica without
  *     a request among weighted ones holds the count (the HPA: "missing request for")
  *   several metrics -> the largest proposal. */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/decide.h"
+#include "util/numfmt.h"
 
 static int clamp_int(double v)
 {
     return v > 1e9 ? 1000000000 : v < 0 ? 0 : (int)v;
 }
 
-/* A ratio for a reason: three decimals as the HPA's, or %g when that would be long (a metric
- * of 1e308 must not print 300 digits). */
-static const char *r3(double v, char *buf)
+/* The numbers of a reason, formatted without printf's floating-point path (the reason is
+ * written every round, and that path was most of a round's user time in `bench/scale.py`):
+ * num() as %g, r3() a ratio with three decimals as the HPA's, or %.4g when that would be long
+ * (a metric of 1e308 must not print 300 digits). Each number has its own buffer. */
+struct nums {
+    char b[6][AS_NUMFMT_MAX];
+    int n;
+};
+
+static const char *num(struct nums *s, double v)
 {
-    snprintf(buf, 32, fabs(v) < 1e9 ? "%.3f" : "%.4g", v);
-    return buf;
+    assert(s->n < 6);
+    char *b = s->b[s->n++];
+    as_fmt_g(b, v);
+    return b;
+}
+
+static const char *r3(struct nums *s, double v)
+{
+    assert(s->n < 6);
+    char *b = s->b[s->n++];
+    if (fabs(v) < 1e9)
+        as_fmt_f3(b, v);
+    else
+        snprintf(b, AS_NUMFMT_MAX, "%.4g", v);
+    return b;
 }
 
 /* The sums of one per-replica metric: ready replicas with a sample (sum of value x weight,
@@ -93,7 +115,7 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
                        const struct as_metric_obs *o, int current, char *buf, size_t len)
 {
     struct tally t;
-    char b0[32], b1[32], b2[32];
+    struct nums f = {.n = 0};
     count(o, &t);
     if (hold(m, o, &t, current, buf, len))
         return current;
@@ -103,15 +125,16 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
     if (!rebalance && t.missing == 0) {
         if (fabs(1.0 - ratio) <= g->tolerance) {
             snprintf(buf, len,
-                     "%s %s=%g over %d ready target=%g ratio=%s within tolerance %g:"
+                     "%s %s=%s over %d ready target=%s ratio=%s within tolerance %s:"
                      " keep %d",
-                     m->name, avg, t.sum / t.w, t.ready, m->target, r3(ratio, b0), g->tolerance,
-                     current);
+                     m->name, avg, num(&f, t.sum / t.w), t.ready, num(&f, m->target),
+                     r3(&f, ratio), num(&f, g->tolerance), current);
             return current;
         }
         int want = clamp_int(ceil(ratio * t.ready));
-        snprintf(buf, len, "%s %s=%g over %d ready target=%g ratio=%s: ceil(%s*%d)=%d", m->name,
-                 avg, t.sum / t.w, t.ready, m->target, r3(ratio, b0), r3(ratio, b1), t.ready, want);
+        const char *rs = r3(&f, ratio);
+        snprintf(buf, len, "%s %s=%s over %d ready target=%s ratio=%s: ceil(%s*%d)=%d", m->name,
+                 avg, num(&f, t.sum / t.w), t.ready, num(&f, m->target), rs, rs, t.ready, want);
         return want;
     }
     /* Fill in: missing at the target on a scale-down (weighted: at max(100 %, target) of its
@@ -132,7 +155,7 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
         snprintf(buf, len,
                  "%s ratio=%s (%s with %d missing, %d not ready): within tolerance or "
                  "reversed: keep %d",
-                 m->name, r3(ratio, b0), r3(nratio, b1), t.missing, t.unready, current);
+                 m->name, r3(&f, ratio), r3(&f, nratio), t.missing, t.unready, current);
         return current;
     }
     int want = clamp_int(ceil(nratio * n));
@@ -140,11 +163,11 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
         snprintf(buf, len,
                  "%s ratio=%s (with %d missing, %d not ready): ceil(%s*%d)=%d goes against the "
                  "ratio: keep %d",
-                 m->name, r3(ratio, b0), t.missing, t.unready, r3(nratio, b1), n, want, current);
+                 m->name, r3(&f, ratio), t.missing, t.unready, r3(&f, nratio), n, want, current);
         return current;
     }
     snprintf(buf, len, "%s ratio=%s (%s with %d missing, %d not ready): ceil(%s*%d)=%d", m->name,
-             r3(ratio, b0), r3(nratio, b1), t.missing, t.unready, r3(nratio, b2), n, want);
+             r3(&f, ratio), r3(&f, nratio), t.missing, t.unready, r3(&f, nratio), n, want);
     return want;
 }
 
@@ -154,41 +177,45 @@ static int propose(const struct as_group_cfg *g, const struct as_metric_cfg *m,
 {
     double value = o->value, ratio;
     int desired;
-    char b0[32], b1[32];
+    struct nums f = {.n = 0};
     if (m->target > 0 && o->nreplicas > 0)
         return per_replica(g, m, o, current, buf, len);
     if (m->average_value > 0) {
         desired = clamp_int(ceil(value / m->average_value));
         if (current == 0) {
-            snprintf(buf, len, "%s=%g average_value=%g: ceil(%g/%g)=%d from zero", m->name, value,
-                     m->average_value, value, m->average_value, desired);
+            snprintf(buf, len, "%s=%s average_value=%s: ceil(%s/%s)=%d from zero", m->name,
+                     num(&f, value), num(&f, m->average_value), num(&f, value),
+                     num(&f, m->average_value), desired);
             return desired;
         }
         ratio = value / (m->average_value * current);
         if (fabs(1.0 - ratio) <= g->tolerance) {
-            snprintf(buf, len, "%s=%g average_value=%g ratio=%s within tolerance %g: keep %d",
-                     m->name, value, m->average_value, r3(ratio, b0), g->tolerance, current);
+            snprintf(buf, len, "%s=%s average_value=%s ratio=%s within tolerance %s: keep %d",
+                     m->name, num(&f, value), num(&f, m->average_value), r3(&f, ratio),
+                     num(&f, g->tolerance), current);
             return current;
         }
-        snprintf(buf, len, "%s=%g average_value=%g: ceil(%g/%g)=%d", m->name, value,
-                 m->average_value, value, m->average_value, desired);
+        snprintf(buf, len, "%s=%s average_value=%s: ceil(%s/%s)=%d", m->name, num(&f, value),
+                 num(&f, m->average_value), num(&f, value), num(&f, m->average_value), desired);
         return desired;
     }
     ratio = value / m->target;
     if (current == 0) {
         desired = clamp_int(ceil(ratio));
-        snprintf(buf, len, "%s=%g target=%g: ceil(%s)=%d from zero", m->name, value, m->target,
-                 r3(ratio, b0), desired);
+        snprintf(buf, len, "%s=%s target=%s: ceil(%s)=%d from zero", m->name, num(&f, value),
+                 num(&f, m->target), r3(&f, ratio), desired);
         return desired;
     }
     if (fabs(1.0 - ratio) <= g->tolerance) {
-        snprintf(buf, len, "%s=%g target=%g ratio=%s within tolerance %g: keep %d", m->name, value,
-                 m->target, r3(ratio, b0), g->tolerance, current);
+        snprintf(buf, len, "%s=%s target=%s ratio=%s within tolerance %s: keep %d", m->name,
+                 num(&f, value), num(&f, m->target), r3(&f, ratio), num(&f, g->tolerance),
+                 current);
         return current;
     }
     desired = clamp_int(ceil(ratio * current));
-    snprintf(buf, len, "%s=%g target=%g ratio=%s: ceil(%s*%d)=%d", m->name, value, m->target,
-             r3(ratio, b0), r3(ratio, b1), current, desired);
+    const char *rs = r3(&f, ratio);
+    snprintf(buf, len, "%s=%s target=%s ratio=%s: ceil(%s*%d)=%d", m->name, num(&f, value),
+             num(&f, m->target), rs, rs, current, desired);
     return desired;
 }
 
@@ -205,7 +232,8 @@ void as_policy_target(const struct as_group_cfg *g, const struct as_obs *obs, st
         int p = propose(g, &g->metrics[i], &obs->m[i], obs->current, buf, sizeof(buf));
         if (rec->valid == 0 || p > rec->desired) {
             rec->desired = p;
-            snprintf(rec->reason, sizeof(rec->reason), "%s", buf);
+            _Static_assert(sizeof(buf) == sizeof(rec->reason), "a proposal's reason fits");
+            memcpy(rec->reason, buf, strlen(buf) + 1);
         }
         rec->valid++;
     }

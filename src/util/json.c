@@ -156,6 +156,10 @@ int as_json_count_at(json_t *doc, const char *ptr, unsigned flags, int *out, str
     double v;
     if (as_json_number_at(doc, ptr, flags, &v, err) < 0)
         return -1;
+    if (v >= 0 && v <= INT_MAX && v == floor(v)) {
+        *out = (int)v;
+        return 0;
+    }
     char text[64];
     /* Whole numbers in full ("3000000000", not "3e+09"), others as %g. */
     if (v == floor(v) && fabs(v) < 1e18)
@@ -166,10 +170,7 @@ int as_json_count_at(json_t *doc, const char *ptr, unsigned flags, int *out, str
         return as_err_set(err, "replica count %s is negative", text);
     if (v != floor(v))
         return as_err_set(err, "replica count %s is not a whole number", text);
-    if (v > INT_MAX)
-        return as_err_set(err, "replica count %s is out of range (0..%d)", text, INT_MAX);
-    *out = (int)v;
-    return 0;
+    return as_err_set(err, "replica count %s is out of range (0..%d)", text, INT_MAX);
 }
 
 int as_json_parse_number(const char *text, size_t len, const char *ptr, double *out,

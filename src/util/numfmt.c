@@ -70,3 +70,95 @@ size_t as_fmt_double(char *buf, double v)
     }
     return slow_double(buf, v);
 }
+
+/* m (< 10^digits) as exactly `digits` digits, leading zeros kept; returns digits. */
+static size_t put_digits(char *buf, uint64_t m, int digits)
+{
+    for (int i = digits - 1; i >= 0; i--, m /= 10)
+        buf[i] = (char)('0' + m % 10);
+    return (size_t)digits;
+}
+
+/* The nearest integer to the exact product a x 10^k (k in -1..10, a x 10^k < 2^52), in *m;
+ * 0 when that product may be a tie (the caller asks snprintf, which rounds ties to even).
+ * The multiplication (or division) rounds once, and rounding is monotonic: an exact product
+ * below a tie n + 1/2 (a double here) comes out at most n + 1/2, one above it at least. So
+ * the computed product is on the tie's side of the exact one, or on the tie itself. */
+static int round_scaled(double a, int k, uint64_t *m)
+{
+    static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10};
+    double y = k < 0 ? a / 10 : a * p10[k], f = y - floor(y);
+    if (f == 0.5)
+        return 0;
+    *m = (uint64_t)(f < 0.5 ? floor(y) : floor(y) + 1);
+    return 1;
+}
+
+size_t as_fmt_g(char *buf, double v)
+{
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e6)) /* zeros, NaN, infinities and the exponent style */
+        return v == 0 && !signbit(v) ? (size_t)(strcpy(buf, "0"), 1)
+                                     : (size_t)snprintf(buf, AS_NUMFMT_MAX, "%g", v);
+    /* x: the decimal exponent of a rounded to 6 digits, found from the rounded digits m
+     * themselves (100000 <= m < 1000000): no log10, whose own rounding could be off by one. */
+    int x = a >= 1 ? (a >= 1e3 ? (a >= 1e5 ? 5 : a >= 1e4 ? 4 : 3) : a >= 100 ? 2 : a >= 10 ? 1 : 0)
+                   : (a >= 0.1 ? -1 : a >= 0.01 ? -2 : a >= 0.001 ? -3 : -4);
+    uint64_t m = 0;
+    for (int tries = 0;; tries++) {
+        if (tries == 3 || !round_scaled(a, 5 - x, &m))
+            return (size_t)snprintf(buf, AS_NUMFMT_MAX, "%g", v);
+        if (m < 100000)
+            x--;
+        else if (m > 1000000)
+            x++;
+        else
+            break;
+    }
+    if (m == 1000000) /* rounded up to the next power of ten */
+        m = 100000, x++;
+    if (x < -4 || x >= 6)
+        return (size_t)snprintf(buf, AS_NUMFMT_MAX, "%g", v);
+    char digits[6];
+    put_digits(digits, m, 6);
+    int nd = 6;
+    while (nd > 1 && digits[nd - 1] == '0' && nd > x + 1)
+        nd--;
+    size_t len = 0;
+    if (signbit(v))
+        buf[len++] = '-';
+    if (x >= 0) {
+        memcpy(buf + len, digits, (size_t)x + 1);
+        len += (size_t)x + 1;
+        if (nd > x + 1) {
+            buf[len++] = '.';
+            memcpy(buf + len, digits + x + 1, (size_t)(nd - x - 1));
+            len += (size_t)(nd - x - 1);
+        }
+    } else {
+        buf[len++] = '0';
+        buf[len++] = '.';
+        for (int i = -1; i > x; i--)
+            buf[len++] = '0';
+        memcpy(buf + len, digits, (size_t)nd);
+        len += (size_t)nd;
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+size_t as_fmt_f3(char *buf, double v)
+{
+    double a = fabs(v);
+    uint64_t m = 0;
+    if (!(a < 1e6) || !round_scaled(a, 3, &m))
+        return (size_t)snprintf(buf, AS_NUMFMT_MAX, "%.3f", v);
+    size_t len = 0;
+    if (signbit(v))
+        buf[len++] = '-';
+    len += as_fmt_i64(buf + len, (int64_t)(m / 1000));
+    buf[len++] = '.';
+    len += put_digits(buf + len, m % 1000, 3);
+    buf[len] = '\0';
+    return len;
+}

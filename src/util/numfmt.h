@@ -18,4 +18,11 @@ size_t as_fmt_i64(char *buf, int64_t v);
  * Other values (and NaN, infinities, -0) go through snprintf. */
 size_t as_fmt_double(char *buf, double v);
 
+/* v as printf("%g", v) writes it (6 significant digits, trailing zeros dropped), and as
+ * printf("%.3f", v): the same text, several times faster for values in [1e-4, 1e6) (for
+ * %.3f, below 1e6) that do not round onto a tie; the rest go through snprintf.
+ * For the decisions' reasons, formatted every round. */
+size_t as_fmt_g(char *buf, double v);
+size_t as_fmt_f3(char *buf, double v);
+
 #endif

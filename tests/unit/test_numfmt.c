@@ -1,4 +1,4 @@
-/* Fast number formatting (util/numfmt): the same text as the snprintf it replaces. */
+/* Fast number formatting (util/numfmt): the same text as the snprintf each replaces. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -98,6 +98,73 @@ static void test_double_sweep(void **state)
     }
 }
 
+/* as_fmt_g and as_fmt_f3 against the snprintf they replace, on v and its neighbours. */
+static void check_g_f3(double v)
+{
+    for (int step = -2; step <= 2; step++) {
+        double w = v;
+        for (int i = 0; i < abs(step); i++)
+            w = nextafter(w, step < 0 ? -INFINITY : INFINITY);
+        char want[512], got[AS_NUMFMT_MAX];
+        snprintf(want, sizeof(want), "%g", w);
+        size_t n = as_fmt_g(got, w);
+        if (strcmp(want, got) != 0 || n != strlen(got))
+            fail_msg("%%g of %.17g: want '%s', got '%s'", w, want, got);
+        if (isfinite(w) && fabs(w) >= 1e20)
+            continue; /* %.3f of 1e300 is 300 digits: the caller's own rule (r3) avoids it */
+        snprintf(want, sizeof(want), "%.3f", w);
+        n = as_fmt_f3(got, w);
+        if (strcmp(want, got) != 0 || n != strlen(got))
+            fail_msg("%%.3f of %.17g: want '%s', got '%s'", w, want, got);
+    }
+}
+
+static void test_g_f3_edges(void **state)
+{
+    (void)state;
+    const double v[] = {0.0, -0.0, 1.0, -1.0, 0.1, 0.8, 0.72 / 0.8, 0.9, 10, 0.5, 1.5, 2.5,
+                        /* exact ties of %.3f (62.5, 1062.5 thousandths) and of %g's 6 digits */
+                        0.0625, 1.0625, -0.0625, 100000.5, 999999.5, 123456.5, 0.0001220703125,
+                        /* the rounding carries into the next power of ten */
+                        9.999995, 9.9999951, 99999.95, 999999.4, 0.000999999999, 9.99995e-5,
+                        0.00999999, 0.0999999951, 1e-4, 1e-5, 9.9999e-5, 1e6, 1e6 - 1e-10,
+                        1e5, 1e5 - 0.01, 123456.789, 3.14159265, -2.718281828, 1.0 / 3, 2.0 / 3,
+                        0.1 + 0.2, 999.9995, 0.0005, 0.0015, 0.0025, 1.0005, 2.0005, 12.3456789,
+                        1e9, 1e15, 1e21, 1e300, 5e-324, HUGE_VAL, -HUGE_VAL, NAN, 1e-300,
+                        1.7976931348623157e308};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        check_g_f3(v[i]);
+    char buf[AS_NUMFMT_MAX];
+    as_fmt_g(buf, 0.72 / 0.8);
+    assert_string_equal(buf, "0.9");
+    as_fmt_f3(buf, 0.0625); /* a tie: to even, as printf */
+    assert_string_equal(buf, "0.062");
+    as_fmt_g(buf, 9.999995e5 + 0.1);
+    assert_string_equal(buf, "1e+06");
+}
+
+/* Random readings, ratios of them, decimals next to a tie, and random bit patterns. */
+static void test_g_f3_sweep(void **state)
+{
+    (void)state;
+    srand(12);
+    for (int i = 0; i < 100000; i++) {
+        double a = (double)(rand() % 2000000) / pow(10, rand() % 9);
+        double b = (double)(rand() % 20000 + 1) / pow(10, rand() % 5);
+        check_g_f3(a);
+        check_g_f3(a / b);
+        check_g_f3(-a / b);
+        /* n + 0.5 units of the 6th significant digit or of the 3rd decimal */
+        double tie = ((double)(rand() % 900000 + 100000) + 0.5) / pow(10, rand() % 12);
+        check_g_f3(tie);
+        check_g_f3((double)(rand() % 1000000) / 1000 + 0.0005);
+        uint64_t bits = ((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand();
+        double d;
+        memcpy(&d, &bits, sizeof(d));
+        check_g_f3(d);
+    }
+}
+
 static void test_i64(void **state)
 {
     (void)state;
@@ -116,6 +183,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_double_edges),
         cmocka_unit_test(test_double_sweep),
+        cmocka_unit_test(test_g_f3_edges),
+        cmocka_unit_test(test_g_f3_sweep),
         cmocka_unit_test(test_i64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
