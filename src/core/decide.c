@@ -227,7 +227,8 @@ static int recommend(const struct as_group_cfg *g, struct as_group_state *st,
     }
     g->policy->recommend(g->policy_cfg, g, obs, ps, &rec);
     out->desired = rec.desired;
-    snprintf(out->reason, sizeof(out->reason), "%s", rec.reason);
+    _Static_assert(sizeof(out->reason) == sizeof(rec.reason), "the policy's reason fits");
+    memcpy(out->reason, rec.reason, strlen(rec.reason) + 1);
     if (rec.valid == 0) {
         out->desired = obs->current;
         snprintf(out->reason, sizeof(out->reason), "%s: hold %d",

@@ -10,7 +10,6 @@
  *     missing replica on a scale-down at max(100, target) % of its request; a replica without
  *     a request among weighted ones holds the count (the HPA: "missing request for")
  *   several metrics -> the largest proposal. */
-#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,32 +22,17 @@ static int clamp_int(double v)
     return v > 1e9 ? 1000000000 : v < 0 ? 0 : (int)v;
 }
 
-/* The numbers of a reason, formatted without printf's floating-point path (the reason is
- * written every round, and that path was most of a round's user time in `bench/scale.py`):
- * num() as %g, r3() a ratio with three decimals as the HPA's, or %.4g when that would be long
- * (a metric of 1e308 must not print 300 digits). Each number has its own buffer. */
-struct nums {
-    char b[6][AS_NUMFMT_MAX];
-    int n;
-};
-
-static const char *num(struct nums *s, double v)
+/* A ratio for a reason: three decimals as the HPA's, or %.4g when that would be long (a
+ * metric of 1e308 must not print 300 digits). The reasons are written every round, with
+ * util/numfmt's formatters (as_fmt for the rest), which write the same text as snprintf
+ * without its general machinery: it was most of a round's user time in bench/scale.py. */
+static const char *r3(double v, char *buf)
 {
-    assert(s->n < 6);
-    char *b = s->b[s->n++];
-    as_fmt_g(b, v);
-    return b;
-}
-
-static const char *r3(struct nums *s, double v)
-{
-    assert(s->n < 6);
-    char *b = s->b[s->n++];
     if (fabs(v) < 1e9)
-        as_fmt_f3(b, v);
+        as_fmt_f3(buf, v);
     else
-        snprintf(b, AS_NUMFMT_MAX, "%.4g", v);
-    return b;
+        snprintf(buf, 32, "%.4g", v);
+    return buf;
 }
 
 /* The sums of one per-replica metric: ready replicas with a sample (sum of value x weight,
@@ -94,12 +78,12 @@ static int hold(const struct as_metric_cfg *m, const struct as_metric_obs *o, co
             snprintf(who, sizeof(who), "'%s'", id);
         else /* no name: its position */
             snprintf(who, sizeof(who), "#%ld", t->bad);
-        snprintf(buf, len, "%s: replica %s has no request while others have: keep %d", m->name, who,
+        as_fmt(buf, len, "%s: replica %s has no request while others have: keep %d", m->name, who,
                  current);
         return 1;
     }
     if (t->ready == 0) {
-        snprintf(buf, len,
+        as_fmt(buf, len,
                  "%s: no ready replica with a sample (%d missing, %d not ready): "
                  "keep %d",
                  m->name, t->missing, t->unready, current);
@@ -115,7 +99,7 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
                        const struct as_metric_obs *o, int current, char *buf, size_t len)
 {
     struct tally t;
-    struct nums f = {.n = 0};
+    char b0[32], b1[32], b2[32];
     count(o, &t);
     if (hold(m, o, &t, current, buf, len))
         return current;
@@ -124,17 +108,16 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
     int rebalance = t.unready > 0 && ratio > 1.0;
     if (!rebalance && t.missing == 0) {
         if (fabs(1.0 - ratio) <= g->tolerance) {
-            snprintf(buf, len,
-                     "%s %s=%s over %d ready target=%s ratio=%s within tolerance %s:"
+            as_fmt(buf, len,
+                     "%s %s=%g over %d ready target=%g ratio=%s within tolerance %g:"
                      " keep %d",
-                     m->name, avg, num(&f, t.sum / t.w), t.ready, num(&f, m->target),
-                     r3(&f, ratio), num(&f, g->tolerance), current);
+                     m->name, avg, t.sum / t.w, t.ready, m->target, r3(ratio, b0), g->tolerance,
+                     current);
             return current;
         }
         int want = clamp_int(ceil(ratio * t.ready));
-        const char *rs = r3(&f, ratio);
-        snprintf(buf, len, "%s %s=%s over %d ready target=%s ratio=%s: ceil(%s*%d)=%d", m->name,
-                 avg, num(&f, t.sum / t.w), t.ready, num(&f, m->target), rs, rs, t.ready, want);
+        as_fmt(buf, len, "%s %s=%g over %d ready target=%g ratio=%s: ceil(%s*%d)=%d", m->name,
+                 avg, t.sum / t.w, t.ready, m->target, r3(ratio, b0), r3(ratio, b1), t.ready, want);
         return want;
     }
     /* Fill in: missing at the target on a scale-down (weighted: at max(100 %, target) of its
@@ -152,22 +135,22 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
     double nratio = nsum / nw / m->target;
     if (fabs(1.0 - nratio) <= g->tolerance || (ratio < 1.0 && nratio > 1.0) ||
         (ratio > 1.0 && nratio < 1.0)) {
-        snprintf(buf, len,
+        as_fmt(buf, len,
                  "%s ratio=%s (%s with %d missing, %d not ready): within tolerance or "
                  "reversed: keep %d",
-                 m->name, r3(&f, ratio), r3(&f, nratio), t.missing, t.unready, current);
+                 m->name, r3(ratio, b0), r3(nratio, b1), t.missing, t.unready, current);
         return current;
     }
     int want = clamp_int(ceil(nratio * n));
     if ((nratio < 1.0 && want > current) || (nratio > 1.0 && want < current)) {
-        snprintf(buf, len,
+        as_fmt(buf, len,
                  "%s ratio=%s (with %d missing, %d not ready): ceil(%s*%d)=%d goes against the "
                  "ratio: keep %d",
-                 m->name, r3(&f, ratio), t.missing, t.unready, r3(&f, nratio), n, want, current);
+                 m->name, r3(ratio, b0), t.missing, t.unready, r3(nratio, b1), n, want, current);
         return current;
     }
-    snprintf(buf, len, "%s ratio=%s (%s with %d missing, %d not ready): ceil(%s*%d)=%d", m->name,
-             r3(&f, ratio), r3(&f, nratio), t.missing, t.unready, r3(&f, nratio), n, want);
+    as_fmt(buf, len, "%s ratio=%s (%s with %d missing, %d not ready): ceil(%s*%d)=%d", m->name,
+             r3(ratio, b0), r3(nratio, b1), t.missing, t.unready, r3(nratio, b2), n, want);
     return want;
 }
 
@@ -177,45 +160,41 @@ static int propose(const struct as_group_cfg *g, const struct as_metric_cfg *m,
 {
     double value = o->value, ratio;
     int desired;
-    struct nums f = {.n = 0};
+    char b0[32], b1[32];
     if (m->target > 0 && o->nreplicas > 0)
         return per_replica(g, m, o, current, buf, len);
     if (m->average_value > 0) {
         desired = clamp_int(ceil(value / m->average_value));
         if (current == 0) {
-            snprintf(buf, len, "%s=%s average_value=%s: ceil(%s/%s)=%d from zero", m->name,
-                     num(&f, value), num(&f, m->average_value), num(&f, value),
-                     num(&f, m->average_value), desired);
+            as_fmt(buf, len, "%s=%g average_value=%g: ceil(%g/%g)=%d from zero", m->name, value,
+                     m->average_value, value, m->average_value, desired);
             return desired;
         }
         ratio = value / (m->average_value * current);
         if (fabs(1.0 - ratio) <= g->tolerance) {
-            snprintf(buf, len, "%s=%s average_value=%s ratio=%s within tolerance %s: keep %d",
-                     m->name, num(&f, value), num(&f, m->average_value), r3(&f, ratio),
-                     num(&f, g->tolerance), current);
+            as_fmt(buf, len, "%s=%g average_value=%g ratio=%s within tolerance %g: keep %d",
+                     m->name, value, m->average_value, r3(ratio, b0), g->tolerance, current);
             return current;
         }
-        snprintf(buf, len, "%s=%s average_value=%s: ceil(%s/%s)=%d", m->name, num(&f, value),
-                 num(&f, m->average_value), num(&f, value), num(&f, m->average_value), desired);
+        as_fmt(buf, len, "%s=%g average_value=%g: ceil(%g/%g)=%d", m->name, value,
+                 m->average_value, value, m->average_value, desired);
         return desired;
     }
     ratio = value / m->target;
     if (current == 0) {
         desired = clamp_int(ceil(ratio));
-        snprintf(buf, len, "%s=%s target=%s: ceil(%s)=%d from zero", m->name, num(&f, value),
-                 num(&f, m->target), r3(&f, ratio), desired);
+        as_fmt(buf, len, "%s=%g target=%g: ceil(%s)=%d from zero", m->name, value, m->target,
+                 r3(ratio, b0), desired);
         return desired;
     }
     if (fabs(1.0 - ratio) <= g->tolerance) {
-        snprintf(buf, len, "%s=%s target=%s ratio=%s within tolerance %s: keep %d", m->name,
-                 num(&f, value), num(&f, m->target), r3(&f, ratio), num(&f, g->tolerance),
-                 current);
+        as_fmt(buf, len, "%s=%g target=%g ratio=%s within tolerance %g: keep %d", m->name, value,
+                 m->target, r3(ratio, b0), g->tolerance, current);
         return current;
     }
     desired = clamp_int(ceil(ratio * current));
-    const char *rs = r3(&f, ratio);
-    snprintf(buf, len, "%s=%s target=%s ratio=%s: ceil(%s*%d)=%d", m->name, num(&f, value),
-             num(&f, m->target), rs, rs, current, desired);
+    as_fmt(buf, len, "%s=%g target=%g ratio=%s: ceil(%s*%d)=%d", m->name, value, m->target,
+             r3(ratio, b0), r3(ratio, b1), current, desired);
     return desired;
 }
 

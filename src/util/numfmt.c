@@ -1,6 +1,7 @@
 #include "util/numfmt.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,4 +162,63 @@ size_t as_fmt_f3(char *buf, double v)
     len += put_digits(buf + len, m % 1000, 3);
     buf[len] = '\0';
     return len;
+}
+
+/* Copies what fits of s[0..n) at *at of buf[0..len - 1), and counts all of it. */
+static void put(char *buf, size_t len, size_t *at, const char *s, size_t n)
+{
+    if (*at + 1 < len) {
+        size_t room = len - 1 - *at;
+        memcpy(buf + *at, s, n < room ? n : room);
+    }
+    *at += n;
+}
+
+/* Whether as_fmt writes fmt itself: only %s, %d, %g and %% as conversions, no flags. */
+static int simple_format(const char *fmt)
+{
+    for (const char *p = strchr(fmt, '%'); p != NULL; p = strchr(p + 2, '%'))
+        if (p[1] != 's' && p[1] != 'd' && p[1] != 'g' && p[1] != '%')
+            return 0;
+    return 1;
+}
+
+int as_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (!simple_format(fmt)) {
+        int n = vsnprintf(buf, len, fmt, ap);
+        va_end(ap);
+        return n;
+    }
+    size_t at = 0;
+    char num[AS_NUMFMT_MAX];
+    for (const char *p = fmt; *p != '\0';) {
+        const char *pct = strchr(p, '%');
+        size_t lit = pct != NULL ? (size_t)(pct - p) : strlen(p);
+        put(buf, len, &at, p, lit);
+        if (pct == NULL)
+            break;
+        switch (pct[1]) {
+        case 's': {
+            const char *s = va_arg(ap, const char *);
+            put(buf, len, &at, s, strlen(s));
+            break;
+        }
+        case 'd':
+            put(buf, len, &at, num, as_fmt_i64(num, va_arg(ap, int)));
+            break;
+        case 'g':
+            put(buf, len, &at, num, as_fmt_g(num, va_arg(ap, double)));
+            break;
+        default: /* %% */
+            put(buf, len, &at, "%", 1);
+        }
+        p = pct + 2;
+    }
+    va_end(ap);
+    if (len > 0)
+        buf[at < len ? at : len - 1] = '\0';
+    return (int)at;
 }

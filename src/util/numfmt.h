@@ -25,4 +25,10 @@ size_t as_fmt_double(char *buf, double v);
 size_t as_fmt_g(char *buf, double v);
 size_t as_fmt_f3(char *buf, double v);
 
+/* snprintf(buf, len, fmt, ...) for the conversions a decision's reason uses, %s, %d and %g
+ * (through as_fmt_g), and %%: the same text and the same result (the length the whole text
+ * would have), without glibc's general printf machinery. A format with any other conversion
+ * goes to vsnprintf whole. */
+int as_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -157,6 +157,19 @@ static void test_reader(void **state)
 
 /* The header asked for: its value once, its count when repeated; the bounds of a head; a
  * body callback that refuses. */
+/* RFC 9110's tchar, byte by byte, against its grammar written out. */
+static void test_tchar(void **state)
+{
+    (void)state;
+    const char *extra = "!#$%&'*+-.^_`|~";
+    for (int c = -1; c < 256; c++) {
+        int want = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                   (c > 0 && c < 128 && strchr(extra, c) != NULL);
+        if (as_http1_tchar(c) != want)
+            fail_msg("byte %d: want %d", c, want);
+    }
+}
+
 static void test_reader_bounds(void **state)
 {
     (void)state;
@@ -361,6 +374,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reader),
+        cmocka_unit_test(test_tchar),
         cmocka_unit_test(test_reader_bounds),
         cmocka_unit_test(test_numeric_url_and_format),
         cmocka_unit_test(test_connection),

@@ -165,6 +165,47 @@ static void test_g_f3_sweep(void **state)
     }
 }
 
+/* as_fmt against snprintf: the text at every buffer length (truncated alike, NUL-terminated)
+ * and the returned length, for the conversions it writes and for one it hands on. */
+#define CHECK_FMT(...)                                                                           \
+    do {                                                                                         \
+        char want[256], got[256];                                                                \
+        int wn = snprintf(want, sizeof(want), __VA_ARGS__);                                      \
+        for (size_t len = 0; len <= (size_t)wn + 2; len++) {                                     \
+            char w[256], g[256];                                                                 \
+            memset(w, 'x', sizeof(w));                                                           \
+            memset(g, 'x', sizeof(g));                                                           \
+            int a = snprintf(w, len, __VA_ARGS__), b = as_fmt(g, len, __VA_ARGS__);              \
+            assert_int_equal(a, b);                                                              \
+            if (memcmp(w, g, sizeof(w)) != 0)                                                    \
+                fail_msg("'%s' at %zu bytes: want '%.*s', got '%.*s'", want, len, (int)len, w,  \
+                         (int)len, g);                                                           \
+        }                                                                                        \
+        assert_int_equal(as_fmt(got, sizeof(got), __VA_ARGS__), wn);                            \
+        assert_string_equal(got, want);                                                          \
+    } while (0)
+
+static void test_fmt(void **state)
+{
+    (void)state;
+    CHECK_FMT("%s", "");
+    CHECK_FMT("plain text, no conversion");
+    CHECK_FMT("%s=%g target=%g ratio=%s: ceil(%s*%d)=%d", "cpu", 0.72, 0.8, "0.900", "0.900", 3,
+              3);
+    CHECK_FMT("%d%%", -2147483647 - 1);
+    CHECK_FMT("%g %g %g %g %g", 0.0, -0.0, 1e-300, NAN, -HUGE_VAL);
+    CHECK_FMT("100%% of %s", "x");
+    CHECK_FMT("%.3f and %5d: handed to vsnprintf", 2.0 / 3, 42);
+    srand(13);
+    for (int i = 0; i < 20000; i++) { /* the macro evaluates its arguments many times */
+        double q = (double)rand() / (rand() % 1000 + 1), avg = (double)(rand() % 100000) / 100;
+        double big = (double)rand(), small = 1.0 / (rand() % 97 + 1);
+        int n = rand() - RAND_MAX / 2;
+        CHECK_FMT("q=%g avg=%g: ceil(%g/%g)=%d %s", q, avg, big, small, n,
+                  i % 2 ? "from zero" : "");
+    }
+}
+
 static void test_i64(void **state)
 {
     (void)state;
@@ -185,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_double_sweep),
         cmocka_unit_test(test_g_f3_edges),
         cmocka_unit_test(test_g_f3_sweep),
+        cmocka_unit_test(test_fmt),
         cmocka_unit_test(test_i64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
