@@ -79,14 +79,14 @@ static int hold(const struct as_metric_cfg *m, const struct as_metric_obs *o, co
         else /* no name: its position */
             snprintf(who, sizeof(who), "#%ld", t->bad);
         as_fmt(buf, len, "%s: replica %s has no request while others have: keep %d", m->name, who,
-                 current);
+               current);
         return 1;
     }
     if (t->ready == 0) {
         as_fmt(buf, len,
-                 "%s: no ready replica with a sample (%d missing, %d not ready): "
-                 "keep %d",
-                 m->name, t->missing, t->unready, current);
+               "%s: no ready replica with a sample (%d missing, %d not ready): "
+               "keep %d",
+               m->name, t->missing, t->unready, current);
         return 1;
     }
     return 0;
@@ -109,15 +109,15 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
     if (!rebalance && t.missing == 0) {
         if (fabs(1.0 - ratio) <= g->tolerance) {
             as_fmt(buf, len,
-                     "%s %s=%g over %d ready target=%g ratio=%s within tolerance %g:"
-                     " keep %d",
-                     m->name, avg, t.sum / t.w, t.ready, m->target, r3(ratio, b0), g->tolerance,
-                     current);
+                   "%s %s=%g over %d ready target=%g ratio=%s within tolerance %g:"
+                   " keep %d",
+                   m->name, avg, t.sum / t.w, t.ready, m->target, r3(ratio, b0), g->tolerance,
+                   current);
             return current;
         }
         int want = clamp_int(ceil(ratio * t.ready));
-        as_fmt(buf, len, "%s %s=%g over %d ready target=%g ratio=%s: ceil(%s*%d)=%d", m->name,
-                 avg, t.sum / t.w, t.ready, m->target, r3(ratio, b0), r3(ratio, b1), t.ready, want);
+        as_fmt(buf, len, "%s %s=%g over %d ready target=%g ratio=%s: ceil(%s*%d)=%d", m->name, avg,
+               t.sum / t.w, t.ready, m->target, r3(ratio, b0), r3(ratio, b1), t.ready, want);
         return want;
     }
     /* Fill in: missing at the target on a scale-down (weighted: at max(100 %, target) of its
@@ -136,21 +136,21 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
     if (fabs(1.0 - nratio) <= g->tolerance || (ratio < 1.0 && nratio > 1.0) ||
         (ratio > 1.0 && nratio < 1.0)) {
         as_fmt(buf, len,
-                 "%s ratio=%s (%s with %d missing, %d not ready): within tolerance or "
-                 "reversed: keep %d",
-                 m->name, r3(ratio, b0), r3(nratio, b1), t.missing, t.unready, current);
+               "%s ratio=%s (%s with %d missing, %d not ready): within tolerance or "
+               "reversed: keep %d",
+               m->name, r3(ratio, b0), r3(nratio, b1), t.missing, t.unready, current);
         return current;
     }
     int want = clamp_int(ceil(nratio * n));
     if ((nratio < 1.0 && want > current) || (nratio > 1.0 && want < current)) {
         as_fmt(buf, len,
-                 "%s ratio=%s (with %d missing, %d not ready): ceil(%s*%d)=%d goes against the "
-                 "ratio: keep %d",
-                 m->name, r3(ratio, b0), t.missing, t.unready, r3(nratio, b1), n, want, current);
+               "%s ratio=%s (with %d missing, %d not ready): ceil(%s*%d)=%d goes against the "
+               "ratio: keep %d",
+               m->name, r3(ratio, b0), t.missing, t.unready, r3(nratio, b1), n, want, current);
         return current;
     }
     as_fmt(buf, len, "%s ratio=%s (%s with %d missing, %d not ready): ceil(%s*%d)=%d", m->name,
-             r3(ratio, b0), r3(nratio, b1), t.missing, t.unready, r3(nratio, b2), n, want);
+           r3(ratio, b0), r3(nratio, b1), t.missing, t.unready, r3(nratio, b2), n, want);
     return want;
 }
 
@@ -167,34 +167,34 @@ static int propose(const struct as_group_cfg *g, const struct as_metric_cfg *m,
         desired = clamp_int(ceil(value / m->average_value));
         if (current == 0) {
             as_fmt(buf, len, "%s=%g average_value=%g: ceil(%g/%g)=%d from zero", m->name, value,
-                     m->average_value, value, m->average_value, desired);
+                   m->average_value, value, m->average_value, desired);
             return desired;
         }
         ratio = value / (m->average_value * current);
         if (fabs(1.0 - ratio) <= g->tolerance) {
             as_fmt(buf, len, "%s=%g average_value=%g ratio=%s within tolerance %g: keep %d",
-                     m->name, value, m->average_value, r3(ratio, b0), g->tolerance, current);
+                   m->name, value, m->average_value, r3(ratio, b0), g->tolerance, current);
             return current;
         }
-        as_fmt(buf, len, "%s=%g average_value=%g: ceil(%g/%g)=%d", m->name, value,
-                 m->average_value, value, m->average_value, desired);
+        as_fmt(buf, len, "%s=%g average_value=%g: ceil(%g/%g)=%d", m->name, value, m->average_value,
+               value, m->average_value, desired);
         return desired;
     }
     ratio = value / m->target;
     if (current == 0) {
         desired = clamp_int(ceil(ratio));
         as_fmt(buf, len, "%s=%g target=%g: ceil(%s)=%d from zero", m->name, value, m->target,
-                 r3(ratio, b0), desired);
+               r3(ratio, b0), desired);
         return desired;
     }
     if (fabs(1.0 - ratio) <= g->tolerance) {
         as_fmt(buf, len, "%s=%g target=%g ratio=%s within tolerance %g: keep %d", m->name, value,
-                 m->target, r3(ratio, b0), g->tolerance, current);
+               m->target, r3(ratio, b0), g->tolerance, current);
         return current;
     }
     desired = clamp_int(ceil(ratio * current));
     as_fmt(buf, len, "%s=%g target=%g ratio=%s: ceil(%s*%d)=%d", m->name, value, m->target,
-             r3(ratio, b0), r3(ratio, b1), current, desired);
+           r3(ratio, b0), r3(ratio, b1), current, desired);
     return desired;
 }
 

@@ -103,8 +103,10 @@ size_t as_fmt_g(char *buf, double v)
                                      : (size_t)snprintf(buf, AS_NUMFMT_MAX, "%g", v);
     /* x: the decimal exponent of a rounded to 6 digits, found from the rounded digits m
      * themselves (100000 <= m < 1000000): no log10, whose own rounding could be off by one. */
-    int x = a >= 1 ? (a >= 1e3 ? (a >= 1e5 ? 5 : a >= 1e4 ? 4 : 3) : a >= 100 ? 2 : a >= 10 ? 1 : 0)
-                   : (a >= 0.1 ? -1 : a >= 0.01 ? -2 : a >= 0.001 ? -3 : -4);
+    static const double p10s[] = {1e-4, 1e-3, 1e-2, 0.1, 1, 10, 100, 1e3, 1e4, 1e5}; /* 10^(i-4) */
+    int x = -4;
+    while (x < 5 && a >= p10s[x + 5])
+        x++;
     uint64_t m = 0;
     for (int tries = 0;; tries++) {
         if (tries == 3 || !round_scaled(a, 5 - x, &m))

@@ -373,10 +373,8 @@ static void test_connection(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reader),
-        cmocka_unit_test(test_tchar),
-        cmocka_unit_test(test_reader_bounds),
-        cmocka_unit_test(test_numeric_url_and_format),
+        cmocka_unit_test(test_reader),        cmocka_unit_test(test_tchar),
+        cmocka_unit_test(test_reader_bounds), cmocka_unit_test(test_numeric_url_and_format),
         cmocka_unit_test(test_connection),
     };
     return cmocka_run_group_tests(tests, sv_start, sv_stop);

@@ -127,8 +127,8 @@ static void test_g_f3_edges(void **state)
                         0.0625, 1.0625, -0.0625, 100000.5, 999999.5, 123456.5, 0.0001220703125,
                         /* the rounding carries into the next power of ten */
                         9.999995, 9.9999951, 99999.95, 999999.4, 0.000999999999, 9.99995e-5,
-                        0.00999999, 0.0999999951, 1e-4, 1e-5, 9.9999e-5, 1e6, 1e6 - 1e-10,
-                        1e5, 1e5 - 0.01, 123456.789, 3.14159265, -2.718281828, 1.0 / 3, 2.0 / 3,
+                        0.00999999, 0.0999999951, 1e-4, 1e-5, 9.9999e-5, 1e6, 1e6 - 1e-10, 1e5,
+                        1e5 - 0.01, 123456.789, 3.14159265, -2.718281828, 1.0 / 3, 2.0 / 3,
                         0.1 + 0.2, 999.9995, 0.0005, 0.0015, 0.0025, 1.0005, 2.0005, 12.3456789,
                         1e9, 1e15, 1e21, 1e300, 5e-324, HUGE_VAL, -HUGE_VAL, NAN, 1e-300,
                         1.7976931348623157e308};
@@ -167,22 +167,22 @@ static void test_g_f3_sweep(void **state)
 
 /* as_fmt against snprintf: the text at every buffer length (truncated alike, NUL-terminated)
  * and the returned length, for the conversions it writes and for one it hands on. */
-#define CHECK_FMT(...)                                                                           \
-    do {                                                                                         \
-        char want[256], got[256];                                                                \
-        int wn = snprintf(want, sizeof(want), __VA_ARGS__);                                      \
-        for (size_t len = 0; len <= (size_t)wn + 2; len++) {                                     \
-            char w[256], g[256];                                                                 \
-            memset(w, 'x', sizeof(w));                                                           \
-            memset(g, 'x', sizeof(g));                                                           \
-            int a = snprintf(w, len, __VA_ARGS__), b = as_fmt(g, len, __VA_ARGS__);              \
-            assert_int_equal(a, b);                                                              \
-            if (memcmp(w, g, sizeof(w)) != 0)                                                    \
-                fail_msg("'%s' at %zu bytes: want '%.*s', got '%.*s'", want, len, (int)len, w,  \
-                         (int)len, g);                                                           \
-        }                                                                                        \
-        assert_int_equal(as_fmt(got, sizeof(got), __VA_ARGS__), wn);                            \
-        assert_string_equal(got, want);                                                          \
+#define CHECK_FMT(...)                                                                             \
+    do {                                                                                           \
+        char want[256], got[256];                                                                  \
+        int wn = snprintf(want, sizeof(want), __VA_ARGS__);                                        \
+        for (size_t len = 0; len <= (size_t)wn + 2; len++) {                                       \
+            char w[256], g[256];                                                                   \
+            memset(w, 'x', sizeof(w));                                                             \
+            memset(g, 'x', sizeof(g));                                                             \
+            int a = snprintf(w, len, __VA_ARGS__), b = as_fmt(g, len, __VA_ARGS__);                \
+            assert_int_equal(a, b);                                                                \
+            if (memcmp(w, g, sizeof(w)) != 0)                                                      \
+                fail_msg("'%s' at %zu bytes: want '%.*s', got '%.*s'", want, len, (int)len, w,     \
+                         (int)len, g);                                                             \
+        }                                                                                          \
+        assert_int_equal(as_fmt(got, sizeof(got), __VA_ARGS__), wn);                               \
+        assert_string_equal(got, want);                                                            \
     } while (0)
 
 static void test_fmt(void **state)
@@ -190,8 +190,7 @@ static void test_fmt(void **state)
     (void)state;
     CHECK_FMT("%s", "");
     CHECK_FMT("plain text, no conversion");
-    CHECK_FMT("%s=%g target=%g ratio=%s: ceil(%s*%d)=%d", "cpu", 0.72, 0.8, "0.900", "0.900", 3,
-              3);
+    CHECK_FMT("%s=%g target=%g ratio=%s: ceil(%s*%d)=%d", "cpu", 0.72, 0.8, "0.900", "0.900", 3, 3);
     CHECK_FMT("%d%%", -2147483647 - 1);
     CHECK_FMT("%g %g %g %g %g", 0.0, -0.0, 1e-300, NAN, -HUGE_VAL);
     CHECK_FMT("100%% of %s", "x");
@@ -222,12 +221,9 @@ static void test_i64(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_double_edges),
-        cmocka_unit_test(test_double_sweep),
-        cmocka_unit_test(test_g_f3_edges),
-        cmocka_unit_test(test_g_f3_sweep),
-        cmocka_unit_test(test_fmt),
-        cmocka_unit_test(test_i64),
+        cmocka_unit_test(test_double_edges), cmocka_unit_test(test_double_sweep),
+        cmocka_unit_test(test_g_f3_edges),   cmocka_unit_test(test_g_f3_sweep),
+        cmocka_unit_test(test_fmt),          cmocka_unit_test(test_i64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
