@@ -13,7 +13,15 @@ pkgs="libcurl jansson yaml-0.1 libmicrohttpd hiredis libpq libcrypto expat"
 flags="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DAS_VERSION=\"fuzz\" -g -O1 -Isrc
        -fsanitize=fuzzer,address,undefined,float-cast-overflow $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lm -pthread"
-srcs=$(ls src/util/*.c src/config/*.c src/core/*.c src/sources/*.c src/policies/*.c src/scalers/*.c src/drivers/*.c)
+# The dashboard's files as C arrays, as CMakeLists.txt generates them for the daemon.
+python3 - > "$out/assets_gen.c" <<'PY'
+for kind in ("html", "js", "css"):
+    data = open(f"src/api/dashboard.{kind}", "rb").read()
+    print(f"#include <stddef.h>\nconst unsigned char as_dashboard_{kind}[] = "
+          f"{{{','.join(map(str, data))},0}};\n"
+          f"const size_t as_dashboard_{kind}_len = sizeof(as_dashboard_{kind}) - 1;")
+PY
+srcs="$(ls src/*/*.c) $out/assets_gen.c"
 targets=${*:-$(ls tests/fuzz/fuzz_*.c | xargs -n1 basename | sed 's/\.c$//')}
 for t in $targets; do
     # shellcheck disable=SC2086

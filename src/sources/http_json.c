@@ -129,6 +129,18 @@ static void on_response(const struct as_http_resp *r, void *arg)
                  as_printable(r->body, r->len, snippet, sizeof(snippet)));
         return fail(s, &m);
     }
+    /* The common answer (valid JSON, numbers where the pointers lead) read in one pass with
+     * no tree; anything else, and every error, through jansson below. */
+    const char *ptrs[2] = {s->pointer, s->replicas_pointer};
+    double v[2];
+    if (as_json_scan_numbers(r->body, r->len, ptrs, s->replicas_pointer ? 2 : 1, v) && v[0] >= 0 &&
+        (s->replicas_pointer == NULL || as_json_count_of(v[1], &m.replicas, NULL) == 0)) {
+        m.ok = 1;
+        m.value = v[0];
+        s->done(&m, s->arg);
+        return;
+    }
+    m.replicas = -1;
     as_err_clear(&err);
     json_t *doc = as_json_load(r->body, r->len, &err);
     if (doc == NULL) {

@@ -156,6 +156,11 @@ int as_json_count_at(json_t *doc, const char *ptr, unsigned flags, int *out, str
     double v;
     if (as_json_number_at(doc, ptr, flags, &v, err) < 0)
         return -1;
+    return as_json_count_of(v, out, err);
+}
+
+int as_json_count_of(double v, int *out, struct as_err *err)
+{
     if (v >= 0 && v <= INT_MAX && v == floor(v)) {
         *out = (int)v;
         return 0;

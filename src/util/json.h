@@ -37,6 +37,23 @@ int as_json_number_at(json_t *doc, const char *ptr, unsigned flags, double *out,
  * "... is not a whole number", "... is out of range (0..2147483647)" with the value read. */
 int as_json_count_at(json_t *doc, const char *ptr, unsigned flags, int *out, struct as_err *err);
 
+/* The fast path of as_json_load and then as_json_number_at(AS_JSON_NUMBERS_ONLY) for each of
+ * n (<= AS_JSON_SCAN_MAX) pointers: one pass over text that builds no tree and allocates
+ * nothing. Returns 1 with out[i] the number at ptrs[i] when text is a document as_json_load
+ * accepts and every pointer leads to a finite JSON number in it; 0 when it cannot say so
+ * (an error, another kind of value, or a document it does not read itself: escapes in keys,
+ * surrogate escapes, more than AS_JSON_SCAN_KEYS keys in an object, more than
+ * AS_JSON_SCAN_DEPTH levels). On 0 the caller takes the jansson path, which gives the values
+ * or the exact error; it never has to, to be right. */
+#define AS_JSON_SCAN_MAX 4
+#define AS_JSON_SCAN_KEYS 32
+#define AS_JSON_SCAN_DEPTH 64
+int as_json_scan_numbers(const char *text, size_t len, const char *const *ptrs, size_t n,
+                         double *out);
+
+/* A replica count from a number read at ptr, as as_json_count_at checks it. */
+int as_json_count_of(double v, int *out, struct as_err *err);
+
 /* as_json_load, then as_json_number_at with AS_JSON_NUMBERS_ONLY. Returns 0 or -1 with err. */
 int as_json_parse_number(const char *text, size_t len, const char *ptr, double *out,
                          struct as_err *err);

@@ -177,6 +177,134 @@ static void test_check(void **state)
     assert_int_equal(as_json_pointer_check("/a~", &err), -1);
 }
 
+/* The jansson path as_json_scan_numbers stands for: each pointer's number, or -1. */
+static int by_jansson(const char *text, size_t len, const char *const *ptrs, size_t n, double *out)
+{
+    struct as_err err;
+    json_t *root = as_json_load(text, len, &err);
+    if (root == NULL)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = as_json_number_at(root, ptrs[i], AS_JSON_NUMBERS_ONLY, &out[i], &err);
+    json_decref(root);
+    return rc;
+}
+
+/* The scan's answer (1 or 0) for text; when 1, jansson must give the same numbers, bit for
+ * bit. */
+static int scan_agrees(const char *text, size_t len, const char *const *ptrs, size_t n)
+{
+    double got[AS_JSON_SCAN_MAX], want[AS_JSON_SCAN_MAX];
+    int rc = as_json_scan_numbers(text, len, ptrs, n, got);
+    if (rc == 1) {
+        if (by_jansson(text, len, ptrs, n, want) < 0)
+            fail_msg("scanned what jansson refuses: %.*s", (int)len, text);
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(&got[i], &want[i], sizeof(double)) != 0)
+                fail_msg("%s in %.*s: scanned %.17g, jansson %.17g", ptrs[i], (int)len, text,
+                         got[i], want[i]);
+    }
+    return rc;
+}
+
+static void test_scan(void **state)
+{
+    (void)state;
+    const char *two[] = {"/cpu/highPriority", "/replicas"};
+    const char *status = "{\"cpu\":{\"highPriority\":0.5},\"replicas\":2,\"name\":\"web1\"}\n";
+    double v[2];
+    assert_int_equal(as_json_scan_numbers(status, strlen(status), two, 2, v), 1);
+    assert_true(v[0] == 0.5 && v[1] == 2);
+    /* Read by the scan: any shape, the answer as jansson's. */
+    static const struct {
+        const char *ptr, *text;
+    } yes[] = {
+        {"", "42"},
+        {"", " -0 "},
+        {"", "1e-400"},
+        {"", "123456789012345678901234567890"},
+        {"/a", "{\"a\":1.5e3,\"b\":[true,false,null,\"x\\n\\u00e9\\\"\",{}],\"c\":{}}"},
+        {"/1/0", "[0,[7,8],9]"},
+        {"/a~1b/~0", "{\"a/b\":{\"~\":3}}"},
+        {"/", "{\"\":4}"},
+        {"/name", "{\"név\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\",\"name\":6}"},
+        {"/10", "[0,1,2,3,4,5,6,7,8,9,10.25]"},
+        {"/x", "\t\r\n {\"x\" : 0.000001 } \n"},
+    };
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (scan_agrees(yes[i].text, strlen(yes[i].text), &yes[i].ptr, 1) != 1)
+            fail_msg("%s in %s: not scanned", yes[i].ptr, yes[i].text);
+    /* Left to jansson: what it refuses, what the scan does not read, no number there. */
+    static const struct {
+        const char *ptr, *text;
+    } no[] = {
+        {"", ""},
+        {"", "   "},
+        {"", "01"},
+        {"", "-"},
+        {"", "1."},
+        {"", "1e"},
+        {"", ".5"},
+        {"", "+1"},
+        {"", "1e400"},
+        {"", "-1e400"},
+        {"/a", "{\"a\":1,\"b\":[2,-1e999]}"},
+        {"/a", "{\"a\":1,\"b\":[{\"c\":1,\"c\":1}]}"},
+        {"/a", "[01]"},
+        {"", "NaN"},
+        {"", "1 2"},
+        {"", "\xef\xbb\xbf"
+             "1"},
+        {"/a", "{\"a\":1,\"a\":2}"},
+        {"/a", "{\"a\":1,\"b\":2,\"b\":3}"},
+        {"/a", "{\"a\":1,\"\\u0062\":2}"},
+        {"/a", "{\"a\":1}x"},
+        {"/a", "{\"a\":1,}"},
+        {"/a", "[1,]"},
+        {"/a", "{\"a\":\"1\"}"},
+        {"/a", "{\"a\":null}"},
+        {"/a", "{\"a\":{}}"},
+        {"/b", "{\"a\":1}"},
+        {"/a/b", "{\"a\":1}"},
+        {"/01", "[0,1]"},
+        {"/2", "[0,1]"},
+        {"/a", "{\"a\":1,\"s\":\"\\u0000\"}"},
+        {"/a", "{\"a\":1,\"s\":\"\\ud83d\\ude00\"}"},
+        {"/a", "{\"a\":1,\"s\":\"\\x\"}"},
+        {"/a", "{\"a\":1,\"s\":\"tab\there\"}"},
+        {"/a", "{\"a\":1,\"s\":\"\xc0\xaf\"}"},
+        {"/a", "{\"a\":1,\"s\":\"\xed\xa0\x80\"}"},
+        {"/a", "{\"a\":1,\"s\":\"\xf4\x90\x80\x80\"}"},
+        {"/a", "{\"a\":1,\"s\":\"\xe2\x82\"}"},
+        {"/a", "{\"a\":1,\"s\":\"open"},
+        {"/a", "{\"a\":tru}"},
+        {"a", "{\"a\":1}"},
+        {"/a~2", "{\"a~2\":1}"},
+    };
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        if (scan_agrees(no[i].text, strlen(no[i].text), &no[i].ptr, 1) != 0)
+            fail_msg("%s in %s: scanned", no[i].ptr, no[i].text);
+    /* A NUL inside, jansson refuses it. */
+    assert_int_equal(scan_agrees("{\"a\":1}\0", 8, two, 1), 0);
+    /* Deeper than the scan goes, more keys than it tracks: jansson's. */
+    char deep[2 * AS_JSON_SCAN_DEPTH + 8], *p = deep;
+    for (int i = 0; i < AS_JSON_SCAN_DEPTH; i++)
+        *p++ = '[';
+    *p++ = '1';
+    for (int i = 0; i < AS_JSON_SCAN_DEPTH; i++)
+        *p++ = ']';
+    const char *root0 = "/0";
+    assert_int_equal(scan_agrees(deep, (size_t)(p - deep), &root0, 1), 0);
+    char wide[16 * (AS_JSON_SCAN_KEYS + 1) + 8];
+    int o = snprintf(wide, sizeof(wide), "{");
+    for (int i = 0; i <= AS_JSON_SCAN_KEYS; i++)
+        o += snprintf(wide + o, sizeof(wide) - (size_t)o, "%s\"k%d\":%d", i ? "," : "", i, i);
+    snprintf(wide + o, sizeof(wide) - (size_t)o, "}");
+    const char *k0 = "/k0";
+    assert_int_equal(scan_agrees(wide, strlen(wide), &k0, 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_counts),
         cmocka_unit_test(test_huge_integer_elsewhere),
         cmocka_unit_test(test_check),
+        cmocka_unit_test(test_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
