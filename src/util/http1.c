@@ -102,6 +102,26 @@ static enum as_http1_result status_line(struct as_http1 *p, const char *s, size_
     return AS_HTTP1_MORE;
 }
 
+/* Whether v (n bytes) may be a field value: no control byte but tab, no DEL. Eight bytes
+ * at a time while none is below 0x20 or is 0x7f (the exact "has a byte less than" and "has
+ * a zero byte" word tests), then byte by byte: every header of every answer goes through it. */
+static int field_value(const char *v, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, del;
+        memcpy(&w, v + i, 8);
+        del = w ^ (ones * 0x7f);
+        if ((((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs)
+            break;
+    }
+    for (; i < n; i++)
+        if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
 /* Whether the comma-separated list v (n bytes) holds the token tok, case-insensitive. */
 static int has_token(const char *v, size_t n, const char *tok)
 {
@@ -142,9 +162,8 @@ static enum as_http1_result header_line(struct as_http1 *p, const char *s, size_
     while (end > v && is_ows(end[-1]))
         end--;
     size_t vl = (size_t)(end - v);
-    for (size_t i = 0; i < vl; i++)
-        if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
-            return fail(p, "malformed header line");
+    if (!field_value(v, vl))
+        return fail(p, "malformed header line");
     if (name_is(s, nl, "Content-Length")) {
         uint64_t len = 0;
         if (vl == 0 || vl > 18)

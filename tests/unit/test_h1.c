@@ -116,6 +116,16 @@ static void test_reader(void **state)
         {"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n", 0, E, 0, NULL, 0, 0, "malformed header"},
         {"HTTP/1.1 200 OK\r\nName : x\r\n\r\n", 0, E, 0, NULL, 0, 0, "malformed header"},
         {"HTTP/1.1 200 OK\r\nX: a\x01\r\n\r\n", 0, E, 0, NULL, 0, 0, "malformed header"},
+        /* values read 8 bytes at a time: a control byte or DEL anywhere in a long one */
+        {"HTTP/1.1 200 OK\r\nX: abcdefghij\x1fklmnopqrstuvwxyz\r\n\r\n", 0, E, 0, NULL, 0, 0,
+         "malformed header"},
+        {"HTTP/1.1 200 OK\r\nX: abcdefgh\x7fijklmnopqrst\r\n\r\n", 0, E, 0, NULL, 0, 0,
+         "malformed header"},
+        {"HTTP/1.1 200 OK\r\nX: abcdefghijk\x0blmnopqrstuvwxyz\r\n\r\n", 0, E, 0, NULL, 0, 0,
+         "malformed header"},
+        {"HTTP/1.1 200 OK\r\nX: a\tb caf\xc3\xa9 \x80\xff ~ tab\there and there\r\n"
+         "Content-Length: 1\r\n\r\nz",
+         0, D, 200, "z", 0, 1, NULL},
         {"\x7f\xff garbage\r\n\r\n", 0, E, 0, NULL, 0, 0, "not an HTTP/1 response"},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX\r\n", 0, E, 0, NULL, 0,
          0, "malformed chunk end"},
