@@ -234,17 +234,50 @@ static void leave(struct scan *s, int depth)
             s->ptrs[i].matched = depth;
 }
 
+/* Past the opening byte of a container and its whitespace: 1 when the closing byte follows
+ * at once (and is read), else 0. */
+static int empty_container(struct scan *s, char close)
+{
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A container's child at depth + 1 (entered as key, or as index idx in an array), then what
+ * follows it: 1 after a ',' (another child comes), 0 after the closing byte, -1 on anything
+ * else. */
+static int child(struct scan *s, int depth, const char *key, size_t kl, size_t idx, char close)
+{
+    enter(s, depth, key, kl, idx);
+    int rc = scan_value(s, depth + 1);
+    leave(s, depth);
+    if (rc < 0)
+        return -1;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ',') {
+        s->p++;
+        skip_ws(s);
+        return 1;
+    }
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return 0;
+    }
+    return -1;
+}
+
 static int scan_object(struct scan *s, int depth)
 {
     const char *keys[AS_JSON_SCAN_KEYS];
     size_t lens[AS_JSON_SCAN_KEYS], nkeys = 0;
-    s->p++;
-    skip_ws(s);
-    if (s->p < s->end && *s->p == '}') {
-        s->p++;
+    if (empty_container(s, '}'))
         return 0;
-    }
-    for (;;) {
+    int more = 1;
+    while (more == 1) {
         const char *k;
         size_t kl;
         int escaped;
@@ -262,51 +295,19 @@ static int scan_object(struct scan *s, int depth)
             return -1;
         s->p++;
         skip_ws(s);
-        enter(s, depth, k, kl, 0);
-        int rc = scan_value(s, depth + 1);
-        leave(s, depth);
-        if (rc < 0)
-            return -1;
-        skip_ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            skip_ws(s);
-            continue;
-        }
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
-            return 0;
-        }
-        return -1;
+        more = child(s, depth, k, kl, 0, '}');
     }
+    return more;
 }
 
 static int scan_array(struct scan *s, int depth)
 {
-    s->p++;
-    skip_ws(s);
-    if (s->p < s->end && *s->p == ']') {
-        s->p++;
+    if (empty_container(s, ']'))
         return 0;
-    }
-    for (size_t idx = 0;; idx++) {
-        enter(s, depth, NULL, 0, idx);
-        int rc = scan_value(s, depth + 1);
-        leave(s, depth);
-        if (rc < 0)
-            return -1;
-        skip_ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            skip_ws(s);
-            continue;
-        }
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
-            return 0;
-        }
-        return -1;
-    }
+    int more = 1;
+    for (size_t idx = 0; more == 1; idx++)
+        more = child(s, depth, NULL, 0, idx, ']');
+    return more;
 }
 
 static int literal(struct scan *s, const char *word, size_t n)
