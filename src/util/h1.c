@@ -303,6 +303,11 @@ void as_h1_cancel(struct as_h1 *c)
     conn_close(c);
 }
 
+int as_h1_open(const struct as_h1 *c)
+{
+    return c->fd >= 0;
+}
+
 void as_h1_free(struct as_h1 *c)
 {
     if (c == NULL)

@@ -77,6 +77,9 @@ int as_h1_send(struct as_h1 *c, const char *req, size_t len, int64_t timeout_ms,
  * connection (the next request opens a new one). */
 void as_h1_cancel(struct as_h1 *c);
 
+/* Whether c holds an open connection (between requests: one the next request can reuse). */
+int as_h1_open(const struct as_h1 *c);
+
 /* The address of an http:// URL prefix whose host is an IPv4 or a bracketed IPv6 literal
  * (http://127.0.0.1:8080/base), into *addr and *len; *path is where its path starts (at
  * '/' or the end). Returns 0, or -1 for https, a host name, userinfo or a bad port. */

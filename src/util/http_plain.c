@@ -301,16 +301,26 @@ static void sweep(struct as_plain *p, const struct conn *keep)
         conn_free(p->lru_last);
 }
 
-/* Puts c first among the idle ones (the next request of its origin takes it). */
+/* Puts c among its origin's idle ones: first (the next request takes it) when its
+ * connection is open, last when it was closed (an answer that said so, a failure), so that
+ * an open one is taken before it and it connects again only when none is left. In the LRU
+ * list it goes first, as every connection idle from now. */
 static void conn_idle(struct conn *c)
 {
     struct as_plain *p = c->p;
     c->x = NULL;
     c->idle_since = as_loop_now(p->loop);
-    c->next = c->o->idle;
+    struct conn **at = &c->o->idle, *prev = NULL;
+    if (!as_h1_open(c->h))
+        while (*at != NULL) {
+            prev = *at;
+            at = &prev->next;
+        }
+    c->prev = prev;
+    c->next = *at;
     if (c->next)
         c->next->prev = c;
-    c->o->idle = c;
+    *at = c;
     c->lru_next = p->lru_first;
     if (p->lru_first)
         p->lru_first->lru_prev = c;
@@ -405,7 +415,7 @@ static void on_done(const struct as_h1_resp *r, void *arg)
     struct conn *c = arg;
     struct as_plain_xfer *x = c->x;
     struct as_plain_origin *o = c->o;
-    conn_idle(c); /* closed or not: a closed one connects again for its next request */
+    conn_idle(c); /* closed or not: a closed one goes last, and connects again when taken */
     sweep(c->p, c);
     struct as_plain_result res = {
         .ok = r->ok,

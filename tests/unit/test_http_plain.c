@@ -3,7 +3,7 @@
  * the request's head: curl asks for an Accept-Encoding, the plain client does not), a kept
  * connection, a name's address learned from curl, an answer the plain client does not read
  * sending its origin to curl, a refused connection's error, the header asked for, the proxy
- * rule and the switch. */
+ * rule and the switch; a connection the server closed taken after the open ones. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -117,6 +117,36 @@ static void test_plain_keeps_a_connection(void **state)
     as_loop_free(loop);
 }
 
+/* Two kept connections; an answer that closes one puts it behind the other, which the next
+ * request takes (no new connection while an open one waits). */
+static void test_closed_connection_goes_last(void **state)
+{
+    (void)state;
+    struct as_loop *loop = as_loop_new();
+    struct as_http *http = as_http_new(loop);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/status", sv.port);
+    script(OK, 0, 0);
+    struct got a = {0}, b = {0};
+    struct as_http_req req = {.url = url, .timeout_ms = 3000};
+    assert_non_null(as_http_start(http, &req, on_got, &a));
+    assert_non_null(as_http_start(http, &req, on_got, &b));
+    int64_t end = as_mono_ms() + 5000;
+    while (!(a.done && b.done) && as_mono_ms() < end)
+        as_loop_once(loop, 10);
+    assert_true(a.ok && b.ok);
+    assert_int_equal(sv_get(&sv.conns), 2);
+    script("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", 1, 0);
+    struct got g = call(loop, http, url, NULL, NULL);
+    assert_true(g.ok && !by_curl(&g));
+    script(OK, 0, 0);
+    g = call(loop, http, url, NULL, NULL);
+    assert_true(g.ok && !by_curl(&g));
+    assert_int_equal(sv_get(&sv.conns), 0); /* the other kept connection, not a new one */
+    as_http_free(http);
+    as_loop_free(loop);
+}
+
 /* A name: the first call through curl, which finds the address; then plain. */
 static void test_name_learned_from_curl(void **state)
 {
@@ -224,6 +254,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_keeps_a_connection),
+        cmocka_unit_test(test_closed_connection_goes_last),
         cmocka_unit_test(test_name_learned_from_curl),
         cmocka_unit_test(test_unsupported_answer_goes_to_curl),
         cmocka_unit_test(test_failures),
