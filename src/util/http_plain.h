@@ -14,7 +14,8 @@
  * learned address.
  *
  * Connections (util/h1.c, one request at a time each). Kept per origin and reused newest
- * first; an idle one the peer closes (or writes to) is closed at once; one idle for
+ * first (one its answer or a failure closed after every open one); an idle one the peer
+ * closes (or writes to) is closed at once; one idle for
  * AS_PLAIN_IDLE_MAX_MS is dropped; their number is bounded. A request on a reused connection
  * that the peer closed before answering is sent once more on a new one, as curl does.
  *
