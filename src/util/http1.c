@@ -83,29 +83,10 @@ int as_http1_tchar(int c)
     return c >= 0 && tchar((unsigned)c);
 }
 
-/* "HTTP/1.x NNN[ reason]" */
-static enum as_http1_result status_line(struct as_http1 *p, const char *s, size_t n)
-{
-    if (n < 5 || memcmp(s, "HTTP/", 5) != 0)
-        return fail(p, "not an HTTP/1 response");
-    if (n < 12 || s[5] != '1' || s[6] != '.' || (s[7] != '0' && s[7] != '1'))
-        return fail(p, "not an HTTP/1 response");
-    if (s[8] != ' ' || s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9' || s[11] < '0' ||
-        s[11] > '9' || (n > 12 && s[12] != ' '))
-        return fail(p, "malformed status line");
-    for (size_t i = 12; i < n; i++) /* the reason: text, tabs */
-        if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
-            return fail(p, "malformed status line");
-    p->minor = s[7] - '0';
-    p->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
-    p->state = S_HEADER;
-    return AS_HTTP1_MORE;
-}
-
-/* Whether v (n bytes) may be a field value: no control byte but tab, no DEL. Eight bytes
- * at a time while none is below 0x20 or is 0x7f (the exact "has a byte less than" and "has
- * a zero byte" word tests), then byte by byte: every header of every answer goes through it. */
-static int field_value(const char *v, size_t n)
+/* Eight bytes at a time while none is below 0x20 or is 0x7f (the exact "has a byte less
+ * than" and "has a zero byte" word tests), then byte by byte: every header of every answer
+ * goes through it. */
+int as_http1_field_text(const char *v, size_t n)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     size_t i = 0;
@@ -120,6 +101,24 @@ static int field_value(const char *v, size_t n)
         if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
             return 0;
     return 1;
+}
+
+/* "HTTP/1.x NNN[ reason]" */
+static enum as_http1_result status_line(struct as_http1 *p, const char *s, size_t n)
+{
+    if (n < 5 || memcmp(s, "HTTP/", 5) != 0)
+        return fail(p, "not an HTTP/1 response");
+    if (n < 12 || s[5] != '1' || s[6] != '.' || (s[7] != '0' && s[7] != '1'))
+        return fail(p, "not an HTTP/1 response");
+    if (s[8] != ' ' || s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9' || s[11] < '0' ||
+        s[11] > '9' || (n > 12 && s[12] != ' '))
+        return fail(p, "malformed status line");
+    if (!as_http1_field_text(s + 12, n - 12)) /* the reason: text, tabs */
+        return fail(p, "malformed status line");
+    p->minor = s[7] - '0';
+    p->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+    p->state = S_HEADER;
+    return AS_HTTP1_MORE;
 }
 
 /* Whether the comma-separated list v (n bytes) holds the token tok, case-insensitive. */
@@ -162,7 +161,7 @@ static enum as_http1_result header_line(struct as_http1 *p, const char *s, size_
     while (end > v && is_ows(end[-1]))
         end--;
     size_t vl = (size_t)(end - v);
-    if (!field_value(v, vl))
+    if (!as_http1_field_text(v, vl))
         return fail(p, "malformed header line");
     if (name_is(s, nl, "Content-Length")) {
         uint64_t len = 0;

@@ -57,6 +57,10 @@ struct as_http1 {
 /* Whether c may be in a header's name: RFC 9110's tchar. */
 int as_http1_tchar(int c);
 
+/* Whether s (n bytes) may be a header's value or a status line's reason: no control byte
+ * but tab, no DEL (RFC 9110's field-content, obs-text allowed). */
+int as_http1_field_text(const char *s, size_t n);
+
 /* Ready for a response (want: a header to report, may be NULL; borrowed). Zero-initialise p
  * before its first init; init again for each response. */
 void as_http1_init(struct as_http1 *p, const char *want);

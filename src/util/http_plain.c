@@ -164,13 +164,9 @@ static size_t header_name(const char *h)
         n++;
     if (n == 0 || h[n] != ':')
         return 0;
-    int value = 0;
-    for (const char *v = h + n + 1; *v; v++) {
-        if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
-            return 0;
-        value |= *v != ' ' && *v != '\t';
-    }
-    return value ? n : 0;
+    const char *v = h + n + 1;
+    size_t vl = strlen(v);
+    return as_http1_field_text(v, vl) && strspn(v, " \t") < vl ? n : 0; /* a value, not blank */
 }
 
 static int named(const char *h, size_t n, const char *name)

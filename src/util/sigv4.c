@@ -163,9 +163,8 @@ static int header_ok(const struct as_sigv4_pair *h, struct as_err *err)
     for (const char *p = h->name; *p; p++)
         if (!as_http1_tchar((unsigned char)*p))
             return as_err_set(err, "header name '%.64s' is not a token", h->name);
-    for (const char *p = v; *p; p++)
-        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
-            return as_err_set(err, "header '%.64s' has a control character", h->name);
+    if (!as_http1_field_text(v, strlen(v)))
+        return as_err_set(err, "header '%.64s' has a control character", h->name);
     return 0;
 }
 
