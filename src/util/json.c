@@ -37,8 +37,7 @@ static int decode_token(const char *s, const char *end, char *buf, size_t len)
     return 0;
 }
 
-/* RFC 6901 array index: "0" or digits without a leading zero. */
-static int array_index(const char *tok, size_t *out)
+int as_json_array_index(const char *tok, size_t *out)
 {
     if (tok[0] == '\0' || (tok[0] == '0' && tok[1] != '\0'))
         return -1;
@@ -72,7 +71,7 @@ json_t *as_json_pointer(json_t *doc, const char *ptr, struct as_err *err)
         json_t *next = NULL;
         if (json_is_object(cur))
             next = json_object_get(cur, tok);
-        else if (json_is_array(cur) && array_index(tok, &idx) == 0)
+        else if (json_is_array(cur) && as_json_array_index(tok, &idx) == 0)
             next = json_array_get(cur, idx);
         if (next == NULL) {
             as_err_set(err, "JSON pointer %.*s not found", (int)(end - ptr), ptr);

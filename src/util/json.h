@@ -16,6 +16,10 @@
 /* Checks that ptr is a valid RFC 6901 pointer ("" or "/a/b~1c/0"). Returns 0 or -1 with err. */
 int as_json_pointer_check(const char *ptr, struct as_err *err);
 
+/* A decoded reference token as an array index (RFC 6901: "0" or digits without a leading
+ * zero), in *out. Returns 0, or -1 when tok is not one. */
+int as_json_array_index(const char *tok, size_t *out);
+
 /* Resolves ptr in doc. Returns the borrowed node, or NULL with err naming the first missing
  * reference token. */
 json_t *as_json_pointer(json_t *doc, const char *ptr, struct as_err *err);

@@ -1,6 +1,7 @@
 #include "util/json.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,8 +15,11 @@
  * levels. The scanner accepts a subset of that and gives up (0) on the rest. */
 
 struct scan_ptr {
-    char buf[256];                     /* the decoded reference tokens (~1 -> /, ~0 -> ~) */
-    size_t at[AS_JSON_SCAN_DEPTH + 1]; /* token i is buf[at[i] .. at[i + 1]) */
+    char buf[256];                 /* the decoded reference tokens (~1 -> /, ~0 -> ~), each
+                                      followed by a NUL */
+    size_t at[AS_JSON_SCAN_DEPTH]; /* where token i starts in buf */
+    size_t len[AS_JSON_SCAN_DEPTH];
+    size_t index[AS_JSON_SCAN_DEPTH]; /* token i as an array index, or SIZE_MAX */
     int ntok;
     int matched; /* leading tokens the current path matches */
     int found;
@@ -36,13 +40,13 @@ static int split_pointer(const char *ptr, struct scan_ptr *sp)
     if (ptr[0] != '\0' && ptr[0] != '/')
         return -1;
     size_t o = 0;
-    sp->at[0] = 0;
     for (const char *p = ptr; *p == '/';) {
         const char *end = strchr(p + 1, '/');
         if (end == NULL)
             end = p + strlen(p);
         if (sp->ntok == AS_JSON_SCAN_DEPTH)
             return -1;
+        size_t start = o;
         for (const char *c = p + 1; c < end; c++) {
             char ch = *c;
             if (ch == '~') {
@@ -50,11 +54,16 @@ static int split_pointer(const char *ptr, struct scan_ptr *sp)
                     return -1;
                 ch = *++c == '1' ? '/' : '~';
             }
-            if (o == sizeof(sp->buf))
+            if (o + 1 >= sizeof(sp->buf))
                 return -1;
             sp->buf[o++] = ch;
         }
-        sp->at[++sp->ntok] = o;
+        sp->buf[o++] = '\0';
+        int t = sp->ntok++;
+        sp->at[t] = start;
+        sp->len[t] = o - 1 - start;
+        if (as_json_array_index(sp->buf + start, &sp->index[t]) < 0)
+            sp->index[t] = SIZE_MAX;
         p = end;
     }
     return 0;
@@ -212,18 +221,9 @@ static void enter(struct scan *s, int depth, const char *key, size_t kl, size_t 
         struct scan_ptr *sp = &s->ptrs[i];
         if (sp->matched != depth || sp->ntok <= depth)
             continue;
-        const char *t = sp->buf + sp->at[depth];
-        size_t tl = sp->at[depth + 1] - sp->at[depth];
-        if (key != NULL) {
-            if (tl == kl && memcmp(t, key, kl) == 0)
-                sp->matched = depth + 1;
-        } else if (tl > 0 && tl <= 19 && (t[0] != '0' || tl == 1)) { /* RFC 6901 index */
-            size_t v = 0, j = 0;
-            while (j < tl && t[j] >= '0' && t[j] <= '9')
-                v = v * 10 + (size_t)(t[j++] - '0');
-            if (j == tl && v == idx)
-                sp->matched = depth + 1;
-        }
+        if (key != NULL ? sp->len[depth] == kl && memcmp(sp->buf + sp->at[depth], key, kl) == 0
+                        : sp->index[depth] == idx)
+            sp->matched = depth + 1;
     }
 }
 
@@ -318,29 +318,33 @@ static int literal(struct scan *s, const char *word, size_t n)
     return 0;
 }
 
+static int ends_here(const struct scan_ptr *sp, int depth)
+{
+    return sp->matched == depth && sp->ntok == depth;
+}
+
 /* The value at s->p (whitespace skipped), at depth; a pointer ending here takes it if it
  * is a number, and the scan gives up if it is anything else. */
 static int scan_value(struct scan *s, int depth)
 {
     if (depth >= AS_JSON_SCAN_DEPTH || s->p >= s->end)
         return -1;
-    struct scan_ptr *target = NULL;
+    int target = 0; /* some pointer ends here (two may be alike) */
     for (size_t i = 0; i < s->n; i++)
-        if (s->ptrs[i].matched == depth && s->ptrs[i].ntok == depth)
-            target = &s->ptrs[i];
+        target |= ends_here(&s->ptrs[i], depth);
     char c = *s->p;
     if (c == '-' || (c >= '0' && c <= '9')) {
         double v;
         if (scan_number(s, &v) < 0)
             return -1;
-        for (size_t i = 0; target != NULL && i < s->n; i++) /* two pointers may be alike */
-            if (s->ptrs[i].matched == depth && s->ptrs[i].ntok == depth) {
+        for (size_t i = 0; target && i < s->n; i++)
+            if (ends_here(&s->ptrs[i], depth)) {
                 s->ptrs[i].found = 1;
                 s->ptrs[i].value = v;
             }
         return 0;
     }
-    if (target != NULL)
+    if (target)
         return -1; /* not a number: the jansson path says what it is */
     switch (c) {
     case '{':
