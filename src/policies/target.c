@@ -99,7 +99,7 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
                        const struct as_metric_obs *o, int current, char *buf, size_t len)
 {
     struct tally t;
-    char b0[32], b1[32], b2[32];
+    char b0[32], b1[32];
     count(o, &t);
     if (hold(m, o, &t, current, buf, len))
         return current;
@@ -116,8 +116,9 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
             return current;
         }
         int want = clamp_int(ceil(ratio * t.ready));
+        const char *rs = r3(ratio, b0);
         as_fmt(buf, len, "%s %s=%g over %d ready target=%g ratio=%s: ceil(%s*%d)=%d", m->name, avg,
-               t.sum / t.w, t.ready, m->target, r3(ratio, b0), r3(ratio, b1), t.ready, want);
+               t.sum / t.w, t.ready, m->target, rs, rs, t.ready, want);
         return want;
     }
     /* Fill in: missing at the target on a scale-down (weighted: at max(100 %, target) of its
@@ -149,8 +150,9 @@ static int per_replica(const struct as_group_cfg *g, const struct as_metric_cfg 
                m->name, r3(ratio, b0), t.missing, t.unready, r3(nratio, b1), n, want, current);
         return current;
     }
+    const char *nrs = r3(nratio, b1);
     as_fmt(buf, len, "%s ratio=%s (%s with %d missing, %d not ready): ceil(%s*%d)=%d", m->name,
-           r3(ratio, b0), r3(nratio, b1), t.missing, t.unready, r3(nratio, b2), n, want);
+           r3(ratio, b0), nrs, t.missing, t.unready, nrs, n, want);
     return want;
 }
 
@@ -160,7 +162,7 @@ static int propose(const struct as_group_cfg *g, const struct as_metric_cfg *m,
 {
     double value = o->value, ratio;
     int desired;
-    char b0[32], b1[32];
+    char b0[32];
     if (m->target > 0 && o->nreplicas > 0)
         return per_replica(g, m, o, current, buf, len);
     if (m->average_value > 0) {
@@ -193,8 +195,9 @@ static int propose(const struct as_group_cfg *g, const struct as_metric_cfg *m,
         return current;
     }
     desired = clamp_int(ceil(ratio * current));
-    as_fmt(buf, len, "%s=%g target=%g ratio=%s: ceil(%s*%d)=%d", m->name, value, m->target,
-           r3(ratio, b0), r3(ratio, b1), current, desired);
+    const char *rs = r3(ratio, b0);
+    as_fmt(buf, len, "%s=%g target=%g ratio=%s: ceil(%s*%d)=%d", m->name, value, m->target, rs, rs,
+           current, desired);
     return desired;
 }
 

@@ -140,7 +140,6 @@ static void on_response(const struct as_http_resp *r, void *arg)
         s->done(&m, s->arg);
         return;
     }
-    m.replicas = -1;
     as_err_clear(&err);
     json_t *doc = as_json_load(r->body, r->len, &err);
     if (doc == NULL) {
