@@ -216,93 +216,99 @@ static void test_scan(void **state)
     double v[2];
     assert_int_equal(as_json_scan_numbers(status, strlen(status), two, 2, v), 1);
     assert_true(v[0] == 0.5 && v[1] == 2);
-    /* Read by the scan: any shape, the answer as jansson's. */
+    /* 1: read by the scan, any shape, the answer as jansson's; 0: left to jansson (what it
+     * refuses, what the scan does not read, no number there). */
     static const struct {
         const char *ptr, *text;
-    } yes[] = {
-        {"", "42"},
-        {"", " -0 "},
-        {"", "1e-400"},
-        {"", "123456789012345678901234567890"},
-        {"/a", "{\"a\":1.5e3,\"b\":[true,false,null,\"x\\n\\u00e9\\\"\",{}],\"c\":{}}"},
-        {"/1/0", "[0,[7,8],9]"},
-        {"/a~1b/~0", "{\"a/b\":{\"~\":3}}"},
-        {"/", "{\"\":4}"},
-        {"/name", "{\"név\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\",\"name\":6}"},
-        {"/10", "[0,1,2,3,4,5,6,7,8,9,10.25]"},
-        {"/x", "\t\r\n {\"x\" : 0.000001 } \n"},
+        int want;
+    } cases[] = {
+        {"", "42", 1},
+        {"", " -0 ", 1},
+        {"", "1e-400", 1},
+        {"", "123456789012345678901234567890", 1},
+        {"/a", "{\"a\":1.5e3,\"b\":[true,false,null,\"x\\n\\u00e9\\\"\",{}],\"c\":{}}", 1},
+        {"/1/0", "[0,[7,8],9]", 1},
+        {"/a~1b/~0", "{\"a/b\":{\"~\":3}}", 1},
+        {"/", "{\"\":4}", 1},
+        {"/name", "{\"név\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\",\"name\":6}", 1},
+        {"/10", "[0,1,2,3,4,5,6,7,8,9,10.25]", 1},
+        {"/x", "\t\r\n {\"x\" : 0.000001 } \n", 1},
+        {"", "", 0},
+        {"", "   ", 0},
+        {"", "01", 0},
+        {"", "-", 0},
+        {"", "1.", 0},
+        {"", "1e", 0},
+        {"", ".5", 0},
+        {"", "+1", 0},
+        {"", "1e400", 0},
+        {"", "-1e400", 0},
+        {"/a", "{\"a\":1,\"b\":[2,-1e999]}", 0},
+        {"/a", "{\"a\":1,\"b\":[{\"c\":1,\"c\":1}]}", 0},
+        {"/a", "[01]", 0},
+        {"", "NaN", 0},
+        {"", "1 2", 0},
+        {"",
+         "\xef\xbb\xbf"
+         "1",
+         0},
+        {"/a", "{\"a\":1,\"a\":2}", 0},
+        {"/a", "{\"a\":1,\"b\":2,\"b\":3}", 0},
+        {"/a", "{\"a\":1,\"\\u0062\":2}", 0},
+        {"/a", "{\"a\":1}x", 0},
+        {"/a", "{\"a\":1,}", 0},
+        {"/a", "[1,]", 0},
+        {"/a", "{\"a\":\"1\"}", 0},
+        {"/a", "{\"a\":null}", 0},
+        {"/a", "{\"a\":{}}", 0},
+        {"/b", "{\"a\":1}", 0},
+        {"/a/b", "{\"a\":1}", 0},
+        {"/01", "[0,1]", 0},
+        {"/2", "[0,1]", 0},
+        {"/a", "{\"a\":1,\"s\":\"\\u0000\"}", 0},
+        {"/a", "{\"a\":1,\"s\":\"\\ud83d\\ude00\"}", 0},
+        {"/a", "{\"a\":1,\"s\":\"\\x\"}", 0},
+        {"/a", "{\"a\":1,\"s\":\"tab\there\"}", 0},
+        {"/a", "{\"a\":1,\"s\":\"\xc0\xaf\"}", 0},
+        {"/a", "{\"a\":1,\"s\":\"\xed\xa0\x80\"}", 0},
+        {"/a", "{\"a\":1,\"s\":\"\xf4\x90\x80\x80\"}", 0},
+        {"/a", "{\"a\":1,\"s\":\"\xe2\x82\"}", 0},
+        {"/a", "{\"a\":1,\"s\":\"open", 0},
+        {"/a", "{\"a\":tru}", 0},
+        {"a", "{\"a\":1}", 0},
+        {"/a~2", "{\"a~2\":1}", 0},
     };
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-        if (scan_agrees(yes[i].text, strlen(yes[i].text), &yes[i].ptr, 1) != 1)
-            fail_msg("%s in %s: not scanned", yes[i].ptr, yes[i].text);
-    /* Left to jansson: what it refuses, what the scan does not read, no number there. */
-    static const struct {
-        const char *ptr, *text;
-    } no[] = {
-        {"", ""},
-        {"", "   "},
-        {"", "01"},
-        {"", "-"},
-        {"", "1."},
-        {"", "1e"},
-        {"", ".5"},
-        {"", "+1"},
-        {"", "1e400"},
-        {"", "-1e400"},
-        {"/a", "{\"a\":1,\"b\":[2,-1e999]}"},
-        {"/a", "{\"a\":1,\"b\":[{\"c\":1,\"c\":1}]}"},
-        {"/a", "[01]"},
-        {"", "NaN"},
-        {"", "1 2"},
-        {"", "\xef\xbb\xbf"
-             "1"},
-        {"/a", "{\"a\":1,\"a\":2}"},
-        {"/a", "{\"a\":1,\"b\":2,\"b\":3}"},
-        {"/a", "{\"a\":1,\"\\u0062\":2}"},
-        {"/a", "{\"a\":1}x"},
-        {"/a", "{\"a\":1,}"},
-        {"/a", "[1,]"},
-        {"/a", "{\"a\":\"1\"}"},
-        {"/a", "{\"a\":null}"},
-        {"/a", "{\"a\":{}}"},
-        {"/b", "{\"a\":1}"},
-        {"/a/b", "{\"a\":1}"},
-        {"/01", "[0,1]"},
-        {"/2", "[0,1]"},
-        {"/a", "{\"a\":1,\"s\":\"\\u0000\"}"},
-        {"/a", "{\"a\":1,\"s\":\"\\ud83d\\ude00\"}"},
-        {"/a", "{\"a\":1,\"s\":\"\\x\"}"},
-        {"/a", "{\"a\":1,\"s\":\"tab\there\"}"},
-        {"/a", "{\"a\":1,\"s\":\"\xc0\xaf\"}"},
-        {"/a", "{\"a\":1,\"s\":\"\xed\xa0\x80\"}"},
-        {"/a", "{\"a\":1,\"s\":\"\xf4\x90\x80\x80\"}"},
-        {"/a", "{\"a\":1,\"s\":\"\xe2\x82\"}"},
-        {"/a", "{\"a\":1,\"s\":\"open"},
-        {"/a", "{\"a\":tru}"},
-        {"a", "{\"a\":1}"},
-        {"/a~2", "{\"a~2\":1}"},
-    };
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        if (scan_agrees(no[i].text, strlen(no[i].text), &no[i].ptr, 1) != 0)
-            fail_msg("%s in %s: scanned", no[i].ptr, no[i].text);
-    /* A NUL inside, jansson refuses it. */
-    assert_int_equal(scan_agrees("{\"a\":1}\0", 8, two, 1), 0);
-    /* Deeper than the scan goes, more keys than it tracks: jansson's. */
-    char deep[2 * AS_JSON_SCAN_DEPTH + 8], *p = deep;
-    for (int i = 0; i < AS_JSON_SCAN_DEPTH; i++)
-        *p++ = '[';
-    *p++ = '1';
-    for (int i = 0; i < AS_JSON_SCAN_DEPTH; i++)
-        *p++ = ']';
-    const char *root0 = "/0";
-    assert_int_equal(scan_agrees(deep, (size_t)(p - deep), &root0, 1), 0);
-    char wide[16 * (AS_JSON_SCAN_KEYS + 1) + 8];
-    int o = snprintf(wide, sizeof(wide), "{");
-    for (int i = 0; i <= AS_JSON_SCAN_KEYS; i++)
-        o += snprintf(wide + o, sizeof(wide) - (size_t)o, "%s\"k%d\":%d", i ? "," : "", i, i);
-    snprintf(wide + o, sizeof(wide) - (size_t)o, "}");
-    const char *k0 = "/k0";
-    assert_int_equal(scan_agrees(wide, strlen(wide), &k0, 1), 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (scan_agrees(cases[i].text, strlen(cases[i].text), &cases[i].ptr, 1) != cases[i].want)
+            fail_msg("%s in %s: want %d", cases[i].ptr, cases[i].text, cases[i].want);
+    /* A NUL after the document: jansson refuses it. */
+    const char *a = "/a";
+    assert_int_equal(scan_agrees("{\"a\":1}\0", 7, &a, 1), 1);
+    assert_int_equal(scan_agrees("{\"a\":1}\0", 8, &a, 1), 0);
+    /* As deep as the scan goes, and one level more; as many keys as it tracks, and one more:
+     * the last two are jansson's. */
+    for (int levels = AS_JSON_SCAN_DEPTH - 1; levels <= AS_JSON_SCAN_DEPTH; levels++) {
+        char deep[2 * AS_JSON_SCAN_DEPTH + 8], ptr[2 * AS_JSON_SCAN_DEPTH + 1];
+        char *d = deep, *q = ptr;
+        for (int i = 0; i < levels; i++)
+            *d++ = '[', *q++ = '/', *q++ = '0';
+        *d++ = '1';
+        for (int i = 0; i < levels; i++)
+            *d++ = ']';
+        *q = '\0';
+        const char *bottom = ptr;
+        assert_int_equal(scan_agrees(deep, (size_t)(d - deep), &bottom, 1),
+                         levels < AS_JSON_SCAN_DEPTH);
+    }
+    for (int keys = AS_JSON_SCAN_KEYS; keys <= AS_JSON_SCAN_KEYS + 1; keys++) {
+        char wide[16 * (AS_JSON_SCAN_KEYS + 1) + 8];
+        int o = snprintf(wide, sizeof(wide), "{");
+        for (int i = 0; i < keys; i++)
+            o += snprintf(wide + o, sizeof(wide) - (size_t)o, "%s\"k%d\":%d", i ? "," : "", i, i);
+        snprintf(wide + o, sizeof(wide) - (size_t)o, "}");
+        const char *k0 = "/k0";
+        assert_int_equal(scan_agrees(wide, strlen(wide), &k0, 1), keys <= AS_JSON_SCAN_KEYS);
+    }
 }
 
 int main(void)
